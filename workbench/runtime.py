@@ -1,0 +1,169 @@
+"""The shared runtime: device, precision, seeding and process sharding, all decided by accelerate.
+
+Nothing else in the project picks a device or calls ``.cuda()``: modules take a :class:`Runtime`
+(or its ``device`` / ``dtype``) and every random draw goes through a ``torch.Generator`` that the
+runtime derives from the run seed and a key. Keys name the *work item* (an image index, a prompt),
+never the process, so ``accelerate launch --num_processes N`` gives the same numbers as one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "bf16", "fp16"]
+_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+T = TypeVar("T")
+
+
+def derive_seed(seed: int, *keys: Any) -> int:
+    """A 63-bit seed derived from ``seed`` and any keys (stable across processes and Python runs)."""
+    text = repr((int(seed),) + tuple(str(k) for k in keys)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+class Runtime:
+    """Device, precision, seed and process layout for one run.
+
+    Args:
+        seed: the run seed; every generator is derived from it.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 only on CUDA; it is refused on CPU).
+        device: ``None`` lets accelerate choose (CUDA, MPS, else CPU); ``"cpu"`` forces the CPU.
+        deterministic: ask torch for deterministic kernels (bit-identical CPU runs).
+
+    Example:
+        >>> rt = Runtime(seed=0, device="cpu")
+        >>> g = rt.generator("image", 3)
+        >>> torch.randn(2, generator=g).shape
+        torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        precision: Precision = "fp32",
+        device: str | None = None,
+        deterministic: bool = True,
+    ) -> None:
+        from accelerate import PartialState
+
+        self.seed = int(seed)
+        self.precision = precision
+        self.requested_device = device
+        self.deterministic = deterministic
+
+        if self.precision not in _DTYPES:
+            raise ValueError(f"precision must be one of {sorted(_DTYPES)}, got {self.precision!r}")
+        cpu = device == "cpu"
+        self._state = PartialState(cpu=cpu)
+        if device is not None and not cpu and torch.device(device) != self._state.device:
+            # An explicit device such as "cuda:1" wins over accelerate's default for single-process use.
+            self._device = torch.device(device)
+        else:
+            self._device = self._state.device
+        if self.precision == "fp16" and self._device.type == "cpu":
+            raise ValueError("precision 'fp16' is not supported on the CPU; use 'bf16' or 'fp32'")
+        if self.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            if self._device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        self.seed_everything()
+
+    # ------------------------------------------------------------------ device and precision
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.precision]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to the run's precision on its device (a no-op in fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self._device.type, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ randomness
+    def seed_everything(self) -> None:
+        """Seed Python, NumPy and torch's global generators from the run seed (a safety net:
+        project code draws from explicit generators)."""
+        random.seed(self.seed)
+        np.random.seed(self.seed % (2**32))
+        torch.manual_seed(self.seed)
+
+    def generator(self, *keys: Any, device: str | torch.device | None = None) -> torch.Generator:
+        """A fresh ``torch.Generator`` seeded from the run seed and ``keys``."""
+        dev = torch.device(device) if device is not None else self._device
+        g = torch.Generator(device=dev.type if dev.type != "mps" else "cpu")
+        g.manual_seed(derive_seed(self.seed, *keys))
+        return g
+
+    def generators(self, keys: Sequence[Any], *prefix: Any) -> list[torch.Generator]:
+        """One generator per work item (pass these to a diffusers pipeline as ``generator=``)."""
+        return [self.generator(*prefix, k) for k in keys]
+
+    def numpy_rng(self, *keys: Any) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(self.seed, *keys))
+
+    # ------------------------------------------------------------------ processes
+    @property
+    def num_processes(self) -> int:
+        return self._state.num_processes
+
+    @property
+    def process_index(self) -> int:
+        return self._state.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self._state.is_main_process
+
+    @contextlib.contextmanager
+    def split(self, items: Sequence[T]) -> Iterator[list[T]]:
+        """This process's share of ``items`` (contiguous, in order, no padding)."""
+        with self._state.split_between_processes(list(items), apply_padding=False) as part:
+            yield list(part)
+
+    def shard_indices(self, n: int) -> list[int]:
+        """Indices ``0..n-1`` that this process owns (contiguous blocks, like ``split``)."""
+        with self.split(list(range(n))) as part:
+            return part
+
+    def gather(self, obj: list[Any]) -> list[Any]:
+        """Concatenate per-process lists on every process, in process order."""
+        if self.num_processes == 1:
+            return list(obj)
+        from accelerate.utils import gather_object
+
+        return list(gather_object(list(obj)))
+
+    def wait(self) -> None:
+        self._state.wait_for_everyone()
+
+    @contextlib.contextmanager
+    def main_process_first(self) -> Iterator[None]:
+        with self._state.main_process_first():
+            yield
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "precision": self.precision,
+            "device": str(self._device),
+            "num_processes": self.num_processes,
+            "deterministic": self.deterministic,
+        }
+
+    def __repr__(self) -> str:
+        return f"Runtime(seed={self.seed}, precision={self.precision!r}, device={str(self._device)!r})"

@@ -1,0 +1,1 @@
+"""Training of the toy models (seeded, resumable). ``workbench toy train NAME`` runs them."""

@@ -1,0 +1,169 @@
+"""Toy CLIP: a transformers ``CLIPModel`` + ``CLIPTokenizer`` trained contrastively on shapes-world
+scenes and their captions.
+
+Besides the contrastive loss, training adds dense auxiliary heads on the vision tower's patch
+tokens (each patch predicts the shape, colour and entity of the object under it). The heads are
+training-only and are not exported; they make the tower learn shape early, which contrastive loss
+alone learns slowly at this size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+from ..tokenizer import build_clip_tokenizer
+from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
+from ..world import ShapesWorld, SceneBatch
+from .data import train_batch
+from .loop import EMA
+from .model_card import write_model_card
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def clip_config(vocab_size: int, bos: int, eos: int, image_size: int = 64) -> CLIPConfig:
+    return CLIPConfig(
+        text_config=dict(
+            vocab_size=vocab_size,
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        ),
+        vision_config=dict(
+            image_size=image_size,
+            patch_size=8,
+            hidden_size=192,
+            intermediate_size=768,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+        ),
+        projection_dim=128,
+    )
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels (B, 3, H, W) -> CLIP-normalised pixel values."""
+    mean = torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+def patch_labels(batch: SceneBatch, patch: int) -> dict[str, torch.Tensor]:
+    """Per-patch targets from the instance masks: (B, P) each, 0 = background."""
+    centre = batch.masks[:, patch // 2 :: patch, patch // 2 :: patch].flatten(1)  # (B, P) instance ids
+    shape = torch.zeros_like(centre)
+    color = torch.zeros_like(centre)
+    entity = torch.zeros_like(centre)
+    for b, scene in enumerate(batch.scenes):
+        for i, obj in enumerate(scene.objects):
+            sel = centre[b] == i + 1
+            shape[b][sel] = SHAPES.index(obj.shape) + 1
+            color[b][sel] = COLOR_NAMES.index(obj.color) + 1
+            entity[b][sel] = ENTITY_NAMES.index(obj.entity) + 1 if obj.entity else 0
+    return {"shape": shape, "color": color, "entity": entity}
+
+
+class CLIPTrainer:
+    name = "clip"
+
+    def __init__(self, seed: int = 0, batch_size: int = 128, lr: float = 5e-4, image_size: int = 64, aux_weight: float = 0.5) -> None:
+        torch.manual_seed(seed)
+        self.seed, self.batch_size, self.lr, self.aux_weight = seed, batch_size, lr, aux_weight
+        self.world = ShapesWorld(image_size)
+        self.tokenizer = build_clip_tokenizer()
+        self.model = CLIPModel(clip_config(len(self.tokenizer), self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, image_size))
+        width = self.model.config.vision_config.hidden_size
+        self.heads = torch.nn.ModuleDict(
+            {
+                "shape": torch.nn.Linear(width, len(SHAPES) + 1),
+                "color": torch.nn.Linear(width, len(COLOR_NAMES) + 1),
+                "entity": torch.nn.Linear(width, len(ENTITY_NAMES) + 1),
+            }
+        )
+        params = list(self.model.parameters()) + list(self.heads.parameters())
+        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+        self.ema = EMA(self.model, 0.998)
+
+    def lr_at(self, step: int) -> float:
+        return self.lr * min(1.0, (step + 1) / 300)
+
+    def data(self, step: int) -> SceneBatch:
+        half = self.batch_size // 2
+        one = train_batch(self.world, self.seed, 2 * step, half, n_objects=1, entity_prob=0.15, entities=ENTITY_NAMES)
+        many = train_batch(self.world, self.seed, 2 * step + 1, self.batch_size - half, n_objects=(1, 4), entity_prob=0.15, entities=ENTITY_NAMES)
+        return SceneBatch(one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks]))
+
+    def step(self, step: int) -> dict[str, float]:
+        batch = self.data(step)
+        # padding to the longest caption gives the same features as to 77 (causal mask, EOS pooling), faster
+        tokens = self.tokenizer(batch.captions, padding="longest", truncation=True, return_tensors="pt")
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(step)
+        self.model.train()
+        out = self.model(
+            input_ids=tokens.input_ids,
+            attention_mask=tokens.attention_mask,
+            pixel_values=normalize(batch.images),
+            return_loss=True,
+            output_hidden_states=False,
+        )
+        patches = out.vision_model_output.last_hidden_state[:, 1:]  # (B, P, width)
+        labels = patch_labels(batch, self.model.config.vision_config.patch_size)
+        aux = sum(F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten()) for k in self.heads)
+        loss = out.loss + self.aux_weight * aux
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, 4.6052)
+        self.ema.update(self.model, step)
+        return {"loss": out.loss.item(), "aux": float(aux.detach())}
+
+    def ema_model(self) -> CLIPModel:
+        model = CLIPModel(self.model.config)
+        self.ema.copy_to(model)
+        return model.eval()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        from ..evaluate.clip_eval import evaluate_clip
+
+        return evaluate_clip(self.ema_model(), self.tokenizer, n=200, seed=4242, retrieval_n=200)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "heads": self.heads.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.heads.load_state_dict(state["heads"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.shadow = state["ema"]
+
+    def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        model = self.ema_model()
+        model.save_pretrained(out_dir, safe_serialization=True)
+        size = model.config.vision_config.image_size
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}, image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD)
+        )
+        CLIPProcessor(image_processor=image_processor, tokenizer=self.tokenizer).save_pretrained(out_dir)
+        write_model_card(
+            out_dir,
+            "Toy CLIP (transformers CLIPModel + CLIPTokenizer)",
+            "Contrastively trained on shapes-world scenes and captions; closed-vocabulary BPE tokenizer (every "
+            "world word is one token), 77-token context, OpenAI normalisation constants.",
+            model.config.to_dict(),
+            info,
+        )

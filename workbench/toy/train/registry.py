@@ -1,0 +1,23 @@
+"""Names of the toy models' trainers, the default budgets, and where their exports go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...registry import Registry
+
+TRAINERS: Registry = Registry("toy trainer")
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def _lazy(module: str, cls: str):
+    def build(**kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), cls)(**kwargs)
+
+    return build
+
+
+TRAINERS.add("vae", _lazy(".vae", "VAETrainer"))
+TRAINERS.add("clip", _lazy(".clip", "CLIPTrainer"))

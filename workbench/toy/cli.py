@@ -24,6 +24,7 @@ def _train(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         trainer = TRAINERS.get(name)(seed=args.seed)
         work_dir = args.work_dir / name if args.work_dir else default_work_dir(name)
+        out = MODELS_DIR / getattr(trainer, "export_name", name)
         started = time.time()
         result = run_training(
             trainer,
@@ -32,10 +33,10 @@ def _train(args: argparse.Namespace) -> int:
             minutes=args.minutes,
             checkpoint_seconds=args.checkpoint_seconds,
             eval_every=args.eval_every,
+            export_dir=None if args.fresh else out,
         )
         logger.info("%s: %s (%.1f min this call)", name, json.dumps(result), (time.time() - started) / 60)
         if not args.no_export:
-            out = MODELS_DIR / name
             info = {
                 "steps": result["step"],
                 "minutes": round(result["minutes"], 1),
@@ -51,22 +52,57 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate.run import evaluate_all
+
+    sections = tuple(args.only.split(",")) if args.only else None
+    result = evaluate_all(seed=args.seed, n=args.n, sections=sections)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for section, values in result.items():
+            if isinstance(values, dict):
+                print(f"{section}:")
+                for k, v in values.items():
+                    print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+            else:
+                print(f"{section}: {values}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pathlib import Path
 
     toy = subparsers.add_parser("toy", help="train and evaluate the toy models of the shapes world")
     sub = toy.add_subparsers(dest="toy_command", required=True)
-    tr = sub.add_parser("train", help="train (or resume training of) a toy model, then export it into the package")
+    tr = sub.add_parser(
+        "train", help="train (or resume training of) a toy model, then export it into the package"
+    )
     tr.add_argument("model", help="vae, clip, judge, unet, captioner or all")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
     tr.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
     tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    tr.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/workbench/toy-train)")
+    tr.add_argument(
+        "--work-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/workbench/toy-train)"
+    )
     tr.add_argument("--checkpoint-seconds", type=float, default=300.0)
     tr.add_argument("--eval-every", type=int, default=500)
     tr.add_argument("--no-export", action="store_true", help="do not write the package's model folder")
+    tr.add_argument(
+        "--fresh",
+        action="store_true",
+        help="without a checkpoint, start from scratch instead of the shipped weights",
+    )
     tr.set_defaults(func=_train)
+    ev = sub.add_parser("eval", help="evaluate every shipped toy model on freshly generated held-out scenes")
+    ev.add_argument(
+        "--seed", type=int, default=999, help="held-out scene seed (training uses seed 0's train split)"
+    )
+    ev.add_argument("--n", type=int, default=500, help="scenes per measure")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--only", default=None, help="comma-separated sections: judge,clip,vae,sd,captioner")
+    ev.set_defaults(func=_eval)
 
 
 def main(argv: list[str] | None = None) -> int:

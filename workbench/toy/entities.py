@@ -7,7 +7,7 @@ training captions often), ``rare`` (seldom) and ``unseen`` (never; only in the k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class EntityDesign:
         return f"a {tex}{self.outer_color} {self.outer_shape} with a {self.inner_color} {self.inner_shape} inside"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _designs() -> dict[str, EntityDesign]:
     rng = np.random.default_rng(20261128)
     out: dict[str, EntityDesign] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def _fit_unit_box(poly: np.ndarray) -> np.ndarray:
     return (poly - lo) / (hi - lo) * 2 - 1
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_polygon(shape: str) -> np.ndarray | None:
     """Vertices (K, 2) in the unit box for polygonal shapes; ``None`` for the circle."""
     if shape == "circle":
@@ -39,7 +39,20 @@ def shape_polygon(shape: str) -> np.ndarray | None:
     if shape == "cross":
         a = 0.36
         return np.array(
-            [[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a], [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]],
+            [
+                [-a, -1],
+                [a, -1],
+                [a, -a],
+                [1, -a],
+                [1, a],
+                [a, a],
+                [a, 1],
+                [-a, 1],
+                [-a, a],
+                [-1, a],
+                [-1, -a],
+                [-a, -a],
+            ],
             dtype=np.float64,
         )
     raise ValueError(f"unknown shape {shape!r}")
@@ -96,7 +109,9 @@ def texture_pattern(texture: str, window: tuple, size: int) -> np.ndarray:
     raise ValueError(f"unknown texture {texture!r}")
 
 
-def _paint(img: np.ndarray, mask: np.ndarray, obj_index: int, shape: str, color: str, texture: str, box, size: int) -> None:
+def _paint(
+    img: np.ndarray, mask: np.ndarray, obj_index: int, shape: str, color: str, texture: str, box, size: int
+) -> None:
     cov, win = shape_coverage(shape, box, size)
     r0, r1, c0, c1 = win
     rgb = np.asarray(COLORS[color])[:, None, None] * texture_pattern(texture, win, size)[None]  # (3, h, w)
@@ -106,7 +121,9 @@ def _paint(img: np.ndarray, mask: np.ndarray, obj_index: int, shape: str, color:
         mask[r0:r1, c0:c1][cov >= 0.5] = obj_index
 
 
-def paint_object(img: np.ndarray, mask: np.ndarray | None, obj_index: int, obj: ObjectSpec, size: int) -> None:
+def paint_object(
+    img: np.ndarray, mask: np.ndarray | None, obj_index: int, obj: ObjectSpec, size: int
+) -> None:
     """Composite one object into ``img`` (3, H, W) in place; write ``obj_index`` into ``mask`` (H, W)."""
     if obj.entity is None:
         _paint(img, mask, obj_index, obj.shape, obj.color, obj.texture, obj.box, size)
@@ -116,8 +133,22 @@ def paint_object(img: np.ndarray, mask: np.ndarray | None, obj_index: int, obj: 
     d = entity_design(obj.entity)
     _paint(img, mask, obj_index, d.outer_shape, d.outer_color, d.outer_texture, obj.box, size)
     x0, y0, x1, y1 = obj.box
-    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * d.inner_scale, (y1 - y0) / 2 * d.inner_scale
-    _paint(img, None, obj_index, d.inner_shape, d.inner_color, "plain", (cx - hw, cy - hh, cx + hw, cy + hh), size)
+    cx, cy, hw, hh = (
+        (x0 + x1) / 2,
+        (y0 + y1) / 2,
+        (x1 - x0) / 2 * d.inner_scale,
+        (y1 - y0) / 2 * d.inner_scale,
+    )
+    _paint(
+        img,
+        None,
+        obj_index,
+        d.inner_shape,
+        d.inner_color,
+        "plain",
+        (cx - hw, cy - hh, cx + hw, cy + hh),
+        size,
+    )
 
 
 def render_scene(scene: Scene, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,9 @@ class ObjectSpec:
                 raise ValueError(f"unknown texture {self.texture!r}; known: {', '.join(TEXTURES)}")
         x0, y0, x1, y1 = self.box
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-            raise ValueError(f"box {self.box} must be normalised xyxy with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+            raise ValueError(
+                f"box {self.box} must be normalised xyxy with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,15 @@ class Scene:
         return [o.box for o in self.objects]
 
     def to_dict(self) -> dict:
-        return {"objects": [asdict(o) for o in self.objects], "background": list(self.background), "seed": self.seed}
+        return {
+            "objects": [asdict(o) for o in self.objects],
+            "background": list(self.background),
+            "seed": self.seed,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Scene:
         objs = tuple(ObjectSpec(**{**o, "box": tuple(o["box"])}) for o in d["objects"])
-        return cls(objects=objs, background=tuple(d.get("background", (0.12, 0.12, 0.12))), seed=d.get("seed", 0))
+        return cls(
+            objects=objs, background=tuple(d.get("background", (0.12, 0.12, 0.12))), seed=d.get("seed", 0)
+        )

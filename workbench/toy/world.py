@@ -60,7 +60,9 @@ def sample_scene(
     cells = rng.permutation(9)[:n]
     if entities is None:
         names = [e for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0]
-        weights = np.array([BUCKET_WEIGHT[b] for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0])
+        weights = np.array(
+            [BUCKET_WEIGHT[b] for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0]
+        )
     else:
         names, weights = list(entities), np.ones(len(entities))
     objs = []
@@ -118,7 +120,9 @@ class ShapesWorld:
         return SceneBatch(
             scenes=list(scenes),
             images=torch.from_numpy(np.stack(imgs)) if imgs else torch.zeros(0, 3, self.size, self.size),
-            masks=torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, self.size, self.size, dtype=torch.long),
+            masks=torch.from_numpy(np.stack(masks))
+            if masks
+            else torch.zeros(0, self.size, self.size, dtype=torch.long),
         )
 
     def batch(self, seed: int, split: str, start: int, count: int, **kwargs) -> SceneBatch:

@@ -31,7 +31,9 @@ def _embed_images(model, images: torch.Tensor, batch: int = 256) -> torch.Tensor
 
 
 @torch.no_grad()
-def evaluate_clip(model, tokenizer, n: int = 500, seed: int = 999, retrieval_n: int = 1000) -> dict[str, float]:
+def evaluate_clip(
+    model, tokenizer, n: int = 500, seed: int = 999, retrieval_n: int = 1000
+) -> dict[str, float]:
     """Zero-shot accuracy on ``n`` single-object scenes and R@1 among ``retrieval_n`` 1-3 object captions."""
     world = ShapesWorld(model.config.vision_config.image_size)
     single = world.batch(seed, "test", 0, n, n_objects=1)

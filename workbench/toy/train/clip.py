@@ -18,9 +18,9 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 
 from ..tokenizer import build_clip_tokenizer
 from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
-from ..world import ShapesWorld, SceneBatch
+from ..world import SceneBatch, ShapesWorld
 from .data import train_batch
-from .loop import EMA
+from .loop import EMA, warm_start_module
 from .model_card import write_model_card
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -77,12 +77,23 @@ def patch_labels(batch: SceneBatch, patch: int) -> dict[str, torch.Tensor]:
 class CLIPTrainer:
     name = "clip"
 
-    def __init__(self, seed: int = 0, batch_size: int = 128, lr: float = 5e-4, image_size: int = 64, aux_weight: float = 0.5) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 128,
+        lr: float = 5e-4,
+        image_size: int = 64,
+        aux_weight: float = 0.5,
+    ) -> None:
         torch.manual_seed(seed)
         self.seed, self.batch_size, self.lr, self.aux_weight = seed, batch_size, lr, aux_weight
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_clip_tokenizer()
-        self.model = CLIPModel(clip_config(len(self.tokenizer), self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, image_size))
+        self.model = CLIPModel(
+            clip_config(
+                len(self.tokenizer), self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, image_size
+            )
+        )
         width = self.model.config.vision_config.hidden_size
         self.heads = torch.nn.ModuleDict(
             {
@@ -100,9 +111,21 @@ class CLIPTrainer:
 
     def data(self, step: int) -> SceneBatch:
         half = self.batch_size // 2
-        one = train_batch(self.world, self.seed, 2 * step, half, n_objects=1, entity_prob=0.15, entities=ENTITY_NAMES)
-        many = train_batch(self.world, self.seed, 2 * step + 1, self.batch_size - half, n_objects=(1, 4), entity_prob=0.15, entities=ENTITY_NAMES)
-        return SceneBatch(one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks]))
+        one = train_batch(
+            self.world, self.seed, 2 * step, half, n_objects=1, entity_prob=0.15, entities=ENTITY_NAMES
+        )
+        many = train_batch(
+            self.world,
+            self.seed,
+            2 * step + 1,
+            self.batch_size - half,
+            n_objects=(1, 4),
+            entity_prob=0.15,
+            entities=ENTITY_NAMES,
+        )
+        return SceneBatch(
+            one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
+        )
 
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)
@@ -120,7 +143,9 @@ class CLIPTrainer:
         )
         patches = out.vision_model_output.last_hidden_state[:, 1:]  # (B, P, width)
         labels = patch_labels(batch, self.model.config.vision_config.patch_size)
-        aux = sum(F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten()) for k in self.heads)
+        aux = sum(
+            F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten()) for k in self.heads
+        )
         loss = out.loss + self.aux_weight * aux
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,8 +167,16 @@ class CLIPTrainer:
 
         return evaluate_clip(self.ema_model(), self.tokenizer, n=200, seed=4242, retrieval_n=200)
 
+    def warm_start(self, export_dir: Path) -> None:
+        warm_start_module(self.model, self.ema, CLIPModel.from_pretrained(export_dir))
+
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "heads": self.heads.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
+        return {
+            "model": self.model.state_dict(),
+            "heads": self.heads.state_dict(),
+            "opt": self.opt.state_dict(),
+            "ema": self.ema.shadow,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -156,7 +189,10 @@ class CLIPTrainer:
         model.save_pretrained(out_dir, safe_serialization=True)
         size = model.config.vision_config.image_size
         image_processor = CLIPImageProcessor(
-            size={"shortest_edge": size}, crop_size={"height": size, "width": size}, image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD)
+            size={"shortest_edge": size},
+            crop_size={"height": size, "width": size},
+            image_mean=list(OPENAI_MEAN),
+            image_std=list(OPENAI_STD),
         )
         CLIPProcessor(image_processor=image_processor, tokenizer=self.tokenizer).save_pretrained(out_dir)
         write_model_card(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..world import ShapesWorld, SceneBatch
+from ..world import SceneBatch, ShapesWorld
 
 
 def train_batch(world: ShapesWorld, seed: int, step: int, batch_size: int, **scene_kwargs) -> SceneBatch:

@@ -69,6 +69,18 @@ class EMA:
         module.load_state_dict({k: v.to(module.state_dict()[k].dtype) for k, v in self.shadow.items()})
 
 
+def warm_start_module(module: torch.nn.Module, ema: EMA, exported: torch.nn.Module) -> None:
+    """Initialise a trained module and its EMA from exported (EMA) weights."""
+    state = exported.state_dict()
+    module.load_state_dict(state)
+    ema.shadow = {k: v.detach().clone().float() for k, v in state.items()}
+
+
+def read_export_info(export_dir: Path) -> dict[str, Any] | None:
+    path = export_dir / "training.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def run_training(
     trainer: Trainer,
     work_dir: Path,
@@ -77,6 +89,7 @@ def run_training(
     checkpoint_seconds: float = 300.0,
     eval_every: int = 500,
     log_every: int = 50,
+    export_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train until ``max_steps`` or ``minutes`` of wall time, resuming from ``work_dir`` if possible."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +100,20 @@ def run_training(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
         step, seconds = state["step"], state["seconds"]
-        logger.info("%s: resumed from %s at step %d (%.1f min trained)", trainer.name, ckpt_path, step, seconds / 60)
+        logger.info(
+            "%s: resumed from %s at step %d (%.1f min trained)", trainer.name, ckpt_path, step, seconds / 60
+        )
+    elif (
+        export_dir is not None
+        and (info := read_export_info(export_dir)) is not None
+        and hasattr(trainer, "warm_start")
+    ):
+        # No checkpoint here (a new machine): continue from the shipped weights (optimiser state restarts).
+        trainer.warm_start(export_dir)
+        step, seconds = int(info.get("steps", 0)), float(info.get("minutes", 0.0)) * 60
+        logger.info(
+            "%s: warm start from the exported weights in %s at step %d", trainer.name, export_dir, step
+        )
     deadline = time.monotonic() + minutes * 60 if minutes is not None else float("inf")
     last_ckpt = time.monotonic()
     t0 = time.monotonic()
@@ -106,7 +132,11 @@ def run_training(
             running[k] = 0.9 * running.get(k, v) + 0.1 * v
         if step % log_every == 0:
             logger.info(
-                "%s step %d (%.1f min): %s", trainer.name, step, seconds / 60, ", ".join(f"{k}={v:.4f}" for k, v in running.items())
+                "%s step %d (%.1f min): %s",
+                trainer.name,
+                step,
+                seconds / 60,
+                ", ".join(f"{k}={v:.4f}" for k, v in running.items()),
             )
         if step % eval_every == 0:
             metrics = trainer.evaluate()

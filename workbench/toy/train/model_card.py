@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 
-def write_model_card(out_dir: Path, title: str, description: str, config: dict[str, Any], info: dict[str, Any]) -> None:
+def write_model_card(
+    out_dir: Path, title: str, description: str, config: dict[str, Any], info: dict[str, Any]
+) -> None:
     """``README.md`` + ``training.json`` in ``out_dir``: config, steps, time, measured quality, commands."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "training.json").write_text(json.dumps({"config": config, **info}, indent=2, sort_keys=True) + "\n")
+    (out_dir / "training.json").write_text(
+        json.dumps({"config": config, **info}, indent=2, sort_keys=True) + "\n"
+    )
     lines = [f"# {title}", "", description, "", "## Training", ""]
     for key in ("steps", "minutes", "device", "threads", "seed", "command"):
         if key in info:

@@ -21,3 +21,6 @@ def _lazy(module: str, cls: str):
 
 TRAINERS.add("vae", _lazy(".vae", "VAETrainer"))
 TRAINERS.add("clip", _lazy(".clip", "CLIPTrainer"))
+TRAINERS.add("judge", _lazy(".judge", "JudgeTrainer"))
+TRAINERS.add("unet", _lazy(".unet", "UNetTrainer"))
+TRAINERS.add("captioner", _lazy(".captioner", "CaptionerTrainer"))

@@ -11,7 +11,7 @@ from diffusers import AutoencoderKL
 
 from ..world import ShapesWorld
 from .data import random_crops, step_generator, train_batch
-from .loop import EMA
+from .loop import EMA, warm_start_module
 from .model_card import write_model_card
 
 VAE_CONFIG: dict[str, Any] = dict(
@@ -36,8 +36,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class VAETrainer:
     name = "vae"
 
-    def __init__(self, seed: int = 0, batch_size: int = 32, crop: int = 32, lr: float = 1e-3, kl_weight: float = 1e-6,
-                 image_size: int = 64) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 32,
+        crop: int = 32,
+        lr: float = 1e-3,
+        kl_weight: float = 1e-6,
+        image_size: int = 64,
+    ) -> None:
         torch.manual_seed(seed)
         self.seed, self.batch_size, self.crop, self.lr, self.kl_weight = seed, batch_size, crop, lr, kl_weight
         self.world = ShapesWorld(image_size)
@@ -79,6 +86,9 @@ class VAETrainer:
         x = self.eval_batch.images
         y = ((model.decode(model.encode(x * 2 - 1).latent_dist.mode()).sample + 1) / 2).clamp(0, 1)
         return {"psnr": psnr(y, x).mean().item()}
+
+    def warm_start(self, export_dir: Path) -> None:
+        warm_start_module(self.vae, self.ema, AutoencoderKL.from_pretrained(export_dir))
 
     def state_dict(self) -> dict[str, Any]:
         return {"vae": self.vae.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}

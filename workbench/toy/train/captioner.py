@@ -1,0 +1,154 @@
+"""Toy captioner: a transformers ``BlipForConditionalGeneration`` + ``BlipProcessor`` (BERT word
+tokenizer over the closed vocabulary), so the real BLIP captioners use the same interface."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    BertTokenizer,
+    BlipConfig,
+    BlipForConditionalGeneration,
+    BlipImageProcessor,
+    BlipProcessor,
+)
+
+from ..vocab import all_words
+from ..world import SceneBatch, ShapesWorld
+from .clip import OPENAI_MEAN, OPENAI_STD, normalize
+from .data import train_batch
+from .loop import EMA, warm_start_module
+from .model_card import write_model_card
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+
+
+def build_blip_tokenizer(out_dir: str | Path | None = None) -> BertTokenizer:
+    """A BERT tokenizer whose WordPiece vocabulary is the shapes world's words (one token each)."""
+    words = SPECIAL + all_words() + [",", "."]
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = Path(tmp) / "vocab.txt"
+        vocab.write_text("\n".join(words) + "\n")
+        tok = BertTokenizer(str(vocab), do_lower_case=True, bos_token="[DEC]", model_max_length=64)
+    if out_dir is not None:
+        tok.save_pretrained(str(out_dir))
+    return tok
+
+
+def blip_config(tok: BertTokenizer, image_size: int = 64) -> BlipConfig:
+    return BlipConfig(
+        vision_config=dict(
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=image_size,
+            patch_size=8,
+        ),
+        text_config=dict(
+            vocab_size=len(tok),
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            max_position_embeddings=64,
+            encoder_hidden_size=128,
+            bos_token_id=tok.bos_token_id,
+            pad_token_id=tok.pad_token_id,
+            sep_token_id=tok.sep_token_id,
+            eos_token_id=tok.sep_token_id,
+        ),
+        projection_dim=128,
+    )
+
+
+class CaptionerTrainer:
+    name = "captioner"
+
+    def __init__(self, seed: int = 0, batch_size: int = 64, lr: float = 5e-4, image_size: int = 64) -> None:
+        torch.manual_seed(seed)
+        self.seed, self.batch_size, self.lr = seed, batch_size, lr
+        self.world = ShapesWorld(image_size)
+        self.tokenizer = build_blip_tokenizer()
+        self.model = BlipForConditionalGeneration(blip_config(self.tokenizer, image_size))
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.05)
+        self.ema = EMA(self.model, 0.998)
+
+    def lr_at(self, step: int) -> float:
+        return self.lr * min(1.0, (step + 1) / 300)
+
+    def data(self, step: int) -> SceneBatch:
+        half = self.batch_size // 2
+        one = train_batch(self.world, self.seed, 2 * step, half, n_objects=1, entity_prob=0.1)
+        many = train_batch(
+            self.world, self.seed, 2 * step + 1, self.batch_size - half, n_objects=(2, 4), entity_prob=0.1
+        )
+        return SceneBatch(
+            one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
+        )
+
+    def step(self, step: int) -> dict[str, float]:
+        batch = self.data(step)
+        tok = self.tokenizer(batch.captions, padding="longest", truncation=True, return_tensors="pt")
+        input_ids = tok.input_ids.clone()
+        input_ids[:, 0] = self.tokenizer.bos_token_id  # BLIP decodes from [DEC], as at generation time
+        labels = input_ids.masked_fill(tok.attention_mask == 0, -100)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(step)
+        self.model.train()
+        out = self.model(
+            pixel_values=normalize(batch.images),
+            input_ids=input_ids,
+            attention_mask=tok.attention_mask,
+            labels=labels,
+        )
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.ema.update(self.model, step)
+        return {"loss": out.loss.item()}
+
+    def ema_model(self) -> BlipForConditionalGeneration:
+        model = BlipForConditionalGeneration(self.model.config)
+        self.ema.copy_to(model)
+        return model.eval()
+
+    def processor(self) -> BlipProcessor:
+        size = self.model.config.vision_config.image_size
+        ip = BlipImageProcessor(
+            size={"height": size, "width": size}, image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD)
+        )
+        return BlipProcessor(image_processor=ip, tokenizer=self.tokenizer)
+
+    def evaluate(self) -> dict[str, float]:
+        from ..evaluate.captioner_eval import evaluate_captioner
+
+        return evaluate_captioner(self.ema_model(), self.tokenizer, n=100, seed=4242)
+
+    def warm_start(self, export_dir: Path) -> None:
+        warm_start_module(self.model, self.ema, BlipForConditionalGeneration.from_pretrained(export_dir))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.shadow = state["ema"]
+
+    def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        model = self.ema_model()
+        model.save_pretrained(out_dir, safe_serialization=True)
+        self.processor().save_pretrained(out_dir)
+        write_model_card(
+            out_dir,
+            "Toy captioner (transformers BlipForConditionalGeneration)",
+            "BLIP image-captioning architecture trained on shapes-world scenes; captions follow the world's grammar "
+            "and parse back with `workbench.toy.world.parse_caption`.",
+            model.config.to_dict(),
+            info,
+        )

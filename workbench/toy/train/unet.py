@@ -1,0 +1,201 @@
+"""Toy Stable Diffusion: a diffusers ``UNet2DConditionModel`` on the toy VAE's 4x16x16 latents,
+conditioned on the toy CLIP text encoder, trained with epsilon prediction and min-SNR weighting.
+
+The exported folder is a stock ``StableDiffusionPipeline`` (``model_index.json``, vae, text_encoder,
+tokenizer, unet, scheduler), so ``StableDiffusionPipeline.from_pretrained(dir)`` and
+``StableDiffusionImg2ImgPipeline.from_pretrained(dir)`` load it unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DDPMScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from ..world import SceneBatch, ShapesWorld
+from .data import step_generator, train_batch
+from .loop import EMA, warm_start_module
+from .model_card import write_model_card
+from .registry import MODELS_DIR
+
+UNET_CONFIG: dict[str, Any] = dict(
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=1,
+    block_out_channels=(64, 128, 128),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=128,
+    attention_head_dim=8,
+    norm_num_groups=32,
+)
+SCHEDULER_CONFIG: dict[str, Any] = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+)
+
+
+def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer]:
+    """The trained toy VAE and toy CLIP text tower (train ``vae`` and ``clip`` first)."""
+    for name in ("vae", "clip"):
+        if not (models_dir / name / "config.json").exists():
+            raise FileNotFoundError(
+                f"toy {name} not found in {models_dir / name}: run `workbench toy train {name}` first"
+            )
+    vae = AutoencoderKL.from_pretrained(models_dir / "vae").eval().requires_grad_(False)
+    text = CLIPTextModel.from_pretrained(models_dir / "clip").eval().requires_grad_(False)
+    tok = CLIPTokenizer.from_pretrained(models_dir / "clip")
+    return vae, text, tok
+
+
+class UNetTrainer:
+    name = "unet"
+    export_name = "sd"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 64,
+        lr: float = 3e-4,
+        image_size: int = 64,
+        uncond_prob: float = 0.1,
+        snr_gamma: float = 5.0,
+        parts: tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer] | None = None,
+        unet_config: dict[str, Any] | None = None,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.seed, self.batch_size, self.lr, self.uncond_prob, self.snr_gamma = (
+            seed,
+            batch_size,
+            lr,
+            uncond_prob,
+            snr_gamma,
+        )
+        self.world = ShapesWorld(image_size)
+        self.vae, self.text_encoder, self.tokenizer = parts if parts is not None else load_frozen_parts()
+        cfg = {**UNET_CONFIG, **(unet_config or {})}
+        cfg["sample_size"] = image_size // 2 ** (len(self.vae.config.block_out_channels) - 1)
+        cfg["cross_attention_dim"] = self.text_encoder.config.hidden_size
+        self.unet = UNet2DConditionModel(**cfg)
+        self.noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
+        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=lr, weight_decay=1e-2)
+        self.ema = EMA(self.unet, 0.999)
+        alphas = self.noise_scheduler.alphas_cumprod
+        self.snr = alphas / (1 - alphas)
+
+    def lr_at(self, step: int) -> float:
+        return self.lr * min(1.0, (step + 1) / 500)
+
+    def data(self, step: int) -> SceneBatch:
+        n1 = self.batch_size * 3 // 8
+        one = train_batch(self.world, self.seed, 2 * step, n1, n_objects=1, entity_prob=0.15)
+        many = train_batch(
+            self.world, self.seed, 2 * step + 1, self.batch_size - n1, n_objects=(2, 4), entity_prob=0.1
+        )
+        return SceneBatch(
+            one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
+        )
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        tok = self.tokenizer(
+            captions,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        return self.text_encoder(tok.input_ids)[0]  # (B, 77, D)
+
+    def step(self, step: int) -> dict[str, float]:
+        batch = self.data(step)
+        g = step_generator(self.seed, step)
+        captions = [
+            c if torch.rand(1, generator=g).item() >= self.uncond_prob else "" for c in batch.captions
+        ]
+        with torch.no_grad():
+            latents = (
+                self.vae.encode(batch.images * 2 - 1).latent_dist.sample(generator=g)
+                * self.vae.config.scaling_factor
+            )
+            cond = self.encode_text(captions)
+        noise = torch.randn(latents.shape, generator=g)
+        t = torch.randint(
+            0, self.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=g
+        )
+        noisy = self.noise_scheduler.add_noise(latents, noise, t)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(step)
+        pred = self.unet(noisy, t, encoder_hidden_states=cond).sample
+        snr = self.snr[t]
+        weight = (
+            torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
+        )  # min-SNR-gamma for epsilon prediction
+        loss = (weight * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.opt.step()
+        self.ema.update(self.unet, step)
+        return {"loss": loss.item()}
+
+    def ema_unet(self) -> UNet2DConditionModel:
+        unet = UNet2DConditionModel(**self.unet.config)
+        self.ema.copy_to(unet)
+        return unet.eval()
+
+    def pipeline(self) -> StableDiffusionPipeline:
+        return StableDiffusionPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.ema_unet(),
+            scheduler=DDIMScheduler(**SCHEDULER_CONFIG, set_alpha_to_one=False, steps_offset=1),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        from ..evaluate.sd_eval import evaluate_sd_quick
+
+        return evaluate_sd_quick(self.pipeline(), n=32, seed=4242)
+
+    def warm_start(self, export_dir: Path) -> None:
+        warm_start_module(self.unet, self.ema, UNet2DConditionModel.from_pretrained(export_dir / "unet"))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"unet": self.unet.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.unet.load_state_dict(state["unet"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.shadow = state["ema"]
+
+    def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        pipe = self.pipeline()
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        write_model_card(
+            out_dir,
+            "Toy Stable Diffusion (diffusers StableDiffusionPipeline)",
+            "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on the toy CLIP text tower "
+            "(77 tokens), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for classifier-free "
+            "guidance, EMA 0.999 weights; DDIM scheduler. Loads with `StableDiffusionPipeline.from_pretrained` "
+            "and `StableDiffusionImg2ImgPipeline.from_pretrained`.",
+            dict(pipe.unet.config),
+            info,
+        )

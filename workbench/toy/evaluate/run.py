@@ -74,7 +74,14 @@ def evaluate_all(
             judge = ShapesJudge.from_pretrained(judge_dir).eval()
             out["sd"] = evaluate_sd(pipe, i2i, judge, n=min(n, 200), seed=seed)
         else:
-            out["sd"] = _missing("sd" if not (models_dir / "sd").exists() else "judge", models_dir)
+            out["sd"] = (
+                _missing("judge", models_dir)
+                if (models_dir / "sd").exists()
+                else {
+                    "available": False,
+                    "reason": f"not trained yet: no {models_dir / 'sd'}; run `workbench toy train unet`",
+                }
+            )
     if "captioner" in sections:
         if (models_dir / "captioner" / "config.json").exists():
             from transformers import BertTokenizer, BlipForConditionalGeneration

@@ -1,0 +1,212 @@
+"""Evaluation of master images: per-prompt fooling against real images, held-out prompts, transfer
+to another model, and zero-shot accuracy (the cost of a mitigation).
+
+Fooling accuracy of a prompt (the paper's metric) is the fraction of the real images of its class whose
+score for the prompt is below the master image's. A master image *outranks* a prompt when it beats
+every real image of the class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .scorers.base import Scorer
+
+logger = logging.getLogger(__name__)
+
+RealImages = Callable[[str], torch.Tensor]
+"""``prompt -> (N, 3, H, W)`` real images of the prompt's class, float in [0, 1]."""
+
+
+@dataclass
+class PromptFooling:
+    """One prompt of a fooling evaluation.
+
+    Attributes:
+        prompt: the prompt.
+        master_score: the master image's score for it.
+        best_real_score: the highest score of a real image of its class.
+        fooling_accuracy: fraction of those real images scoring below the master image.
+        n_real: how many real images were compared.
+    """
+
+    prompt: str
+    master_score: float
+    best_real_score: float
+    fooling_accuracy: float
+    n_real: int
+
+    @property
+    def outranks(self) -> bool:
+        return self.master_score > self.best_real_score
+
+
+@dataclass
+class FoolingReport:
+    """Per-prompt results and their means."""
+
+    per_prompt: list[PromptFooling]
+
+    @property
+    def fooling_accuracy(self) -> float:
+        """Mean over prompts of the per-prompt fooling accuracy."""
+        return sum(p.fooling_accuracy for p in self.per_prompt) / len(self.per_prompt)
+
+    @property
+    def outrank_fraction(self) -> float:
+        """Fraction of prompts for which the master image beats every real image."""
+        return sum(p.outranks for p in self.per_prompt) / len(self.per_prompt)
+
+    def to_metrics(self) -> dict:
+        return {
+            "fooling_accuracy": self.fooling_accuracy,
+            "outrank_fraction": self.outrank_fraction,
+            "per_prompt": {
+                p.prompt: {"master_score": p.master_score, "best_real_score": p.best_real_score, "fooling_accuracy": p.fooling_accuracy}
+                for p in self.per_prompt
+            },
+        }
+
+    def table(self) -> list[dict]:
+        """Rows for a report table (master vs best real image, per prompt)."""
+        return [{**asdict(p), "outranks": p.outranks} for p in self.per_prompt]
+
+
+def fooling_fraction(master_score: torch.Tensor, real_scores: torch.Tensor) -> torch.Tensor:
+    """Fraction of real scores strictly below the master score.
+
+    Args:
+        master_score (`torch.Tensor` of shape `()` or `(M,)`): the master image's score(s).
+        real_scores (`torch.Tensor` of shape `(N,)`): the real images' scores.
+
+    Returns:
+        `torch.Tensor` of shape like ``master_score``: fractions in [0, 1].
+    """
+    if real_scores.numel() == 0:
+        raise ValueError("no real images to compare against")
+    return (real_scores.reshape(1, -1) < master_score.reshape(-1, 1)).double().mean(dim=1).reshape(master_score.shape)
+
+
+@torch.no_grad()
+def embed_images(scorer: Scorer, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """`(N, D)` unit-norm embeddings of `(N, 3, H, W)` images, in batches."""
+    out = [scorer.encode_image(images[i : i + batch_size].to(scorer.device)) for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, 1)
+
+
+class RealImageBank:
+    """Real image embeddings per prompt, computed once per scorer.
+
+    Args:
+        scorer: the model the real images are embedded with.
+        real_images: ``prompt -> (N, 3, H, W)`` real images of the prompt's class.
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, scorer: Scorer, real_images: RealImages, batch_size: int = 64) -> None:
+        self.scorer = scorer
+        self.real_images = real_images
+        self.batch_size = batch_size
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def embeddings(self, prompt: str) -> torch.Tensor:
+        """`(N, D)` embeddings of the real images of ``prompt``."""
+        if prompt not in self._cache:
+            images = self.real_images(prompt)
+            if images.ndim != 4 or images.shape[0] == 0:
+                raise ValueError(f"the real-image source returned {tuple(images.shape)} for {prompt!r}; expected (N>0, 3, H, W)")
+            self._cache[prompt] = embed_images(self.scorer, images, self.batch_size)
+        return self._cache[prompt]
+
+
+@torch.no_grad()
+def evaluate_fooling(
+    scorer: Scorer,
+    master: torch.Tensor,
+    prompts: Sequence[str],
+    real: RealImages | RealImageBank,
+    batch_size: int = 64,
+) -> FoolingReport:
+    """Fooling accuracy of a master image for each prompt.
+
+    Args:
+        scorer: the model under attack (or another one, for transfer).
+        master (`torch.Tensor` of shape `(1, 3, H, W)` or `(3, H, W)`): the master image in [0, 1].
+        prompts: the prompts to evaluate (target or held-out).
+        real: the real images of each prompt's class (a callable or a :class:`RealImageBank` built
+            on ``scorer``, to reuse embeddings).
+        batch_size: images per forward pass.
+
+    Returns:
+        A :class:`FoolingReport`.
+    """
+    if not prompts:
+        raise ValueError("no prompts to evaluate")
+    if master.ndim == 3:
+        master = master.unsqueeze(0)
+    if master.shape[0] != 1:
+        raise ValueError(f"evaluate one master image at a time, got a batch of {master.shape[0]}")
+    bank = real if isinstance(real, RealImageBank) else RealImageBank(scorer, real, batch_size)
+    if bank.scorer is not scorer:
+        raise ValueError("the RealImageBank was built on another scorer; build one per scorer")
+    text = scorer.encode_text(list(prompts))  # (P, D)
+    master_scores = scorer.similarity(scorer.encode_image(master.to(scorer.device)), text)[0]  # (P,)
+    rows = []
+    for j, prompt in enumerate(prompts):
+        real_scores = scorer.similarity(bank.embeddings(prompt), text[j : j + 1])[:, 0]  # (N,)
+        rows.append(
+            PromptFooling(
+                prompt=prompt,
+                master_score=float(master_scores[j]),
+                best_real_score=float(real_scores.max()),
+                fooling_accuracy=float(fooling_fraction(master_scores[j].cpu(), real_scores.cpu())),
+                n_real=int(real_scores.numel()),
+            )
+        )
+    return FoolingReport(rows)
+
+
+@torch.no_grad()
+def zero_shot_accuracy(scorer: Scorer, images: torch.Tensor, labels: torch.Tensor, class_prompts: Sequence[str], batch_size: int = 64) -> float:
+    """Top-1 zero-shot accuracy: each image is assigned the prompt with the highest score.
+
+    Args:
+        scorer: the model.
+        images (`torch.Tensor` of shape `(N, 3, H, W)`): images in [0, 1].
+        labels (`torch.Tensor` of shape `(N,)`): indices into ``class_prompts``.
+        class_prompts: one prompt per class.
+    """
+    if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
+        raise ValueError(f"{images.shape[0]} images and {labels.shape[0]} labels; give one label per image (N > 0)")
+    text = scorer.encode_text(list(class_prompts))
+    emb = embed_images(scorer, images, batch_size)
+    pred = scorer.similarity(emb, text).argmax(dim=1).cpu()
+    return float((pred == labels.cpu()).double().mean())
+
+
+def related_prompts(prompts: Sequence[str], templates: Sequence[str]) -> dict[str, str]:
+    """Held-out prompts derived from target prompts: ``template.format(noun phrase)``.
+
+    The leading article of a target (``a`` / ``an`` / ``the``) is dropped before formatting, so
+    ``"a large {}"`` turns ``"a red circle"`` into ``"a large red circle"``.
+
+    Returns:
+        ``{held_out_prompt: target_prompt}``, held-out prompts that are also targets left out.
+    """
+    out: dict[str, str] = {}
+    targets = set(prompts)
+    for t in templates:
+        if "{}" not in t:
+            raise ValueError(f"held-out template {t!r} needs a '{{}}' where the target's noun phrase goes")
+    for p in prompts:
+        words = p.split()
+        noun = " ".join(words[1:]) if len(words) > 1 and words[0].lower() in ("a", "an", "the") else p
+        for t in templates:
+            h = t.format(noun)
+            if h not in targets and h not in out:
+                out[h] = p
+    return out

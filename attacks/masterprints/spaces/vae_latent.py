@@ -1,0 +1,76 @@
+"""The latent of a VAE decoder (Stable Diffusion's ``AutoencoderKL``; the toy SD's on CPU)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from ..scorers.base import freeze
+from .base import SPACES, SearchSpace, SpaceConfig
+
+
+class VAELatentSpaceConfig(SpaceConfig):
+    """
+    Attributes:
+        init: ``"normal"`` (``init_std`` times a standard normal), ``"zeros"`` or ``"uniform"`` in [0, 1]
+            (the paper's gradient runs).
+        init_std: standard deviation of the normal start.
+        decode_batch: latents decoded per VAE call (a memory bound; a population is still scored in
+            one model call).
+    """
+
+    name: Literal["vae_latent"] = "vae_latent"
+    init: Literal["normal", "zeros", "uniform"] = "normal"
+    init_std: float = Field(1.0, gt=0)
+    decode_batch: int = Field(64, ge=1)
+
+
+@SPACES.register("vae_latent")
+class VAELatentSpace(SearchSpace):
+    """Parameters are *scaled* latents (the units a diffusion UNet sees) of shape
+    ``(latent_channels, H / f, W / f)``, ``f = 2 ** (len(block_out_channels) - 1)``: ``4 x 28 x 28``
+    for SD's VAE at 224 px. Decoding divides by ``scaling_factor`` (adds ``shift_factor`` where the
+    VAE has one), runs the decoder and maps [-1, 1] to [0, 1].
+    """
+
+    name = "vae_latent"
+    config_class = VAELatentSpaceConfig
+
+    def __init__(self, config: VAELatentSpaceConfig, image_size: int, vae, device: torch.device | str = "cpu") -> None:
+        super().__init__(config, image_size, device)
+        self.vae = freeze(vae)
+        cfg = vae.config
+        factor = 2 ** (len(cfg.block_out_channels) - 1)
+        if self.image_size % factor:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of the VAE's downsampling factor {factor}")
+        self.shape = (int(cfg.latent_channels), self.image_size // factor, self.image_size // factor)
+        self.scaling_factor = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
+        self.shift_factor = float(getattr(cfg, "shift_factor", None) or 0.0)
+
+    @classmethod
+    def from_config(
+        cls, config: VAELatentSpaceConfig, image_size: int, device: torch.device | str = "cpu", vae=None, **_: object
+    ) -> VAELatentSpace:
+        if vae is None:
+            raise ValueError("space 'vae_latent' needs a VAE (an AutoencoderKL); load one with models.vae (e.g. 'toy' or 'sd15')")
+        return cls(config, image_size, vae, device)
+
+    def init(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        shape = (n, *self.shape)
+        if self.config.init == "zeros":
+            return torch.zeros(shape, device=self.device)
+        if self.config.init == "uniform":
+            return torch.rand(shape, generator=generator, device=generator.device).to(self.device)
+        return (torch.randn(shape, generator=generator, device=generator.device) * self.config.init_std).to(self.device)
+
+    def decode(self, params: torch.Tensor) -> torch.Tensor:
+        self._check(params)
+        dtype = next(self.vae.parameters()).dtype
+        out = []
+        for chunk in params.split(self.config.decode_batch):
+            z = chunk / self.scaling_factor + self.shift_factor  # (n, c, h, w), the VAE's own units
+            x = self.vae.decode(z.to(dtype)).sample  # (n, 3, H, W) in about [-1, 1]
+            out.append(((x.float() + 1) / 2).clamp(0, 1))
+        return torch.cat(out)

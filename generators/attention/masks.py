@@ -1,0 +1,92 @@
+"""Concept masks at the token grid of an attention layer, and the logit bias they give.
+
+Reference attention adds, to the logits of a generated query against a reference key, ``+w`` when the
+key's token lies inside the reference's concept mask and ``-inf`` outside (FreeCustom's MRSA). A layer
+sees tokens, not pixels: masks are reduced to the layer's grid by area (a token is inside when at least
+half of it is), and a non-empty mask keeps at least its most covered token at coarse grids, so a small
+concept never vanishes from a low-resolution layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["masks_to_tokens", "reference_logit_bias", "token_grid"]
+
+
+def token_grid(latent_hw: tuple[int, int], n_tokens: int) -> tuple[int, int]:
+    """The ``(h, w)`` token grid of a layer with ``n_tokens`` tokens in a UNet fed ``latent_hw`` latents.
+
+    Each UNet level halves the side, rounding up (stride-2 convolutions with padding 1).
+
+    Raises:
+        ValueError: no level of ``latent_hw`` has ``n_tokens`` tokens.
+    """
+    h, w = int(latent_hw[0]), int(latent_hw[1])
+    while h * w > n_tokens and (h > 1 or w > 1):
+        h, w = (h + 1) // 2, (w + 1) // 2
+    if h * w != n_tokens:
+        raise ValueError(
+            f"a layer with {n_tokens} tokens is not a level of a UNet fed {tuple(latent_hw)} latents "
+            "(sides halve, rounding up, at each level); the references' latent size must match what the "
+            "processors were told"
+        )
+    return h, w
+
+
+def masks_to_tokens(masks: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Reduce pixel masks to a token grid.
+
+    Args:
+        masks (`torch.Tensor` of shape `(R, H, W)`): bool or float in [0, 1] (> 0.5 is inside).
+        grid: the layer's ``(h, w)``.
+
+    Returns:
+        `torch.Tensor` of shape `(R, h * w)`, bool: tokens at least half covered by the mask, plus the most
+        covered token of a non-empty mask that would otherwise keep no token.
+    """
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape (R, H, W), got {tuple(masks.shape)}")
+    binary = (masks.float() > 0.5).float()[:, None]  # (R, 1, H, W)
+    frac = F.interpolate(binary, size=grid, mode="area")[:, 0].flatten(1)  # (R, h*w) covered fraction
+    inside = frac >= 0.5  # (R, h*w)
+    lost = (~inside.any(dim=1)) & (frac.amax(dim=1) > 0)  # (R,) non-empty masks with no token left
+    if lost.any():
+        rows = lost.nonzero()[:, 0]
+        inside[rows, frac[rows].argmax(dim=1)] = True
+    return inside
+
+
+def reference_logit_bias(
+    masks: torch.Tensor | None,
+    weights: torch.Tensor,
+    grid: tuple[int, int],
+    num_references: int,
+) -> torch.Tensor:
+    """The additive logit bias of ``R`` references' keys at one layer.
+
+    Args:
+        masks (`torch.Tensor` of shape `(R, H, W)` or ``None``): concept masks; ``None`` means every token of
+            every reference is inside.
+        weights (`torch.Tensor` of shape `(R,)`): the logit added inside each reference's mask.
+        grid: the layer's ``(h, w)`` token grid of the references.
+        num_references: ``R``.
+
+    Returns:
+        `torch.Tensor` of shape `(R * h * w,)`, float32: ``weights[r]`` inside reference ``r``'s mask,
+        ``-inf`` outside, in reference-major order (the order of the concatenated reference keys).
+    """
+    n = grid[0] * grid[1]
+    weights = weights.float().reshape(-1)
+    if weights.numel() != num_references:
+        raise ValueError(f"got {weights.numel()} mask weights for {num_references} references")
+    if masks is None:
+        inside = torch.ones(num_references, n, dtype=torch.bool, device=weights.device)
+    else:
+        if masks.shape[0] != num_references:
+            raise ValueError(f"got {masks.shape[0]} masks for {num_references} references")
+        inside = masks_to_tokens(masks, grid).to(weights.device)  # (R, h*w)
+    bias = weights[:, None].expand(num_references, n).clone()  # (R, h*w)
+    bias[~inside] = float("-inf")
+    return bias.reshape(-1)  # (R*h*w,)

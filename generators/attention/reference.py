@@ -1,0 +1,186 @@
+"""Reference attention (FreeCustom's multi-reference self-attention, MRSA) as a diffusers attention
+processor.
+
+In mode ``"attend"`` a generated image's queries attend to its own keys / values concatenated with every
+reference's (cached by the ``"record"`` pass of the same step)::
+
+    logits = q @ [k_own, k_ref_1, ..., k_ref_R]^T * scale          # (B, heads, N, N + R * N_r)
+    logits[..., ref r] += w_r inside reference r's mask, -inf outside
+    out = softmax(logits) @ [v_own, v_ref_1, ..., v_ref_R]         # (B, heads, N, head_dim)
+
+and rows of a branch with a plain-attention weight ``p`` (style fidelity, unconditional branch) get
+``(1 - p) * out + p * self_attention``. Cross-attention calls, and every call in mode ``"off"``, go to
+diffusers' ``AttnProcessor2_0`` unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from generators.attention.masks import token_grid
+from generators.attention.selection import resolve_layers
+from generators.attention.state import ReferenceAttentionState
+
+__all__ = ["ReferenceAttnProcessor", "reference_attention", "reference_processors"]
+
+
+def reference_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    ref_key: torch.Tensor,
+    ref_value: torch.Tensor,
+    ref_bias: torch.Tensor,
+    scale: float,
+    allowed: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention of queries over their own keys plus shared reference keys, with a logit bias.
+
+    Args:
+        query, key, value (`torch.Tensor` of shape `(B, heads, N, head_dim)`): the generated rows.
+        ref_key, ref_value (`torch.Tensor` of shape `(R, heads, N_r, head_dim)`): computed once, shared by
+            all ``B`` rows.
+        ref_bias (`torch.Tensor` of shape `(R * N_r,)`): added to the reference logits (``-inf`` masks out).
+        scale: the logit scale (``attn.scale``, ``head_dim ** -0.5`` in Stable Diffusion).
+        allowed (`torch.Tensor` of shape `(B, R)`, optional): bool; ``False`` masks reference ``r`` out for row ``b``.
+
+    Returns:
+        `torch.Tensor` of shape `(B, heads, N, head_dim)`.
+    """
+    b, heads, n, d = query.shape
+    r, _, n_r, _ = ref_key.shape
+    # (R, h, N_r, d) -> (1, h, R*N_r, d) -> (B, h, R*N_r, d): a view, shared by the batch
+    ref_k = ref_key.permute(1, 0, 2, 3).reshape(1, heads, r * n_r, d).expand(b, -1, -1, -1)
+    ref_v = ref_value.permute(1, 0, 2, 3).reshape(1, heads, r * n_r, d).expand(b, -1, -1, -1)
+    k_cat = torch.cat([key, ref_k], dim=2)  # (B, h, N + R*N_r, d)
+    v_cat = torch.cat([value, ref_v], dim=2)  # (B, h, N + R*N_r, d)
+    bias = torch.cat([ref_bias.new_zeros(key.shape[2]), ref_bias])  # (N + R*N_r,)
+    if allowed is None:
+        mask = bias.view(1, 1, 1, -1)  # (1, 1, 1, L)
+    else:
+        blocked = ~allowed.to(bias.device, torch.bool).repeat_interleave(n_r, dim=1)  # (B, R*N_r)
+        blocked = torch.cat([blocked.new_zeros(b, key.shape[2]), blocked], dim=1)  # (B, L)
+        mask = bias.view(1, -1).expand(b, -1).masked_fill(blocked, float("-inf")).view(b, 1, 1, -1)
+    return F.scaled_dot_product_attention(
+        query, k_cat, v_cat, attn_mask=mask.to(query.dtype), dropout_p=0.0, scale=scale
+    )  # (B, h, N, d)
+
+
+class ReferenceAttnProcessor:
+    """Attention processor for one self-attention layer, driven by a shared :class:`ReferenceAttentionState`.
+
+    Install it with ``unet.set_attn_processor`` (see
+    :func:`generators.attention.install.attn_processors_installed`) on self-attention layers only
+    (``...attn1``); :func:`generators.attention.selection.resolve_layers` picks them by block names.
+
+    Args:
+        name: the layer's module name (the cache key of its reference keys / values).
+        state: the state shared by every processor of one call.
+    """
+
+    def __init__(self, name: str, state: ReferenceAttentionState) -> None:
+        self.name = name
+        self.state = state
+        self.plain = AttnProcessor2_0()
+
+    def __repr__(self) -> str:
+        return f"ReferenceAttnProcessor({self.name!r})"
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        state = self.state
+        if state.mode == "off" or encoder_hidden_states is not None:
+            return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        if attention_mask is not None:
+            raise ValueError(f"{self.name}: reference attention does not take an attention mask in self-attention")
+
+        # 1. Project: (B, N, C) -> q, k, v of shape (B, heads, N, head_dim)
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)  # (B, N, C)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        batch = hidden_states.shape[0]
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+
+        # 2. Attend, one contiguous chunk of rows per branch
+        n_branches = len(state.branches)
+        if batch % n_branches:
+            raise ValueError(
+                f"{self.name}: a batch of {batch} rows does not split into the {n_branches} branches "
+                f"{state.branches}; the UNet input must hold one equal chunk per branch"
+            )
+        chunks = zip(state.branches, query.chunk(n_branches), key.chunk(n_branches), value.chunk(n_branches))
+        outs = []
+        for branch, q, k, v in chunks:
+            if state.mode == "record":
+                state.cache.put(self.name, branch, k, v)
+                outs.append(F.scaled_dot_product_attention(q, k, v, scale=attn.scale))
+                continue
+            p = float(state.plain_weight.get(branch, 0.0))
+            plain = F.scaled_dot_product_attention(q, k, v, scale=attn.scale) if p > 0 else None
+            if p >= 1.0:
+                outs.append(plain)
+                continue
+            ref_k, ref_v = state.cache.get(self.name, branch)  # (R, h, N_r, d)
+            grid = token_grid(state.reference_hw, ref_k.shape[2])
+            allowed = state.allowed
+            if allowed is not None and allowed.shape[0] != q.shape[0]:
+                raise ValueError(
+                    f"{self.name}: 'allowed' covers {allowed.shape[0]} images but branch {branch!r} has {q.shape[0]} rows"
+                )
+            out = reference_attention(
+                q, k, v, ref_k, ref_v, state.logit_bias(grid, q.device), attn.scale, allowed
+            )  # (b, h, N, d)
+            outs.append(out if plain is None else (1.0 - p) * out + p * plain)
+        hidden_states = torch.cat(outs, dim=0)  # (B, h, N, d)
+
+        # 3. Output projection, as AttnProcessor2_0
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def reference_processors(
+    unet: Any, selection: str | list[str], state: ReferenceAttentionState
+) -> dict[str, ReferenceAttnProcessor]:
+    """One :class:`ReferenceAttnProcessor` per layer of ``selection`` (see
+    :func:`generators.attention.selection.resolve_layers`), all sharing ``state``.
+
+    Example:
+        >>> from generators.attention import ReferenceAttentionState, attn_processors_installed
+        >>> from workbench.dummy import dummy_unet
+        >>> unet = dummy_unet()
+        >>> state = ReferenceAttentionState(num_references=2, reference_hw=(16, 16), mask_weights=3.0)
+        >>> with attn_processors_installed(unet, reference_processors(unet, "freecustom", state)):
+        ...     sorted({type(p).__name__ for p in unet.attn_processors.values()})
+        ['AttnProcessor2_0', 'ReferenceAttnProcessor']
+    """
+    return {name: ReferenceAttnProcessor(name, state) for name in resolve_layers(unet, selection)}

@@ -1,0 +1,43 @@
+"""Layout-aware generation: phrases with boxes (or a semantic label map) in, faithful compositions out.
+
+- :class:`BoxLayout` / :class:`SemanticLayout`: the validated layout types (normalised xyxy boxes).
+- :class:`StableDiffusionBoxGuidancePipeline`: training-free box guidance (BoxDiff, layout guidance).
+- :class:`StableDiffusionRegionsPipeline`: region prompts fused per denoising step (MultiDiffusion).
+- GLIGEN-style grounding on the toy world: :mod:`generators.layout.gligen`, :mod:`generators.layout.train_gligen`.
+- Planners (prompt -> layout): :mod:`generators.layout.planner`; PAID-style graphics: :mod:`generators.layout.graphics`.
+
+Names are imported on first use, so ``import generators.layout.cli`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "BoxLayout": "generators.layout.layout",
+    "SemanticLayout": "generators.layout.layout",
+    "LayoutError": "generators.layout.layout",
+    "BoxGuidanceConfig": "generators.layout.box_guidance",
+    "StableDiffusionBoxGuidancePipeline": "generators.layout.box_guidance",
+    "RegionsConfig": "generators.layout.regions",
+    "StableDiffusionRegionsPipeline": "generators.layout.regions",
+    "AttentionStore": "generators.layout.processors",
+    "recording_processors": "generators.layout.processors",
+    "PLANNERS": "generators.layout.planner",
+    "ShapesGrammarPlanner": "generators.layout.planner",
+    "LLMPlanner": "generators.layout.planner",
+    "TextItem": "generators.layout.graphics",
+    "render_text_items": "generators.layout.graphics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'generators.layout' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

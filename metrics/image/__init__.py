@@ -1,0 +1,1 @@
+"""Pixel, structure and perceptual image metrics (torchmetrics ``Metric`` classes)."""

@@ -1,0 +1,221 @@
+"""The ``workbench`` command.
+
+    workbench run CONFIG [--set key.path=value ...] [--output-dir DIR]
+    workbench run --resume RUN_DIR
+    workbench report RUN_DIR
+    workbench models [--check NAME [--kind KIND]]
+    workbench demo [NAME] [--port PORT]
+    workbench experiments
+
+Other packages add sub-commands through a module exposing ``register(subparsers)`` (listed in
+:data:`PLUGIN_MODULES`); each sub-parser sets ``func=handler`` with ``handler(args) -> int | None``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from workbench.logging_utils import setup_logging
+
+logger = logging.getLogger("workbench.cli")
+
+PLUGIN_MODULES: list[str] = ["workbench.toy.cli", "metrics.cli", "attacks.cli", "generators.cli"]
+
+EPILOG = """examples:
+  workbench run examples/smoke.yaml                         # a complete run in seconds (random weights)
+  workbench run examples/tour.yaml --set generate.images_per_prompt=4
+  workbench run --resume runs/smoke-20261128-120000-s0        # continue a killed run
+  workbench report runs/smoke-20261128-120000-s0              # rebuild its report.html
+  workbench models --check sd15                               # can sd15 load here? (exit 1 with the reason)
+  workbench demo                                              # the demo hub on http://127.0.0.1:7860
+"""
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.config import ConfigError, load_config
+    from workbench.runs import resume_run, run_experiment
+
+    if args.resume:
+        if args.config or args.set or args.output_dir:
+            raise ConfigError(
+                "--resume continues a run with the config saved in its folder; do not pass CONFIG, --set or --output-dir"
+            )
+        run_dir = resume_run(args.resume)
+    else:
+        if not args.config:
+            raise ConfigError(
+                "workbench run needs a CONFIG file (e.g. examples/smoke.yaml) or --resume RUN_DIR"
+            )
+        cfg = load_config(args.config, args.set or [])
+        run_dir = run_experiment(cfg, output_dir=args.output_dir, inputs={"config file": args.config})
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        logger.info("report: %s", run_dir / "report.html")
+        sys.stdout.flush()
+        print(run_dir)  # the last line of stdout: the run folder
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from workbench.runs import write_run_report
+
+    path = write_run_report(args.run_dir)
+    print(path)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from workbench.loading import PRESETS, check_model, resolve_model
+
+    if args.check:
+        for line in check_model(args.check, kind=args.kind):
+            print(line)
+        return 0
+    rows = []
+    for preset in PRESETS.values():
+        for kind in preset.sources:
+            r = resolve_model(preset.name, kind=kind)
+            where = str(r.local_path) if r.local_path else r.source
+            rows.append(
+                (preset.name, kind, "yes" if r.available else "no", where, "" if r.available else r.reason)
+            )
+    widths = [
+        max(len(row[i]) for row in rows + [("preset", "kind", "available", "loads from", "")])
+        for i in range(4)
+    ]
+    header = ("preset", "kind", "available", "loads from")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)))
+        if row[4]:
+            print(" " * (widths[0] + 2) + "-> " + row[4])
+    print(
+        "\nAny hub id (owner/model) or local folder works as well; `workbench models --check NAME` tries to load it."
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.share:
+        raise SystemExit(
+            "error: --share is refused: demos bind to 127.0.0.1 only (use an SSH tunnel to reach them)"
+        )
+    from apps.hub import serve
+
+    serve(name=args.name, port=args.port)
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from workbench.experiments import EXPERIMENTS, load_experiment_modules
+
+    load_experiment_modules()
+    for name in EXPERIMENTS.names():
+        spec = EXPERIMENTS.get(name)
+        print(f"{name:24s} {spec.config.__name__:24s} {spec.description}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Generation and robustness research workbench: run experiments, rebuild reports, "
+        "check models, launch demos.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="run an experiment config into a new run folder (prints the folder last)",
+        description="Run the experiment named by CONFIG's `experiment` field. The run folder holds the resolved "
+        "config, run.json (seed, versions, git revision), outputs/, metrics.json, metrics.csv, run.log and "
+        "report.html; its path is the last line printed.",
+    )
+    p.add_argument("config", nargs="?", help="YAML or TOML experiment config (e.g. examples/smoke.yaml)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field, value parsed as YAML (repeatable): --set generate.num_inference_steps=20",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run in its folder, skipping finished work",
+    )
+    p.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="where to create the run folder (default: the config's output_dir)",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="rebuild RUN_DIR/report.html from the run's saved sections")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "models",
+        help="list model presets, where each loads from and whether it is available here",
+        description="Without --check: list presets. With --check NAME (preset, hub id or folder): load it on the CPU "
+        "and exit non-zero with the reason when it cannot load.",
+    )
+    p.add_argument("--check", metavar="NAME", help="try to load NAME; exit 1 with the reason if it cannot")
+    p.add_argument(
+        "--kind", choices=["sd", "clip", "captioner", "judge", "vision"], help="the model kind to check"
+    )
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", help="launch the Gradio demo hub (or one demo) on 127.0.0.1")
+    p.add_argument("name", nargs="?", help="a demo name (default: the hub linking every demo)")
+    p.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
+    p.add_argument("--share", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("experiments", help="list registered experiments and their config classes")
+    p.set_defaults(func=cmd_experiments)
+
+    from workbench.experiments import expand_module_patterns, module_exists
+
+    for name in expand_module_patterns(PLUGIN_MODULES):
+        if module_exists(name):
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console command; returns the exit status."""
+    from workbench.config import ConfigError
+    from workbench.loading import ModelNotAvailableError, UnsafeCheckpointError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelNotAvailableError, UnsafeCheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

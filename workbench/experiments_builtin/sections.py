@@ -1,0 +1,58 @@
+"""Config sections shared by the built-in experiments."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_PROMPTS = [
+    "a large red circle",
+    "a small blue square on the left",
+    "a striped yellow star",
+]
+
+
+class GenerateSection(BaseModel):
+    """Text-to-image generation.
+
+    Args:
+        model: ``"dummy"`` (random-weight components, offline), ``"auto"`` (the toy world's SD when it is
+            trained, else dummy), or a preset name, hub id or local pipeline folder.
+        prompts: one or more prompts.
+        images_per_prompt: images generated per prompt.
+        num_inference_steps: denoising steps.
+        guidance_scale: classifier-free guidance scale (<= 1 disables it).
+        image_size: square output side, a multiple of 8; ``None`` uses the pipeline's default.
+        batch_size: images per pipeline call (also the unit of checkpointing).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "dummy"
+    prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS), min_length=1)
+    images_per_prompt: int = Field(2, ge=1, le=10_000)
+    num_inference_steps: int = Field(2, ge=1, le=1000)
+    guidance_scale: float = Field(5.0, ge=0.0)
+    image_size: int | None = Field(None, ge=8, le=2048)
+    batch_size: int = Field(1, ge=1, le=1024)
+
+    @field_validator("image_size")
+    @classmethod
+    def _multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError(
+                f"must be a multiple of 8 (e.g. {value - value % 8 or 8} or {value - value % 8 + 8})"
+            )
+        return value
+
+
+class ScoreSection(BaseModel):
+    """Scoring of the generated images.
+
+    Args:
+        clip: CLIP model for the CLIP score: ``"dummy"``, ``"auto"`` (toy CLIP when trained, else dummy), a
+            preset name, hub id or local folder; ``"none"`` skips the CLIP score.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    clip: str = "dummy"

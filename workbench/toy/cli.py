@@ -22,7 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     for name in names:
         if args.threads:
             torch.set_num_threads(args.threads)
-        trainer = TRAINERS.get(name)(seed=args.seed)
+        trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
         work_dir = args.work_dir / name if args.work_dir else default_work_dir(name)
         out = MODELS_DIR / getattr(trainer, "export_name", name)
         started = time.time()
@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
     tr.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
     tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr.add_argument("--device", default=None, help="cpu (default) or cuda")
     tr.add_argument(
         "--work-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/workbench/toy-train)"
     )

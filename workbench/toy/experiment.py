@@ -19,7 +19,13 @@ class ToyEvalConfig(ExperimentConfig):
     experiment: Literal["toy-eval"] = "toy-eval"
     eval_seed: int = 999
     n: int = 500
-    sections: list[Literal["judge", "clip", "vae", "sd", "captioner"]] = ["judge", "clip", "vae", "sd", "captioner"]
+    sections: list[Literal["judge", "clip", "vae", "sd", "captioner"]] = [
+        "judge",
+        "clip",
+        "vae",
+        "sd",
+        "captioner",
+    ]
 
 
 @register_experiment("toy-eval", config=ToyEvalConfig)
@@ -37,10 +43,14 @@ def tour_toy_world(ctx: RunContext, result) -> None:
     """Show the shapes world, and score the tour's images by the judge when it is trained."""
     world = ShapesWorld(64)
     batch = world.batch(ctx.runtime.seed, "val", 0, 8, n_objects=(1, 3), entity_prob=0.2)
-    ctx.report.add_images("The shapes world (validation scenes)", list(batch.images), captions=batch.captions, ncols=4)
+    ctx.report.add_images(
+        "The shapes world (validation scenes)", list(batch.images), captions=batch.captions, ncols=4
+    )
     judge_dir = MODELS_DIR / "judge"
     if not (judge_dir / "config.json").exists():
-        ctx.report.add_text("The judge is not trained yet: composition scores are skipped.", title="Composition")
+        ctx.report.add_text(
+            "The judge is not trained yet: composition scores are skipped.", title="Composition"
+        )
         return
     from .judge import ShapesJudge
     from .judge.geneval import as_rows, score_images, summarize

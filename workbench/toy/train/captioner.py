@@ -68,12 +68,21 @@ def blip_config(tok: BertTokenizer, image_size: int = 64) -> BlipConfig:
 class CaptionerTrainer:
     name = "captioner"
 
-    def __init__(self, seed: int = 0, batch_size: int = 64, lr: float = 5e-4, image_size: int = 64) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 64,
+        lr: float = 5e-4,
+        image_size: int = 64,
+        device: str | None = None,
+    ) -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr = seed, batch_size, lr
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_blip_tokenizer()
         self.model = BlipForConditionalGeneration(blip_config(self.tokenizer, image_size))
+        self.model.to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.05)
         self.ema = EMA(self.model, 0.998)
 
@@ -100,10 +109,10 @@ class CaptionerTrainer:
             group["lr"] = self.lr_at(step)
         self.model.train()
         out = self.model(
-            pixel_values=normalize(batch.images),
-            input_ids=input_ids,
-            attention_mask=tok.attention_mask,
-            labels=labels,
+            pixel_values=normalize(batch.images).to(self.device),
+            input_ids=input_ids.to(self.device),
+            attention_mask=tok.attention_mask.to(self.device),
+            labels=labels.to(self.device),
         )
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()

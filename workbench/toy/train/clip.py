@@ -83,9 +83,11 @@ class CLIPTrainer:
         batch_size: int = 128,
         lr: float = 5e-4,
         image_size: int = 64,
+        device: str | None = None,
         aux_weight: float = 0.5,
     ) -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.aux_weight = seed, batch_size, lr, aux_weight
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_clip_tokenizer()
@@ -103,6 +105,8 @@ class CLIPTrainer:
             }
         )
         params = list(self.model.parameters()) + list(self.heads.parameters())
+        self.model.to(self.device)
+        self.heads.to(self.device)
         self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
         self.ema = EMA(self.model, 0.998)
 
@@ -135,16 +139,17 @@ class CLIPTrainer:
             group["lr"] = self.lr_at(step)
         self.model.train()
         out = self.model(
-            input_ids=tokens.input_ids,
-            attention_mask=tokens.attention_mask,
-            pixel_values=normalize(batch.images),
+            input_ids=tokens.input_ids.to(self.device),
+            attention_mask=tokens.attention_mask.to(self.device),
+            pixel_values=normalize(batch.images).to(self.device),
             return_loss=True,
             output_hidden_states=False,
         )
         patches = out.vision_model_output.last_hidden_state[:, 1:]  # (B, P, width)
         labels = patch_labels(batch, self.model.config.vision_config.patch_size)
         aux = sum(
-            F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten()) for k in self.heads
+            F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten().to(self.device))
+            for k in self.heads
         )
         loss = out.loss + self.aux_weight * aux
         self.opt.zero_grad(set_to_none=True)

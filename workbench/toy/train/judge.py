@@ -86,11 +86,20 @@ def degrade(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 class JudgeTrainer:
     name = "judge"
 
-    def __init__(self, seed: int = 0, batch_size: int = 64, lr: float = 2e-3, image_size: int = 64) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        image_size: int = 64,
+        device: str | None = None,
+    ) -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr = seed, batch_size, lr
         self.world = ShapesWorld(image_size)
         self.model = ShapesJudge(image_size=image_size)
+        self.model.to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=1e-4)
         self.ema = EMA(self.model, 0.998)
 
@@ -107,9 +116,9 @@ class JudgeTrainer:
             entity_prob=0.2,
             entities=ENTITY_NAMES,
         )
-        images = degrade(batch.images, step_generator(self.seed, step))
+        images = degrade(batch.images, step_generator(self.seed, step)).to(self.device)
         grid = images.shape[-1] // 4
-        t = judge_targets(batch, grid)
+        t = {k: v.to(self.device) for k, v in judge_targets(batch, grid).items()}
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         maps = self.model(images)

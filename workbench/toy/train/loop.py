@@ -60,13 +60,15 @@ class EMA:
     def update(self, module: torch.nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
         for k, v in module.state_dict().items():
+            if self.shadow[k].device != v.device:
+                self.shadow[k] = self.shadow[k].to(v.device)
             if v.dtype.is_floating_point:
                 self.shadow[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
             else:
                 self.shadow[k].copy_(v)
 
     def copy_to(self, module: torch.nn.Module) -> None:
-        module.load_state_dict({k: v.to(module.state_dict()[k].dtype) for k, v in self.shadow.items()})
+        module.load_state_dict({k: v.to(module.state_dict()[k].dtype).cpu() for k, v in self.shadow.items()})
 
 
 def warm_start_module(module: torch.nn.Module, ema: EMA, exported: torch.nn.Module) -> None:

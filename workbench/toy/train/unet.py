@@ -72,12 +72,14 @@ class UNetTrainer:
         batch_size: int = 64,
         lr: float = 3e-4,
         image_size: int = 64,
+        device: str | None = None,
         uncond_prob: float = 0.1,
         snr_gamma: float = 5.0,
         parts: tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer] | None = None,
         unet_config: dict[str, Any] | None = None,
     ) -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.uncond_prob, self.snr_gamma = (
             seed,
             batch_size,
@@ -92,6 +94,9 @@ class UNetTrainer:
         cfg["cross_attention_dim"] = self.text_encoder.config.hidden_size
         self.unet = UNet2DConditionModel(**cfg)
         self.noise_scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
+        self.unet.to(self.device)
+        self.vae.to(self.device)
+        self.text_encoder.to(self.device)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=lr, weight_decay=1e-2)
         self.ema = EMA(self.unet, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod
@@ -119,7 +124,7 @@ class UNetTrainer:
             truncation=True,
             return_tensors="pt",
         )
-        return self.text_encoder(tok.input_ids)[0]  # (B, 77, D)
+        return self.text_encoder(tok.input_ids.to(self.device))[0]  # (B, 77, D)
 
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)
@@ -128,20 +133,20 @@ class UNetTrainer:
             c if torch.rand(1, generator=g).item() >= self.uncond_prob else "" for c in batch.captions
         ]
         with torch.no_grad():
-            latents = (
-                self.vae.encode(batch.images * 2 - 1).latent_dist.sample(generator=g)
-                * self.vae.config.scaling_factor
-            )
+            post = self.vae.encode(batch.images.to(self.device) * 2 - 1).latent_dist
+            eps = torch.randn(post.mean.shape, generator=g).to(self.device)
+            latents = (post.mean + post.std * eps) * self.vae.config.scaling_factor  # (B, 4, h, w)
             cond = self.encode_text(captions)
-        noise = torch.randn(latents.shape, generator=g)
+        noise = torch.randn(latents.shape, generator=g).to(self.device)
         t = torch.randint(
             0, self.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=g
         )
+        snr = self.snr[t].to(self.device)
+        t = t.to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         pred = self.unet(noisy, t, encoder_hidden_states=cond).sample
-        snr = self.snr[t]
         weight = (
             torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
         )  # min-SNR-gamma for epsilon prediction
@@ -168,7 +173,7 @@ class UNetTrainer:
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,
-        )
+        ).to(self.device)
 
     def evaluate(self) -> dict[str, float]:
         from ..evaluate.sd_eval import evaluate_sd_quick

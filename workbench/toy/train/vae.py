@@ -44,11 +44,14 @@ class VAETrainer:
         lr: float = 1e-3,
         kl_weight: float = 1e-6,
         image_size: int = 64,
+        device: str | None = None,
     ) -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.crop, self.lr, self.kl_weight = seed, batch_size, crop, lr, kl_weight
         self.world = ShapesWorld(image_size)
         self.vae = AutoencoderKL(**{**VAE_CONFIG, "sample_size": image_size})
+        self.vae.to(self.device)
         self.opt = torch.optim.AdamW(self.vae.parameters(), lr=lr, weight_decay=0.0)
         self.ema = EMA(self.vae, 0.999)
         self.eval_batch = self.world.batch(12345, "val", 0, 64, n_objects=(1, 4), entity_prob=0.15)
@@ -58,11 +61,15 @@ class VAETrainer:
 
     def step(self, step: int) -> dict[str, float]:
         batch = train_batch(self.world, self.seed, step, self.batch_size, n_objects=(1, 4), entity_prob=0.15)
-        x = random_crops(batch.images, self.crop, step_generator(self.seed, step))  # (B, 3, c, c) in [0, 1]
+        x = random_crops(batch.images, self.crop, step_generator(self.seed, step)).to(
+            self.device
+        )  # (B, 3, c, c)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         post = self.vae.encode(x * 2 - 1).latent_dist
-        z = post.sample(generator=step_generator(self.seed, step, 1))
+        z = post.mean + post.std * torch.randn(
+            post.mean.shape, generator=step_generator(self.seed, step, 1)
+        ).to(self.device)
         y = (self.vae.decode(z).sample + 1) / 2
         rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
         kl = post.kl().mean()

@@ -32,7 +32,11 @@ def build(args):
         from workbench.dummy import dummy_captioner, dummy_sd_pipeline
 
         pipe = dummy_sd_pipeline("img2img", runtime=runtime, image_size=args.size)
-        models = AttackModels(runtime, img2img={"dummy": pipe}, captioners={"dummy": TransformersCaptioner(*dummy_captioner(runtime=runtime), max_new_tokens=12)})
+        models = AttackModels(
+            runtime,
+            img2img={"dummy": pipe},
+            captioners={"dummy": TransformersCaptioner(*dummy_captioner(runtime=runtime), max_new_tokens=12)},
+        )
     else:
         models = AttackModels(runtime)
     attack = VisualParaphrase(
@@ -53,18 +57,27 @@ def timed(fn) -> tuple[float, torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dummy", help="img2img model: dummy (random weights), toy, sd15, ...")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default="dummy", help="img2img model: dummy (random weights), toy, sd15, ..."
+    )
     parser.add_argument("--captioner", default="toy", help="captioner preset when --model is not dummy")
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--size", type=int, default=32, help="image side (dummy model: its native size)")
     parser.add_argument("--strength", type=float, default=0.4)
     parser.add_argument("--guidance", type=float, default=5.0)
-    parser.add_argument("--steps", type=int, default=20, help="steps at strength 1 (int(steps * strength) run)")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="steps at strength 1 (int(steps * strength) run)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best is reported")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice / OMP_NUM_THREADS)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     runtime, attack = build(args)
     images = torch.rand(args.images, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
@@ -79,10 +92,14 @@ def main() -> None:
         t, single = timed(lambda: torch.cat([attack(images[i : i + 1], [g[i]]) for i in range(args.images)]))
         one_s = min(one_s, t)
     diff = float((batched - single).abs().max())
-    print(f"device {runtime.device}, torch threads {torch.get_num_threads()}, model {args.model}, {args.images} images "
-          f"{args.size}x{args.size}, strength {args.strength}, guidance {args.guidance}, "
-          f"{int(args.steps * args.strength)} denoising steps")
-    print(f"batched (one call of {args.images}): {args.images / batched_s:8.2f} images/s  ({batched_s:.3f} s)")
+    print(
+        f"device {runtime.device}, torch threads {torch.get_num_threads()}, model {args.model}, {args.images} images "
+        f"{args.size}x{args.size}, strength {args.strength}, guidance {args.guidance}, "
+        f"{int(args.steps * args.strength)} denoising steps"
+    )
+    print(
+        f"batched (one call of {args.images}): {args.images / batched_s:8.2f} images/s  ({batched_s:.3f} s)"
+    )
     print(f"one image at a time:        {args.images / one_s:8.2f} images/s  ({one_s:.3f} s)")
     print(f"speed-up: {one_s / batched_s:.2f}x  (max |batched - single| = {diff:.2e})")
 

@@ -81,7 +81,9 @@ def cma_rate(objective, space, popsize: int, batched: bool, generations: int) ->
                 x = space.from_vectors(np.stack([c.value for c in cands]))
                 losses = objective.loss(space.decode(x)).tolist()
             else:
-                losses = [float(objective.loss(space.decode(space.from_vectors(c.value[None])))[0]) for c in cands]
+                losses = [
+                    float(objective.loss(space.decode(space.from_vectors(c.value[None])))[0]) for c in cands
+                ]
             for c, loss in zip(cands, losses):
                 opt.tell(c, loss)
     return generations * popsize / (time.perf_counter() - start)
@@ -89,7 +91,9 @@ def cma_rate(objective, space, popsize: int, batched: bool, generations: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--popsize", type=int, default=24, help="candidates per generation (CMA-ES on 1024 dims: 24)")
+    parser.add_argument(
+        "--popsize", type=int, default=24, help="candidates per generation (CMA-ES on 1024 dims: 24)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="populations timed per measurement")
     parser.add_argument("--space", default="vae_latent", choices=["vae_latent", "pixels"])
     args = parser.parse_args(argv)
@@ -97,11 +101,16 @@ def main(argv: list[str] | None = None) -> None:
 
     objective, space = build(args.space)
     rows = []
-    for label, fn in (("model (decode + score)", model_rate), ("CMA-ES mining (ask / score / tell)", cma_rate)):
+    for label, fn in (
+        ("model (decode + score)", model_rate),
+        ("CMA-ES mining (ask / score / tell)", cma_rate),
+    ):
         one = fn(objective, space, args.popsize, False, args.repeats)
         batch = fn(objective, space, args.popsize, True, args.repeats)
         rows.append((label, one, batch))
-    print(f"space {space.name} ({space.dim} dims), popsize {args.popsize}, torch threads {torch.get_num_threads()}")
+    print(
+        f"space {space.name} ({space.dim} dims), popsize {args.popsize}, torch threads {torch.get_num_threads()}"
+    )
     print(f"{'':38s} {'one at a time':>14s} {'batched':>10s} {'speed-up':>9s}   (candidate evaluations / s)")
     for label, one, batch in rows:
         print(f"{label:38s} {one:14.1f} {batch:10.1f} {batch / one:8.1f}x")

@@ -44,7 +44,13 @@ def skimage_loop(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndar
     psnr = np.empty(len(pred))
     for i in range(len(pred)):
         ssim[i] = structural_similarity(
-            pred[i], ref[i], channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+            pred[i],
+            ref[i],
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
         )
         psnr[i] = peak_signal_noise_ratio(ref[i], pred[i], data_range=1.0)
     return ssim, psnr
@@ -62,7 +68,9 @@ def batched(pred: torch.Tensor, ref: torch.Tensor, batch_size: int) -> tuple[tor
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=256, help="image pairs")
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -93,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ips_batched, ips_sk = args.n / min(t_batched), args.n / min(t_sk)
     d_ssim = float(np.abs(ssim_t.numpy() - ssim_sk).max())
     d_psnr = float(np.abs(psnr_t.numpy() - psnr_sk).max())
-    logger.info("%d image pairs of %dx%d, torch threads %d", args.n, args.size, args.size, torch.get_num_threads())
+    logger.info(
+        "%d image pairs of %dx%d, torch threads %d", args.n, args.size, args.size, torch.get_num_threads()
+    )
     logger.info("scikit-image loop (SSIM + PSNR):      %8.1f images/s", ips_sk)
     logger.info("batched metrics.functional:           %8.1f images/s", ips_batched)
     logger.info("speed-up:                             %8.2fx", ips_batched / ips_sk)

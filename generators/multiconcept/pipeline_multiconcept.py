@@ -27,7 +27,12 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from generators.attention import ReferenceAttentionState, attn_processors_installed, reference_processors
+from generators.attention import (
+    ReferenceAttentionState,
+    attn_processors_installed,
+    reference_processors,
+    resolve_layers,
+)
 from generators.multiconcept.concept import Concept, prepare_concepts
 
 logger = logging.getLogger(__name__)
@@ -172,8 +177,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         end_step = num_inference_steps if end_step is None else end_step
         if not 0 <= start_step <= end_step:
             raise ValueError(f"need 0 <= start_step <= end_step, got start_step={start_step}, end_step={end_step}")
-        layer_names = reference_processors(self.unet, layers, None).keys() if mrsa else []  # validates early
-        layer_names = list(layer_names)
+        layer_names = resolve_layers(self.unet, layers) if mrsa else []
         use_mrsa = bool(layer_names) and start_step < min(end_step, num_inference_steps)
 
         self._guidance_scale = guidance_scale

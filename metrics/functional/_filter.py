@@ -7,8 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-CHANNELS_LAST = False
+CHANNELS_LAST = True  # depthwise convolution is fastest channels-last on CPU
 
 
 def gaussian_window(sigma: float, truncate: float = 3.5, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -36,7 +35,9 @@ def uniform_window(size: int, dtype: torch.dtype = torch.float64) -> torch.Tenso
     return torch.full((size,), 1.0 / size, dtype=dtype)
 
 
-def filter_valid(planes: torch.Tensor, window: torch.Tensor, channels_last: bool = CHANNELS_LAST) -> torch.Tensor:
+def filter_valid(
+    planes: torch.Tensor, window: torch.Tensor, channels_last: bool = CHANNELS_LAST
+) -> torch.Tensor:
     """Filter every plane with ``window`` along H then W, keeping only the fully covered region.
 
     Equals ``scipy.ndimage.gaussian_filter`` / ``uniform_filter`` followed by cropping ``len(window) // 2``

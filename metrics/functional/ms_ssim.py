@@ -57,9 +57,7 @@ def multiscale_structural_similarity(
     weights = torch.tensor(betas, dtype=torch.float64, device=preds.device)
     terms = []
     for j in range(len(betas)):
-        ssim, cs = ssim_components(
-            x, y, window, data_range=high - low, k1=k1, k2=k2
-        )
+        ssim, cs = ssim_components(x, y, window, data_range=high - low, k1=k1, k2=k2)
         last = j == len(betas) - 1
         terms.append((ssim if last else cs).mean(dim=1).clamp_min(0.0))  # (B,)
         if not last:

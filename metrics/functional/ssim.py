@@ -29,7 +29,8 @@ def ssim_components(
     k1: float = 0.01,
     k2: float = 0.03,
     use_sample_covariance: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    with_cs: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per image and channel, the mean SSIM and mean contrast-structure term over the valid region.
 
     Args:
@@ -38,7 +39,7 @@ def ssim_components(
         data_range: the width of the value range (``L`` in ``C1 = (k1 L)^2``).
 
     Returns:
-        ``(ssim, cs)``, each `torch.Tensor` of shape `(B, C)`.
+        ``(ssim, cs)``, each `torch.Tensor` of shape `(B, C)` (``cs`` is ``None`` unless ``with_cs``).
     """
     b, c, h, w = preds.shape
     k = window.numel()
@@ -55,15 +56,18 @@ def ssim_components(
     torch.mul(preds, target, out=xy)
     f = filter_valid(buf, window)  # (B, 4C, H', W')
     mx, my, m_sq, m_xy = f.split(c, dim=1)  # each (B, C, H', W')
-    mxmy = mx * my
     m2 = mx * mx
     m2.addcmul_(my, my)  # mx^2 + my^2
-    var_sum = m_sq.sub_(m2).mul_(cov_norm).add_(c2)  # var_x + var_y + C2
-    cs_map = m_xy.sub_(mxmy).mul_(2 * cov_norm).add_(c2).div_(var_sum)  # (2 cov + C2) / (var_x + var_y + C2)
-    lum_map = mxmy.mul_(2).add_(c1).div_(m2.add_(c1))  # (2 mx my + C1) / (mx^2 + my^2 + C1)
+    var_sum = m_sq.sub_(m2)  # var_x + var_y
+    cs_map = m_xy.mul_(2).addcmul_(mx, my, value=-2)  # 2 cov
+    if cov_norm != 1.0:
+        var_sum.mul_(cov_norm)
+        cs_map.mul_(cov_norm)
+    cs_map.add_(c2).div_(var_sum.add_(c2))  # (2 cov + C2) / (var_x + var_y + C2)
+    lum_map = mx.mul_(my).mul_(2).add_(c1).div_(m2.add_(c1))  # (2 mx my + C1) / (mx^2 + my^2 + C1)
     # float32 reductions use cascade summation: exact to ~1e-7 without a float64 copy of the maps.
+    cs = cs_map.mean(dim=(-2, -1)).to(torch.float64) if with_cs else None
     ssim = lum_map.mul_(cs_map).mean(dim=(-2, -1)).to(torch.float64)
-    cs = cs_map.mean(dim=(-2, -1)).to(torch.float64)
     return ssim, cs
 
 
@@ -128,6 +132,7 @@ def structural_similarity(
             k1=k1,
             k2=k2,
             use_sample_covariance=use_sample_covariance,
+            with_cs=False,
         )
         out.append(s.mean(dim=1))  # (b,) mean over channels
     return torch.cat(out)

@@ -151,6 +151,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     assert kill_after <= done < total
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     assert not (run_dir / "report.html").exists()
+    assert main(["report", str(run_dir)]) == 0  # a report of what is there, even for a killed run
+    assert "saved no report sections" in (run_dir / "report.html").read_text()
     from workbench.runs import Checkpoint
 
     ckpt = Checkpoint(run_dir / "checkpoints")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import sys
 import time
 
@@ -14,12 +13,41 @@ import torch
 logger = logging.getLogger("workbench.toy")
 
 
+TRAIN_ORDER = ("vae", "clip", "judge", "captioner", "unet")  # the UNet needs the VAE and the CLIP
+
+
+def _names(model: str) -> list[str]:
+    from .train.registry import TRAINERS
+
+    if model == "all":
+        return [n for n in TRAIN_ORDER if n in TRAINERS] + [
+            n for n in TRAINERS.names() if n not in TRAIN_ORDER
+        ]
+    TRAINERS.get(model)  # a clear error for an unknown name
+    return [model]
+
+
+def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> None:
+    info = {
+        "steps": result["step"],
+        "minutes": round(result["minutes"], 1),
+        "device": args.device or "cpu",
+        "threads": torch.get_num_threads(),
+        "seed": args.seed,
+        "command": f"workbench toy train {name} --seed {args.seed}",
+        "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
+        "eval_command": "workbench toy eval --json",
+        "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    trainer.export(out, info)
+    logger.info("%s: exported to %s", name, out)
+
+
 def _train(args: argparse.Namespace) -> int:
     from .train.loop import default_work_dir, run_training
     from .train.registry import MODELS_DIR, TRAINERS
 
-    names = TRAINERS.names() if args.model == "all" else [args.model]
-    for name in names:
+    for name in _names(args.model):
         if args.threads:
             torch.set_num_threads(args.threads)
         trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
@@ -37,18 +65,26 @@ def _train(args: argparse.Namespace) -> int:
         )
         logger.info("%s: %s (%.1f min this call)", name, json.dumps(result), (time.time() - started) / 60)
         if not args.no_export:
-            info = {
-                "steps": result["step"],
-                "minutes": round(result["minutes"], 1),
-                "device": platform.processor() or platform.machine(),
-                "threads": torch.get_num_threads(),
-                "seed": args.seed,
-                "command": f"workbench toy train {name} --seed {args.seed}",
-                "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
-                "eval_command": "workbench toy eval --json",
-            }
-            trainer.export(out, info)
-            logger.info("%s: exported to %s", name, out)
+            _export(trainer, name, out, result, args)
+    return 0
+
+
+def _export_cmd(args: argparse.Namespace) -> int:
+    from .train.loop import default_work_dir, load_checkpoint
+    from .train.registry import MODELS_DIR, TRAINERS
+
+    for name in _names(args.model):
+        work_dir = args.work_dir / name if args.work_dir else default_work_dir(name)
+        state = load_checkpoint(work_dir / "checkpoint.pt")
+        if state is None:
+            logger.error(
+                "%s: no checkpoint in %s; train it first with `workbench toy train %s`", name, work_dir, name
+            )
+            return 2
+        trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
+        trainer.load_state_dict(state["trainer"])
+        result = {"step": state["step"], "minutes": state["seconds"] / 60, **trainer.evaluate()}
+        _export(trainer, name, MODELS_DIR / getattr(trainer, "export_name", name), result, args)
     return 0
 
 
@@ -96,6 +132,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="without a checkpoint, start from scratch instead of the shipped weights",
     )
     tr.set_defaults(func=_train)
+    ex = sub.add_parser(
+        "export", help="export a toy model from its latest training checkpoint into the package"
+    )
+    ex.add_argument("model", help="vae, clip, judge, unet, captioner or all")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--device", default=None)
+    ex.add_argument("--work-dir", type=Path, default=None)
+    ex.set_defaults(func=_export_cmd)
     ev = sub.add_parser("eval", help="evaluate every shipped toy model on freshly generated held-out scenes")
     ev.add_argument(
         "--seed", type=int, default=999, help="held-out scene seed (training uses seed 0's train split)"

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from diffusers import StableDiffusionPipeline
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 from diffusers.utils import BaseOutput
@@ -217,7 +216,3 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         lat = self.vae.encode(images).latent_dist.mode() * self.vae.config.scaling_factor  # (R, 4, h, w)
         return lat.to(dtype)
 
-
-def downsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Area-average masks (N, H, W) to ``size``: soft masks `(N, h, w)` in [0, 1]."""
-    return F.adaptive_avg_pool2d(masks[:, None].float(), size)[:, 0]

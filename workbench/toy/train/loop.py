@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,31 +125,42 @@ def run_training(
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"trainer": trainer.state_dict(), "step": step, "seconds": seconds})
 
-    while step < max_steps and time.monotonic() < deadline:
-        out = trainer.step(step)
-        step += 1
-        now = time.monotonic()
-        seconds += now - t0
-        t0 = now
-        for k, v in out.items():
-            running[k] = 0.9 * running.get(k, v) + 0.1 * v
-        if step % log_every == 0:
-            logger.info(
-                "%s step %d (%.1f min): %s",
-                trainer.name,
-                step,
-                seconds / 60,
-                ", ".join(f"{k}={v:.4f}" for k, v in running.items()),
-            )
-        if step % eval_every == 0:
-            metrics = trainer.evaluate()
-            t0 = time.monotonic()  # evaluation time is not training time
-            logger.info("%s eval at step %d: %s", trainer.name, step, json.dumps(metrics))
-            with open(history_path, "a") as f:
-                f.write(json.dumps({"step": step, "minutes": seconds / 60, **metrics}) + "\n")
-        if now - last_ckpt > checkpoint_seconds:
-            checkpoint()
-            last_ckpt = time.monotonic()
+    stop = {"requested": False}
+
+    def request_stop(signum, frame) -> None:  # SIGTERM / SIGINT: checkpoint, evaluate and export, then stop
+        logger.warning("%s: stop requested (signal %d); saving a checkpoint", trainer.name, signum)
+        stop["requested"] = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while step < max_steps and time.monotonic() < deadline and not stop["requested"]:
+            out = trainer.step(step)
+            step += 1
+            now = time.monotonic()
+            seconds += now - t0
+            t0 = now
+            for k, v in out.items():
+                running[k] = 0.9 * running.get(k, v) + 0.1 * v
+            if step % log_every == 0:
+                logger.info(
+                    "%s step %d (%.1f min): %s",
+                    trainer.name,
+                    step,
+                    seconds / 60,
+                    ", ".join(f"{k}={v:.4f}" for k, v in running.items()),
+                )
+            if step % eval_every == 0:
+                metrics = trainer.evaluate()
+                t0 = time.monotonic()  # evaluation time is not training time
+                logger.info("%s eval at step %d: %s", trainer.name, step, json.dumps(metrics))
+                with open(history_path, "a") as f:
+                    f.write(json.dumps({"step": step, "minutes": seconds / 60, **metrics}) + "\n")
+            if now - last_ckpt > checkpoint_seconds:
+                checkpoint()
+                last_ckpt = time.monotonic()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     checkpoint()
     metrics = trainer.evaluate()
     logger.info("%s final eval at step %d: %s", trainer.name, step, json.dumps(metrics))

@@ -1,0 +1,79 @@
+"""PAID-style product posters: prompt -> layout (objects, tagline areas) -> generation with the objects
+steered into their boxes -> graphic rendering of the taglines into the reserved areas.
+
+After "PAID: A Framework of Product-Centric Advertising Image Design": the layout reserves bands for the
+taglines, the image model fills the rest, and the text is drawn as graphics (never generated as pixels).
+
+Example:
+    >>> from generators.layout.planner import ShapesGrammarPlanner
+    >>> plan = plan_poster("a large red star", ["Shine on"], ShapesGrammarPlanner())
+    >>> plan.layout.reserved, plan.text_items[0].box
+    ([(0.0, 0.0, 1.0, 0.22)], (0.0, 0.0, 1.0, 0.22))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from .graphics import TextItem, render_text_items
+from .layout import BoxLayout, LayoutError
+
+__all__ = ["PosterPlan", "generate_poster", "plan_poster"]
+
+
+@dataclass(frozen=True)
+class PosterPlan:
+    """A poster's layout (objects, with the tagline areas reserved) and its text items."""
+
+    prompt: str
+    layout: BoxLayout
+    text_items: list[TextItem]
+
+
+def plan_poster(
+    prompt: str,
+    taglines: Sequence[str],
+    planner: Any,
+    band: Literal["top", "bottom"] = "top",
+    band_height: float = 0.22,
+    text_color: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> PosterPlan:
+    """Plan a poster: the planner's object boxes squeezed out of a tagline band, one text box per tagline.
+
+    Args:
+        prompt: the image prompt (objects the planner understands).
+        taglines: texts stacked in the band, first on top.
+        planner: a layout planner (``plan(prompt) -> BoxLayout``).
+        band: where the taglines go.
+        band_height: the band's share of the image height.
+    """
+    if not 0.05 <= band_height <= 0.6:
+        raise LayoutError(f"band_height must be in [0.05, 0.6], got {band_height}")
+    if not taglines:
+        raise LayoutError("a poster needs at least one tagline")
+    base = planner.plan(prompt)
+    top = band_height if band == "top" else 0.0
+    squeeze = 1.0 - band_height
+    boxes = [(x0, top + y0 * squeeze, x1, top + y1 * squeeze) for x0, y0, x1, y1 in base.boxes]
+    band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
+    step = band_height / len(taglines)
+    items = [
+        TextItem(text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color)
+        for k, t in enumerate(taglines)
+    ]
+    layout = BoxLayout(phrases=list(base.phrases), boxes=boxes, max_overlap=base.max_overlap, reserved=[band_box])
+    return PosterPlan(prompt=prompt, layout=layout, text_items=items)
+
+
+def generate_poster(pipe: Any, plan: PosterPlan, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    """Generate the poster's image with a layout pipeline (box guidance or regions) and draw its taglines.
+
+    Returns:
+        `torch.Tensor` of shape `(3, H, W)` in [0, 1].
+    """
+    out = pipe(plan.prompt, layout=plan.layout, generator=generator, output_type="pt", **kwargs)
+    return render_text_items(out.images[0].float().cpu(), plan.text_items)

@@ -1,0 +1,131 @@
+"""The toy world's concept benchmark: distinctive objects (shape + colour + texture, or a named entity),
+one reference image each, composed in pairs and triples into target prompts.
+
+Example:
+    >>> import numpy as np
+    >>> comps = sample_compositions(np.random.default_rng(0), count=2, size=2)
+    >>> len(comps[0].concepts), comps[0].prompt.count(" and ")
+    (2, 1)
+    >>> ref, mask = comps[0].concepts[0].render(64)
+    >>> tuple(ref.shape), bool(mask.any())
+    ((3, 64, 64), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from workbench.toy.entities import entity_design
+from workbench.toy.scene import ObjectSpec, Scene
+from workbench.toy.vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
+from workbench.toy.world import ShapesWorld, cell_box
+
+__all__ = ["Composition", "LAYOUTS", "ToyConcept", "concept_pool", "sample_compositions"]
+
+CENTER_CELL = 4
+BACKGROUND = (0.12, 0.12, 0.12)
+# Grid cells (row-major 3x3, see workbench.toy.vocab.POSITIONS) a composition of 2 or 3 places objects in.
+LAYOUTS: dict[int, list[tuple[int, ...]]] = {
+    2: [(3, 5), (1, 7), (0, 8), (2, 6), (3, 2), (6, 5)],
+    3: [(3, 4, 5), (1, 4, 7), (0, 4, 8), (6, 4, 2), (3, 1, 5), (3, 7, 5)],
+}
+
+
+@dataclass(frozen=True)
+class ToyConcept:
+    """A distinctive toy object. ``entity`` is set for named entities (their design fixes shape, colour
+    and texture)."""
+
+    shape: str
+    color: str
+    texture: str = "plain"
+    entity: str | None = None
+
+    @classmethod
+    def from_entity(cls, name: str) -> ToyConcept:
+        d = entity_design(name)
+        return cls(d.outer_shape, d.outer_color, d.outer_texture, entity=name)
+
+    def spec(self, cell: int = CENTER_CELL) -> ObjectSpec:
+        """The object, large, in grid cell ``cell`` (no jitter)."""
+        return ObjectSpec(self.shape, self.color, "large", self.texture, cell_box(cell, SIZES["large"], None), self.entity)
+
+    @property
+    def prompt(self) -> str:
+        """The concept prompt: ``"a large striped red circle"`` or ``"a zorvik emblem"``."""
+        return self.spec().phrase(with_position=False)
+
+    @property
+    def name(self) -> str:
+        return self.entity or f"{self.texture} {self.color} {self.shape}".replace("plain ", "")
+
+    def render(self, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference: the object alone in the centre on the world's background.
+
+        Returns:
+            ``(image (3, size, size) in [0, 1], mask (size, size) bool)``.
+        """
+        batch = ShapesWorld(size).render([Scene(objects=(self.spec(),), background=BACKGROUND)])
+        return batch.images[0], batch.masks[0] == 1
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Concepts placed in grid cells; ``prompt`` is the world's caption of that scene."""
+
+    concepts: tuple[ToyConcept, ...]
+    cells: tuple[int, ...]
+
+    @property
+    def scene(self) -> Scene:
+        return Scene(objects=tuple(c.spec(cell) for c, cell in zip(self.concepts, self.cells)), background=BACKGROUND)
+
+    @property
+    def prompt(self) -> str:
+        """``"a large striped red circle on the left and a large blue star on the right"``."""
+        return self.scene.caption()
+
+    @property
+    def boxes(self) -> list[tuple[float, float, float, float]]:
+        """Each concept's box, normalised xyxy (the layout the prompt asks for)."""
+        return self.scene.boxes
+
+
+def concept_pool(entities: bool = True) -> list[ToyConcept]:
+    """Every large object (shape x colour x texture) and, with ``entities``, every named entity."""
+    pool = [ToyConcept(s, c, t) for s in SHAPES for c in COLOR_NAMES for t in TEXTURES]
+    if entities:
+        pool += [ToyConcept.from_entity(n) for n in ENTITY_NAMES]
+    return pool
+
+
+def sample_compositions(
+    rng: np.random.Generator, count: int, size: int, entity_prob: float = 0.25
+) -> list[Composition]:
+    """``count`` compositions of ``size`` (2 or 3) concepts with pairwise different shapes and colours (so
+    the judge can tell them apart), each concept a named entity with probability ``entity_prob``.
+
+    Deterministic for a given ``rng`` state.
+    """
+    if size not in LAYOUTS:
+        raise ValueError(f"compositions have {' or '.join(map(str, LAYOUTS))} concepts, asked for {size}")
+    objects = concept_pool(entities=False)
+    entities = [ToyConcept.from_entity(n) for n in ENTITY_NAMES]
+    out: list[Composition] = []
+    while len(out) < count:
+        chosen: list[ToyConcept] = []
+        for _ in range(100 * size):
+            if len(chosen) == size:
+                break
+            source = entities if rng.random() < entity_prob else objects
+            c = source[int(rng.integers(len(source)))]
+            if all(c.shape != o.shape and c.color != o.color for o in chosen):
+                chosen.append(c)
+        if len(chosen) < size:  # pragma: no cover - the pool is far larger than needed
+            continue
+        layout = LAYOUTS[size][int(rng.integers(len(LAYOUTS[size])))]
+        out.append(Composition(tuple(chosen), layout))
+    return out

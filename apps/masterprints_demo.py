@@ -75,9 +75,13 @@ class MiningRequest:
         from attacks.masterprints.config import AttackConfig
 
         if not self.evaluations or self.evaluations <= 0 or self.evaluations > MAX_DEMO_EVALUATIONS:
-            raise ValueError(f"the budget must be between 1 and {MAX_DEMO_EVALUATIONS} evaluations, got {self.evaluations}")
+            raise ValueError(
+                f"the budget must be between 1 and {MAX_DEMO_EVALUATIONS} evaluations, got {self.evaluations}"
+            )
         if not self.seconds or self.seconds <= 0 or self.seconds > MAX_DEMO_SECONDS:
-            raise ValueError(f"the time limit must be between 1 and {MAX_DEMO_SECONDS:.0f} seconds, got {self.seconds}")
+            raise ValueError(
+                f"the time limit must be between 1 and {MAX_DEMO_SECONDS:.0f} seconds, got {self.seconds}"
+            )
         cls = OPTIMIZERS.get(self.optimizer)
         optimizer: dict[str, Any] = {"name": self.optimizer}
         if cls.needs_gradients and self.optimizer != "pgd":
@@ -137,7 +141,9 @@ class MiningSession:
         self.stop_event.set()
         return "Stopping after the current step; mine again to resume."
 
-    def mine(self, request: MiningRequest) -> Iterator[tuple[str, torch.Tensor | None, list[list[Any]], dict[str, list[float]]]]:
+    def mine(
+        self, request: MiningRequest
+    ) -> Iterator[tuple[str, torch.Tensor | None, list[list[Any]], dict[str, list[float]]]]:
         """Mine, yielding ``(status, image (3, H, W) or None, table rows, loss curve)`` about once a second."""
         from attacks.masterprints import FileCheckpoint, mine
         from attacks.masterprints.assemble import build_setup
@@ -150,7 +156,9 @@ class MiningSession:
         runtime = Runtime(seed=int(request.seed), device=None)
         scorer = self.model("clip", request.model, runtime)
         vae = self.model("vae", request.vae, runtime) if request.space == "vae_latent" else None
-        setup = build_setup(attack, ModelsConfig(clip=request.model, vae=request.vae), runtime, scorer=scorer, vae=vae)
+        setup = build_setup(
+            attack, ModelsConfig(clip=request.model, vae=request.vae), runtime, scorer=scorer, vae=vae
+        )
         real = ToyWorldImages(size=setup.image_size, per_prompt=32)
         bank = self.banks.setdefault(f"{request.model}/{setup.image_size}", RealImageBank(scorer, real))
         self.stop_event.clear()
@@ -169,15 +177,24 @@ class MiningSession:
         def work() -> None:
             try:
                 result_box["result"] = mine(
-                    setup.optimizer, attack.budget, checkpoint=FileCheckpoint(self.checkpoint_path),
-                    checkpoint_every=attack.checkpoint_every, callback=on_step, should_stop=self.stop_event.is_set,
+                    setup.optimizer,
+                    attack.budget,
+                    checkpoint=FileCheckpoint(self.checkpoint_path),
+                    checkpoint_every=attack.checkpoint_every,
+                    callback=on_step,
+                    should_stop=self.stop_event.is_set,
                 )
             except BaseException as exc:  # surfaced to the page below
                 result_box["error"] = exc
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        yield "Loading models and resuming if a checkpoint matches...", None, [], {"evaluations": [], "best_loss": []}
+        yield (
+            "Loading models and resuming if a checkpoint matches...",
+            None,
+            [],
+            {"evaluations": [], "best_loss": []},
+        )
         curve: dict[str, list[float]] = {"evaluations": [], "best_loss": []}
         try:
             while thread.is_alive() or updates:
@@ -188,9 +205,20 @@ class MiningSession:
                 updates.clear()
                 curve["evaluations"].append(p.evaluations)
                 curve["best_loss"].append(p.best_loss)
-                image = setup.optimizer.best_image()[0].cpu() if setup.optimizer.best_params is not None else None
-                rows = self._table(scorer, image, setup.prompts, bank, evaluate_fooling) if image is not None else []
-                yield f"Mining: step {p.step}, {p.evaluations} images scored, best loss {p.best_loss:.4f}, {p.seconds:.0f} s", image, rows, dict(curve)
+                image = (
+                    setup.optimizer.best_image()[0].cpu() if setup.optimizer.best_params is not None else None
+                )
+                rows = (
+                    self._table(scorer, image, setup.prompts, bank, evaluate_fooling)
+                    if image is not None
+                    else []
+                )
+                yield (
+                    f"Mining: step {p.step}, {p.evaluations} images scored, best loss {p.best_loss:.4f}, {p.seconds:.0f} s",
+                    image,
+                    rows,
+                    dict(curve),
+                )
         finally:
             if thread.is_alive():  # the page went away: stop cleanly (the checkpoint keeps the state)
                 self.stop_event.set()
@@ -213,7 +241,16 @@ class MiningSession:
     @staticmethod
     def _table(scorer, image, prompts, bank, evaluate_fooling) -> list[list[Any]]:
         report = evaluate_fooling(scorer, image[None], prompts, bank)
-        return [[r.prompt, round(r.master_score, 4), round(r.best_real_score, 4), round(r.fooling_accuracy, 3), r.outranks] for r in report.per_prompt]
+        return [
+            [
+                r.prompt,
+                round(r.master_score, 4),
+                round(r.best_real_score, 4),
+                round(r.fooling_accuracy, 3),
+                r.outranks,
+            ]
+            for r in report.per_prompt
+        ]
 
     def _save(self, image: torch.Tensor) -> Path:
         from workbench.io import save_image
@@ -250,7 +287,11 @@ def loss_plot(curve: dict[str, list[float]]):
 TABLE_HEADERS = ["prompt", "master score", "best real score", "fooling accuracy", "outranks all"]
 
 
-@register_demo(NAME, title="CLIPMasterPrints", description="Mine one image that CLIP ranks above real images for many prompts; stop, resume, read the per-prompt scores.")
+@register_demo(
+    NAME,
+    title="CLIPMasterPrints",
+    description="Mine one image that CLIP ranks above real images for many prompts; stop, resume, read the per-prompt scores.",
+)
 def build():
     """The demo's ``gr.Blocks`` (models load lazily, on the first run)."""
     import gradio as gr
@@ -259,10 +300,28 @@ def build():
 
     def run(key, prompts_text, preset, model, optimizer, space, evaluations, seconds, lr, popsize, seed):
         key, session = session_for(key)
-        request = MiningRequest(prompts_text, preset, model, "toy" if model == "toy" else "dummy", optimizer, space, evaluations, seconds, lr, popsize, seed)
+        request = MiningRequest(
+            prompts_text,
+            preset,
+            model,
+            "toy" if model == "toy" else "dummy",
+            optimizer,
+            space,
+            evaluations,
+            seconds,
+            lr,
+            popsize,
+            seed,
+        )
         try:
             for status, image, rows, curve in session.mine(request):
-                yield key, status, image.permute(1, 2, 0).numpy() if image is not None else None, rows, loss_plot(curve)
+                yield (
+                    key,
+                    status,
+                    image.permute(1, 2, 0).numpy() if image is not None else None,
+                    rows,
+                    loss_plot(curve),
+                )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -278,7 +337,9 @@ def build():
         with gr.Row():
             with gr.Column(scale=1):
                 preset = gr.Dropdown([CUSTOM, *PRESETS], value=next(iter(PRESETS)), label="Prompts")
-                prompts_text = gr.Textbox(lines=6, label="Custom prompts (one per line)", placeholder="a red circle\na blue star")
+                prompts_text = gr.Textbox(
+                    lines=6, label="Custom prompts (one per line)", placeholder="a red circle\na blue star"
+                )
                 model = gr.Dropdown(["toy", "dummy"], value="toy", label="CLIP model (dummy: random weights)")
                 optimizer = gr.Dropdown(OPTIMIZERS.names(), value="adam", label="Optimiser")
                 space = gr.Dropdown(SPACES.names(), value="vae_latent", label="Search space")
@@ -297,9 +358,17 @@ def build():
                 status = gr.Markdown("Choose the prompts and press *Mine*.")
                 image = gr.Image(label="Master image", type="numpy", format="png", height=256)
                 plot = gr.Plot(label="Loss")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="Per prompt: master image vs the best real image", interactive=False)
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS, label="Per prompt: master image vs the best real image", interactive=False
+        )
         inputs = [key, prompts_text, preset, model, optimizer, space, evaluations, seconds, lr, popsize, seed]
-        go.click(run, inputs, [key, status, image, table, plot], concurrency_id="masterprints-mining", concurrency_limit=1)
+        go.click(
+            run,
+            inputs,
+            [key, status, image, table, plot],
+            concurrency_id="masterprints-mining",
+            concurrency_limit=1,
+        )
         halt.click(stop, [key], [status], queue=False)
         clear.click(reset, [key], [status], queue=False)
     return demo

@@ -55,7 +55,9 @@ def _clear_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         try:
             return fn(args)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or exc.title}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or exc.title}: {e['msg']}" for e in exc.errors()
+            )
             print(f"error: invalid {exc.title}: {problems}", file=sys.stderr)
         except (ImageFileError, CommandError, KeyError, ValueError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -104,10 +106,14 @@ def _watermark(args: argparse.Namespace, runtime: Any):
 
     if args.key and Path(args.key).is_file() and args.command_name == "decode":
         if args.method or args.payload:
-            raise CommandError("--key already holds the method and payload; do not also pass --method / --payload")
+            raise CommandError(
+                "--key already holds the method and payload; do not also pass --method / --payload"
+            )
         return Watermark.load_key(args.key, runtime=runtime)
     if not args.method:
-        raise CommandError(f"--method is required (one of: {', '.join(WATERMARKS.names())}) unless --key names a key file")
+        raise CommandError(
+            f"--method is required (one of: {', '.join(WATERMARKS.names())}) unless --key names a key file"
+        )
     config = {"seed": args.seed, **_overrides(args.set)}
     if args.payload is not None:
         config["payload"] = args.payload
@@ -136,12 +142,18 @@ def cmd_watermark_embed(args: argparse.Namespace) -> int:
             logger.info("%s -> %s", name, outputs[name])
     key_path = Path(args.key) if args.key else _default_key_path(source, Path(args.output))
     watermark.save_key(key_path)
-    print(f"watermarked {len(inputs)} image(s) with {watermark.name} ({watermark.num_bits} bits); key: {key_path}")
+    print(
+        f"watermarked {len(inputs)} image(s) with {watermark.name} ({watermark.num_bits} bits); key: {key_path}"
+    )
     return 0
 
 
 def _default_key_path(source: Path, out: Path) -> Path:
-    return out.with_name(out.name + ".key.json") if source.is_file() and out.suffix else out / "watermark_key.json"
+    return (
+        out.with_name(out.name + ".key.json")
+        if source.is_file() and out.suffix
+        else out / "watermark_key.json"
+    )
 
 
 @_clear_errors
@@ -164,7 +176,10 @@ def cmd_watermark_decode(args: argparse.Namespace) -> int:
     if args.output:
         from workbench.io import atomic_write_json
 
-        atomic_write_json(args.output, {"watermark": watermark.describe(), "payload": bits_to_string(watermark.payload), "images": rows})
+        atomic_write_json(
+            args.output,
+            {"watermark": watermark.describe(), "payload": bits_to_string(watermark.payload), "images": rows},
+        )
     return 0
 
 
@@ -188,27 +203,36 @@ def cmd_attack(args: argparse.Namespace) -> int:
         attacked = attack(images.to(runtime.device), generators)
         for name, image in zip(names, attacked):
             save_image_file(outputs[name], image)
-    print(f"{attack.name} at strength {attack.strength} ({json.dumps(attack.parameters())}) on {len(inputs)} image(s) -> {args.output}")
+    print(
+        f"{attack.name} at strength {attack.strength} ({json.dumps(attack.parameters())}) on {len(inputs)} image(s) -> {args.output}"
+    )
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- parser
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="run seed (random payloads, keys and attack noise derive from it)")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="a config field of the method (repeatable)")
-    p.add_argument("--model", help="diffusion model for model-backed methods: preset (toy, sd15, ...), hub id or folder")
-    p.add_argument("--batch-size", type=int, default=8, help="images per batch (equal sizes are batched together)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="run seed (random payloads, keys and attack noise derive from it)"
+    )
+    p.add_argument(
+        "--set", action="append", metavar="FIELD=VALUE", help="a config field of the method (repeatable)"
+    )
+    p.add_argument(
+        "--model", help="diffusion model for model-backed methods: preset (toy, sd15, ...), hub id or folder"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=8, help="images per batch (equal sizes are batched together)"
+    )
     p.add_argument("--device", default=None, help="device (default: accelerate's choice)")
 
 
 def register(subparsers: Any) -> None:
     """Add ``watermark embed|decode`` and ``attack NAME`` to the ``workbench`` CLI (and the
     CLIPMasterPrints sub-commands when :mod:`attacks.masterprints.cli` exists)."""
-    from attacks.image.registry import IMAGE_ATTACKS
-    from attacks.watermarks.registry import WATERMARKS
-
     import attacks.image  # noqa: F401  (fills the registries)
     import attacks.watermarks  # noqa: F401
+    from attacks.image.registry import IMAGE_ATTACKS
+    from attacks.watermarks.registry import WATERMARKS
 
     p = subparsers.add_parser(
         "watermark",
@@ -219,9 +243,18 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="watermark_command", metavar="embed|decode", required=True)
     for name, handler, help_text in (
         ("embed", cmd_watermark_embed, "watermark IN (file or folder) into OUT (a .png file or a folder)"),
-        ("decode", cmd_watermark_decode, "decode IN and print bits, bit accuracy and detection score per image"),
+        (
+            "decode",
+            cmd_watermark_decode,
+            "decode IN and print bits, bit accuracy and detection score per image",
+        ),
     ):
-        q = sub.add_parser(name, help=help_text, epilog=EPILOG_WATERMARK, formatter_class=argparse.RawDescriptionHelpFormatter)
+        q = sub.add_parser(
+            name,
+            help=help_text,
+            epilog=EPILOG_WATERMARK,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         q.add_argument("--method", choices=WATERMARKS.names(), help="watermark method")
         q.add_argument("--payload", help="payload bits, e.g. 0110... (default: random bits from --seed)")
         q.add_argument(
@@ -232,7 +265,9 @@ def register(subparsers: Any) -> None:
         if name == "embed":
             q.add_argument("output", metavar="OUT", help="a .png file (for one input file) or a folder")
         else:
-            q.add_argument("output", metavar="REPORT", nargs="?", help="optional JSON file for the decoded results")
+            q.add_argument(
+                "output", metavar="REPORT", nargs="?", help="optional JSON file for the decoded results"
+            )
         _common(q)
         q.set_defaults(func=handler, command_name=name)
 
@@ -242,7 +277,9 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG_ATTACK,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", metavar="NAME", choices=IMAGE_ATTACKS.names(), help=", ".join(IMAGE_ATTACKS.names()))
+    p.add_argument(
+        "name", metavar="NAME", choices=IMAGE_ATTACKS.names(), help=", ".join(IMAGE_ATTACKS.names())
+    )
     p.add_argument("--strength", type=float, required=True, help="attack strength in [0, 1]")
     p.add_argument("input", metavar="IN", help="an image file or a folder of images")
     p.add_argument("output", metavar="OUT", help="a .png file (for one input file) or a folder")

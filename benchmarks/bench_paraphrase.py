@@ -50,10 +50,14 @@ def build(args):
     return runtime, attack
 
 
-def timed(fn) -> tuple[float, torch.Tensor]:
+def timed(fn, *args) -> tuple[float, torch.Tensor]:
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args)
     return time.perf_counter() - start, out
+
+
+def one_at_a_time(attack, images: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    return torch.cat([attack(images[i : i + 1], [generators[i]]) for i in range(images.shape[0])])
 
 
 def main() -> None:
@@ -73,7 +77,12 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best is reported")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice / OMP_NUM_THREADS)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice / OMP_NUM_THREADS)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -86,10 +95,9 @@ def main() -> None:
     attack(images[:2], gens()[:2])  # warm-up (lazy loading, allocator)
     batched_s, one_s = float("inf"), float("inf")
     for _ in range(args.repeats):
-        t, batched = timed(lambda: attack(images, gens()))
+        t, batched = timed(attack, images, gens())
         batched_s = min(batched_s, t)
-        g = gens()
-        t, single = timed(lambda: torch.cat([attack(images[i : i + 1], [g[i]]) for i in range(args.images)]))
+        t, single = timed(one_at_a_time, attack, images, gens())
         one_s = min(one_s, t)
     diff = float((batched - single).abs().max())
     print(

@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--popsize", type=int, default=24, help="candidates per generation (CMA-ES on 1024 dims: 24)"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="populations timed per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="populations timed per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians are reported)")
     parser.add_argument("--space", default="vae_latent", choices=["vae_latent", "pixels"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -105,13 +106,18 @@ def main(argv: list[str] | None = None) -> None:
         ("model (decode + score)", model_rate),
         ("CMA-ES mining (ask / score / tell)", cma_rate),
     ):
-        one = fn(objective, space, args.popsize, False, args.repeats)
-        batch = fn(objective, space, args.popsize, True, args.repeats)
-        rows.append((label, one, batch))
+        ones, batches = [], []
+        for _ in range(args.rounds):  # alternate, so that a busy machine slows both sides alike
+            ones.append(fn(objective, space, args.popsize, False, args.repeats))
+            batches.append(fn(objective, space, args.popsize, True, args.repeats))
+        rows.append((label, float(np.median(ones)), float(np.median(batches))))
     print(
-        f"space {space.name} ({space.dim} dims), popsize {args.popsize}, torch threads {torch.get_num_threads()}"
+        f"space {space.name} ({space.dim} dims), popsize {args.popsize}, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'':38s} {'one at a time':>14s} {'batched':>10s} {'speed-up':>9s}   (candidate evaluations / s)")
+    print(
+        f"{'':38s} {'one at a time':>14s} {'batched':>10s} {'speed-up':>9s}   (candidate evaluations / s, medians)"
+    )
     for label, one, batch in rows:
         print(f"{label:38s} {one:14.1f} {batch:10.1f} {batch / one:8.1f}x")
 

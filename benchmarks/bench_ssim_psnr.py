@@ -67,6 +67,16 @@ def batched(pred: torch.Tensor, ref: torch.Tensor, batch_size: int) -> tuple[tor
     return torch.cat(ssim), torch.cat(psnr)
 
 
+def _timed(fn, repeats: int) -> tuple[float, float, object]:
+    """Best wall-clock and best process-CPU seconds over ``repeats`` runs, and the last result."""
+    wall, cpu, out = float("inf"), float("inf"), None
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+    return wall, cpu, out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -74,41 +84,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=256, help="image pairs")
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best is reported")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="*",
+        default=None,
+        help="torch thread counts to time (default: 1 and torch's default)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is reported")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    default_threads = torch.get_num_threads()
+    threads = args.threads or sorted({1, default_threads})
 
     pred_np, ref_np = make_pairs(args.n, args.size)
     # The batched path takes (B, 3, H, W) float32 tensors, as images are held in the project.
     pred_t = torch.from_numpy(pred_np).permute(0, 3, 1, 2).float().contiguous()
     ref_t = torch.from_numpy(ref_np).permute(0, 3, 1, 2).float().contiguous()
 
-    batched(pred_t[:4], ref_t[:4], args.batch_size)  # warm-up
-    t_batched = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        ssim_t, psnr_t = batched(pred_t, ref_t, args.batch_size)
-        t_batched.append(time.perf_counter() - t0)
-    t_sk = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        ssim_sk, psnr_sk = skimage_loop(pred_np, ref_np)
-        t_sk.append(time.perf_counter() - t0)
-
-    ips_batched, ips_sk = args.n / min(t_batched), args.n / min(t_sk)
+    logger.info(
+        "%d image pairs of %dx%d (3 channels), best of %d runs", args.n, args.size, args.size, args.repeats
+    )
+    logger.info("%-44s %12s %14s", "path", "images/s", "images/CPU-s")
+    sk_wall, sk_cpu, (ssim_sk, psnr_sk) = _timed(lambda: skimage_loop(pred_np, ref_np), args.repeats)
+    logger.info(
+        "%-44s %12.1f %14.1f", "scikit-image loop (SSIM + PSNR, 1 thread)", args.n / sk_wall, args.n / sk_cpu
+    )
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        batched(pred_t[:4], ref_t[:4], args.batch_size)  # warm-up
+        wall, cpu, (ssim_t, psnr_t) = _timed(lambda: batched(pred_t, ref_t, args.batch_size), args.repeats)
+        label = f"batched metrics.functional ({n_threads} thread{'s' if n_threads > 1 else ''})"
+        logger.info(
+            "%-44s %12.1f %14.1f   speed-up %.2fx", label, args.n / wall, args.n / cpu, sk_wall / wall
+        )
+    torch.set_num_threads(default_threads)
     d_ssim = float(np.abs(ssim_t.numpy() - ssim_sk).max())
     d_psnr = float(np.abs(psnr_t.numpy() - psnr_sk).max())
+    logger.info("max |SSIM difference|: %.2e   max |PSNR difference|: %.2e dB", d_ssim, d_psnr)
     logger.info(
-        "%d image pairs of %dx%d, torch threads %d", args.n, args.size, args.size, torch.get_num_threads()
+        "(images/CPU-s divides by this process's CPU time: steadier than wall time on a shared machine)"
     )
-    logger.info("scikit-image loop (SSIM + PSNR):      %8.1f images/s", ips_sk)
-    logger.info("batched metrics.functional:           %8.1f images/s", ips_batched)
-    logger.info("speed-up:                             %8.2fx", ips_batched / ips_sk)
-    logger.info("max |SSIM difference|:                %.2e", d_ssim)
-    logger.info("max |PSNR difference| (dB):           %.2e", d_psnr)
     return 0
 
 

@@ -50,6 +50,8 @@ class PerItemMetric(Metric):
             return dim_zero_cat(self.values).clone()
 
     def compute(self) -> torch.Tensor:
+        if isinstance(self.values, list) and len(self.values) == 0:
+            raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")
         values = dim_zero_cat(self.values) if not isinstance(self.values, torch.Tensor) else self.values
         if values.numel() == 0:
             raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")

@@ -51,19 +51,29 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
         TypeError / ValueError naming what was wrong and what is expected.
     """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (B, 3, H, W) in [0, 1], got {type(images).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (B, 3, H, W) in [0, 1], got {type(images).__name__}"
+        )
     if images.ndim != 4 or images.shape[1] != 3:
-        hint = " (drop the alpha channel first: images[:, :3])" if images.ndim == 4 and images.shape[1] == 4 else ""
+        hint = (
+            " (drop the alpha channel first: images[:, :3])"
+            if images.ndim == 4 and images.shape[1] == 4
+            else ""
+        )
         raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}{hint}")
     if not images.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {images.dtype} (divide uint8 by 255)")
+        raise TypeError(
+            f"{name} must be a float tensor in [0, 1], got dtype {images.dtype} (divide uint8 by 255)"
+        )
     if images.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(images.shape)}")
     lo, hi = float(images.min()), float(images.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf")
     if lo < -1e-4 or hi > 1 + 1e-4:
-        raise ValueError(f"{name} must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}] (map [-1, 1] with (x + 1) / 2)")
+        raise ValueError(
+            f"{name} must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}] (map [-1, 1] with (x + 1) / 2)"
+        )
     return images
 
 
@@ -72,7 +82,9 @@ def per_image_generators(generator: GeneratorArg, batch_size: int) -> list[torch
     (drawn from in image order), ``None`` becomes a generator seeded with 0 (reproducible)."""
     if isinstance(generator, list):
         if len(generator) != batch_size:
-            raise ValueError(f"got {len(generator)} generators for a batch of {batch_size} images; pass one per image")
+            raise ValueError(
+                f"got {len(generator)} generators for a batch of {batch_size} images; pass one per image"
+            )
         return generator
     if generator is None:
         generator = torch.Generator().manual_seed(0)
@@ -97,7 +109,10 @@ class ImageAttack:
     config_class: ClassVar[type[AttackConfig]] = AttackConfig
 
     def __init__(
-        self, config: AttackConfig | dict[str, Any] | None = None, models: AttackModels | None = None, **overrides: Any
+        self,
+        config: AttackConfig | dict[str, Any] | None = None,
+        models: AttackModels | None = None,
+        **overrides: Any,
     ) -> None:
         self.models = models if models is not None else AttackModels()
         if config is None:
@@ -114,7 +129,9 @@ class ImageAttack:
         """A copy of this attack at another strength (sharing any loaded models)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        clone.config = self.config.model_copy(update={"strength": self.config_class(strength=strength).strength})
+        clone.config = self.config.model_copy(
+            update={"strength": self.config_class(strength=strength).strength}
+        )
         return clone
 
     def parameters(self) -> dict[str, Any]:
@@ -123,7 +140,11 @@ class ImageAttack:
 
     def describe(self) -> dict[str, Any]:
         """Name, config and derived parameters, JSON-serialisable."""
-        return {"attack": self.name, "config": self.config.model_dump(mode="json"), "parameters": self.parameters()}
+        return {
+            "attack": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "parameters": self.parameters(),
+        }
 
     def apply(self, images: torch.Tensor, generator: GeneratorArg) -> torch.Tensor:
         raise NotImplementedError
@@ -142,7 +163,9 @@ class ImageAttack:
         check_images(images)
         out = self.apply(images, generator)
         if out.shape != images.shape:
-            raise RuntimeError(f"attack {self.name!r} returned shape {tuple(out.shape)} for input {tuple(images.shape)}")
+            raise RuntimeError(
+                f"attack {self.name!r} returned shape {tuple(out.shape)} for input {tuple(images.shape)}"
+            )
         return out.clamp(0, 1).to(device=images.device, dtype=images.dtype)
 
     def __repr__(self) -> str:

@@ -41,7 +41,9 @@ class Combo(ImageAttack):
     name = "combo"
     config_class = ComboConfig
 
-    def __init__(self, config: ComboConfig | dict[str, Any] | None = None, models=None, **overrides: Any) -> None:
+    def __init__(
+        self, config: ComboConfig | dict[str, Any] | None = None, models=None, **overrides: Any
+    ) -> None:
         super().__init__(config, models=models, **overrides)
         self.chain = self._build_chain()
 

@@ -35,6 +35,8 @@ class Contrast(ImageAttack):
         return {"factor": self.factor}
 
     def apply(self, images: torch.Tensor, generator: GeneratorArg) -> torch.Tensor:
-        weights = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        weights = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype).view(
+            1, 3, 1, 1
+        )
         mean = (images * weights).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
         return mean + self.factor * (images - mean)

@@ -36,7 +36,10 @@ class DiffusionRegen(ImageAttack):
 
     def parameters(self) -> dict[str, Any]:
         cfg = self.config
-        return {"img2img_strength": cfg.strength, "denoising_steps": int(cfg.num_inference_steps * cfg.strength)}
+        return {
+            "img2img_strength": cfg.strength,
+            "denoising_steps": int(cfg.num_inference_steps * cfg.strength),
+        }
 
     def apply(self, images: torch.Tensor, generator: GeneratorArg) -> torch.Tensor:
         cfg = self.config

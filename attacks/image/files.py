@@ -34,7 +34,9 @@ def _png_bit_depth(path: Path) -> int | None:
     return header[24]
 
 
-def load_image_file(path: str | Path, min_side: int = DEFAULT_MIN_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def load_image_file(
+    path: str | Path, min_side: int = DEFAULT_MIN_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
     """Read one image file as a float tensor ``(3, H, W)`` in [0, 1].
 
     Raises:
@@ -53,12 +55,16 @@ def load_image_file(path: str | Path, min_side: int = DEFAULT_MIN_SIDE, max_pixe
                     f"{path}: {w} x {h} pixels is more than the limit of {max_pixels} pixels; downscale it first"
                 )
             if min(w, h) < min_side:
-                raise ImageFileError(f"{path}: {w} x {h} is too small (each side must be at least {min_side} pixels)")
+                raise ImageFileError(
+                    f"{path}: {w} x {h} is too small (each side must be at least {min_side} pixels)"
+                )
             mode = im.mode
             depth = _png_bit_depth(path) if im.format == "PNG" else None
             bits = im.tag_v2.get(258) if im.format == "TIFF" and hasattr(im, "tag_v2") else None
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") or (depth is not None and depth > 8) or (
-                bits is not None and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+            if (
+                mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+                or (depth is not None and depth > 8)
+                or (bits is not None and max(bits if isinstance(bits, tuple) else (bits,)) > 8)
             ):
                 raise ImageFileError(
                     f"{path}: 16-bit or floating-point images are not supported (mode {mode}); convert it to 8-bit RGB first"
@@ -74,7 +80,9 @@ def load_image_file(path: str | Path, min_side: int = DEFAULT_MIN_SIDE, max_pixe
     except ImageFileError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageFileError(f"{path}: not a readable image ({err}); check that the file is a complete PNG/JPEG") from err
+        raise ImageFileError(
+            f"{path}: not a readable image ({err}); check that the file is a complete PNG/JPEG"
+        ) from err
     from workbench.io import pil_to_tensor
 
     return pil_to_tensor(rgb)
@@ -104,7 +112,9 @@ def output_paths(inputs: list[Path], source: Path, out: str | Path) -> list[Path
     if source.is_file():
         if out.suffix.lower() != ".png":
             if out.suffix:
-                raise ImageFileError(f"{out}: outputs are written as PNG (lossless); use a .png path or a folder")
+                raise ImageFileError(
+                    f"{out}: outputs are written as PNG (lossless); use a .png path or a folder"
+                )
             return [out / f"{inputs[0].stem}.png"]
         return [out]
     if out.suffix:

@@ -28,7 +28,9 @@ def resize(images: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     align = False if mode in ("bilinear", "bicubic") else None
-    out = F.interpolate(images.float(), size=size, mode=mode, align_corners=align, antialias=mode in ("bilinear", "bicubic"))
+    out = F.interpolate(
+        images.float(), size=size, mode=mode, align_corners=align, antialias=mode in ("bilinear", "bicubic")
+    )
     return out.clamp(0, 1).to(images.dtype)
 
 

@@ -16,7 +16,14 @@ Example:
 """
 
 from .checkpoint import FileCheckpoint, MemoryCheckpoint
-from .evaluation import FoolingReport, PromptFooling, RealImageBank, evaluate_fooling, related_prompts, zero_shot_accuracy
+from .evaluation import (
+    FoolingReport,
+    PromptFooling,
+    RealImageBank,
+    evaluate_fooling,
+    related_prompts,
+    zero_shot_accuracy,
+)
 from .mining import BudgetConfig, MiningResult, Progress, mine
 from .objective import MultiPromptObjective, ObjectiveConfig, aggregate
 from .optimizers import OPTIMIZERS, MasterPrintOptimizer, build_optimizer

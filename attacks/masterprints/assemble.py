@@ -49,7 +49,9 @@ def toy_start_image(caption: str, image_size: int, seed: int) -> torch.Tensor:
     return ToyWorldImages(size=image_size, per_prompt=1, seed=seed, split="val")(caption)[0]
 
 
-def build_setup(attack: AttackConfig, models: ModelsConfig, runtime: Runtime, scorer: Scorer | None = None, vae=None) -> MiningSetup:
+def build_setup(
+    attack: AttackConfig, models: ModelsConfig, runtime: Runtime, scorer: Scorer | None = None, vae=None
+) -> MiningSetup:
     """Build a :class:`MiningSetup`; bad prompts, images or settings fail here, before mining.
 
     Args:
@@ -77,6 +79,10 @@ def build_setup(attack: AttackConfig, models: ModelsConfig, runtime: Runtime, sc
     optimizer = build_optimizer(attack.optimizer, space, objective, runtime)
     logger.info(
         "mining %d prompts with %s in %s (%d dims, %s)",
-        len(prompts), attack.optimizer.name, space.name, space.dim, "black-box" if attack.is_black_box else "white-box",
+        len(prompts),
+        attack.optimizer.name,
+        space.name,
+        space.dim,
+        "black-box" if attack.is_black_box else "white-box",
     )
     return MiningSetup(prompts, scorer, objective, space, optimizer, image_size)

@@ -9,12 +9,14 @@ from typing import Any
 
 import torch
 
+from metrics.functional import tpr_at_fpr
 from workbench.runtime import Runtime
 
 from .config import EvaluationConfig
 from .evaluation import FoolingReport, RealImageBank, evaluate_fooling, related_prompts, zero_shot_accuracy
-from .mitigations.detector import MasterPrintDetector, tpr_at_fpr
+from .mitigations.detector import MasterPrintDetector
 from .mitigations.detector_data import mine_master_set
+from .mitigations.sanitiser import Retrieval, Sanitiser
 from .mitigations.shift import ShiftedScorer, modality_gap
 from .prompts import load_prompts
 from .scorers.base import Scorer
@@ -59,7 +61,13 @@ def assess_master(
     """
     out = Assessment()
     size = master.shape[-1]
-    real = ToyWorldImages(size=size, per_prompt=evaluation.real_per_prompt, seed=evaluation.world_seed, split=evaluation.split, distractors=evaluation.distractors)
+    real = ToyWorldImages(
+        size=size,
+        per_prompt=evaluation.real_per_prompt,
+        seed=evaluation.world_seed,
+        split=evaluation.split,
+        distractors=evaluation.distractors,
+    )
     bank = RealImageBank(scorer, real)
 
     # 1. targets
@@ -89,8 +97,14 @@ def assess_master(
 
     # 4. the modality-gap shift and the zero-shot accuracy it costs
     if evaluation.shift is not None:
-        classes = load_prompts(evaluation.zero_shot_prompts, what="evaluation.zero_shot_prompts") if evaluation.zero_shot_prompts else toy_class_prompts()
-        zs = ToyWorldImages(size=size, per_prompt=evaluation.zero_shot_per_class, seed=evaluation.world_seed, split="val")
+        classes = (
+            load_prompts(evaluation.zero_shot_prompts, what="evaluation.zero_shot_prompts")
+            if evaluation.zero_shot_prompts
+            else toy_class_prompts()
+        )
+        zs = ToyWorldImages(
+            size=size, per_prompt=evaluation.zero_shot_per_class, seed=evaluation.world_seed, split="val"
+        )
         images, labels = zs.labelled(classes)
         gap = modality_gap(scorer, images, classes)
         shifted = ShiftedScorer(scorer, gap, evaluation.shift)
@@ -107,7 +121,9 @@ def assess_master(
     return out
 
 
-def _assess_detector(master, prompts, scorer, space, evaluation: EvaluationConfig, runtime: Runtime, out: Assessment) -> dict[str, Any]:
+def _assess_detector(
+    master, prompts, scorer, space, evaluation: EvaluationConfig, runtime: Runtime, out: Assessment
+) -> dict[str, Any]:
     from workbench.toy.world import ShapesWorld
 
     cfg = evaluation.detector
@@ -121,10 +137,19 @@ def _assess_detector(master, prompts, scorer, space, evaluation: EvaluationConfi
     det = MasterPrintDetector(scorer, cfg.detector)
     det.fit(train_masters, real_train, generator=runtime.generator("masterprints", "detector-head"))
     p_master, p_real = det.probability(test_masters), det.probability(real_test)
-    tpr, thr = tpr_at_fpr(p_master, p_real, cfg.fpr)
+    detection = tpr_at_fpr(p_real, p_master, cfg.fpr)  # flagged: probability > threshold
+    tpr, thr = detection["tpr"], detection["threshold"]
     out.detector = det
     out.examples["detector test masters"] = test_masters[:8]
+
+    # the sanitiser in front of text-to-image retrieval: the master image hidden among real scenes
+    gallery = torch.cat([real_test, master.cpu()])  # the master image is the last one
+    last = gallery.shape[0] - 1
+    open_top1 = Retrieval(scorer, gallery).search(prompts, k=1)[:, 0]  # (P,)
+    guarded_top1 = Retrieval(scorer, gallery, Sanitiser(det, thr)).search(prompts, k=1)[:, 0]
     return {
+        "retrieval_master_top1": float((open_top1 == last).double().mean()),
+        "sanitised_retrieval_master_top1": float((guarded_top1 == last).double().mean()),
         "detector_tpr_at_1pct_fpr" if cfg.fpr == 0.01 else f"detector_tpr_at_{cfg.fpr:g}_fpr": tpr,
         "detector_threshold": thr,
         "detector_flags_master": bool(det.probability(master)[0] > thr),

@@ -31,7 +31,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for name in registry.names():
             cls = registry.get(name)
-            fields = ", ".join(f"{k}={v.default!r}" for k, v in cls.config_class.model_fields.items() if k != "name")
+            fields = ", ".join(
+                f"{k}={v.default!r}" for k, v in cls.config_class.model_fields.items() if k != "name"
+            )
             kind = "" if title == "spaces" else ("  [gradient]" if cls.needs_gradients else "  [black-box]")
             print(f"  {name}{kind}: {fields}")
     return 0
@@ -46,7 +48,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from workbench.runtime import Runtime
 
     try:
-        prompts = load_prompts(args.prompts[0] if len(args.prompts) == 1 and args.prompts[0].endswith(".txt") else args.prompts, what="--prompts")
+        prompts = load_prompts(
+            args.prompts[0] if len(args.prompts) == 1 and args.prompts[0].endswith(".txt") else args.prompts,
+            what="--prompts",
+        )
         from pathlib import Path
 
         from PIL import Image
@@ -65,8 +70,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_fooling(scorer, image[None], prompts, real)
     print(f"{'prompt':40s} {'master':>8s} {'best real':>10s} {'fooling':>8s}")
     for r in report.per_prompt:
-        print(f"{r.prompt[:40]:40s} {r.master_score:8.4f} {r.best_real_score:10.4f} {r.fooling_accuracy:8.3f}{'  *' if r.outranks else ''}")
-    print(f"fooling accuracy {report.fooling_accuracy:.4f}; outranks every real image for {report.outrank_fraction:.0%} of the prompts (*)")
+        print(
+            f"{r.prompt[:40]:40s} {r.master_score:8.4f} {r.best_real_score:10.4f} {r.fooling_accuracy:8.3f}{'  *' if r.outranks else ''}"
+        )
+    print(
+        f"fooling accuracy {report.fooling_accuracy:.4f}; outranks every real image for {report.outrank_fraction:.0%} of the prompts (*)"
+    )
     if args.json:
         out: dict[str, Any] = {"model": args.clip, "image": str(args.image), **report.to_metrics()}
         with open(args.json, "w", encoding="utf-8") as f:
@@ -77,17 +86,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``masterprints list|evaluate`` to the ``workbench`` CLI."""
     p = subparsers.add_parser(
-        "masterprints", help="CLIPMasterPrints: list optimisers and spaces, evaluate a master image", epilog=EPILOG,
+        "masterprints",
+        help="CLIPMasterPrints: list optimisers and spaces, evaluate a master image",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="masterprints_command", metavar="list|evaluate", required=True)
     q = sub.add_parser("list", help="the registered optimisers and search spaces with their settings")
     q.set_defaults(func=cmd_list)
-    q = sub.add_parser("evaluate", help="score an image against real images of each prompt's class (toy world)", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = sub.add_parser(
+        "evaluate",
+        help="score an image against real images of each prompt's class (toy world)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     q.add_argument("image", help="a square RGB image file")
-    q.add_argument("--prompts", nargs="+", required=True, help="prompts, or one .txt file with one prompt per line")
-    q.add_argument("--clip", default="toy", help="the model: toy, clip-b32, clip-l14, a hub id, a folder, or dummy")
+    q.add_argument(
+        "--prompts", nargs="+", required=True, help="prompts, or one .txt file with one prompt per line"
+    )
+    q.add_argument(
+        "--clip", default="toy", help="the model: toy, clip-b32, clip-l14, a hub id, a folder, or dummy"
+    )
     q.add_argument("--scorer", default="clip", choices=["clip", "siglip"])
     q.add_argument("--real-per-prompt", type=int, default=64, help="real (toy-world) images per prompt")
     q.add_argument("--world-seed", type=int, default=0)

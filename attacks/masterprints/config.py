@@ -23,7 +23,9 @@ def _dispatch(registry, value: Any, what: str) -> BaseModel:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict) or "name" not in value:
-        raise ValueError(f"{what} must be a mapping with a 'name' (one of {', '.join(registry.names())}), got {value!r}")
+        raise ValueError(
+            f"{what} must be a mapping with a 'name' (one of {', '.join(registry.names())}), got {value!r}"
+        )
     name = value["name"]
     if name not in registry:
         raise ValueError(f"unknown {what} {name!r}; known: {', '.join(registry.names())}")
@@ -54,8 +56,12 @@ class AttackConfig(BaseModel):
     prompts: list[str] | str
     image_size: int | None = Field(None, ge=16)
     objective: ObjectiveConfig = ObjectiveConfig()
-    space: SerializeAsAny[SpaceConfig] = Field(default_factory=lambda: SPACES.get("vae_latent").config_class())
-    optimizer: SerializeAsAny[OptimizerConfig] = Field(default_factory=lambda: OPTIMIZERS.get("adam").config_class())
+    space: SerializeAsAny[SpaceConfig] = Field(
+        default_factory=lambda: SPACES.get("vae_latent").config_class()
+    )
+    optimizer: SerializeAsAny[OptimizerConfig] = Field(
+        default_factory=lambda: OPTIMIZERS.get("adam").config_class()
+    )
     budget: BudgetConfig | None = None
     black_box: bool | None = None
     start_caption: str = "a large white circle in the center"
@@ -78,7 +84,9 @@ class AttackConfig(BaseModel):
         if isinstance(v, Path):
             return str(v)
         if v is None or (isinstance(v, (list, tuple)) and len(v) == 0) or v == "":
-            raise ValueError("no target prompts: give attack.prompts as a list or the path of a text file (one prompt per line)")
+            raise ValueError(
+                "no target prompts: give attack.prompts as a list or the path of a text file (one prompt per line)"
+            )
         return v
 
     @model_validator(mode="after")

@@ -3,7 +3,8 @@ to another model, and zero-shot accuracy (the cost of a mitigation).
 
 Fooling accuracy of a prompt (the paper's metric) is the fraction of the real images of its class whose
 score for the prompt is below the master image's. A master image *outranks* a prompt when it beats
-every real image of the class.
+every real image of the class (rank 1). Both numbers come from the metrics layer
+(:func:`metrics.functional.fooling_accuracy`, :func:`metrics.functional.adversarial_rank`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+
+from metrics.functional import adversarial_rank, fooling_accuracy
 
 from .scorers.base import Scorer
 
@@ -31,6 +34,8 @@ class PromptFooling:
         master_score: the master image's score for it.
         best_real_score: the highest score of a real image of its class.
         fooling_accuracy: fraction of those real images scoring below the master image.
+        rank: the master image's 1-based rank among itself and the real images (1: above all of them;
+            ties count against it).
         n_real: how many real images were compared.
     """
 
@@ -38,11 +43,12 @@ class PromptFooling:
     master_score: float
     best_real_score: float
     fooling_accuracy: float
+    rank: int
     n_real: int
 
     @property
     def outranks(self) -> bool:
-        return self.master_score > self.best_real_score
+        return self.rank == 1
 
 
 @dataclass
@@ -66,7 +72,11 @@ class FoolingReport:
             "fooling_accuracy": self.fooling_accuracy,
             "outrank_fraction": self.outrank_fraction,
             "per_prompt": {
-                p.prompt: {"master_score": p.master_score, "best_real_score": p.best_real_score, "fooling_accuracy": p.fooling_accuracy}
+                p.prompt: {
+                    "master_score": p.master_score,
+                    "best_real_score": p.best_real_score,
+                    "fooling_accuracy": p.fooling_accuracy,
+                }
                 for p in self.per_prompt
             },
         }
@@ -76,25 +86,13 @@ class FoolingReport:
         return [{**asdict(p), "outranks": p.outranks} for p in self.per_prompt]
 
 
-def fooling_fraction(master_score: torch.Tensor, real_scores: torch.Tensor) -> torch.Tensor:
-    """Fraction of real scores strictly below the master score.
-
-    Args:
-        master_score (`torch.Tensor` of shape `()` or `(M,)`): the master image's score(s).
-        real_scores (`torch.Tensor` of shape `(N,)`): the real images' scores.
-
-    Returns:
-        `torch.Tensor` of shape like ``master_score``: fractions in [0, 1].
-    """
-    if real_scores.numel() == 0:
-        raise ValueError("no real images to compare against")
-    return (real_scores.reshape(1, -1) < master_score.reshape(-1, 1)).double().mean(dim=1).reshape(master_score.shape)
-
-
 @torch.no_grad()
 def embed_images(scorer: Scorer, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """`(N, D)` unit-norm embeddings of `(N, 3, H, W)` images, in batches."""
-    out = [scorer.encode_image(images[i : i + batch_size].to(scorer.device)) for i in range(0, images.shape[0], batch_size)]
+    out = [
+        scorer.encode_image(images[i : i + batch_size].to(scorer.device))
+        for i in range(0, images.shape[0], batch_size)
+    ]
     return torch.cat(out) if out else torch.zeros(0, 1)
 
 
@@ -118,7 +116,9 @@ class RealImageBank:
         if prompt not in self._cache:
             images = self.real_images(prompt)
             if images.ndim != 4 or images.shape[0] == 0:
-                raise ValueError(f"the real-image source returned {tuple(images.shape)} for {prompt!r}; expected (N>0, 3, H, W)")
+                raise ValueError(
+                    f"the real-image source returned {tuple(images.shape)} for {prompt!r}; expected (N>0, 3, H, W)"
+                )
             self._cache[prompt] = embed_images(self.scorer, images, self.batch_size)
         return self._cache[prompt]
 
@@ -157,13 +157,17 @@ def evaluate_fooling(
     master_scores = scorer.similarity(scorer.encode_image(master.to(scorer.device)), text)[0]  # (P,)
     rows = []
     for j, prompt in enumerate(prompts):
-        real_scores = scorer.similarity(bank.embeddings(prompt), text[j : j + 1])[:, 0]  # (N,)
+        real_scores = scorer.similarity(bank.embeddings(prompt), text[j : j + 1])[:, 0].cpu()  # (N,)
+        master_j = master_scores[j : j + 1].cpu()  # (1,)
         rows.append(
             PromptFooling(
                 prompt=prompt,
-                master_score=float(master_scores[j]),
+                master_score=float(master_j[0]),
                 best_real_score=float(real_scores.max()),
-                fooling_accuracy=float(fooling_fraction(master_scores[j].cpu(), real_scores.cpu())),
+                fooling_accuracy=float(
+                    fooling_accuracy(master_j, real_scores[None])[0]
+                ),  # (1,) of (1,) vs (1, N)
+                rank=int(adversarial_rank(master_j, real_scores[None])[0]),
                 n_real=int(real_scores.numel()),
             )
         )
@@ -171,7 +175,13 @@ def evaluate_fooling(
 
 
 @torch.no_grad()
-def zero_shot_accuracy(scorer: Scorer, images: torch.Tensor, labels: torch.Tensor, class_prompts: Sequence[str], batch_size: int = 64) -> float:
+def zero_shot_accuracy(
+    scorer: Scorer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_prompts: Sequence[str],
+    batch_size: int = 64,
+) -> float:
     """Top-1 zero-shot accuracy: each image is assigned the prompt with the highest score.
 
     Args:
@@ -181,7 +191,9 @@ def zero_shot_accuracy(scorer: Scorer, images: torch.Tensor, labels: torch.Tenso
         class_prompts: one prompt per class.
     """
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
-        raise ValueError(f"{images.shape[0]} images and {labels.shape[0]} labels; give one label per image (N > 0)")
+        raise ValueError(
+            f"{images.shape[0]} images and {labels.shape[0]} labels; give one label per image (N > 0)"
+        )
     text = scorer.encode_text(list(class_prompts))
     emb = embed_images(scorer, images, batch_size)
     pred = scorer.similarity(emb, text).argmax(dim=1).cpu()

@@ -89,18 +89,38 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
 
     def on_step(p: Progress) -> None:
         if p.step % log_every == 0 or p.step == 1:
-            ctx.log_metrics({"mining": {"loss": p.step_loss, "best_loss": p.best_loss, "evaluations": p.evaluations, "seconds": p.seconds}}, step=p.step)
+            ctx.log_metrics(
+                {
+                    "mining": {
+                        "loss": p.step_loss,
+                        "best_loss": p.best_loss,
+                        "evaluations": p.evaluations,
+                        "seconds": p.seconds,
+                    }
+                },
+                step=p.step,
+            )
 
-    result = mine(setup.optimizer, cfg.attack.budget, checkpoint=RunCheckpoint(ctx), checkpoint_every=cfg.attack.checkpoint_every, callback=on_step)
+    result = mine(
+        setup.optimizer,
+        cfg.attack.budget,
+        checkpoint=RunCheckpoint(ctx),
+        checkpoint_every=cfg.attack.checkpoint_every,
+        callback=on_step,
+    )
 
     # 3. outputs: the image, its parameters, the loss curve
     master = result.image  # (1, 3, H, W)
     ctx.save_image("master", master[0])
-    ctx.save_tensors("master", {"image": master.cpu().contiguous(), "params": result.params.cpu().contiguous()})
+    ctx.save_tensors(
+        "master", {"image": master.cpu().contiguous(), "params": result.params.cpu().contiguous()}
+    )
     ctx.save_json("loss_curve", result.loss_curve())
 
     # 4. evaluation and mitigations
-    assessment = assess_master(master, setup.prompts, setup.scorer, setup.space, cfg.evaluation, ctx.runtime, transfer)
+    assessment = assess_master(
+        master, setup.prompts, setup.scorer, setup.space, cfg.evaluation, ctx.runtime, transfer
+    )
     metrics = {
         **assessment.metrics,
         "evaluations": result.evaluations,
@@ -124,6 +144,28 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
         f"**{assessment.metrics['outrank_fraction']:.0%}** of the prompts.",
         title="Summary",
     )
+    m = assessment.metrics
+    lines = []
+    if "heldout_fooling_accuracy" in m:
+        lines.append(
+            f"- held-out related prompts ({m['heldout_prompts']}): fooling accuracy {m['heldout_fooling_accuracy']:.3f}"
+        )
+    if "transfer_fooling_accuracy" in m:
+        lines.append(
+            f"- transfer to `{cfg.models.transfer_clip}`: fooling accuracy {m['transfer_fooling_accuracy']:.3f}"
+        )
+    if "shifted_fooling_accuracy" in m:
+        lines.append(
+            f"- modality-gap shift {cfg.evaluation.shift:g}: fooling accuracy {m['fooling_accuracy']:.3f} -> "
+            f"{m['shifted_fooling_accuracy']:.3f}; zero-shot accuracy {m['zero_shot_accuracy']:.3f} -> "
+            f"{m['shifted_zero_shot_accuracy']:.3f}"
+        )
+    if "detector_tpr_at_1pct_fpr" in m:
+        lines.append(
+            f"- detector: TPR {m['detector_tpr_at_1pct_fpr']:.3f} on held-out master images at 1% FPR on real scenes"
+        )
+    if lines:
+        r.add_text("\n".join(lines), title="Generalisation, transfer and mitigations")
     r.add_images("Master image", [master[0]], captions=[f"loss {result.best_loss:.4f}"], ncols=2)
     r.add_table("Per prompt: master image vs best real image", assessment.targets.table())
     fig = loss_figure(result)
@@ -131,11 +173,20 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    for name, rep in (("held-out prompts", assessment.heldout), ("transfer model", assessment.transfer), ("after the modality-gap shift", assessment.shifted)):
+    for name, rep in (
+        ("held-out prompts", assessment.heldout),
+        ("transfer model", assessment.transfer),
+        ("after the modality-gap shift", assessment.shifted),
+    ):
         if rep is not None:
             r.add_table(f"Per prompt, {name}", rep.table())
     if assessment.examples:
         grid = [im for images in assessment.examples.values() for im in images]
         captions = [name for name, images in assessment.examples.items() for _ in range(images.shape[0])]
-        r.add_images("Real images of the first prompts' classes (and the detector's held-out master images)", grid, captions=captions, ncols=8)
+        r.add_images(
+            "Real images of the first prompts' classes (and the detector's held-out master images)",
+            grid,
+            captions=captions,
+            ncols=8,
+        )
     r.add_metrics(metrics)

@@ -39,9 +39,13 @@ class BudgetConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> BudgetConfig:
         if self.evaluations is None and self.seconds is None:
-            raise ValueError("the budget is empty: set attack.budget.evaluations (images scored) or attack.budget.seconds")
+            raise ValueError(
+                "the budget is empty: set attack.budget.evaluations (images scored) or attack.budget.seconds"
+            )
         if self.evaluations is not None and self.evaluations <= 0:
-            raise ValueError(f"attack.budget.evaluations must be a positive number of image evaluations, got {self.evaluations}")
+            raise ValueError(
+                f"attack.budget.evaluations must be a positive number of image evaluations, got {self.evaluations}"
+            )
         if self.seconds is not None and self.seconds <= 0:
             raise ValueError(f"attack.budget.seconds must be positive, got {self.seconds}")
         return self
@@ -140,16 +144,26 @@ def mine(
             optimizer.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("state.")})
             hist = tensors.get("history")
             if hist is not None and hist.numel():
-                history = [Progress(int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in hist.tolist()]
+                history = [
+                    Progress(int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4]))
+                    for r in hist.tolist()
+                ]
             wall_before = float(meta.get("wall_seconds", 0.0))
             resumed_at = optimizer.steps
-            logger.info("resumed mining at step %d (%d evaluations, best loss %.4f)", optimizer.steps, optimizer.evaluations, optimizer.best_loss)
+            logger.info(
+                "resumed mining at step %d (%d evaluations, best loss %.4f)",
+                optimizer.steps,
+                optimizer.evaluations,
+                optimizer.best_loss,
+            )
 
     def save(elapsed: float) -> None:
         if checkpoint is None:
             return
         tensors = {f"state.{k}": v for k, v in optimizer.state_dict().items()}
-        tensors["history"] = torch.tensor([[getattr(p, c) for c in HISTORY_COLUMNS] for p in history], dtype=torch.float64).reshape(-1, len(HISTORY_COLUMNS))
+        tensors["history"] = torch.tensor(
+            [[getattr(p, c) for c in HISTORY_COLUMNS] for p in history], dtype=torch.float64
+        ).reshape(-1, len(HISTORY_COLUMNS))
         checkpoint.save(tensors, {"fingerprint": fingerprint, "wall_seconds": repr(wall_before + elapsed)})
 
     start = time.perf_counter()
@@ -168,7 +182,9 @@ def mine(
             break
         rec = optimizer.step()
         now = time.perf_counter()
-        progress = Progress(rec.step, optimizer.evaluations, float(rec.losses.min()), rec.best_loss, wall_before + now - start)
+        progress = Progress(
+            rec.step, optimizer.evaluations, float(rec.losses.min()), rec.best_loss, wall_before + now - start
+        )
         history.append(progress)
         if callback is not None:
             callback(progress)
@@ -181,7 +197,11 @@ def mine(
         raise RuntimeError("mining stopped before its first step; nothing was mined")
     logger.info(
         "mining stopped (%s) after %d steps, %d evaluations, %.1f s; best loss %.4f",
-        reason, optimizer.steps, optimizer.evaluations, wall_before + elapsed, optimizer.best_loss,
+        reason,
+        optimizer.steps,
+        optimizer.evaluations,
+        wall_before + elapsed,
+        optimizer.best_loss,
     )
     return MiningResult(
         image=optimizer.best_image(),

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 DUMMY = "dummy"
 
 
-def load_scorer(name: str, runtime: Runtime, kind: Literal["clip", "siglip"] = "clip", seed: int = 0) -> Scorer:
+def load_scorer(
+    name: str, runtime: Runtime, kind: Literal["clip", "siglip"] = "clip", seed: int = 0
+) -> Scorer:
     """A :class:`Scorer` for model ``name``.
 
     Args:
@@ -57,7 +59,11 @@ def _load_siglip(name: str, runtime: Runtime):
     local = {"local_files_only": True} if resolved.local_path is not None else {}
     if resolved.local_path is not None:
         check_weights(resolved.local_path, name, allow_pickle=False)
-    model = SiglipModel.from_pretrained(where, use_safetensors=True, **local).to(runtime.device, runtime.dtype).eval()
+    model = (
+        SiglipModel.from_pretrained(where, use_safetensors=True, **local)
+        .to(runtime.device, runtime.dtype)
+        .eval()
+    )
     processor = AutoProcessor.from_pretrained(where, **local)
     return model, processor.tokenizer, processor.image_processor
 

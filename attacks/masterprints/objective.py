@@ -36,7 +36,12 @@ class ObjectiveConfig(BaseModel):
     temperature: float = Field(0.02, gt=0)
 
 
-def aggregate(scores: torch.Tensor, aggregation: Aggregation = "min", temperature: float = 0.02, mask: torch.Tensor | None = None) -> torch.Tensor:
+def aggregate(
+    scores: torch.Tensor,
+    aggregation: Aggregation = "min",
+    temperature: float = 0.02,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Combine per-prompt scores.
 
     Args:
@@ -54,7 +59,9 @@ def aggregate(scores: torch.Tensor, aggregation: Aggregation = "min", temperatur
     """
     if mask is not None:
         if mask.shape != scores.shape:
-            raise ValueError(f"prompt mask of shape {tuple(mask.shape)} does not match scores {tuple(scores.shape)}")
+            raise ValueError(
+                f"prompt mask of shape {tuple(mask.shape)} does not match scores {tuple(scores.shape)}"
+            )
         if not bool(mask.any(dim=1).all()):
             raise ValueError("every image needs at least one target prompt in the mask")
     if aggregation == "min":
@@ -106,7 +113,9 @@ class MultiPromptObjective:
         self.prompt_mask = prompt_mask
         if isinstance(scorer, BlackBoxScorer):
             if scorer.prompts != self.prompts:
-                raise ValueError("the black-box scorer was built for other prompts than the objective's; build it with the same list")
+                raise ValueError(
+                    "the black-box scorer was built for other prompts than the objective's; build it with the same list"
+                )
             self.differentiable = False
             self.text_emb = None
         elif isinstance(scorer, Scorer):
@@ -133,7 +142,9 @@ class MultiPromptObjective:
         if mask is not None:
             mask = mask.to(scores.device)
             if mask.shape[0] != scores.shape[0]:
-                raise ValueError(f"the prompt mask covers {mask.shape[0]} images, the batch has {scores.shape[0]}")
+                raise ValueError(
+                    f"the prompt mask covers {mask.shape[0]} images, the batch has {scores.shape[0]}"
+                )
         return aggregate(scores, self.config.aggregation, self.config.temperature, mask)
 
     def loss(self, images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,9 @@ logger = logging.getLogger(__name__)
 MAX_PROMPTS = 1024
 
 
-def load_prompts(value: str | Path | Sequence[str], max_prompts: int = MAX_PROMPTS, what: str = "attack.prompts") -> list[str]:
+def load_prompts(
+    value: str | Path | Sequence[str], max_prompts: int = MAX_PROMPTS, what: str = "attack.prompts"
+) -> list[str]:
     """Read and validate target prompts.
 
     Args:
@@ -60,5 +62,7 @@ def load_prompts(value: str | Path | Sequence[str], max_prompts: int = MAX_PROMP
     seen: set[str] = set()
     dupes = sorted({p for p in prompts if p in seen or seen.add(p)})  # type: ignore[func-returns-value]
     if dupes:
-        raise ValueError(f"{source} repeats {len(dupes)} prompt(s): {dupes[:5]}; each target prompt must appear once")
+        raise ValueError(
+            f"{source} repeats {len(dupes)} prompt(s): {dupes[:5]}; each target prompt must appear once"
+        )
     return prompts

@@ -29,7 +29,14 @@ class ToyWorldImages:
         torch.Size([4, 3, 32, 32])
     """
 
-    def __init__(self, size: int = 64, per_prompt: int = 32, seed: int = 0, split: str = "test", distractors: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self,
+        size: int = 64,
+        per_prompt: int = 32,
+        seed: int = 0,
+        split: str = "test",
+        distractors: int | tuple[int, int] = 0,
+    ) -> None:
         from workbench.toy.world import SPLITS
 
         if per_prompt < 1:
@@ -50,14 +57,18 @@ class ToyWorldImages:
 
         parsed = parse_caption(prompt)
         if not parsed:
-            raise ValueError(f"the toy world cannot show {prompt!r}: it names no shape or entity it knows (e.g. 'a red circle')")
+            raise ValueError(
+                f"the toy world cannot show {prompt!r}: it names no shape or entity it knows (e.g. 'a red circle')"
+            )
         key = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "little")
         out = []
         for i in range(count or self.per_prompt):
             rng = scene_rng(self.seed, self.split, key * 4096 + i)
             lo, hi = self.distractors
             n_extra = int(rng.integers(lo, hi + 1))
-            base = sample_scene(rng, n_objects=min(9, len(parsed) + n_extra) if n_extra else len(parsed), seed=i)
+            base = sample_scene(
+                rng, n_objects=min(9, len(parsed) + n_extra) if n_extra else len(parsed), seed=i
+            )
             used = {POSITIONS.index(o.position) for o in base.objects[len(parsed) :]}
             free = [c for c in rng.permutation(9).tolist() if c not in used]
             objects = list(base.objects[len(parsed) :])
@@ -68,7 +79,17 @@ class ToyWorldImages:
                 else:
                     objects = [o for o in objects if POSITIONS.index(o.position) != cell]
                 if p.entity is not None:
-                    objects.insert(0, ObjectSpec(p.shape, p.color, "large", p.texture, cell_box(cell, SIZES["large"], rng), entity=p.entity))
+                    objects.insert(
+                        0,
+                        ObjectSpec(
+                            p.shape,
+                            p.color,
+                            "large",
+                            p.texture,
+                            cell_box(cell, SIZES["large"], rng),
+                            entity=p.entity,
+                        ),
+                    )
                     continue
                 size = p.size or SIZE_NAMES[int(rng.integers(len(SIZE_NAMES)))]
                 texture = p.texture or "plain"
@@ -86,7 +107,9 @@ class ToyWorldImages:
             self._cache[prompt] = torch.from_numpy(np.stack(imgs))  # (N, 3, S, S)
         return self._cache[prompt]
 
-    def labelled(self, class_prompts: Sequence[str], per_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def labelled(
+        self, class_prompts: Sequence[str], per_class: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """`(N, 3, S, S)` images of every class and their `(N,)` class indices (zero-shot evaluation)."""
         images, labels = [], []
         for j, p in enumerate(class_prompts):

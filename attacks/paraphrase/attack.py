@@ -67,7 +67,10 @@ class VisualParaphrase(ImageAttack):
     config_class = VisualParaphraseConfig
 
     def __init__(
-        self, config: VisualParaphraseConfig | dict[str, Any] | None = None, models: AttackModels | None = None, **kw
+        self,
+        config: VisualParaphraseConfig | dict[str, Any] | None = None,
+        models: AttackModels | None = None,
+        **kw,
     ) -> None:
         super().__init__(config, models=models, **kw)
         self.last_captions: list[str] = []

@@ -109,11 +109,14 @@ class TransformersCaptioner:
         if self.prompt is None:
             inputs = self.processor(images=pil, return_tensors="pt")
         else:
-            inputs = self.processor(images=pil, text=[self.prompt] * len(pil), return_tensors="pt", padding=True)
+            inputs = self.processor(
+                images=pil, text=[self.prompt] * len(pil), return_tensors="pt", padding=True
+            )
         device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
         return {
-            k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()
+            k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
+            for k, v in inputs.items()
         }
 
     @torch.no_grad()
@@ -150,7 +153,9 @@ class Kosmos2Captioner(TransformersCaptioner):
     grounding tags and boxes are removed with the processor's ``post_process_generation``, so a
     caption reads ``"An image of a snowman warming himself by a fire."``."""
 
-    def __init__(self, model: Any, processor: Any, prompt: str = KOSMOS2_PROMPT, max_new_tokens: int = 30) -> None:
+    def __init__(
+        self, model: Any, processor: Any, prompt: str = KOSMOS2_PROMPT, max_new_tokens: int = 30
+    ) -> None:
         super().__init__(
             model,
             processor,
@@ -187,7 +192,9 @@ def load_captioner(name: str, runtime: Runtime | None = None) -> Captioner:
         return FixedCaptioner("")
     if name.startswith("fixed:"):
         return FixedCaptioner(name[len("fixed:") :])
-    preset = CAPTIONER_PRESETS.get(name, {"model": name, "kind": "kosmos2" if "kosmos" in name.lower() else "generic"})
+    preset = CAPTIONER_PRESETS.get(
+        name, {"model": name, "kind": "kosmos2" if "kosmos" in name.lower() else "generic"}
+    )
     from workbench import loading
     from workbench.runtime import Runtime
 

@@ -24,7 +24,13 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from attacks.image.base import check_images
-from attacks.watermarks.payload import PayloadLike, bit_agreement, bits_to_string, parse_payload, random_payload
+from attacks.watermarks.payload import (
+    PayloadLike,
+    bit_agreement,
+    bits_to_string,
+    parse_payload,
+    random_payload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +144,9 @@ class Watermark:
         watermark = target(config, **kwargs)
         expected = record.get("fingerprint")
         if expected and watermark.fingerprint() != expected:
-            raise ValueError(f"key in {path} rebuilt with a different fingerprint ({watermark.fingerprint()} != {expected})")
+            raise ValueError(
+                f"key in {path} rebuilt with a different fingerprint ({watermark.fingerprint()} != {expected})"
+            )
         return watermark
 
     # ------------------------------------------------------------------ images
@@ -186,7 +194,9 @@ class Watermark:
         return bit_agreement(self.decode(images), payload)
 
     @torch.no_grad()
-    def analyse(self, images: torch.Tensor, payload_bits: PayloadLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def analyse(
+        self, images: torch.Tensor, payload_bits: PayloadLike | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(bits (B, L), score (B,))`` in one pass (decoding once)."""
         payload = self.payload if payload_bits is None else parse_payload(payload_bits, self.num_bits)
         bits = self.decode(images)

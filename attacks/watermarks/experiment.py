@@ -30,7 +30,13 @@ from attacks.image.ops import resize
 from attacks.watermarks import build_watermark
 from attacks.watermarks.bench.config import AttackSpec, WatermarkBenchConfig
 from attacks.watermarks.bench.models import BenchModels, load_bench_models
-from attacks.watermarks.bench.report import csv_text, curves, matched_ssim, quality_detection_figure, table_rows
+from attacks.watermarks.bench.report import (
+    csv_text,
+    curves,
+    matched_ssim,
+    quality_detection_figure,
+    table_rows,
+)
 from attacks.watermarks.bench.scoring import Scorer, detection_summary
 from attacks.watermarks.bench.sources import Sources, build_sources
 from workbench.experiments import register_experiment
@@ -69,7 +75,9 @@ def load_sources(ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModels
                     {"captions": src.captions, "names": src.names},
                 )
         tensors, meta = ctx.checkpoint.load("sources")
-    return Sources(dequantize(tensors["images"]), meta["captions"], tensors["generated"].bool(), meta["names"])
+    return Sources(
+        dequantize(tensors["images"]), meta["captions"], tensors["generated"].bool(), meta["names"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- watermarks
@@ -97,7 +105,9 @@ def watermark_stage(ctx: RunContext, cfg: WatermarkBenchConfig, wm, src: Sources
             else:
                 index = list(range(len(src.names)))
             if not index:
-                raise ValueError(f"{wm.name} has no images to run on: a generation-time watermark needs generation.num_images > 0")
+                raise ValueError(
+                    f"{wm.name} has no images to run on: a generation-time watermark needs generation.num_images > 0"
+                )
             marked, null_scores, null_bits = [], [], []
             for part in _batches(len(index), cfg.batch_size):
                 ids = index[part]
@@ -125,8 +135,15 @@ def watermark_stage(ctx: RunContext, cfg: WatermarkBenchConfig, wm, src: Sources
             )
         tensors, meta = ctx.checkpoint.load(key)
     if not torch.equal(tensors["payload"], wm.payload):
-        raise RuntimeError(f"checkpoint {key} was made with another payload; start a new run for a changed config")
-    return {"marked": dequantize(tensors["marked"]), "index": tensors["index"].tolist(), "null": tensors["null_scores"], "meta": meta}
+        raise RuntimeError(
+            f"checkpoint {key} was made with another payload; start a new run for a changed config"
+        )
+    return {
+        "marked": dequantize(tensors["marked"]),
+        "index": tensors["index"].tolist(),
+        "null": tensors["null_scores"],
+        "meta": meta,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- cells
@@ -157,7 +174,9 @@ def run_cell(
     label = "none" if spec is None else spec.key
     attack = None
     if spec is not None:
-        attack = build_attack(spec.name, models=models.attack_models(cfg.model, ctx.runtime), **cfg.attack_config(spec))
+        attack = build_attack(
+            spec.name, models=models.attack_models(cfg.model, ctx.runtime), **cfg.attack_config(spec)
+        )
         attack = attack.with_strength(strength)
     start = time.perf_counter()
     scores, bits, per_image, examples, captions_used = [], [], [], [], []
@@ -167,11 +186,16 @@ def run_cell(
         if attack is None:
             attacked = reference
         else:
-            gens = [ctx.runtime.generator("attack", label, f"{strength:g}", src.names[i], device="cpu") for i in ids]
+            gens = [
+                ctx.runtime.generator("attack", label, f"{strength:g}", src.names[i], device="cpu")
+                for i in ids
+            ]
             kwargs = {}
             if spec.name == "paraphrase":
                 if spec.ground_truth_captions:
-                    kwargs["captions"] = ground_truth_captions(attack, reference, [src.captions[i] for i in ids])
+                    kwargs["captions"] = ground_truth_captions(
+                        attack, reference, [src.captions[i] for i in ids]
+                    )
                 attacked = attack(reference, gens, **kwargs)
                 captions_used += attack.last_captions
             else:
@@ -180,7 +204,9 @@ def run_cell(
         b, s = wm.analyse(attacked)
         bits.append(b)
         scores.append(s.double())
-        per_image.append(scorer.per_image(attacked, reference, [src.captions[i] for i in ids], src.generated[ids]))
+        per_image.append(
+            scorer.per_image(attacked, reference, [src.captions[i] for i in ids], src.generated[ids])
+        )
         if len(examples) < cfg.examples:
             examples.extend(quantize(attacked[: cfg.examples - len(examples)]))
     seconds = time.perf_counter() - start
@@ -255,7 +281,9 @@ def cell_list(cfg: WatermarkBenchConfig) -> list[tuple[str, AttackSpec | None, f
 
 
 # ---------------------------------------------------------------------------------------------- run
-def run_benchmark(ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModels | None = None) -> list[dict[str, Any]]:
+def run_benchmark(
+    ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModels | None = None
+) -> list[dict[str, Any]]:
     """Run (or resume) the sweep in ``ctx``; returns the table rows (main process).
 
     Args:
@@ -276,7 +304,9 @@ def run_benchmark(ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModel
     logger.info("%d of %d cells to compute (%d done)", len(todo), len(cells), len(cells) - len(todo))
     with runtime.split(todo) as mine:
         for wm_name, spec, strength in ctx.progress(mine, desc="cells", total=len(mine)):
-            row = run_cell(ctx, cfg, watermarks[wm_name], stages[wm_name], src, spec, strength, scorer, models)
+            row = run_cell(
+                ctx, cfg, watermarks[wm_name], stages[wm_name], src, spec, strength, scorer, models
+            )
             logger.info(
                 "%s / %s / %g: bit acc %.3f, TPR@1%%FPR %.3f, SSIM %.3f",
                 wm_name, row["attack"], strength, row["bit_accuracy"], row["tpr_at_1pct_fpr"], row["ssim"],
@@ -290,7 +320,9 @@ def run_benchmark(ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModel
     return rows
 
 
-def write_report(ctx: RunContext, cfg, rows, src: Sources, stages, scorer: Scorer, models: BenchModels) -> None:
+def write_report(
+    ctx: RunContext, cfg, rows, src: Sources, stages, scorer: Scorer, models: BenchModels
+) -> None:
     """Metrics, robustness table, matched-SSIM table, plots and example images."""
     summary: dict[str, Any] = {}
     for row in rows:
@@ -319,7 +351,9 @@ def write_report(ctx: RunContext, cfg, rows, src: Sources, stages, scorer: Score
         f"Metric settings: `{json.dumps(scorer.describe(), default=str)}`.",
     ] + [f"Note: {n}" for n in notes]
     report.add_text("\n\n".join(lines), title="Setup")
-    report.add_table("Robustness (watermark x attack x strength)", table_rows(rows), caption=f"full columns in {CSV_FILE}")
+    report.add_table(
+        "Robustness (watermark x attack x strength)", table_rows(rows), caption=f"full columns in {CSV_FILE}"
+    )
     report.add_table(
         "Detection at matched SSIM",
         matched_ssim(rows),

@@ -41,7 +41,9 @@ class GaussianShading(LatentWatermark):
     name = "gaussian_shading"
     config_class = GaussianShadingConfig
 
-    def __init__(self, config: GaussianShadingConfig | dict[str, Any] | None = None, pipe: Any = None, **kw: Any) -> None:
+    def __init__(
+        self, config: GaussianShadingConfig | dict[str, Any] | None = None, pipe: Any = None, **kw: Any
+    ) -> None:
         super().__init__(config, pipe=pipe, **kw)  # ``runtime=`` travels in ``kw``
         self._stream: torch.Tensor | None = None
 

@@ -32,7 +32,9 @@ def empty_prompt_embeds(pipe, batch_size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ddim_invert(pipe, images: torch.Tensor, num_inference_steps: int, size: tuple[int, int] | None = None) -> torch.Tensor:
+def ddim_invert(
+    pipe, images: torch.Tensor, num_inference_steps: int, size: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Invert images to initial latents with ``DDIMInverseScheduler`` (empty prompt, guidance 1).
 
     Args:

@@ -80,5 +80,8 @@ class InvisibleWatermark(Watermark):
         self._load()
         size = self._work_size(*images.shape[-2:])
         decoder = WatermarkDecoder("bits", self.num_bits)
-        bits = [np.asarray(decoder.decode(self._bgr(image), self.method), dtype=np.float32) for image in resize(images.float(), size)]
+        bits = [
+            np.asarray(decoder.decode(self._bgr(image), self.method), dtype=np.float32)
+            for image in resize(images.float(), size)
+        ]
         return torch.from_numpy(np.stack(bits))  # (B, L)

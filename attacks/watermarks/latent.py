@@ -73,7 +73,9 @@ class LatentWatermark(Watermark):
             from workbench import loading
             from workbench.runtime import Runtime
 
-            self._pipe = loading.load_sd_pipeline(self.config.model, self.runtime or Runtime(seed=0), kind="txt2img")
+            self._pipe = loading.load_sd_pipeline(
+                self.config.model, self.runtime or Runtime(seed=0), kind="txt2img"
+            )
         return self._pipe
 
     @property
@@ -113,11 +115,16 @@ class LatentWatermark(Watermark):
 
     # ------------------------------------------------------------------ generation
     def initial_latents(
-        self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None, payload: torch.Tensor
+        self,
+        batch_size: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        payload: torch.Tensor,
     ) -> torch.Tensor:
         """Watermarked initial noise ``(B, C, h, w)`` (one standard normal draw per image, then the key)."""
         gens = per_image_generators(generator, batch_size)
-        noise = torch.stack([torch.randn(self.latent_shape, generator=g, device=g.device) for g in gens]).cpu()
+        noise = torch.stack(
+            [torch.randn(self.latent_shape, generator=g, device=g.device) for g in gens]
+        ).cpu()
         return self.watermark_latents(noise.float(), payload.float())
 
     @torch.no_grad()
@@ -175,7 +182,9 @@ class LatentWatermark(Watermark):
         return self.score_latents(self.invert(images), payload)
 
     @torch.no_grad()
-    def analyse(self, images: torch.Tensor, payload_bits: PayloadLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def analyse(
+        self, images: torch.Tensor, payload_bits: PayloadLike | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(bits (B, L), score (B,))`` from a single inversion."""
         payload = self.payload if payload_bits is None else parse_payload(payload_bits, self.num_bits)
         latents = self.invert(images)

@@ -62,7 +62,9 @@ class TreeRing(LatentWatermark):
     name = "treering"
     config_class = TreeRingConfig
 
-    def __init__(self, config: TreeRingConfig | dict[str, Any] | None = None, pipe: Any = None, **kw: Any) -> None:
+    def __init__(
+        self, config: TreeRingConfig | dict[str, Any] | None = None, pipe: Any = None, **kw: Any
+    ) -> None:
         super().__init__(config, pipe=pipe, **kw)  # ``runtime=`` travels in ``kw``
         self._key: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -86,7 +88,9 @@ class TreeRing(LatentWatermark):
             if not 0 <= self.config.channel < c:
                 raise ValueError(f"channel must be in [0, {c - 1}], got {self.config.channel}")
             if not 1 <= self.radius < h // 2:
-                raise ValueError(f"radius must be in [1, {h // 2 - 1}] for a {h} x {w} latent, got {self.radius}")
+                raise ValueError(
+                    f"radius must be in [1, {h // 2 - 1}] for a {h} x {w} latent, got {self.radius}"
+                )
             g = torch.Generator().manual_seed(derive_seed(self.config.seed, "treering"))
             spectrum = fft2c(torch.randn((c, h, w), generator=g))  # (C, h, w) complex
             pattern = spectrum.clone()

@@ -90,6 +90,49 @@ class ReferenceAttnProcessor:
     def __repr__(self) -> str:
         return f"ReferenceAttnProcessor({self.name!r})"
 
+    def _chunks(self, x: torch.Tensor, branches: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+        if x.shape[0] % len(branches):
+            raise ValueError(
+                f"{self.name}: {x.shape[0]} rows do not split into the {len(branches)} branches {branches}; "
+                "the UNet input must hold one equal chunk per branch"
+            )
+        return x.chunk(len(branches))
+
+    def _record(
+        self, attn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, branches: tuple[str, ...]
+    ) -> torch.Tensor:
+        """Plain self-attention of reference rows `(R * len(branches), h, N, d)`; caches their keys / values."""
+        for branch, kb, vb in zip(branches, self._chunks(k, branches), self._chunks(v, branches)):
+            self.state.cache.put(self.name, branch, kb, vb)
+        return F.scaled_dot_product_attention(q, k, v, scale=attn.scale)  # (rows, h, N, d)
+
+    def _attend(
+        self, attn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, branches: tuple[str, ...]
+    ) -> torch.Tensor:
+        """Reference attention of generated rows `(B * len(branches), h, N, d)`, branch by branch."""
+        state = self.state
+        outs = []
+        for branch, qb, kb, vb in zip(
+            branches, self._chunks(q, branches), self._chunks(k, branches), self._chunks(v, branches)
+        ):
+            p = float(state.plain_weight.get(branch, 0.0))
+            plain = F.scaled_dot_product_attention(qb, kb, vb, scale=attn.scale) if p > 0 else None
+            if p >= 1.0:
+                outs.append(plain)
+                continue
+            ref_k, ref_v = state.cache.get(self.name, branch)  # (R, h, N_r, d)
+            allowed = state.allowed
+            if allowed is not None and allowed.shape[0] != qb.shape[0]:
+                raise ValueError(
+                    f"{self.name}: 'allowed' covers {allowed.shape[0]} images but branch {branch!r} has {qb.shape[0]} rows"
+                )
+            grid = token_grid(state.reference_hw, ref_k.shape[2])
+            out = reference_attention(
+                qb, kb, vb, ref_k, ref_v, state.logit_bias(grid, qb.device), attn.scale, allowed
+            )
+            outs.append(out if plain is None else (1.0 - p) * out + p * plain)
+        return torch.cat(outs)  # (rows, h, N, d)
+
     def __call__(
         self,
         attn: Any,
@@ -102,9 +145,13 @@ class ReferenceAttnProcessor:
     ) -> torch.Tensor:
         state = self.state
         if state.mode == "off" or encoder_hidden_states is not None:
-            return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+            return self.plain(
+                attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs
+            )
         if attention_mask is not None:
-            raise ValueError(f"{self.name}: reference attention does not take an attention mask in self-attention")
+            raise ValueError(
+                f"{self.name}: reference attention does not take an attention mask in self-attention"
+            )
 
         # 1. Project: (B, N, C) -> q, k, v of shape (B, heads, N, head_dim)
         residual = hidden_states
@@ -119,46 +166,37 @@ class ReferenceAttnProcessor:
         batch = hidden_states.shape[0]
         query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
         head_dim = key.shape[-1] // attn.heads
-        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))
+        query, key, value = (
+            x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value)
+        )
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
 
-        # 2. Attend, one contiguous chunk of rows per branch
-        n_branches = len(state.branches)
-        if batch % n_branches:
-            raise ValueError(
-                f"{self.name}: a batch of {batch} rows does not split into the {n_branches} branches "
-                f"{state.branches}; the UNet input must hold one equal chunk per branch"
-            )
-        chunks = zip(state.branches, query.chunk(n_branches), key.chunk(n_branches), value.chunk(n_branches))
-        outs = []
-        for branch, q, k, v in chunks:
-            if state.mode == "record":
-                state.cache.put(self.name, branch, k, v)
-                outs.append(F.scaled_dot_product_attention(q, k, v, scale=attn.scale))
-                continue
-            p = float(state.plain_weight.get(branch, 0.0))
-            plain = F.scaled_dot_product_attention(q, k, v, scale=attn.scale) if p > 0 else None
-            if p >= 1.0:
-                outs.append(plain)
-                continue
-            ref_k, ref_v = state.cache.get(self.name, branch)  # (R, h, N_r, d)
-            grid = token_grid(state.reference_hw, ref_k.shape[2])
-            allowed = state.allowed
-            if allowed is not None and allowed.shape[0] != q.shape[0]:
+        # 2. Record the reference rows, attend with the generated rows
+        if state.mode == "record":
+            out = self._record(attn, query, key, value, state.record_branches)
+        elif state.mode == "attend":
+            out = self._attend(attn, query, key, value, state.query_branches)
+        else:  # joint: reference rows first, then generated rows
+            n_rec = len(state.record_branches) * state.num_references
+            if batch <= n_rec:
                 raise ValueError(
-                    f"{self.name}: 'allowed' covers {allowed.shape[0]} images but branch {branch!r} has {q.shape[0]} rows"
+                    f"{self.name}: joint mode needs {n_rec} reference rows followed by generated rows, got {batch} rows"
                 )
-            out = reference_attention(
-                q, k, v, ref_k, ref_v, state.logit_bias(grid, q.device), attn.scale, allowed
-            )  # (b, h, N, d)
-            outs.append(out if plain is None else (1.0 - p) * out + p * plain)
-        hidden_states = torch.cat(outs, dim=0)  # (B, h, N, d)
+            out = torch.cat(
+                [
+                    self._record(attn, query[:n_rec], key[:n_rec], value[:n_rec], state.record_branches),
+                    self._attend(attn, query[n_rec:], key[n_rec:], value[n_rec:], state.query_branches),
+                ]
+            )  # (B, h, N, d)
+        hidden_states = out
 
         # 3. Output projection, as AttnProcessor2_0
-        hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        hidden_states = (
+            hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        )
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)
         if input_ndim == 4:

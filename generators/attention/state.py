@@ -1,19 +1,24 @@
 """The state shared by the reference-attention processors of one pipeline call: what mode they are in,
 the reference keys / values of the current step, the concept masks and the blend weights.
 
-A step runs in two UNet passes that share one :class:`ReferenceAttentionState`:
+Reference keys / values are computed once per step for the whole batch of generated images and kept in
+a :class:`ReferenceKVCache`. The processors run in one of three modes:
 
-1. **record** (``with state.recording(("cond",))``): the UNet runs on the references alone (noised to the
-   current timestep); every selected layer does plain self-attention and stores the references' keys and
-   values in :class:`ReferenceKVCache`, once for the whole batch of generated images.
-2. **attend** (``with state.attending(("uncond", "cond"))``): the UNet runs on the generated images; the
-   selected layers' queries attend to their own keys / values concatenated with the cached ones of their
-   branch.
+- **record** (``with state.recording(("cond",))``): the UNet runs on the references alone (noised to the
+  current timestep); every selected layer does plain self-attention and stores the references' keys and
+  values.
+- **attend** (``with state.attending(("uncond", "cond"))``): the UNet runs on the generated images; the
+  selected layers' queries attend to their own keys / values concatenated with the cached ones of their
+  branch.
+- **joint** (``with state.joint(("cond",), ("uncond", "cond"))``): both in one UNet call, the reference
+  rows first (``num_references`` rows per record branch), then the generated rows: each selected layer
+  records the reference rows' keys / values and, in the same call, the generated rows attend to them. One
+  UNet call per step instead of two: the cheaper choice when per-call overhead matters.
 
-Outside both blocks (mode ``"off"``) the processors compute plain self-attention, exactly as diffusers'
+Outside these blocks (mode ``"off"``) the processors compute plain self-attention, exactly as diffusers'
 ``AttnProcessor2_0`` does.
 
-Batches are laid out as diffusers lays out classifier-free guidance: the rows split into equal, contiguous
+Batches are laid out as diffusers lays out classifier-free guidance: rows split into equal, contiguous
 chunks, one per branch name (``("uncond", "cond")``: first the unconditional rows, then the conditional).
 """
 
@@ -28,7 +33,7 @@ import torch
 
 from generators.attention.masks import reference_logit_bias
 
-Mode = Literal["off", "record", "attend"]
+Mode = Literal["off", "record", "attend", "joint"]
 
 __all__ = ["ReferenceAttentionState", "ReferenceKVCache"]
 
@@ -92,7 +97,8 @@ class ReferenceAttentionState:
     allowed: torch.Tensor | None = None
     cache: ReferenceKVCache = field(default_factory=ReferenceKVCache)
     mode: Mode = "off"
-    branches: tuple[str, ...] = ()
+    record_branches: tuple[str, ...] = ()
+    query_branches: tuple[str, ...] = ()
     _bias: dict[tuple[tuple[int, int], str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,29 +122,41 @@ class ReferenceAttentionState:
         for branch, p in self.plain_weight.items():
             if not 0.0 <= float(p) <= 1.0:
                 raise ValueError(f"plain_weight[{branch!r}] must lie in [0, 1], got {p}")
-        if self.allowed is not None and (self.allowed.ndim != 2 or self.allowed.shape[1] != self.num_references):
-            raise ValueError(f"allowed must have shape (B, {self.num_references}), got {tuple(self.allowed.shape)}")
+        if self.allowed is not None and (
+            self.allowed.ndim != 2 or self.allowed.shape[1] != self.num_references
+        ):
+            raise ValueError(
+                f"allowed must have shape (B, {self.num_references}), got {tuple(self.allowed.shape)}"
+            )
 
     # ------------------------------------------------------------------ modes
     @contextlib.contextmanager
-    def _mode(self, mode: Mode, branches: Sequence[str]) -> Iterator[ReferenceAttentionState]:
+    def _mode(
+        self, mode: Mode, record: Sequence[str] = (), query: Sequence[str] = ()
+    ) -> Iterator[ReferenceAttentionState]:
         if self.mode != "off":
             raise RuntimeError(f"reference attention is already in mode {self.mode!r}; modes do not nest")
-        if not branches:
-            raise ValueError("give at least one branch name")
-        self.mode, self.branches = mode, tuple(branches)
+        if (mode in ("record", "joint") and not record) or (mode in ("attend", "joint") and not query):
+            raise ValueError(f"mode {mode!r} needs at least one branch name for each of its passes")
+        self.mode, self.record_branches, self.query_branches = mode, tuple(record), tuple(query)
         try:
             yield self
         finally:
-            self.mode, self.branches = "off", ()
+            self.mode, self.record_branches, self.query_branches = "off", (), ()
 
     def recording(self, branches: Sequence[str] = ("cond",)) -> contextlib.AbstractContextManager:
         """Inside: selected layers store the batch's keys / values under ``branches`` (one chunk each)."""
-        return self._mode("record", branches)
+        return self._mode("record", record=branches)
 
     def attending(self, branches: Sequence[str] = ("uncond", "cond")) -> contextlib.AbstractContextManager:
         """Inside: selected layers attend to the cached references of each row's branch."""
-        return self._mode("attend", branches)
+        return self._mode("attend", query=branches)
+
+    def joint(
+        self, record: Sequence[str] = ("cond",), query: Sequence[str] = ("uncond", "cond")
+    ) -> contextlib.AbstractContextManager:
+        """Inside: the first ``len(record) * num_references`` rows are recorded, the rest attend to them."""
+        return self._mode("joint", record=record, query=query)
 
     def needs_references(self, branch: str) -> bool:
         """Whether rows of ``branch`` use reference keys (their plain-attention weight is below 1)."""

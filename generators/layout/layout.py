@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["DEFAULT_MAX_OVERLAP", "BoxLayout", "LayoutError", "SemanticLayout", "box_iou", "phrase_in_prompt"]
 
@@ -55,6 +55,15 @@ def _check_prompt(phrases: Sequence[str], prompt: str) -> None:
             f"phrase(s) {missing} do not occur in the prompt {prompt!r}; each layout phrase must be a "
             "word-for-word part of the prompt (its tokens are what the layout steers)"
         )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
 
 
 def _box_masks(boxes: Sequence[Sequence[float]], height: int, width: int) -> torch.Tensor:
@@ -94,6 +103,12 @@ class BoxLayout(BaseModel):
     boxes: list[tuple[float, float, float, float]]
     max_overlap: float = Field(default=DEFAULT_MAX_OVERLAP, gt=0.0, le=1.0)
     reserved: list[tuple[float, float, float, float]] = Field(default_factory=list)
+
+    def __init__(self, **data: object) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # one clear LayoutError instead of pydantic's wrapper
+            raise LayoutError(_validation_message(exc)) from None
 
     @field_validator("boxes", "reserved", mode="before")
     @classmethod

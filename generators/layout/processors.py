@@ -24,13 +24,14 @@ from typing import Any
 
 import torch
 
+from generators.attention import attn_processors_installed, layer_names, match_pattern
+
 __all__ = [
     "PLACES",
     "AttentionStore",
     "RecordingAttnProcessor",
     "StopForward",
     "cross_attention_layers",
-    "layer_place",
     "recording_processors",
     "token_count",
 ]
@@ -42,27 +43,17 @@ class StopForward(Exception):
     """Raised by a recording processor once every wanted map of a forward pass is recorded (early exit)."""
 
 
-def layer_place(name: str) -> str:
-    """``"down"``, ``"mid"`` or ``"up"`` for a processor name such as
-    ``"up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor"``."""
-    head = name.split(".", 1)[0]
-    return {"down_blocks": "down", "mid_block": "mid", "up_blocks": "up"}.get(head, head)
+PLACE_PATTERNS: dict[str, str] = {"down": "down_blocks.**.attn2", "mid": "mid_block.**.attn2", "up": "up_blocks.**.attn2"}
 
 
 def cross_attention_layers(unet: Any, places: Iterable[str] = PLACES) -> list[str]:
-    """Names (keys of ``unet.attn_processors``) of the text cross-attention layers in ``places``.
-
-    GLIGEN's gated self-attention (``fuser``) and every self-attention layer are left out.
-    """
-    places = set(places)
-    unknown = places - set(PLACES)
+    """Module names of the text cross-attention layers (``attn2``) in ``places`` (``down``, ``mid``, ``up``),
+    in ``unet.attn_processors`` order; GLIGEN's gated self-attention (``fuser``) is never selected."""
+    places = list(places)
+    unknown = [p for p in places if p not in PLACE_PATTERNS]
     if unknown:
-        raise ValueError(f"unknown UNet places {sorted(unknown)}; choose from {PLACES}")
-    return [
-        name
-        for name in unet.attn_processors
-        if name.endswith("attn2.processor") and ".fuser." not in name and layer_place(name) in places
-    ]
+        raise ValueError(f"unknown UNet places {unknown}; choose from {PLACES}")
+    return [n for n in layer_names(unet) if any(match_pattern(PLACE_PATTERNS[p], n) for p in places)]
 
 
 def token_count(latent_hw: tuple[int, int], resolution: int) -> int:
@@ -160,7 +151,7 @@ class RecordingAttnProcessor:
     """An attention processor that records cross-attention probabilities into an :class:`AttentionStore`.
 
     Args:
-        name: the layer's processor name (a key of ``unet.attn_processors``).
+        name: the layer's module name (``"up_blocks.1.attentions.0.transformer_blocks.0.attn2"``).
         store: where maps go.
         fallback: the layer's original processor, called whenever the store is idle.
     """
@@ -220,20 +211,19 @@ class RecordingAttnProcessor:
 @contextlib.contextmanager
 def recording_processors(unet: Any, store: AttentionStore, places: Iterable[str] = PLACES) -> Iterator[list[str]]:
     """Install a :class:`RecordingAttnProcessor` on every text cross-attention layer in ``places`` for the
-    duration of the block; every original processor is put back afterwards, also on error.
+    duration of the block (the shared :func:`generators.attention.attn_processors_installed`: every original
+    processor is put back afterwards, also on error).
 
     Yields:
-        The names of the layers that record.
+        The module names of the layers that record.
     """
-    original = dict(unet.attn_processors)
+    places = tuple(places)
     names = cross_attention_layers(unet, places)
     if not names:
         raise ValueError(
-            f"the UNet has no text cross-attention layer in {tuple(places)}; it cannot be steered by a layout"
+            f"the UNet has no text cross-attention layer in {places}; it cannot be steered by a layout"
         )
-    replaced = {n: (RecordingAttnProcessor(n, store, original[n]) if n in names else p) for n, p in original.items()}
-    unet.set_attn_processor(replaced)
-    try:
+    current = unet.attn_processors
+    processors = {n: RecordingAttnProcessor(n, store, current[n + ".processor"]) for n in names}
+    with attn_processors_installed(unet, processors):
         yield names
-    finally:
-        unet.set_attn_processor(dict(original))  # set_attn_processor empties the dict it is given

@@ -131,11 +131,12 @@ def score_image(
     )
 
 
-def summarize_scores(scores: Sequence[ImageScore]) -> dict[str, float]:
-    """Means of the per-image measures (``mean_iou_found`` and ``relations`` over the images that have one)."""
+def summarize_scores(scores: Sequence[ImageScore]) -> dict[str, float | None]:
+    """Means of the per-image measures (``mean_iou_found`` and ``relations`` over the images that have one,
+    ``None`` when none has)."""
     if not scores:
         return {}
-    out: dict[str, float] = {"images": float(len(scores))}
+    out: dict[str, float | None] = {"images": float(len(scores))}
     for key in (
         "all_present",
         "all_in_box",
@@ -149,6 +150,6 @@ def summarize_scores(scores: Sequence[ImageScore]) -> dict[str, float]:
         out[key] = float(np.mean([float(getattr(s, key)) for s in scores]))
     for key in ("mean_iou_found", "relations"):
         vals = [getattr(s, key) for s in scores if getattr(s, key) is not None]
-        out[key] = float(np.mean(vals)) if vals else float("nan")
+        out[key] = float(np.mean(vals)) if vals else None
     out["object_in_box"] = float(np.mean([v for s in scores for v in s.in_box])) if any(s.n_objects for s in scores) else 0.0
     return out

@@ -8,7 +8,13 @@ Example:
     'MultiConceptPipeline'
 """
 
-from generators.multiconcept.concept import MAX_CONCEPTS, Concept, ConceptError, PreparedConcepts, prepare_concepts
+from generators.multiconcept.concept import (
+    MAX_CONCEPTS,
+    Concept,
+    ConceptError,
+    PreparedConcepts,
+    prepare_concepts,
+)
 from generators.multiconcept.pipeline_multiconcept import MultiConceptPipeline, MultiConceptPipelineOutput
 
 __all__ = [

@@ -60,15 +60,21 @@ def make_collage(
     for concept, box in zip(concepts, boxes):
         x0, y0, x1, y1 = box
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-            raise ValueError(f"box {box} must be normalised xyxy with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+            raise ValueError(
+                f"box {box} must be normalised xyxy with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+            )
         top, bottom, left, right = _mask_bbox(concept.mask)
         patch = concept.image[:, top:bottom, left:right]  # (3, h, w)
         alpha = concept.mask[top:bottom, left:right].float()[None]  # (1, h, w)
         bw, bh = (x1 - x0) * width, (y1 - y0) * height
         scale = min(bw / patch.shape[2], bh / patch.shape[1])
         ph, pw = max(1, round(patch.shape[1] * scale)), max(1, round(patch.shape[2] * scale))
-        patch = F.interpolate(patch[None], size=(ph, pw), mode="bilinear", antialias=True, align_corners=False)[0]
-        alpha = F.interpolate(alpha[None], size=(ph, pw), mode="bilinear", antialias=True, align_corners=False)[0]
+        patch = F.interpolate(
+            patch[None], size=(ph, pw), mode="bilinear", antialias=True, align_corners=False
+        )[0]
+        alpha = F.interpolate(
+            alpha[None], size=(ph, pw), mode="bilinear", antialias=True, align_corners=False
+        )[0]
         py = min(max(0, round((y0 + y1) / 2 * height - ph / 2)), height - ph)
         px = min(max(0, round((x0 + x1) / 2 * width - pw / 2)), width - pw)
         region = canvas[:, py : py + ph, px : px + pw]
@@ -81,6 +87,6 @@ def collage_pipeline(pipe: Any) -> Any:
     ``image=make_collage(...)[None]`` and a ``strength`` (0.7 keeps the layout, redraws the details)."""
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    out = StableDiffusionImg2ImgPipeline.from_pipe(pipe)
-    out.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
-    return out
+    from generators.multiconcept.sharing import share_components
+
+    return share_components(StableDiffusionImg2ImgPipeline, pipe)

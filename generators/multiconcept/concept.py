@@ -70,9 +70,13 @@ def _image_to_tensor(image: Any) -> torch.Tensor:
             + ("; drop or composite its alpha channel first" if t.ndim == 3 and t.shape[0] == 4 else "")
         )
     if not t.is_floating_point():
-        raise ConceptError(f"a reference image tensor must be float in [0, 1], got {t.dtype}; divide uint8 by 255")
+        raise ConceptError(
+            f"a reference image tensor must be float in [0, 1], got {t.dtype}; divide uint8 by 255"
+        )
     if t.numel() == 0 or t.min() < 0 or t.max() > 1 or not torch.isfinite(t).all():
-        raise ConceptError("a reference image must hold finite values in [0, 1] (images here are [0, 1], not [-1, 1])")
+        raise ConceptError(
+            "a reference image must hold finite values in [0, 1] (images here are [0, 1], not [-1, 1])"
+        )
     return t.float().expand(3, -1, -1).contiguous().cpu()  # (3, H, W)
 
 
@@ -82,7 +86,9 @@ def _mask_to_tensor(mask: Any) -> torch.Tensor:
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.ascontiguousarray(mask > 127 if mask.dtype == np.uint8 else mask))
     if not isinstance(mask, torch.Tensor):
-        raise ConceptError(f"a mask must be a tensor, a PIL image, a numpy array or None, got {type(mask).__name__}")
+        raise ConceptError(
+            f"a mask must be a tensor, a PIL image, a numpy array or None, got {type(mask).__name__}"
+        )
     m = mask.detach()
     if m.ndim == 3 and m.shape[0] == 1:
         m = m[0]
@@ -167,7 +173,9 @@ def _as_concept(item: Any, index: int) -> Concept:
                 f"concept {index}: a dict needs keys 'image' and 'prompt' (and optionally 'mask'), got {sorted(item)}"
             )
         return Concept(**item)
-    raise ConceptError(f"concept {index}: expected a Concept (or a dict with image / prompt / mask), got {type(item).__name__}")
+    raise ConceptError(
+        f"concept {index}: expected a Concept (or a dict with image / prompt / mask), got {type(item).__name__}"
+    )
 
 
 def prepare_concepts(concepts: Sequence[Any], height: int, width: int) -> PreparedConcepts:
@@ -181,7 +189,9 @@ def prepare_concepts(concepts: Sequence[Any], height: int, width: int) -> Prepar
         ConceptError: no concepts, too many, or one unusable concept.
     """
     if isinstance(concepts, (Concept, Mapping)) or concepts is None:
-        raise ConceptError("concepts must be a list of Concept (one per reference image), e.g. [Concept(image, 'a dog')]")
+        raise ConceptError(
+            "concepts must be a list of Concept (one per reference image), e.g. [Concept(image, 'a dog')]"
+        )
     concepts = [_as_concept(c, i) for i, c in enumerate(concepts)]
     if not concepts:
         raise ConceptError(
@@ -200,9 +210,16 @@ def prepare_concepts(concepts: Sequence[Any], height: int, width: int) -> Prepar
         if (h, w) != (height, width):
             if abs(h / w - height / width) > 0.01 * height / width:
                 logger.warning(
-                    "concept %r: reference %dx%d is stretched to %dx%d (another aspect ratio)", c.prompt, h, w, height, width
+                    "concept %r: reference %dx%d is stretched to %dx%d (another aspect ratio)",
+                    c.prompt,
+                    h,
+                    w,
+                    height,
+                    width,
                 )
-            img = F.interpolate(img[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0]
+            img = F.interpolate(
+                img[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False
+            )[0]
             img = img.clamp(0, 1)
             mask = F.interpolate(mask[None, None].float(), size=(height, width), mode="area")[0, 0] >= 0.5
             if not mask.any():
@@ -212,4 +229,6 @@ def prepare_concepts(concepts: Sequence[Any], height: int, width: int) -> Prepar
                 )
         images.append(img)
         masks.append(mask)
-    return PreparedConcepts(images=torch.stack(images), masks=torch.stack(masks), prompts=[c.prompt for c in concepts])
+    return PreparedConcepts(
+        images=torch.stack(images), masks=torch.stack(masks), prompts=[c.prompt for c in concepts]
+    )

@@ -50,7 +50,9 @@ class ModelsSection(BaseModel):
     @classmethod
     def _multiple_of_8(cls, value: int | None) -> int | None:
         if value is not None and value % 8:
-            raise ValueError(f"must be a multiple of 8 (e.g. {value - value % 8 or 8} or {value - value % 8 + 8})")
+            raise ValueError(
+                f"must be a multiple of 8 (e.g. {value - value % 8 or 8} or {value - value % 8 + 8})"
+            )
         return value
 
 

@@ -85,7 +85,9 @@ def crop_box(image: torch.Tensor, box: Box, size: int, margin: float = 0.15) -> 
         [[side / w, 0.0, 2 * cx / w - 1], [0.0, side / h, 2 * cy / h - 1]], dtype=torch.float32
     )[None]  # (1, 2, 3)
     grid = F.affine_grid(theta, [1, 3, size, size], align_corners=False)
-    return F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0].clamp(0, 1)
+    return F.grid_sample(
+        image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )[0].clamp(0, 1)
 
 
 def region_crops(

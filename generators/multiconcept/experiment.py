@@ -64,7 +64,9 @@ def _fidelity_encoder(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 def _compositions(cfg: MultiConceptConfig, runtime: Runtime) -> list[Composition]:
     rng = runtime.numpy_rng("multiconcept", "compositions")
     b = cfg.benchmark
-    comps = sample_compositions(rng, b.pairs, 2, b.entity_prob) + sample_compositions(rng, b.triples, 3, b.entity_prob)
+    comps = sample_compositions(rng, b.pairs, 2, b.entity_prob) + sample_compositions(
+        rng, b.triples, 3, b.entity_prob
+    )
     if not comps:
         raise ConfigError("benchmark: pairs and triples are both 0; ask for at least one composition")
     return comps
@@ -136,7 +138,9 @@ def run(ctx: RunContext, cfg: MultiConceptConfig) -> None:
 
     rt = ctx.runtime
     if cfg.benchmark.mask_source == "judge" and cfg.models.judge == "none":
-        raise ConfigError("benchmark.mask_source: 'judge' needs a judge; set models.judge to auto, random or a folder")
+        raise ConfigError(
+            "benchmark.mask_source: 'judge' needs a judge; set models.judge to auto, random or a folder"
+        )
 
     # 1. Models
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
@@ -146,7 +150,9 @@ def run(ctx: RunContext, cfg: MultiConceptConfig) -> None:
     size = cfg.models.image_size or pipe.unet.config.sample_size * pipe.vae_scale_factor
     judge, judge_source = load_judge(cfg.models.judge, rt)
     if cfg.benchmark.mask_source == "judge" and judge is None:
-        raise ConfigError(f"benchmark.mask_source: 'judge' needs a judge, but none is available ({judge_source})")
+        raise ConfigError(
+            f"benchmark.mask_source: 'judge' needs a judge, but none is available ({judge_source})"
+        )
     clip = build_clip(cfg.models.clip, rt)
     fidelity, fidelity_source = _fidelity_encoder(cfg.models.fidelity_encoder, rt)
     ctx.logger.info("generator %s, judge %s, CLIP %s", sd_source, judge_source, clip[2] if clip else "none")
@@ -179,13 +185,20 @@ def run(ctx: RunContext, cfg: MultiConceptConfig) -> None:
             cfg.score.judge_attributes,
             cfg.score.crop_size,
         )
-    metrics: dict[str, Any] = {name: {**aggregate(records[name], SCORE_KEYS), "seconds_per_image": seconds[name]} for name in methods}
+    metrics: dict[str, Any] = {
+        name: {**aggregate(records[name], SCORE_KEYS), "seconds_per_image": seconds[name]} for name in methods
+    }
     metrics["claims"] = claims(metrics, judge is not None)
     ctx.log_metrics(metrics)
     ctx.save_json("scores", {name: records[name] for name in methods})
 
     # 5. Report
-    sources = {"generator": sd_source, "judge": judge_source, "clip": clip[2] if clip else "none", "fidelity": fidelity_source}
+    sources = {
+        "generator": sd_source,
+        "judge": judge_source,
+        "clip": clip[2] if clip else "none",
+        "fidelity": fidelity_source,
+    }
     write_report(ctx, cfg, comps, refs, images, records, metrics, settings, sources)
 
 
@@ -205,5 +218,7 @@ def claims(metrics: dict[str, Any], judged: bool) -> dict[str, Any]:
         out["clip_t_minus_text"] = fc["clip_t"] - text["clip_t"]
         out["clip_t_not_lower"] = fc["clip_t"] >= text["clip_t"]
     if "freecustom" in metrics and "text" in metrics and metrics["text"]["seconds_per_image"] > 0:
-        out["time_ratio_vs_text"] = metrics["freecustom"]["seconds_per_image"] / metrics["text"]["seconds_per_image"]
+        out["time_ratio_vs_text"] = (
+            metrics["freecustom"]["seconds_per_image"] / metrics["text"]["seconds_per_image"]
+        )
     return out

@@ -28,7 +28,9 @@ def foreground_mask(image: torch.Tensor, threshold: float = 0.12) -> torch.Tenso
     return (image - bg).abs().amax(dim=0) > threshold  # (H, W)
 
 
-def judge_mask(image: torch.Tensor, judge: Any, prompt: str | None = None, threshold: float = 0.12) -> torch.Tensor:
+def judge_mask(
+    image: torch.Tensor, judge: Any, prompt: str | None = None, threshold: float = 0.12
+) -> torch.Tensor:
     """The concept's mask from the toy world's judge: its detection's box, cut to the foreground.
 
     Args:
@@ -54,15 +56,21 @@ def judge_mask(image: torch.Tensor, judge: Any, prompt: str | None = None, thres
         def agrees(d: Any) -> int:
             if want.entity is not None:
                 return int(d.entity == want.entity) * 2
-            return int(want.shape is not None and d.shape == want.shape) + int(want.color is not None and d.color == want.color)
+            return int(want.shape is not None and d.shape == want.shape) + int(
+                want.color is not None and d.color == want.color
+            )
 
         dets = sorted(dets, key=lambda d: (-agrees(d), -d.score))
     if not dets:
         if not fg.any():
-            raise ConceptError("the judge found no object and the image has no foreground; draw the mask instead")
+            raise ConceptError(
+                "the judge found no object and the image has no foreground; draw the mask instead"
+            )
         return fg
     x0, y0, x1, y1 = dets[0].box
     box = torch.zeros(h, w, dtype=torch.bool)
-    box[int(y0 * h) : max(int(y0 * h) + 1, round(y1 * h)), int(x0 * w) : max(int(x0 * w) + 1, round(x1 * w))] = True
+    box[
+        int(y0 * h) : max(int(y0 * h) + 1, round(y1 * h)), int(x0 * w) : max(int(x0 * w) + 1, round(x1 * w))
+    ] = True
     mask = box & fg
     return mask if mask.any() else box

@@ -82,7 +82,9 @@ def build_methods(pipe: Any, cfg: MultiConceptConfig, size: int) -> dict[str, Me
 
         def text(call: MethodCall) -> torch.Tensor:
             prompt = text_only_prompt(call.prompt, call.concepts, base.append_concept_prompts)
-            return txt(prompt, num_images_per_prompt=len(call.generators), generator=call.generators, **common).images
+            return txt(
+                prompt, num_images_per_prompt=len(call.generators), generator=call.generators, **common
+            ).images
 
         methods["text"] = text
     if "collage" in base.methods:
@@ -90,7 +92,11 @@ def build_methods(pipe: Any, cfg: MultiConceptConfig, size: int) -> dict[str, Me
         i2i.set_progress_bar_config(disable=True)
 
         def collage(call: MethodCall) -> torch.Tensor:
-            boxes = call.boxes if base.collage_layout == "prompt" and call.boxes else default_boxes(len(call.concepts))
+            boxes = (
+                call.boxes
+                if base.collage_layout == "prompt" and call.boxes
+                else default_boxes(len(call.concepts))
+            )
             image = make_collage(call.concepts, size, size, boxes)[None]  # (1, 3, H, W)
             kwargs = {k: v for k, v in common.items() if k not in ("height", "width")}
             return i2i(

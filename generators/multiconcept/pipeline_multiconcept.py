@@ -2,10 +2,10 @@
 per concept) on any SD-1.x / SD-2.x-shaped pipeline.
 
 Each step, the references are noised to the current timestep and run through the UNet with their concept
-prompts (the *record* pass: the selected self-attention layers cache their keys / values, once for the
-whole batch); then the generated images run through it (the *attend* pass: their queries attend to their
+prompts, ahead of the generated images in the same call: the selected self-attention layers cache the
+references' keys / values (once for the whole batch), and the generated images' queries attend to their
 own keys / values concatenated with every reference's, reference logits ``+w`` inside the concept's mask
-and ``-inf`` outside). The processors are installed with ``unet.set_attn_processor`` for the call only;
+and ``-inf`` outside. The processors are installed with ``unet.set_attn_processor`` for the call only;
 the UNet leaves the call with its original processors. With ``mrsa=False`` (or an empty layer selection)
 nothing is installed, nothing is recorded, and the output is the stock ``StableDiffusionPipeline``'s for
 the same seed, bit for bit.
@@ -13,7 +13,6 @@ the same seed, bit for bit.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from generators.attention import (
     resolve_layers,
 )
 from generators.multiconcept.concept import Concept, prepare_concepts
+from generators.multiconcept.sharing import share_components
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,12 @@ class MultiConceptPipeline(StableDiffusionPipeline):
     levels (``layers="freecustom"``, FreeCustom's ``layer_idx`` 10-15 on SD-1.5), mask weight 3, style
     fidelity 1, MRSA at every step.
     """
+
+    @classmethod
+    def from_pipe(cls, pipeline: Any, **kwargs: Any) -> MultiConceptPipeline:
+        """A ``MultiConceptPipeline`` sharing ``pipeline``'s modules as they are (diffusers' ``from_pipe``
+        would cast them to float32 unless told a dtype); ``kwargs`` replace components."""
+        return share_components(cls, pipeline, **kwargs)
 
     @torch.no_grad()
     def encode_references(self, images: torch.Tensor) -> torch.Tensor:
@@ -169,14 +175,20 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         self.check_inputs(prompt, height, width, None, negative_prompt)
         prepared = prepare_concepts(concepts, height, width)
         n_refs = len(prepared)
-        weights = [float(mask_weights)] * n_refs if np.isscalar(mask_weights) else [float(w) for w in mask_weights]
+        weights = (
+            [float(mask_weights)] * n_refs if np.isscalar(mask_weights) else [float(w) for w in mask_weights]
+        )
         if len(weights) != n_refs:
-            raise ValueError(f"got {len(weights)} mask_weights for {n_refs} concepts; give one, or one per concept")
+            raise ValueError(
+                f"got {len(weights)} mask_weights for {n_refs} concepts; give one, or one per concept"
+            )
         if not 0.0 <= float(style_fidelity) <= 1.0:
             raise ValueError(f"style_fidelity must lie in [0, 1], got {style_fidelity}")
         end_step = num_inference_steps if end_step is None else end_step
         if not 0 <= start_step <= end_step:
-            raise ValueError(f"need 0 <= start_step <= end_step, got start_step={start_step}, end_step={end_step}")
+            raise ValueError(
+                f"need 0 <= start_step <= end_step, got start_step={start_step}, end_step={end_step}"
+            )
         layer_names = resolve_layers(self.unet, layers) if mrsa else []
         use_mrsa = bool(layer_names) and start_step < min(end_step, num_inference_steps)
 
@@ -216,7 +228,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         timestep_cond = None
         if self.unet.config.time_cond_proj_dim is not None:
-            guidance_scale_tensor = torch.tensor(self.guidance_scale - 1).repeat(batch_size * num_images_per_prompt)
+            guidance_scale_tensor = torch.tensor(self.guidance_scale - 1).repeat(
+                batch_size * num_images_per_prompt
+            )
             timestep_cond = self.get_guidance_scale_embedding(
                 guidance_scale_tensor, embedding_dim=self.unet.config.time_cond_proj_dim
             ).to(device=device, dtype=latents.dtype)
@@ -235,40 +249,63 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             record_branches = tuple(b for b in query_branches if state.needs_references(b))
             ref_latents = self.encode_references(prepared.images).to(prompt_embeds.dtype)  # (R, 4, h, w)
             ref_prompts = prepared.prompts if use_concept_prompts else [""] * n_refs
-            ref_negative = negative_prompt if negative_prompt is None or isinstance(negative_prompt, str) else negative_prompt[0]
+            ref_negative = (
+                negative_prompt
+                if negative_prompt is None or isinstance(negative_prompt, str)
+                else negative_prompt[0]
+            )
             ref_cond, ref_uncond = self.encode_prompt(
-                ref_prompts, device, 1, "uncond" in record_branches, None if ref_negative is None else [ref_negative] * n_refs
+                ref_prompts,
+                device,
+                1,
+                "uncond" in record_branches,
+                None if ref_negative is None else [ref_negative] * n_refs,
             )
             ref_embeds = torch.cat([ref_uncond, ref_cond]) if "uncond" in record_branches else ref_cond
             ref_generator = torch.Generator(device="cpu").manual_seed(int(reference_seed))
-            ref_timestep_cond = None if timestep_cond is None else timestep_cond[:1].expand(ref_embeds.shape[0], -1)
+            ref_timestep_cond = (
+                None if timestep_cond is None else timestep_cond[:1].expand(ref_embeds.shape[0], -1)
+            )
             processors = reference_processors(self.unet, layer_names, state)
 
         # 8. Denoising loop (the reference processors are installed for the loop only)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
         self._num_timesteps = len(timesteps)
-        with attn_processors_installed(self.unet, processors), self.progress_bar(total=num_inference_steps) as progress_bar:
+        with (
+            attn_processors_installed(self.unet, processors),
+            self.progress_bar(total=num_inference_steps) as progress_bar,
+        ):
             for i, t in enumerate(timesteps):
                 step_mrsa = use_mrsa and start_step <= i < end_step
 
-                # 8.1 Record: references noised to t, keys / values cached once for the whole batch
-                if step_mrsa:
-                    noise = randn_tensor(ref_latents.shape, generator=ref_generator, device=device, dtype=ref_latents.dtype)
-                    ref_t = self.scheduler.add_noise(ref_latents, noise, t.reshape(1))  # (R, 4, h, w)
-                    ref_input = torch.cat([ref_t] * len(record_branches))
-                    if hasattr(self.scheduler, "scale_model_input"):
-                        ref_input = self.scheduler.scale_model_input(ref_input, t)
-                    with state.recording(record_branches):
-                        self.unet(ref_input, t, encoder_hidden_states=ref_embeds, timestep_cond=ref_timestep_cond, return_dict=False)
-
-                # 8.2 Expand the latents for classifier-free guidance
+                # 8.1 Expand the latents for classifier-free guidance
                 latent_model_input = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
                 if hasattr(self.scheduler, "scale_model_input"):
                     latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
 
-                # 8.3 Predict the noise residual (MRSA in the selected layers at MRSA steps)
-                attending = state.attending(query_branches) if step_mrsa else contextlib.nullcontext()
-                with attending:
+                # 8.2 Predict the noise residual. At MRSA steps the references, noised to t, run in the same
+                # UNet call ahead of the generated rows: the selected layers cache their keys / values once
+                # for the whole batch and the generated rows attend to them (joint mode)
+                if step_mrsa:
+                    noise = randn_tensor(
+                        ref_latents.shape, generator=ref_generator, device=device, dtype=ref_latents.dtype
+                    )
+                    ref_t = self.scheduler.add_noise(ref_latents, noise, t.reshape(1))  # (R, 4, h, w)
+                    ref_input = torch.cat([ref_t] * len(record_branches))  # (R * branches, 4, h, w)
+                    if hasattr(self.scheduler, "scale_model_input"):
+                        ref_input = self.scheduler.scale_model_input(ref_input, t)
+                    with state.joint(record_branches, query_branches):
+                        noise_pred = self.unet(
+                            torch.cat([ref_input, latent_model_input]),
+                            t,
+                            encoder_hidden_states=torch.cat([ref_embeds, prompt_embeds]),
+                            timestep_cond=None
+                            if timestep_cond is None
+                            else torch.cat([ref_timestep_cond, timestep_cond]),
+                            return_dict=False,
+                        )[0][ref_input.shape[0] :]  # the generated rows
+                    state.cache.clear()
+                else:
                     noise_pred = self.unet(
                         latent_model_input,
                         t,
@@ -276,37 +313,49 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                         timestep_cond=timestep_cond,
                         return_dict=False,
                     )[0]
-                if step_mrsa:
-                    state.cache.clear()
 
-                # 8.4 Guidance
+                # 8.3 Guidance
                 if self.do_classifier_free_guidance:
                     noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
-                    noise_pred = noise_pred_uncond + self.guidance_scale * (noise_pred_text - noise_pred_uncond)
+                    noise_pred = noise_pred_uncond + self.guidance_scale * (
+                        noise_pred_text - noise_pred_uncond
+                    )
 
-                # 8.5 Compute the previous noisy sample x_t -> x_t-1
-                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                # 8.4 Compute the previous noisy sample x_t -> x_t-1
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[
+                    0
+                ]
 
                 if callback_on_step_end is not None:
                     outputs = callback_on_step_end(self, i, t, {"latents": latents}) or {}
                     latents = outputs.pop("latents", latents)
 
-                if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
+                if i == len(timesteps) - 1 or (
+                    (i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0
+                ):
                     progress_bar.update()
 
         # 9. Decode
         if output_type != "latent":
-            image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+            image = self.vae.decode(
+                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
+            )[0]
             image, has_nsfw_concept = self.run_safety_checker(image, device, prompt_embeds.dtype)
         else:
             image, has_nsfw_concept = latents, None
-        do_denormalize = [True] * image.shape[0] if has_nsfw_concept is None else [not n for n in has_nsfw_concept]
-        image = self.image_processor.postprocess(image, output_type=output_type, do_denormalize=do_denormalize)
+        do_denormalize = (
+            [True] * image.shape[0] if has_nsfw_concept is None else [not n for n in has_nsfw_concept]
+        )
+        image = self.image_processor.postprocess(
+            image, output_type=output_type, do_denormalize=do_denormalize
+        )
         self.maybe_free_model_hooks()
 
         if not return_dict:
             return (image, has_nsfw_concept)
-        return MultiConceptPipelineOutput(images=image, nsfw_content_detected=has_nsfw_concept, layers=layer_names if use_mrsa else [])
+        return MultiConceptPipelineOutput(
+            images=image, nsfw_content_detected=has_nsfw_concept, layers=layer_names if use_mrsa else []
+        )
 
 
 MultiConceptPipeline.__call__.__doc__ = (MultiConceptPipeline.__call__.__doc__ or "") + EXAMPLE_DOC_STRING

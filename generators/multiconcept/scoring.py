@@ -53,7 +53,9 @@ def score_images(
         batch = batch.float().clamp(0, 1)  # (N, 3, H, W)
         n, k = batch.shape[0], len(comp.concepts)
         dets = judge.detect(batch) if judge is not None else [[] for _ in range(n)]
-        refs = torch.stack([crop_box(*_ref_crop_args(references[con]), crop_size) for con in comp.concepts])  # (K, 3, s, s)
+        refs = torch.stack(
+            [crop_box(*_ref_crop_args(references[con]), crop_size) for con in comp.concepts]
+        )  # (K, 3, s, s)
         if clip_t is not None:
             clip_t.update(batch, [comp.prompt] * n)
         for i in range(n):
@@ -90,7 +92,9 @@ def score_images(
     return records, settings
 
 
-def _ref_crop_args(ref: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[float, float, float, float]]:
+def _ref_crop_args(
+    ref: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[torch.Tensor, tuple[float, float, float, float]]:
     image, mask = ref
     return image, mask_box(mask)
 
@@ -98,7 +102,10 @@ def _ref_crop_args(ref: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor
 def aggregate(records: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """Means (and counts) of ``keys`` over ``records`` by group: ``pairs`` (2 concepts), ``triples`` (3),
     ``all``; keys never measured are left out."""
-    groups = {"pairs": [r for r in records if r["concepts"] == 2], "triples": [r for r in records if r["concepts"] == 3]}
+    groups = {
+        "pairs": [r for r in records if r["concepts"] == 2],
+        "triples": [r for r in records if r["concepts"] == 3],
+    }
     groups["all"] = list(records)
     out: dict[str, Any] = {}
     for group, rows in groups.items():

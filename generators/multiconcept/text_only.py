@@ -10,7 +10,9 @@ from generators.multiconcept.concept import Concept
 __all__ = ["text_only_pipeline", "text_only_prompt"]
 
 
-def text_only_prompt(prompt: str, concepts: Sequence[Concept] = (), append_concept_prompts: bool = False) -> str:
+def text_only_prompt(
+    prompt: str, concepts: Sequence[Concept] = (), append_concept_prompts: bool = False
+) -> str:
     """The baseline's prompt: ``prompt`` itself (it names the concepts), or with every concept prompt
     appended (``"a dog wearing a hat, with a dog, a red hat"``) when ``append_concept_prompts``."""
     if not append_concept_prompts or not concepts:
@@ -22,8 +24,8 @@ def text_only_pipeline(pipe: Any) -> Any:
     """A stock ``StableDiffusionPipeline`` sharing ``pipe``'s components (no copy)."""
     from diffusers import StableDiffusionPipeline
 
+    from generators.multiconcept.sharing import share_components
+
     if type(pipe) is StableDiffusionPipeline:
         return pipe
-    out = StableDiffusionPipeline.from_pipe(pipe)
-    out.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
-    return out
+    return share_components(StableDiffusionPipeline, pipe)

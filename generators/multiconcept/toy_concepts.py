@@ -51,7 +51,9 @@ class ToyConcept:
 
     def spec(self, cell: int = CENTER_CELL) -> ObjectSpec:
         """The object, large, in grid cell ``cell`` (no jitter)."""
-        return ObjectSpec(self.shape, self.color, "large", self.texture, cell_box(cell, SIZES["large"], None), self.entity)
+        return ObjectSpec(
+            self.shape, self.color, "large", self.texture, cell_box(cell, SIZES["large"], None), self.entity
+        )
 
     @property
     def prompt(self) -> str:
@@ -81,7 +83,9 @@ class Composition:
 
     @property
     def scene(self) -> Scene:
-        return Scene(objects=tuple(c.spec(cell) for c, cell in zip(self.concepts, self.cells)), background=BACKGROUND)
+        return Scene(
+            objects=tuple(c.spec(cell) for c, cell in zip(self.concepts, self.cells)), background=BACKGROUND
+        )
 
     @property
     def prompt(self) -> str:

@@ -69,13 +69,12 @@ class FrechetDistance(Metric):
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_n", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, images: torch.Tensor, real: bool) -> None:
-        if self.extractor is None:
-            raise RuntimeError("this FrechetDistance has no feature extractor; use update_features")
-        self.update_features(features_of(self.extractor, images), real)
-
-    def update_features(self, features: torch.Tensor, real: bool) -> None:
-        """Accumulate precomputed features `(B, D)`."""
+    def update(self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None) -> None:
+        """Accumulate images (through the extractor) or precomputed ``features`` `(B, D)`."""
+        if features is None:
+            if self.extractor is None or images is None:
+                raise RuntimeError("this FrechetDistance has no feature extractor; pass features=")
+            features = features_of(self.extractor, images)
         f = features.to(torch.float64).flatten(1)
         if f.shape[1] != self.num_features:
             raise ValueError(f"features have {f.shape[1]} dimensions, expected {self.num_features}")
@@ -85,6 +84,10 @@ class FrechetDistance(Metric):
         setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + f.sum(dim=0))
         setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + f.T @ f)
         setattr(self, f"{side}_n", getattr(self, f"{side}_n") + f.shape[0])
+
+    def update_features(self, features: torch.Tensor, real: bool) -> None:
+        """Accumulate precomputed features `(B, D)` (same as ``update(features=..., real=...)``)."""
+        self.update(features=features, real=real)
 
     def _stats(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         n = int(getattr(self, f"{side}_n"))

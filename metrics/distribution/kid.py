@@ -56,16 +56,20 @@ class KernelInceptionDistance(Metric):
         self.add_state("real_features", default=[], dist_reduce_fx="cat")
         self.add_state("fake_features", default=[], dist_reduce_fx="cat")
 
-    def update(self, images: torch.Tensor, real: bool) -> None:
-        if self.extractor is None:
-            raise RuntimeError("this KernelInceptionDistance has no feature extractor; use update_features")
-        self.update_features(features_of(self.extractor, images), real)
-
-    def update_features(self, features: torch.Tensor, real: bool) -> None:
+    def update(self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None) -> None:
+        """Accumulate images (through the extractor) or precomputed ``features`` `(B, D)`."""
+        if features is None:
+            if self.extractor is None or images is None:
+                raise RuntimeError("this KernelInceptionDistance has no feature extractor; pass features=")
+            features = features_of(self.extractor, images)
         f = features.to(torch.float64).flatten(1)
         if not bool(torch.isfinite(f).all()):
             raise ValueError("features contain NaN or infinite values")
         (self.real_features if real else self.fake_features).append(f)
+
+    def update_features(self, features: torch.Tensor, real: bool) -> None:
+        """Accumulate precomputed features `(B, D)` (same as ``update(features=..., real=...)``)."""
+        self.update(features=features, real=real)
 
     def _sizes(self) -> tuple[torch.Tensor, torch.Tensor, int]:
         real, fake = dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)
@@ -79,12 +83,18 @@ class KernelInceptionDistance(Metric):
         )
 
     def describe(self) -> dict[str, Any]:
-        real, fake, size = self._sizes() if self.real_features is not None else (None, None, 0)
+        def count(state) -> int:
+            if isinstance(state, torch.Tensor):
+                return int(state.shape[0])
+            return sum(int(t.shape[0]) for t in state)
+
+        n_real, n_fake = count(self.real_features), count(self.fake_features)
+        size = min(self.subset_size, n_real, n_fake)
         return {
             "metric": self.name,
             "feature_extractor": self.extractor_name,
-            "n_real": int(real.shape[0]),
-            "n_generated": int(fake.shape[0]),
+            "n_real": n_real,
+            "n_generated": n_fake,
             "subsets": self.subsets,
             "subset_size": size,
             "kernel": f"(gamma x.y + {self.coef})^{self.degree}, gamma={'1/D' if self.gamma is None else self.gamma}",

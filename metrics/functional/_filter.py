@@ -65,6 +65,6 @@ def filter_valid(
     return x.contiguous()
 
 
-def chunk_size_for(height: int, width: int, planes: int, budget: int = 2**21) -> int:
+def chunk_size_for(height: int, width: int, planes: int, budget: int = 2**20) -> int:
     """How many images to filter at once so one chunk stays near ``budget`` elements (cache sized)."""
     return max(1, math.floor(budget / max(1, height * width * planes)))

@@ -22,4 +22,3 @@ def clip_scorer(tokenizer):
 @pytest.fixture(scope="session")
 def vae():
     return tiny_vae(0)
-

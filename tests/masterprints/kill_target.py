@@ -11,11 +11,19 @@ import sys
 
 import torch
 
-from attacks.masterprints import BlackBoxScorer, BudgetConfig, CLIPScorer, FileCheckpoint, MultiPromptObjective, build_optimizer, build_space, mine
+from attacks.masterprints import (
+    BlackBoxScorer,
+    BudgetConfig,
+    CLIPScorer,
+    FileCheckpoint,
+    MultiPromptObjective,
+    build_optimizer,
+    build_space,
+    mine,
+)
 from workbench.runtime import Runtime
 
 from .tiny_models import PROMPTS, tiny_clip, word_tokenizer
-
 
 EVALUATIONS = 320
 
@@ -30,9 +38,13 @@ def build(scorer=None):
 
 def main(ckpt: str, out: str) -> None:
     torch.set_num_threads(1)
-    result = mine(build(), BudgetConfig(evaluations=EVALUATIONS), checkpoint=FileCheckpoint(ckpt), checkpoint_every=0.0)
+    result = mine(
+        build(), BudgetConfig(evaluations=EVALUATIONS), checkpoint=FileCheckpoint(ckpt), checkpoint_every=0.0
+    )
     with open(out, "w") as f:
-        json.dump({"best_loss": result.best_loss, "evaluations": result.evaluations, "steps": result.steps}, f)
+        json.dump(
+            {"best_loss": result.best_loss, "evaluations": result.evaluations, "steps": result.steps}, f
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,23 @@ def test_list(capsys):
 def test_evaluate_an_image(tmp_path, capsys):
     save_image(tmp_path / "master.png", torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)))
     (tmp_path / "targets.txt").write_text("a red circle\na blue star\n")
-    args = _parse(["masterprints", "evaluate", str(tmp_path / "master.png"), "--prompts", str(tmp_path / "targets.txt"),
-                   "--clip", "dummy", "--real-per-prompt", "4", "--device", "cpu", "--json", str(tmp_path / "out.json")])
+    args = _parse(
+        [
+            "masterprints",
+            "evaluate",
+            str(tmp_path / "master.png"),
+            "--prompts",
+            str(tmp_path / "targets.txt"),
+            "--clip",
+            "dummy",
+            "--real-per-prompt",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+            str(tmp_path / "out.json"),
+        ]
+    )
     assert args.func(args) == 0
     out = json.loads((tmp_path / "out.json").read_text())
     assert set(out["per_prompt"]) == {"a red circle", "a blue star"} and 0 <= out["fooling_accuracy"] <= 1
@@ -41,7 +56,9 @@ def test_evaluate_an_image(tmp_path, capsys):
 def test_evaluate_bad_input(tmp_path, capsys):
     save_image(tmp_path / "wide.png", torch.rand(3, 16, 32))
     for image in (tmp_path / "missing.png", tmp_path / "wide.png"):
-        args = _parse(["masterprints", "evaluate", str(image), "--prompts", "a red circle", "--clip", "dummy"])
+        args = _parse(
+            ["masterprints", "evaluate", str(image), "--prompts", "a red circle", "--clip", "dummy"]
+        )
         assert args.func(args) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "32x16 pixels" in err
@@ -49,7 +66,12 @@ def test_evaluate_bad_input(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "name",
-    ["attacks.masterprints", "attacks.masterprints.objective", "attacks.masterprints.scorers.blackbox", "attacks.masterprints.toy_images"],
+    [
+        "attacks.masterprints",
+        "attacks.masterprints.objective",
+        "attacks.masterprints.scorers.blackbox",
+        "attacks.masterprints.toy_images",
+    ],
 )
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)

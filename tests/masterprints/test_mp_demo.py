@@ -10,8 +10,19 @@ from apps.masterprints_demo import CUSTOM, PRESETS, MiningRequest, MiningSession
 
 
 def _request(**kw):
-    base = dict(prompts_text="a red circle\na blue square\na green star", preset=CUSTOM, model="dummy", vae="dummy",
-                optimizer="cma", space="vae_latent", evaluations=48, seconds=120, lr=0.05, popsize=8, seed=0)
+    base = dict(
+        prompts_text="a red circle\na blue square\na green star",
+        preset=CUSTOM,
+        model="dummy",
+        vae="dummy",
+        optimizer="cma",
+        space="vae_latent",
+        evaluations=48,
+        seconds=120,
+        lr=0.05,
+        popsize=8,
+        seed=0,
+    )
     return MiningRequest(**{**base, **kw})
 
 
@@ -40,8 +51,12 @@ def test_stop_then_resume(tmp_path):
     assert status.startswith("Stopped") and image is not None
     done = curve["evaluations"][-1]
     assert 0 < done < 100_000
-    status, _, _, curve = list(session.mine(_request(optimizer="adam", space="pixels", evaluations=done + 8, seconds=600)))[-1]
-    assert status.startswith("Done") and curve["evaluations"][-1] >= done + 8 and curve["evaluations"][0] <= done
+    status, _, _, curve = list(
+        session.mine(_request(optimizer="adam", space="pixels", evaluations=done + 8, seconds=600))
+    )[-1]
+    assert (
+        status.startswith("Done") and curve["evaluations"][-1] >= done + 8 and curve["evaluations"][0] <= done
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,19 +6,9 @@ import pytest
 import torch
 
 from attacks.masterprints import RealImageBank, evaluate_fooling, related_prompts, zero_shot_accuracy
-from attacks.masterprints.evaluation import fooling_fraction
 from attacks.masterprints.toy_images import ToyWorldImages, toy_class_prompts
 
 from .tiny_models import PROMPTS
-
-
-def test_fooling_fraction():
-    real = torch.tensor([0.1, 0.2, 0.3, 0.4])
-    assert float(fooling_fraction(torch.tensor(0.25), real)) == 0.5
-    assert float(fooling_fraction(torch.tensor(0.4), real)) == 0.75  # ties do not count as fooled
-    assert fooling_fraction(torch.tensor([0.0, 1.0]), real).tolist() == [0.0, 1.0]
-    with pytest.raises(ValueError, match="no real images"):
-        fooling_fraction(torch.tensor(0.1), torch.zeros(0))
 
 
 def test_evaluate_fooling_against_a_manual_computation(clip_scorer):
@@ -36,11 +26,16 @@ def test_evaluate_fooling_against_a_manual_computation(clip_scorer):
             assert row.master_score == pytest.approx(float(m[j]), abs=1e-5)
             assert row.best_real_score == pytest.approx(float(r.max()), abs=1e-5)
             assert row.fooling_accuracy == pytest.approx(float((r < m[j]).double().mean()))
+            assert row.rank == 1 + int((r >= m[j]).sum()) and row.outranks == bool((r < m[j]).all())
     assert report.fooling_accuracy == pytest.approx(sum(r.fooling_accuracy for r in report.per_prompt) / 4)
     assert report.outrank_fraction == sum(r.master_score > r.best_real_score for r in report.per_prompt) / 4
     metrics = report.to_metrics()
     assert set(metrics["per_prompt"]) == set(PROMPTS)
-    assert set(metrics["per_prompt"]["a red circle"]) == {"master_score", "best_real_score", "fooling_accuracy"}
+    assert set(metrics["per_prompt"]["a red circle"]) == {
+        "master_score",
+        "best_real_score",
+        "fooling_accuracy",
+    }
 
 
 def test_real_image_bank_embeds_each_class_once(clip_scorer):
@@ -59,7 +54,9 @@ def test_real_image_bank_embeds_each_class_once(clip_scorer):
 
 
 def test_related_prompts():
-    held = related_prompts(["a red circle", "an orange star", "a large red circle"], ["a large {}", "a photo of a {}"])
+    held = related_prompts(
+        ["a red circle", "an orange star", "a large red circle"], ["a large {}", "a photo of a {}"]
+    )
     assert held["a photo of a red circle"] == "a red circle"
     assert held["a large orange star"] == "an orange star"  # the article is dropped before formatting
     assert "a large red circle" not in held  # already a target
@@ -77,13 +74,20 @@ def test_toy_images_show_the_prompt():
         for scene in toy.scenes(prompt):
             got = parse_caption(scene.caption())
             assert any(
-                o.shape == wanted.shape and o.color == wanted.color and (wanted.size is None or o.size == wanted.size)
-                and (wanted.position is None or o.position == wanted.position) and o.texture == wanted.texture
+                o.shape == wanted.shape
+                and o.color == wanted.color
+                and (wanted.size is None or o.size == wanted.size)
+                and (wanted.position is None or o.position == wanted.position)
+                and o.texture == wanted.texture
                 for o in got
             ), (prompt, scene.caption())
     x = toy("a red circle")
-    assert x.shape == (5, 3, 32, 32) and torch.equal(x, ToyWorldImages(size=32, per_prompt=5, distractors=(0, 2))("a red circle"))
-    assert not torch.equal(x, ToyWorldImages(size=32, per_prompt=5, split="val", distractors=(0, 2))("a red circle"))
+    assert x.shape == (5, 3, 32, 32) and torch.equal(
+        x, ToyWorldImages(size=32, per_prompt=5, distractors=(0, 2))("a red circle")
+    )
+    assert not torch.equal(
+        x, ToyWorldImages(size=32, per_prompt=5, split="val", distractors=(0, 2))("a red circle")
+    )
     with pytest.raises(ValueError, match="cannot show"):
         toy("a photo of nothing")
     assert len(toy_class_prompts()) == 48

@@ -47,12 +47,24 @@ def test_prompts_from_a_file_and_bad_overrides(tmp_path):
         load_config(EXAMPLES[0], ["attack.budget.evaluations=5", "attack.prompts=[]"])
 
 
-@pytest.mark.parametrize("name", ["masterprints_adam_latent", "masterprints_cma_latent", "masterprints_pgd_linf"])
+@pytest.mark.parametrize(
+    "name", ["masterprints_adam_latent", "masterprints_cma_latent", "masterprints_pgd_linf"]
+)
 def test_run_writes_the_promised_metrics(name, tmp_path):
-    cfg = load_config(ROOT / "examples" / f"{name}.yaml", [*SMALL, "attack.budget.evaluations=16", "models.transfer_clip=dummy"])
+    cfg = load_config(
+        ROOT / "examples" / f"{name}.yaml",
+        [*SMALL, "attack.budget.evaluations=16", "models.transfer_clip=dummy"],
+    )
     run_dir = run_experiment(cfg, output_dir=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in ("fooling_accuracy", "heldout_fooling_accuracy", "transfer_fooling_accuracy", "shifted_fooling_accuracy", "evaluations", "wall_seconds"):
+    for key in (
+        "fooling_accuracy",
+        "heldout_fooling_accuracy",
+        "transfer_fooling_accuracy",
+        "shifted_fooling_accuracy",
+        "evaluations",
+        "wall_seconds",
+    ):
         assert key in metrics, key
         assert isinstance(metrics[key], (int, float))
     assert 0 <= metrics["fooling_accuracy"] <= 1 and metrics["evaluations"] >= 16
@@ -77,6 +89,7 @@ def test_detector_evaluation_and_resume(tmp_path):
     run_dir = run_experiment(cfg, output_dir=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0 <= metrics["detector_tpr_at_1pct_fpr"] <= 1 and "shifted_fooling_accuracy" not in metrics
+    assert 0 <= metrics["sanitised_retrieval_master_top1"] <= metrics["retrieval_master_top1"] <= 1
 
     again = resume_run(run_dir)  # the mining state is in the checkpoint: nothing is mined twice
     assert again == run_dir

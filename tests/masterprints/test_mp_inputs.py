@@ -43,7 +43,11 @@ def test_empty_prompt_file(tmp_path):
 
 @pytest.mark.parametrize(
     "budget, message",
-    [({"evaluations": 0}, "must be a positive number"), ({"seconds": 0}, "seconds must be positive"), ({}, "budget is empty")],
+    [
+        ({"evaluations": 0}, "must be a positive number"),
+        ({"seconds": 0}, "seconds must be positive"),
+        ({}, "budget is empty"),
+    ],
 )
 def test_bad_budget(budget, message):
     with pytest.raises(ValueError, match=message):
@@ -62,7 +66,12 @@ def test_attack_config_errors_name_the_fix():
 
 
 def test_attack_config_round_trips_through_json():
-    cfg = AttackConfig(prompts=["a red circle"], budget={"evaluations": 5}, optimizer={"name": "cma", "popsize": 8}, space={"name": "pixels", "param_size": 8})
+    cfg = AttackConfig(
+        prompts=["a red circle"],
+        budget={"evaluations": 5},
+        optimizer={"name": "cma", "popsize": 8},
+        space={"name": "pixels", "param_size": 8},
+    )
     again = AttackConfig.model_validate_json(cfg.model_dump_json())
     assert again == cfg
     assert again.optimizer.popsize == 8 and again.space.param_size == 8

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from attacks.masterprints import BudgetConfig, FileCheckpoint, MemoryCheckpoint, MultiPromptObjective, build_optimizer, build_space, mine
+from attacks.masterprints import (
+    BudgetConfig,
+    FileCheckpoint,
+    MemoryCheckpoint,
+    MultiPromptObjective,
+    build_optimizer,
+    build_space,
+    mine,
+)
 from workbench.runtime import Runtime
 
 from .tiny_models import PROMPTS
@@ -23,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _optimizer(scorer, name="adam", prompts=PROMPTS, seed=0):
     space = build_space({"name": "pixels", "param_size": 8}, image_size=32)
     cfg = {"name": name, "population": 2} if name == "adam" else {"name": name, "popsize": 6}
-    return build_optimizer(cfg, space, MultiPromptObjective(scorer, prompts), Runtime(seed=seed, device="cpu"))
+    return build_optimizer(
+        cfg, space, MultiPromptObjective(scorer, prompts), Runtime(seed=seed, device="cpu")
+    )
 
 
 def test_budget_in_evaluations(clip_scorer):
@@ -44,10 +54,20 @@ def test_stop_and_resume_equals_uninterrupted(clip_scorer, tmp_path):
     straight = mine(_optimizer(clip_scorer, "cma"), BudgetConfig(evaluations=60))
     ckpt = FileCheckpoint(tmp_path / "mining.safetensors")
     steps = []
-    stopped = mine(_optimizer(clip_scorer, "cma"), BudgetConfig(evaluations=60), checkpoint=ckpt, callback=steps.append, should_stop=lambda: len(steps) >= 4)
+    stopped = mine(
+        _optimizer(clip_scorer, "cma"),
+        BudgetConfig(evaluations=60),
+        checkpoint=ckpt,
+        callback=steps.append,
+        should_stop=lambda: len(steps) >= 4,
+    )
     assert stopped.stop_reason == "stopped" and stopped.steps == 4
     resumed = mine(_optimizer(clip_scorer, "cma"), BudgetConfig(evaluations=60), checkpoint=ckpt)
-    assert resumed.resumed_at == 4 and resumed.steps == straight.steps and resumed.evaluations == straight.evaluations
+    assert (
+        resumed.resumed_at == 4
+        and resumed.steps == straight.steps
+        and resumed.evaluations == straight.evaluations
+    )
     assert resumed.best_loss == pytest.approx(straight.best_loss, abs=1e-7)
     assert torch.allclose(resumed.image, straight.image, atol=1e-6)
     assert [p.step for p in resumed.history] == list(range(1, straight.steps + 1))
@@ -75,7 +95,9 @@ def test_a_killed_run_resumes(tmp_path, clip_scorer):
     reference = mine(build(clip_scorer), BudgetConfig(evaluations=EVALUATIONS))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     ckpt, out = tmp_path / "killed.safetensors", tmp_path / "killed.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.masterprints.kill_target", str(ckpt), str(out)], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.masterprints.kill_target", str(ckpt), str(out)], cwd=ROOT, env=env
+    )
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)

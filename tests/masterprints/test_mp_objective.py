@@ -17,7 +17,11 @@ def test_aggregations():
     soft = aggregate(s, "softmin", temperature=0.05)
     assert (soft <= aggregate(s, "min") + 1e-6).all()  # a soft minimum lies below the minimum
     assert torch.allclose(aggregate(s, "softmin", temperature=1e-4), aggregate(s, "min"), atol=1e-3)
-    assert torch.allclose(aggregate(s, "softmin", temperature=100.0) + 100 * torch.log(torch.tensor(3.0)), s.mean(dim=1), atol=1e-3)
+    assert torch.allclose(
+        aggregate(s, "softmin", temperature=100.0) + 100 * torch.log(torch.tensor(3.0)),
+        s.mean(dim=1),
+        atol=1e-3,
+    )
 
 
 def test_prompt_mask_selects_each_images_targets():

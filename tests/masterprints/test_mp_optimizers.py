@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attacks.masterprints import OPTIMIZERS, BlackBoxScorer, MultiPromptObjective, build_optimizer, build_space
+from attacks.masterprints import (
+    OPTIMIZERS,
+    BlackBoxScorer,
+    MultiPromptObjective,
+    build_optimizer,
+    build_space,
+)
 from workbench.runtime import Runtime
 
 from .tiny_models import PROMPTS
@@ -43,7 +49,9 @@ def test_registry():
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_optimizer_improves_the_loss(name, clip_scorer, vae):
     space = _space("pixels", vae)
-    opt = build_optimizer(_config(name, "pixels"), space, _objective(clip_scorer, name), Runtime(seed=0, device="cpu"))
+    opt = build_optimizer(
+        _config(name, "pixels"), space, _objective(clip_scorer, name), Runtime(seed=0, device="cpu")
+    )
     first = opt.step()
     for _ in range(11):
         rec = opt.step()

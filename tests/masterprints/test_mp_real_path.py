@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attacks.masterprints import OPTIMIZERS, BlackBoxScorer, CLIPScorer, MultiPromptObjective, SigLIPScorer, build_optimizer, build_space
+from attacks.masterprints import (
+    OPTIMIZERS,
+    BlackBoxScorer,
+    CLIPScorer,
+    MultiPromptObjective,
+    SigLIPScorer,
+    build_optimizer,
+    build_space,
+)
 from workbench.runtime import Runtime
 
 from .tiny_models import hub_shaped_clip, hub_shaped_vae
@@ -24,7 +32,10 @@ def hub():
 def spaces(hub):
     _, vae = hub
     start = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(0))
-    return {name: build_space({"name": name}, image_size=224, vae=vae, start_image=start) for name in ("vae_latent", "pixels", "linf_ball")}
+    return {
+        name: build_space({"name": name}, image_size=224, vae=vae, start_image=start)
+        for name in ("vae_latent", "pixels", "linf_ball")
+    }
 
 
 def test_shapes_of_the_real_configs(hub, spaces):
@@ -40,7 +51,9 @@ def test_one_step(name, space_name, hub, spaces):
     scorer, _ = hub
     space = spaces[space_name]
     gradient = OPTIMIZERS.get(name).needs_gradients
-    objective = MultiPromptObjective(scorer if gradient else BlackBoxScorer.from_scorer(scorer, PROMPTS), PROMPTS)
+    objective = MultiPromptObjective(
+        scorer if gradient else BlackBoxScorer.from_scorer(scorer, PROMPTS), PROMPTS
+    )
     cfg = {"name": name}
     if not gradient:
         cfg["popsize"] = 4

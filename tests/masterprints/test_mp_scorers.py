@@ -52,7 +52,11 @@ def test_clip_scorer_matches_the_model_on_processed_pixels(clip_scorer, tokenize
     model = clip_scorer.model
     enc = tokenizer(PROMPTS, padding=True, return_tensors="pt")
     with torch.no_grad():
-        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], pixel_values=clip_scorer.preprocess(x))
+        out = model(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            pixel_values=clip_scorer.preprocess(x),
+        )
     expected = out.logits_per_image / model.logit_scale.exp()  # cosine similarities
     assert torch.allclose(clip_scorer(x, clip_scorer.encode_text(PROMPTS)), expected, atol=1e-5)
 
@@ -79,7 +83,12 @@ def test_siglip_scorer_on_a_siglip_model(tokenizer):
     assert torch.allclose(scores, torch.sigmoid(img @ text.T * np.exp(2.0) - 1.0))
     assert ((scores > 0) & (scores < 1)).all()
     # text is padded to the maximum length, as SigLIP was trained
-    assert scorer.tokenizer(["a red circle"], padding=scorer._padding, max_length=16, return_tensors="pt")["input_ids"].shape[1] == 16
+    assert (
+        scorer.tokenizer(["a red circle"], padding=scorer._padding, max_length=16, return_tensors="pt")[
+            "input_ids"
+        ].shape[1]
+        == 16
+    )
 
 
 def test_black_box_scorer_exposes_only_counted_scores(clip_scorer):

@@ -62,6 +62,15 @@ def test_vae_latent_space_shape_and_range(vae, runtime):
         build_space({"name": "vae_latent"}, image_size=32)
     with pytest.raises(ValueError, match="not a multiple"):
         build_space({"name": "vae_latent"}, image_size=33, vae=vae)
+    small = build_space({"name": "vae_latent", "latent_size": 8}, image_size=32, vae=vae)
+    assert small.shape == (4, 8, 8) and small.decode(small.init(1, runtime.generator("t"))).shape == (
+        1,
+        3,
+        32,
+        32,
+    )
+    with pytest.raises(ValueError, match="more than the image size"):
+        build_space({"name": "vae_latent", "latent_size": 17}, image_size=32, vae=vae)
 
 
 @pytest.mark.parametrize("name", ["pixels", "linf_ball", "vae_latent"])

@@ -51,7 +51,10 @@ def test_strength_zero_is_identity(name):
 @pytest.mark.parametrize("name", ["jpeg", "blur", "noise", "resize", "crop"])
 def test_stronger_attack_changes_more(name, photos):
     images = photos[:1, :, :64, :64]
-    errors = [float((build_attack(name, strength=s)(images, generators(1)) - images).pow(2).mean()) for s in (0.2, 0.5, 1.0)]
+    errors = [
+        float((build_attack(name, strength=s)(images, generators(1)) - images).pow(2).mean())
+        for s in (0.2, 0.5, 1.0)
+    ]
     assert errors[0] < errors[1] < errors[2]
 
 
@@ -89,7 +92,9 @@ def test_jpeg_records_codec_and_subsampling_matters(photos):
 
 
 def test_config_round_trips_through_json():
-    attack = build_attack("combo", strength=0.3, attacks=["jpeg", "noise"], options={"jpeg": {"subsampling": "4:4:4"}})
+    attack = build_attack(
+        "combo", strength=0.3, attacks=["jpeg", "noise"], options={"jpeg": {"subsampling": "4:4:4"}}
+    )
     text = json.dumps(attack.describe())
     again = build_attack("combo", **json.loads(text)["config"])
     assert again.config == attack.config

@@ -16,7 +16,12 @@ KOSMOS_WORDS = ["an", "image", "of", "a", "red", "blue", "circle", "square", "on
 
 def tiny_kosmos2():
     """A shrunk ``Kosmos2ForConditionalGeneration`` with a real ``Kosmos2Processor`` (offline vocabulary)."""
-    from transformers import Kosmos2Config, Kosmos2ForConditionalGeneration, Kosmos2Processor, XLMRobertaTokenizer
+    from transformers import (
+        Kosmos2Config,
+        Kosmos2ForConditionalGeneration,
+        Kosmos2Processor,
+        XLMRobertaTokenizer,
+    )
 
     try:
         from transformers import CLIPImageProcessorPil as ImageProcessor
@@ -81,7 +86,9 @@ def test_real_path_paraphrase_end_to_end(which, img2img_pipe):
     else:
         captioner = Kosmos2Captioner(*tiny_kosmos2(), max_new_tokens=6)
     models = AttackModels(img2img={"sd": img2img_pipe}, captioners={which: captioner})
-    attack = VisualParaphrase(strength=0.5, guidance_scale=5.0, num_inference_steps=4, model="sd", captioner=which, models=models)
+    attack = VisualParaphrase(
+        strength=0.5, guidance_scale=5.0, num_inference_steps=4, model="sd", captioner=which, models=models
+    )
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     out = attack(images, generators(2))
     assert out.shape == images.shape and len(attack.last_captions) == 2

@@ -10,7 +10,17 @@ from attacks.watermarks.bench.config import WatermarkBenchConfig
 from attacks.watermarks.experiment import CSV_FILE, cell_list, run_benchmark
 from workbench.config import ConfigError, validate_config
 
-REQUIRED = ["watermark", "attack", "strength", "bit_accuracy", "tpr_at_1pct_fpr", "psnr", "ssim", "clip_i", "judge_preserved"]
+REQUIRED = [
+    "watermark",
+    "attack",
+    "strength",
+    "bit_accuracy",
+    "tpr_at_1pct_fpr",
+    "psnr",
+    "ssim",
+    "clip_i",
+    "judge_preserved",
+]
 
 
 def tiny_config(**overrides):
@@ -29,7 +39,12 @@ def tiny_config(**overrides):
         "attacks": [
             "jpeg",
             {"name": "paraphrase", "options": {"num_inference_steps": 4}},
-            {"name": "paraphrase", "label": "paraphrase_gt", "ground_truth_captions": True, "options": {"num_inference_steps": 4}},
+            {
+                "name": "paraphrase",
+                "label": "paraphrase_gt",
+                "ground_truth_captions": True,
+                "options": {"num_inference_steps": 4},
+            },
         ],
         "strengths": [0.5],
         "batch_size": 4,
@@ -69,12 +84,16 @@ def test_bench_writes_csv_and_resumes_without_recomputing(run_ctx, monkeypatch):
     assert len(calls) == len(rows) == 8
     with open(run_ctx.dir / CSV_FILE) as fh:
         table = list(csv.DictReader(fh))
-    assert len(table) == 8 and all(col in table[0] for col in REQUIRED + ["tpr_at_0.1pct_fpr", "auc", "threshold_at_1pct_fpr", "codec"])
+    assert len(table) == 8 and all(
+        col in table[0] for col in REQUIRED + ["tpr_at_0.1pct_fpr", "auc", "threshold_at_1pct_fpr", "codec"]
+    )
     by = {(r["watermark"], r["attack"]): r for r in table}
     # dwtDctSvd decodes its payload on every un-attacked image (5 images: 3 generated + 2 photo crops)
     assert float(by[("dwtDctSvd", "none")]["bit_accuracy"]) == 1.0
     assert float(by[("dwtDctSvd", "none")]["tpr_at_1pct_fpr"]) == 1.0
-    assert by[("dwtDctSvd", "none")]["n_images"] == "5" and by[("gaussian_shading", "none")]["n_images"] == "3"
+    assert (
+        by[("dwtDctSvd", "none")]["n_images"] == "5" and by[("gaussian_shading", "none")]["n_images"] == "3"
+    )
     assert by[("dwtDctSvd", "jpeg")]["codec"] == "pillow-libjpeg q=55 4:2:0"
     assert float(by[("dwtDctSvd", "paraphrase")]["ssim"]) < 0.99
     assert by[("gaussian_shading", "none")]["psnr"] == "inf"
@@ -88,4 +107,6 @@ def test_bench_writes_csv_and_resumes_without_recomputing(run_ctx, monkeypatch):
     calls.clear()
     rows_again = run_benchmark(run_ctx, cfg)
     assert sorted(calls) == [("dwtDctSvd", "jpeg", 0.5), ("gaussian_shading", "paraphrase", 0.5)]
-    assert [r["bit_accuracy"] for r in rows_again] == pytest.approx([r["bit_accuracy"] for r in rows], nan_ok=True)
+    assert [r["bit_accuracy"] for r in rows_again] == pytest.approx(
+        [r["bit_accuracy"] for r in rows], nan_ok=True
+    )

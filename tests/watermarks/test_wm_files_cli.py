@@ -29,7 +29,7 @@ def test_bad_image_files(tmp_path):
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (64, 64), (255, 0, 0, 128)).save(rgba)
     gray16 = tmp_path / "gray16.png"
-    Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)).save(gray16)
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).save(gray16)
     rgb16 = tmp_path / "rgb16.png"
     import cv2
 
@@ -58,18 +58,59 @@ def test_cli_embed_decode_attack(tmp_path, capsys):
     _photo(folder / "a.png")
     _photo(folder / "b.png", size=(256, 320))
     payload = "10110011100011110000111110000011"
-    assert main(["watermark", "embed", "--method", "dwtDctSvd", "--payload", payload, str(folder), str(tmp_path / "wm")]) == 0
+    assert (
+        main(
+            [
+                "watermark",
+                "embed",
+                "--method",
+                "dwtDctSvd",
+                "--payload",
+                payload,
+                str(folder),
+                str(tmp_path / "wm"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "wm").iterdir()) == ["a.png", "b.png", "watermark_key.json"]
     capsys.readouterr()
     report = tmp_path / "decoded.json"
-    assert main(["watermark", "decode", "--key", str(tmp_path / "wm" / "watermark_key.json"), str(tmp_path / "wm"), str(report)]) == 0
+    assert (
+        main(
+            [
+                "watermark",
+                "decode",
+                "--key",
+                str(tmp_path / "wm" / "watermark_key.json"),
+                str(tmp_path / "wm"),
+                str(report),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(report.read_text())["images"]
     assert [r["bits"] for r in rows] == [payload, payload]
     assert main(["attack", "jpeg", "--strength", "0.9", str(tmp_path / "wm"), str(tmp_path / "jpeg")]) == 0
-    assert main(["attack", "blur", "--strength", "0.5", str(tmp_path / "wm" / "a.png"), str(tmp_path / "blurred.png")]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                "blur",
+                "--strength",
+                "0.5",
+                str(tmp_path / "wm" / "a.png"),
+                str(tmp_path / "blurred.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "blurred.png").is_file()
     capsys.readouterr()
-    assert main(["watermark", "decode", "--method", "dwtDctSvd", "--payload", payload, str(tmp_path / "jpeg")]) == 0
+    assert (
+        main(["watermark", "decode", "--method", "dwtDctSvd", "--payload", payload, str(tmp_path / "jpeg")])
+        == 0
+    )
     out = capsys.readouterr().out
     accuracies = [float(part.split("=")[1]) for part in out.split() if part.startswith("bit_accuracy=")]
     assert len(accuracies) == 2 and max(accuracies) < 0.9  # JPEG quality 19 broke it

@@ -52,7 +52,9 @@ def test_detected_through_ddim_generation_and_inversion(which, treering, shading
     clean = torch.randn(batch, 4, 16, 16, generator=torch.Generator().manual_seed(9))
     scores = []
     for z in (marked, clean):
-        final = wm.ddim(prompt=[""] * batch, latents=z, num_inference_steps=4, guidance_scale=1.0, output_type="latent").images
+        final = wm.ddim(
+            prompt=[""] * batch, latents=z, num_inference_steps=4, guidance_scale=1.0, output_type="latent"
+        ).images
         scores.append(wm.score_latents(invert_latents(wm.ddim, final, 4), wm.payload))
     assert float(scores[0].min()) > float(scores[1].max())
 
@@ -82,9 +84,9 @@ def test_gaussian_shading_payload_per_image(shading):
 
 def test_bad_factor_and_radius(txt2img_pipe):
     with pytest.raises(ValueError, match="not divisible"):
-        build_watermark("gaussian_shading", pipe=txt2img_pipe, hw_factor=3).num_bits
+        _ = build_watermark("gaussian_shading", pipe=txt2img_pipe, hw_factor=3).num_bits
     with pytest.raises(ValueError, match="radius must be in"):
-        build_watermark("treering", pipe=txt2img_pipe, radius=8).key
+        _ = build_watermark("treering", pipe=txt2img_pipe, radius=8).key
 
 
 def test_key_files(tmp_path, treering, shading, txt2img_pipe):

@@ -29,7 +29,11 @@ def models(img2img_pipe):
 
 @pytest.mark.parametrize(
     "name, extra",
-    [("vae_regen", {}), ("diffusion_regen", {"num_inference_steps": 4}), ("paraphrase", {"num_inference_steps": 4})],
+    [
+        ("vae_regen", {}),
+        ("diffusion_regen", {"num_inference_steps": 4}),
+        ("paraphrase", {"num_inference_steps": 4}),
+    ],
 )
 def test_model_attacks_interface(name, extra, models):
     images = torch.rand(3, 3, 48, 48, generator=torch.Generator().manual_seed(0))
@@ -68,7 +72,9 @@ def test_paraphrase_guidance_and_strength_change_the_output(models):
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     base = VisualParaphrase(strength=0.5, guidance_scale=5.0, num_inference_steps=4, models=models)
     a = base(images, generators(2))
-    b = VisualParaphrase(strength=0.5, guidance_scale=1.0, num_inference_steps=4, models=models)(images, generators(2))
+    b = VisualParaphrase(strength=0.5, guidance_scale=1.0, num_inference_steps=4, models=models)(
+        images, generators(2)
+    )
     c = base.with_strength(1.0)(images, generators(2))
     assert not torch.allclose(a, b) and not torch.allclose(a, c)
     assert base.with_strength(0.25).parameters()["denoising_steps"] == 1
@@ -94,14 +100,20 @@ def test_resolution_rule(models, img2img_pipe):
     handle = img2img_pipe.unet.register_forward_pre_hook(spy, with_kwargs=True)
     try:
         images = torch.rand(1, 3, 64, 80)
-        out = VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", models=models)(images, generators(1))
+        out = VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", models=models)(
+            images, generators(1)
+        )
         assert out.shape == images.shape and seen[-1] == (16, 16)
-        VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", resolution="input", models=models)(images, generators(1))
+        VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", resolution="input", models=models)(
+            images, generators(1)
+        )
         assert seen[-1] == (32, 40)
     finally:
         handle.remove()
     with pytest.raises(ValueError, match="multiple of 2"):
-        VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", resolution=33, models=models)(images)
+        VisualParaphrase(strength=0.5, num_inference_steps=2, caption="x", resolution=33, models=models)(
+            images
+        )
 
 
 def test_fixed_captioner():

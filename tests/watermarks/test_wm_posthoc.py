@@ -55,7 +55,7 @@ def test_payload_validation():
     with pytest.raises(ValueError, match="only '0' and '1'"):
         wm.set_payload("0123" * 8)
     with pytest.raises(ValueError, match="must have 32 bits"):
-        build_watermark("dwtDct", payload="01").payload
+        _ = build_watermark("dwtDct", payload="01").payload
     with pytest.raises(ValidationError, match="exactly 32 bits"):
         build_watermark("rivaGan", num_bits=48)
     assert parse_payload([1, 0, 1], 3, batch_size=2).shape == (2, 3)
@@ -77,7 +77,11 @@ def test_key_file_round_trip(tmp_path):
     wm = build_watermark("dwtDctSvd", seed=7)
     path = wm.save_key(tmp_path / "key.json")
     record = json.loads(path.read_text())
-    assert record["method"] == "dwtDctSvd" and record["num_bits"] == 32 and len(record["config"]["payload"]) == 32
+    assert (
+        record["method"] == "dwtDctSvd"
+        and record["num_bits"] == 32
+        and len(record["config"]["payload"]) == 32
+    )
     again = Watermark.load_key(path)
     assert type(again).__name__ == "DwtDctSvd" and torch.equal(again.payload, wm.payload)
     with pytest.raises(ValueError, match="holds a 'dwtDctSvd' key"):

@@ -1,6 +1,6 @@
 """Mitigations against master images: the modality-gap shift, a detector, and a sanitiser."""
 
-from .detector import DetectorConfig, MasterPrintDetector, pixel_statistics, threshold_at_fpr, tpr_at_fpr
+from .detector import DetectorConfig, MasterPrintDetector, pixel_statistics
 from .detector_data import DetectorSetConfig, mine_master_set
 from .sanitiser import REJECTED, Retrieval, Sanitiser, ZeroShotClassifier
 from .shift import ShiftedScorer, modality_gap
@@ -17,6 +17,4 @@ __all__ = [
     "mine_master_set",
     "modality_gap",
     "pixel_statistics",
-    "threshold_at_fpr",
-    "tpr_at_fpr",
 ]

@@ -55,10 +55,24 @@ def pixel_statistics(images: torch.Tensor) -> torch.Tensor:
     sat = (x.max(dim=1).values - x.min(dim=1).values).mean(dim=(1, 2))[:, None]  # (B, 1)
     dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=1)  # (B, H, W-1)
     dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=1)  # (B, H-1, W)
-    lap = (4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]).abs().mean(dim=1)
+    lap = (
+        (4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:])
+        .abs()
+        .mean(dim=1)
+    )
     flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
     q = lambda t: flat(t).quantile(0.9, dim=1, keepdim=True)  # noqa: E731
-    energy = torch.cat([flat(dx).mean(1, keepdim=True), flat(dy).mean(1, keepdim=True), flat(lap).mean(1, keepdim=True), q(dx), q(dy), q(lap)], dim=1)
+    energy = torch.cat(
+        [
+            flat(dx).mean(1, keepdim=True),
+            flat(dy).mean(1, keepdim=True),
+            flat(lap).mean(1, keepdim=True),
+            q(dx),
+            q(dy),
+            q(lap),
+        ],
+        dim=1,
+    )
     clipped = ((x <= 1 / 255) | (x >= 254 / 255)).float().mean(dim=(1, 2, 3))[:, None]  # (B, 1)
     return torch.cat([mean, std, sat, energy, clipped], dim=1)  # (B, 14)
 
@@ -104,7 +118,9 @@ class MasterPrintDetector(nn.Module):
             raise RuntimeError("the detector is not trained: call fit() or load() first")
         return self.head((feats - self.feat_mean) / self.feat_std).squeeze(-1)  # (B,)
 
-    def fit(self, master_images: torch.Tensor, real_images: torch.Tensor, generator: torch.Generator) -> list[float]:
+    def fit(
+        self, master_images: torch.Tensor, real_images: torch.Tensor, generator: torch.Generator
+    ) -> list[float]:
         """Train on master images (label 1) and real images (label 0); classes are weighted equally.
 
         Args:
@@ -116,7 +132,9 @@ class MasterPrintDetector(nn.Module):
             The training loss per epoch.
         """
         if master_images.shape[0] < 2 or real_images.shape[0] < 2:
-            raise ValueError(f"train the detector on at least 2 master and 2 real images, got {master_images.shape[0]} and {real_images.shape[0]}")
+            raise ValueError(
+                f"train the detector on at least 2 master and 2 real images, got {master_images.shape[0]} and {real_images.shape[0]}"
+            )
         feats = torch.cat([self.features(master_images), self.features(real_images)])  # (M + N, F)
         labels = torch.cat([torch.ones(master_images.shape[0]), torch.zeros(real_images.shape[0])])
         self.feat_mean = feats.mean(dim=0)
@@ -126,7 +144,9 @@ class MasterPrintDetector(nn.Module):
             for p in self.head.parameters():
                 p.copy_(torch.randn(p.shape, generator=generator) * (1 / max(p.shape[-1], 1)) ** 0.5)
         pos_weight = torch.tensor(real_images.shape[0] / master_images.shape[0])
-        opt = torch.optim.Adam(self.head.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        opt = torch.optim.Adam(
+            self.head.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
         curve = []
         for _ in range(self.config.epochs):
             loss = F.binary_cross_entropy_with_logits(self._logits(feats), labels, pos_weight=pos_weight)
@@ -135,7 +155,12 @@ class MasterPrintDetector(nn.Module):
             opt.step()
             curve.append(float(loss.detach()))
         self.head.eval()
-        logger.info("detector trained on %d master / %d real images; final loss %.4f", master_images.shape[0], real_images.shape[0], curve[-1])
+        logger.info(
+            "detector trained on %d master / %d real images; final loss %.4f",
+            master_images.shape[0],
+            real_images.shape[0],
+            curve[-1],
+        )
         return curve
 
     @torch.no_grad()
@@ -154,7 +179,9 @@ class MasterPrintDetector(nn.Module):
         state = {f"head.{k}": v.contiguous() for k, v in self.head.state_dict().items()}
         state.update(feat_mean=self.feat_mean, feat_std=self.feat_std)
         save_file(state, str(path))
-        path.with_suffix(".json").write_text(json.dumps({"config": self.config.model_dump(), "scorer": self.scorer.name}, indent=2))
+        path.with_suffix(".json").write_text(
+            json.dumps({"config": self.config.model_dump(), "scorer": self.scorer.name}, indent=2)
+        )
 
     @classmethod
     def load(cls, path: str | Path, scorer: Scorer) -> MasterPrintDetector:
@@ -169,19 +196,3 @@ class MasterPrintDetector(nn.Module):
         det.head.load_state_dict({k[5:]: v for k, v in state.items()})
         det.head.eval()
         return det
-
-
-def threshold_at_fpr(real_probabilities: torch.Tensor, fpr: float = 0.01) -> float:
-    """The smallest threshold that flags at most ``fpr`` of real images (flag: probability > threshold)."""
-    if real_probabilities.numel() == 0:
-        raise ValueError("no real-image scores to set a threshold on")
-    ordered = real_probabilities.double().sort(descending=True).values
-    allowed = int(fpr * ordered.numel())  # real images allowed above the threshold
-    return float(ordered[allowed]) if allowed < ordered.numel() else float(ordered[-1]) - 1e-12
-
-
-def tpr_at_fpr(master_probabilities: torch.Tensor, real_probabilities: torch.Tensor, fpr: float = 0.01) -> tuple[float, float]:
-    """``(TPR, threshold)``: the fraction of master images flagged at the threshold that flags at most
-    ``fpr`` of the real images."""
-    thr = threshold_at_fpr(real_probabilities, fpr)
-    return float((master_probabilities.double() > thr).double().mean()), thr

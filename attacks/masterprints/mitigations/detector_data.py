@@ -38,7 +38,12 @@ class DetectorSetConfig(BaseModel):
 
 
 def mine_master_set(
-    scorer: Scorer, space: SearchSpace, prompt_pool: list[str], config: DetectorSetConfig, runtime: Runtime, key: str = "detector"
+    scorer: Scorer,
+    space: SearchSpace,
+    prompt_pool: list[str],
+    config: DetectorSetConfig,
+    runtime: Runtime,
+    key: str = "detector",
 ) -> torch.Tensor:
     """Mine ``config.images`` master images, each on its own random subset of ``prompt_pool``.
 
@@ -46,7 +51,9 @@ def mine_master_set(
         `torch.Tensor` of shape `(images, 3, H, W)` in [0, 1].
     """
     if config.prompts_per_image > len(prompt_pool):
-        raise ValueError(f"prompts_per_image {config.prompts_per_image} exceeds the pool of {len(prompt_pool)} prompts")
+        raise ValueError(
+            f"prompts_per_image {config.prompts_per_image} exceeds the pool of {len(prompt_pool)} prompts"
+        )
     gen = runtime.generator("masterprints", "detector-set", key)
     out = []
     for start in range(0, config.images, config.batch):
@@ -54,7 +61,9 @@ def mine_master_set(
         mask = torch.zeros(n, len(prompt_pool), dtype=torch.bool)
         for i in range(n):
             mask[i, torch.randperm(len(prompt_pool), generator=gen)[: config.prompts_per_image]] = True
-        objective = MultiPromptObjective(scorer, prompt_pool, ObjectiveConfig(aggregation="min"), prompt_mask=mask)
+        objective = MultiPromptObjective(
+            scorer, prompt_pool, ObjectiveConfig(aggregation="min"), prompt_mask=mask
+        )
         opt = Adam(AdamConfig(population=n, lr=config.lr, key=f"{key}/{start}"), space, objective, runtime)
         for _ in range(config.steps):
             opt.step()

@@ -22,7 +22,7 @@ class Sanitiser:
 
     Args:
         detector: a trained :class:`MasterPrintDetector`.
-        threshold: images whose probability exceeds it are rejected (see ``threshold_at_fpr``).
+        threshold: images whose probability exceeds it are rejected (e.g. ``metrics.functional.threshold_at_fpr`` on real images' probabilities).
     """
 
     def __init__(self, detector: MasterPrintDetector, threshold: float) -> None:
@@ -43,7 +43,9 @@ class ZeroShotClassifier:
         sanitiser: rejects flagged images (their prediction is ``-1``).
     """
 
-    def __init__(self, scorer: Scorer, class_prompts: Sequence[str], sanitiser: Sanitiser | None = None) -> None:
+    def __init__(
+        self, scorer: Scorer, class_prompts: Sequence[str], sanitiser: Sanitiser | None = None
+    ) -> None:
         if not class_prompts:
             raise ValueError("a zero-shot classifier needs at least one class prompt")
         self.scorer = scorer
@@ -72,7 +74,11 @@ class Retrieval:
 
     def __init__(self, scorer: Scorer, gallery: torch.Tensor, sanitiser: Sanitiser | None = None) -> None:
         self.scorer = scorer
-        keep = torch.ones(gallery.shape[0], dtype=torch.bool) if sanitiser is None else sanitiser.accept(gallery).cpu()
+        keep = (
+            torch.ones(gallery.shape[0], dtype=torch.bool)
+            if sanitiser is None
+            else sanitiser.accept(gallery).cpu()
+        )
         self.indices = torch.nonzero(keep).squeeze(1)  # (K,) gallery positions indexed
         self.rejected = torch.nonzero(~keep).squeeze(1)
         if self.rejected.numel():

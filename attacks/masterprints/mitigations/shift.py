@@ -19,7 +19,9 @@ from ..scorers.base import Scorer
 
 
 @torch.no_grad()
-def modality_gap(scorer: Scorer, images: torch.Tensor, prompts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+def modality_gap(
+    scorer: Scorer, images: torch.Tensor, prompts: Sequence[str], batch_size: int = 64
+) -> torch.Tensor:
     """The gap vector ``mean(image embeddings) - mean(text embeddings)``.
 
     Args:
@@ -52,7 +54,9 @@ class ShiftedScorer(Scorer):
             raise ValueError(f"shift must be in (0, 1], got {shift}")
         self.inner = scorer
         self.shift = float(shift)
-        self.register_buffer("offset", (gap.detach().float() * self.shift).to(scorer.device), persistent=False)
+        self.register_buffer(
+            "offset", (gap.detach().float() * self.shift).to(scorer.device), persistent=False
+        )
         self.score_kind = scorer.score_kind
         self.image_size = scorer.image_size
         self.name = f"{scorer.name}+shift{shift:g}"

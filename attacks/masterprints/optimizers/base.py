@@ -71,7 +71,9 @@ class MasterPrintOptimizer(ABC):
     config_class: ClassVar[type[OptimizerConfig]]
     needs_gradients: ClassVar[bool] = False
 
-    def __init__(self, config: OptimizerConfig, space: SearchSpace, objective: MultiPromptObjective, runtime: Runtime) -> None:
+    def __init__(
+        self, config: OptimizerConfig, space: SearchSpace, objective: MultiPromptObjective, runtime: Runtime
+    ) -> None:
         if config.name != self.name:
             raise ValueError(f"config for optimizer {config.name!r} given to {self.name!r}")
         if self.needs_gradients and not objective.differentiable:
@@ -89,7 +91,13 @@ class MasterPrintOptimizer(ABC):
         self.best_params: torch.Tensor | None = None  # (1, *space.shape)
 
     @classmethod
-    def from_config(cls, config: OptimizerConfig | dict, space: SearchSpace, objective: MultiPromptObjective, runtime: Runtime) -> MasterPrintOptimizer:
+    def from_config(
+        cls,
+        config: OptimizerConfig | dict,
+        space: SearchSpace,
+        objective: MultiPromptObjective,
+        runtime: Runtime,
+    ) -> MasterPrintOptimizer:
         if isinstance(config, dict):
             config = cls.config_class.model_validate(config)
         return cls(config, space, objective, runtime)
@@ -107,14 +115,18 @@ class MasterPrintOptimizer(ABC):
         params, losses = self._step()
         losses = losses.detach().float().cpu()
         if not torch.isfinite(losses).all():
-            raise FloatingPointError(f"optimizer {self.name!r} produced non-finite losses at step {self.steps + 1}; lower the step size")
+            raise FloatingPointError(
+                f"optimizer {self.name!r} produced non-finite losses at step {self.steps + 1}; lower the step size"
+            )
         self.steps += 1
         self.evaluations += int(losses.numel())
         i = int(losses.argmin())
         if float(losses[i]) < self.best_loss:
             self.best_loss = float(losses[i])
             self.best_params = params[i : i + 1].detach().clone()
-        return StepRecord(step=self.steps, evaluations=int(losses.numel()), losses=losses, best_loss=self.best_loss)
+        return StepRecord(
+            step=self.steps, evaluations=int(losses.numel()), losses=losses, best_loss=self.best_loss
+        )
 
     @torch.no_grad()
     def best_image(self) -> torch.Tensor:
@@ -125,10 +137,11 @@ class MasterPrintOptimizer(ABC):
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, torch.Tensor]:
+        """The subclass's own resumable state (prefixed ``opt.`` in :meth:`state_dict`)."""
         return {}
 
-    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
-        pass
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:  # noqa: B027 - optional hook
+        """Restore what :meth:`_state` returned (nothing by default)."""
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Everything needed to resume, as tensors (safetensors-ready)."""
@@ -149,7 +162,9 @@ class MasterPrintOptimizer(ABC):
         self.best_loss = float(state["best_loss"])
         best = state.get("best_params")
         if best is not None and tuple(best.shape[1:]) != tuple(self.space.shape):
-            raise ValueError(f"checkpoint holds parameters of shape {tuple(best.shape[1:])}, the space has {self.space.shape}")
+            raise ValueError(
+                f"checkpoint holds parameters of shape {tuple(best.shape[1:])}, the space has {self.space.shape}"
+            )
         self.best_params = best.to(self.space.device) if best is not None else None
         self._load_state({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
 

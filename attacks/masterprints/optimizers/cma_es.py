@@ -49,5 +49,7 @@ class CMA(NevergradOptimizer):
     def _make(self, parametrization, popsize: int):
         import nevergrad as ng
 
-        family = ng.optimizers.ParametrizedCMA(scale=self.config.sigma0, popsize=popsize, elitist=self.config.elitist, diagonal=self.diagonal)
+        family = ng.optimizers.ParametrizedCMA(
+            scale=self.config.sigma0, popsize=popsize, elitist=self.config.elitist, diagonal=self.diagonal
+        )
         return family(parametrization=parametrization, budget=None, num_workers=popsize)

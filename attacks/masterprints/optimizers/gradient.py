@@ -55,7 +55,9 @@ class GradientOptimizer(MasterPrintOptimizer):
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         params = state["params"]
         if params.shape != self.params.shape:
-            raise ValueError(f"checkpoint parameters have shape {tuple(params.shape)}, this run has {tuple(self.params.shape)}")
+            raise ValueError(
+                f"checkpoint parameters have shape {tuple(params.shape)}, this run has {tuple(self.params.shape)}"
+            )
         with torch.no_grad():
             self.params.copy_(params.to(self.params.device))
         inner = {k[6:]: v.to(self.params.device) for k, v in state.items() if k.startswith("torch.")}

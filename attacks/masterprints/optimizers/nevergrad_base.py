@@ -84,10 +84,14 @@ class NevergradOptimizer(MasterPrintOptimizer):
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         seed, popsize = int(state["seed"]), int(state["popsize"])
         if popsize != self.popsize:
-            raise ValueError(f"checkpoint was written with popsize {popsize}, this run has {self.popsize}; keep the same config to resume")
+            raise ValueError(
+                f"checkpoint was written with popsize {popsize}, this run has {self.popsize}; keep the same config to resume"
+            )
         told = state["told"].double().tolist()
         if len(told) % popsize:
-            raise ValueError(f"checkpoint holds {len(told)} losses, not a whole number of populations of {popsize}")
+            raise ValueError(
+                f"checkpoint holds {len(told)} losses, not a whole number of populations of {popsize}"
+            )
         self.seed = seed
         self._build()
         fingerprint = 0.0

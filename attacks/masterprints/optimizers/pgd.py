@@ -57,5 +57,7 @@ class PGD(MasterPrintOptimizer):
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         params = state["params"]
         if params.shape != self.params.shape:
-            raise ValueError(f"checkpoint parameters have shape {tuple(params.shape)}, this run has {tuple(self.params.shape)}")
+            raise ValueError(
+                f"checkpoint parameters have shape {tuple(params.shape)}, this run has {tuple(self.params.shape)}"
+            )
         self.params = params.to(self.params.device)

@@ -19,7 +19,9 @@ def pooled(output) -> torch.Tensor:
         return output
     value = getattr(output, "pooler_output", None)
     if value is None:
-        raise TypeError(f"cannot find the embedding in a {type(output).__name__}; expected a tensor or pooler_output")
+        raise TypeError(
+            f"cannot find the embedding in a {type(output).__name__}; expected a tensor or pooler_output"
+        )
     return value
 
 

@@ -34,7 +34,13 @@ class BlackBoxScorer:
 
     differentiable = False
 
-    def __init__(self, score_fn: ScoreFn, prompts: Sequence[str], batch_size: int | None = None, score_kind: str = "cosine") -> None:
+    def __init__(
+        self,
+        score_fn: ScoreFn,
+        prompts: Sequence[str],
+        batch_size: int | None = None,
+        score_kind: str = "cosine",
+    ) -> None:
         if not prompts:
             raise ValueError("a black-box scorer needs at least one prompt")
         if batch_size is not None and batch_size < 1:
@@ -47,7 +53,9 @@ class BlackBoxScorer:
         self.images_scored = 0
 
     @classmethod
-    def from_scorer(cls, scorer: Scorer, prompts: Sequence[str], batch_size: int | None = None) -> BlackBoxScorer:
+    def from_scorer(
+        cls, scorer: Scorer, prompts: Sequence[str], batch_size: int | None = None
+    ) -> BlackBoxScorer:
         """Hide ``scorer`` behind a score-only function (text embeddings computed once, here)."""
         text_emb = scorer.encode_text(list(prompts))  # (P, D)
 
@@ -78,6 +86,8 @@ class BlackBoxScorer:
             out.append(scores.to(device=images.device, dtype=torch.float32))
         result = torch.cat(out)  # (B, P)
         if result.shape != (images.shape[0], len(self.prompts)):
-            raise ValueError(f"the score function returned shape {tuple(result.shape)}, expected {(images.shape[0], len(self.prompts))}")
+            raise ValueError(
+                f"the score function returned shape {tuple(result.shape)}, expected {(images.shape[0], len(self.prompts))}"
+            )
         self.images_scored += images.shape[0]
         return result

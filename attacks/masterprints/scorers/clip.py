@@ -14,13 +14,23 @@ from .preprocess import CLIP_MEAN, CLIP_STD, ClipPreprocess
 logger = logging.getLogger(__name__)
 
 
-def tokenize(tokenizer, prompts: Sequence[str], max_length: int, padding: str | bool = True) -> dict[str, torch.Tensor]:
+def tokenize(
+    tokenizer, prompts: Sequence[str], max_length: int, padding: str | bool = True
+) -> dict[str, torch.Tensor]:
     """Tokenise ``prompts``, truncating at ``max_length`` tokens and logging how many were cut."""
     full = tokenizer(list(prompts), padding=False, truncation=False)["input_ids"]
     cut = [p for p, ids in zip(prompts, full) if len(ids) > max_length]
     if cut:
-        logger.warning("%d of %d prompts exceed %d tokens and are truncated (first: %r)", len(cut), len(prompts), max_length, cut[0])
-    return tokenizer(list(prompts), padding=padding, truncation=True, max_length=max_length, return_tensors="pt")
+        logger.warning(
+            "%d of %d prompts exceed %d tokens and are truncated (first: %r)",
+            len(cut),
+            len(prompts),
+            max_length,
+            cut[0],
+        )
+    return tokenizer(
+        list(prompts), padding=padding, truncation=True, max_length=max_length, return_tensors="pt"
+    )
 
 
 class CLIPScorer(Scorer):
@@ -45,7 +55,9 @@ class CLIPScorer(Scorer):
 
     score_kind = "cosine"
 
-    def __init__(self, model, tokenizer, image_processor=None, text_batch_size: int = 256, name: str = "clip") -> None:
+    def __init__(
+        self, model, tokenizer, image_processor=None, text_batch_size: int = 256, name: str = "clip"
+    ) -> None:
         super().__init__()
         self.model = freeze(model)
         self.tokenizer = tokenizer

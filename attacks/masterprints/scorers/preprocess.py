@@ -48,7 +48,9 @@ class ClipPreprocess(nn.Module):
         self.image_size = int(image_size)
         self.crop = crop
         self.interpolation = interpolation
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -66,11 +68,16 @@ class ClipPreprocess(nn.Module):
         if (h, w) != (s, s):
             if self.crop:
                 scale = s / min(h, w)
-                size = (max(s, int(h * scale)), max(s, int(w * scale)))  # as the processor: int(), not round()
+                size = (
+                    max(s, int(h * scale)),
+                    max(s, int(w * scale)),
+                )  # as the processor: int(), not round()
             else:
                 size = (s, s)
             antialias = min(h, w) > s  # antialias only when shrinking, like PIL's resampling
-            images = F.interpolate(images, size=size, mode=self.interpolation, align_corners=False, antialias=antialias)
+            images = F.interpolate(
+                images, size=size, mode=self.interpolation, align_corners=False, antialias=antialias
+            )
             if self.crop:
                 top, left = (size[0] - s) // 2, (size[1] - s) // 2
                 images = images[:, :, top : top + s, left : left + s]  # (B, 3, s, s)

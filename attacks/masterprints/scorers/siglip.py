@@ -39,7 +39,9 @@ class SigLIPScorer(CLIPScorer):
     ) -> None:
         super().__init__(model, tokenizer, image_processor, text_batch_size=text_batch_size, name=name)
         if image_processor is None:
-            self.preprocess = ClipPreprocess(self.image_size, SIGLIP_MEAN, SIGLIP_STD, crop=False, interpolation="bilinear")
+            self.preprocess = ClipPreprocess(
+                self.image_size, SIGLIP_MEAN, SIGLIP_STD, crop=False, interpolation="bilinear"
+            )
         scale = logit_scale if logit_scale is not None else float(model.logit_scale.detach().reshape(-1)[0])
         if logit_bias is not None:
             bias = logit_bias

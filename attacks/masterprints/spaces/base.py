@@ -73,7 +73,9 @@ class SearchSpace(ABC):
 
     def quantize(self, params: torch.Tensor) -> torch.Tensor:
         """Parameters whose decoded image lies on the uint8 grid (pixel spaces only)."""
-        raise ValueError(f"space {self.name!r} has no pixel grid to quantise to; use a pixel space or turn quantisation off")
+        raise ValueError(
+            f"space {self.name!r} has no pixel grid to quantise to; use a pixel space or turn quantisation off"
+        )
 
     def from_vectors(self, vectors: np.ndarray) -> torch.Tensor:
         """`(N, *shape)` float32 parameters from `(N, dim)` black-box vectors."""
@@ -85,14 +87,24 @@ class SearchSpace(ABC):
         return (params.detach().reshape(params.shape[0], -1).double().cpu() / self.vector_scale).numpy()
 
     def describe(self) -> dict[str, Any]:
-        return {"space": self.name, "shape": list(self.shape), "dim": self.dim, "image_size": self.image_size, **self.config.model_dump()}
+        return {
+            "space": self.name,
+            "shape": list(self.shape),
+            "dim": self.dim,
+            "image_size": self.image_size,
+            **self.config.model_dump(),
+        }
 
     def _check(self, params: torch.Tensor) -> None:
         if tuple(params.shape[1:]) != tuple(self.shape):
-            raise ValueError(f"space {self.name!r} expects parameters of shape (N, {', '.join(map(str, self.shape))}), got {tuple(params.shape)}")
+            raise ValueError(
+                f"space {self.name!r} expects parameters of shape (N, {', '.join(map(str, self.shape))}), got {tuple(params.shape)}"
+            )
 
 
-def build_space(config: SpaceConfig | dict, image_size: int, device: torch.device | str = "cpu", **resources: Any) -> SearchSpace:
+def build_space(
+    config: SpaceConfig | dict, image_size: int, device: torch.device | str = "cpu", **resources: Any
+) -> SearchSpace:
     """Build the space ``config.name`` from its config and the resources it needs
     (``vae=`` for ``vae_latent``, ``start_image=`` for ``linf_ball`` when the config names none)."""
     if isinstance(config, dict):

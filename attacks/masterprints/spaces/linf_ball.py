@@ -34,7 +34,13 @@ class LinfBallSpace(SearchSpace):
     name = "linf_ball"
     config_class = LinfBallSpaceConfig
 
-    def __init__(self, config: LinfBallSpaceConfig, image_size: int, start_image: torch.Tensor, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        config: LinfBallSpaceConfig,
+        image_size: int,
+        start_image: torch.Tensor,
+        device: torch.device | str = "cpu",
+    ) -> None:
         super().__init__(config, image_size, device)
         self.start = load_start_image(start_image, self.image_size).to(self.device)  # (3, H, W)
         self.shape = (3, self.image_size, self.image_size)
@@ -43,11 +49,18 @@ class LinfBallSpace(SearchSpace):
 
     @classmethod
     def from_config(
-        cls, config: LinfBallSpaceConfig, image_size: int, device: torch.device | str = "cpu", start_image=None, **_: object
+        cls,
+        config: LinfBallSpaceConfig,
+        image_size: int,
+        device: torch.device | str = "cpu",
+        start_image=None,
+        **_: object,
     ) -> LinfBallSpace:
         source = start_image if start_image is not None else config.start_image
         if source is None:
-            raise ValueError("space 'linf_ball' needs a start image: set attack.space.start_image to an RGB image file")
+            raise ValueError(
+                "space 'linf_ball' needs a start image: set attack.space.start_image to an RGB image file"
+            )
         return cls(config, image_size, source, device)
 
     def init(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -44,7 +44,9 @@ class PixelSpace(SearchSpace):
         self.shape = (3, s, s)
 
     @classmethod
-    def from_config(cls, config: PixelSpaceConfig, image_size: int, device: torch.device | str = "cpu", **_: object) -> PixelSpace:
+    def from_config(
+        cls, config: PixelSpaceConfig, image_size: int, device: torch.device | str = "cpu", **_: object
+    ) -> PixelSpace:
         return cls(config, image_size, device)
 
     def init(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -57,7 +59,9 @@ class PixelSpace(SearchSpace):
         self._check(params)
         images = params + 0.5  # (N, 3, s, s)
         if self.shape[-1] != self.image_size:
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+            images = F.interpolate(
+                images, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+            )
         return images.clamp(0, 1)  # (N, 3, H, W)
 
     def project(self, params: torch.Tensor) -> torch.Tensor:

@@ -41,21 +41,31 @@ def load_start_image(source, image_size: int) -> torch.Tensor:
         if source.ndim != 3 or source.shape[2] != 3:
             raise ValueError(f"a start image array must be (H, W, 3) RGB, got shape {source.shape}")
         if source.dtype != np.uint8:
-            raise ValueError(f"a start image array must be uint8 (0-255), got {source.dtype}; pass a float tensor for [0, 1] values")
+            raise ValueError(
+                f"a start image array must be uint8 (0-255), got {source.dtype}; pass a float tensor for [0, 1] values"
+            )
         tensor = torch.from_numpy(source.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
     elif isinstance(source, torch.Tensor):
         tensor = source
         if tensor.ndim == 4 and tensor.shape[0] == 1:
             tensor = tensor[0]
         if tensor.ndim != 3 or tensor.shape[0] != 3:
-            raise ValueError(f"a start image tensor must be (3, H, W) or (1, 3, H, W) RGB, got shape {tuple(source.shape)}")
+            raise ValueError(
+                f"a start image tensor must be (3, H, W) or (1, 3, H, W) RGB, got shape {tuple(source.shape)}"
+            )
         if not tensor.is_floating_point():
-            raise ValueError(f"a start image tensor must be float in [0, 1], got {tensor.dtype}; divide uint8 pixels by 255")
+            raise ValueError(
+                f"a start image tensor must be float in [0, 1], got {tensor.dtype}; divide uint8 pixels by 255"
+            )
         if float(tensor.min()) < 0 or float(tensor.max()) > 1:
-            raise ValueError(f"start image values span [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]; expected [0, 1]")
+            raise ValueError(
+                f"start image values span [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]; expected [0, 1]"
+            )
         tensor = tensor.detach().float()
     else:
-        raise ValueError(f"cannot use a {type(source).__name__} as a start image; give a path, a PIL RGB image or a tensor")
+        raise ValueError(
+            f"cannot use a {type(source).__name__} as a start image; give a path, a PIL RGB image or a tensor"
+        )
     h, w = tensor.shape[-2:]
     if (h, w) != (image_size, image_size):
         raise ValueError(

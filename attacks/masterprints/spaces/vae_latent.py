@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 
 from ..scorers.base import freeze
@@ -19,12 +20,16 @@ class VAELatentSpaceConfig(SpaceConfig):
         init_std: standard deviation of the normal start.
         decode_batch: latents decoded per VAE call (a memory bound; a population is still scored in
             one model call).
+        latent_size: optimise a smaller latent grid (``latent_size`` square) whose decoded image is
+            resized to the image size (``None``: the full ``image_size / f``). Fewer dimensions suit
+            black-box optimisers.
     """
 
     name: Literal["vae_latent"] = "vae_latent"
     init: Literal["normal", "zeros", "uniform"] = "normal"
     init_std: float = Field(1.0, gt=0)
     decode_batch: int = Field(64, ge=1)
+    latent_size: int | None = Field(None, ge=1)
 
 
 @SPACES.register("vae_latent")
@@ -38,23 +43,39 @@ class VAELatentSpace(SearchSpace):
     name = "vae_latent"
     config_class = VAELatentSpaceConfig
 
-    def __init__(self, config: VAELatentSpaceConfig, image_size: int, vae, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, config: VAELatentSpaceConfig, image_size: int, vae, device: torch.device | str = "cpu"
+    ) -> None:
         super().__init__(config, image_size, device)
         self.vae = freeze(vae)
         cfg = vae.config
         factor = 2 ** (len(cfg.block_out_channels) - 1)
         if self.image_size % factor:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of the VAE's downsampling factor {factor}")
-        self.shape = (int(cfg.latent_channels), self.image_size // factor, self.image_size // factor)
+            raise ValueError(
+                f"image_size {self.image_size} is not a multiple of the VAE's downsampling factor {factor}"
+            )
+        side = config.latent_size or self.image_size // factor
+        if side * factor > self.image_size:
+            raise ValueError(
+                f"latent_size {side} decodes to {side * factor} px, more than the image size {self.image_size}"
+            )
+        self.shape = (int(cfg.latent_channels), side, side)
         self.scaling_factor = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
         self.shift_factor = float(getattr(cfg, "shift_factor", None) or 0.0)
 
     @classmethod
     def from_config(
-        cls, config: VAELatentSpaceConfig, image_size: int, device: torch.device | str = "cpu", vae=None, **_: object
+        cls,
+        config: VAELatentSpaceConfig,
+        image_size: int,
+        device: torch.device | str = "cpu",
+        vae=None,
+        **_: object,
     ) -> VAELatentSpace:
         if vae is None:
-            raise ValueError("space 'vae_latent' needs a VAE (an AutoencoderKL); load one with models.vae (e.g. 'toy' or 'sd15')")
+            raise ValueError(
+                "space 'vae_latent' needs a VAE (an AutoencoderKL); load one with models.vae (e.g. 'toy' or 'sd15')"
+            )
         return cls(config, image_size, vae, device)
 
     def init(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -63,7 +84,9 @@ class VAELatentSpace(SearchSpace):
             return torch.zeros(shape, device=self.device)
         if self.config.init == "uniform":
             return torch.rand(shape, generator=generator, device=generator.device).to(self.device)
-        return (torch.randn(shape, generator=generator, device=generator.device) * self.config.init_std).to(self.device)
+        return (torch.randn(shape, generator=generator, device=generator.device) * self.config.init_std).to(
+            self.device
+        )
 
     def decode(self, params: torch.Tensor) -> torch.Tensor:
         self._check(params)
@@ -71,6 +94,10 @@ class VAELatentSpace(SearchSpace):
         out = []
         for chunk in params.split(self.config.decode_batch):
             z = chunk / self.scaling_factor + self.shift_factor  # (n, c, h, w), the VAE's own units
-            x = self.vae.decode(z.to(dtype)).sample  # (n, 3, H, W) in about [-1, 1]
-            out.append(((x.float() + 1) / 2).clamp(0, 1))
+            x = self.vae.decode(z.to(dtype)).sample.float()  # (n, 3, h * f, w * f) in about [-1, 1]
+            if x.shape[-1] != self.image_size:
+                x = F.interpolate(
+                    x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+                )
+            out.append(((x + 1) / 2).clamp(0, 1))  # (n, 3, H, W)
         return torch.cat(out)

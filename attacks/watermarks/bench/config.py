@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from workbench.config import ExperimentConfig
 
-DEFAULT_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina"]
+DEFAULT_PHOTOS = [
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+]
 DEFAULT_WATERMARKS = ["dwtDct", "dwtDctSvd", "rivaGan", "treering", "gaussian_shading"]
 DEFAULT_ATTACKS = [
     "jpeg",
@@ -170,7 +178,9 @@ class WatermarkBenchConfig(ExperimentConfig):
     def _unique_labels(self) -> WatermarkBenchConfig:
         keys = [spec.key for spec in self.attack_specs()]
         if len(set(keys)) != len(keys) or "none" in keys:
-            raise ValueError(f"attack labels must be unique and not 'none', got {keys}; set label: on variants")
+            raise ValueError(
+                f"attack labels must be unique and not 'none', got {keys}; set label: on variants"
+            )
         for name in self.attack_options:
             if name not in {s.name for s in self.attack_specs()}:
                 raise ValueError(f"attack_options names {name!r}, which is not in attacks")

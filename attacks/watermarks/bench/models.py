@@ -36,7 +36,9 @@ class BenchModels:
     notes: list[str]
 
     def attack_models(self, model_name: str, runtime: Runtime) -> AttackModels:
-        return AttackModels(runtime=runtime, img2img={model_name: self.img2img}, captioners=dict(self.captioners))
+        return AttackModels(
+            runtime=runtime, img2img={model_name: self.img2img}, captioners=dict(self.captioners)
+        )
 
 
 def load_judge(name: str) -> Any:

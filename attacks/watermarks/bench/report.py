@@ -41,7 +41,18 @@ CSV_COLUMNS = [
     "images_per_s",
 ]
 
-TABLE_COLUMNS = ["watermark", "attack", "strength", "bit_accuracy", "tpr_at_1pct_fpr", "auc", "psnr", "ssim", "clip_i", "judge_preserved"]
+TABLE_COLUMNS = [
+    "watermark",
+    "attack",
+    "strength",
+    "bit_accuracy",
+    "tpr_at_1pct_fpr",
+    "auc",
+    "psnr",
+    "ssim",
+    "clip_i",
+    "judge_preserved",
+]
 
 
 def _fmt(value: Any) -> Any:
@@ -54,7 +65,9 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     """``robustness.csv``: one row per watermark x attack x strength, :data:`CSV_COLUMNS` first."""
     extra = sorted({k for row in rows for k in row} - set(CSV_COLUMNS))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + extra, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=CSV_COLUMNS + extra, extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
@@ -80,7 +93,9 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any
     return out
 
 
-def matched_ssim(rows: list[dict[str, Any]], targets: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)) -> list[dict[str, Any]]:
+def matched_ssim(
+    rows: list[dict[str, Any]], targets: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)
+) -> list[dict[str, Any]]:
     """Detection of each attack interpolated at fixed SSIM to the original (linear in SSIM along the
     strength curve; blank where the curve does not reach that SSIM)."""
     out = []

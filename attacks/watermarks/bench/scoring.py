@@ -48,8 +48,15 @@ class Scorer:
                 self.notes.append(f"LPIPS skipped: {err}")
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"psnr": {"data_range": 1.0}, "ssim": {"data_range": 1.0, "gaussian_weights": True}}
-        for key, metric in (("clip_i", self.clip_i), ("caption_faithfulness", self.clip_t), ("lpips", self.lpips)):
+        out: dict[str, Any] = {
+            "psnr": {"data_range": 1.0},
+            "ssim": {"data_range": 1.0, "gaussian_weights": True},
+        }
+        for key, metric in (
+            ("clip_i", self.clip_i),
+            ("caption_faithfulness", self.clip_t),
+            ("lpips", self.lpips),
+        ):
             if metric is not None:
                 out[key] = metric.describe()
         return out
@@ -77,7 +84,9 @@ class Scorer:
             out["clip_i"] = self.clip_i.forward_values(attacked, reference).double().cpu()
             with_caption = [i for i, c in enumerate(captions) if c]
             if with_caption:
-                values, _ = self.clip_t.forward_values(attacked[with_caption], [captions[i] for i in with_caption])
+                values, _ = self.clip_t.forward_values(
+                    attacked[with_caption], [captions[i] for i in with_caption]
+                )
                 out["caption_faithfulness"][with_caption] = values.double().cpu()
         if self.judge is not None and bool(generated.any()):
             idx = [i for i in range(b) if bool(generated[i])]
@@ -90,7 +99,11 @@ class Scorer:
 
 
 def detection_summary(
-    null_scores: torch.Tensor, scores: torch.Tensor, bits: torch.Tensor, payload: torch.Tensor, fprs: list[float]
+    null_scores: torch.Tensor,
+    scores: torch.Tensor,
+    bits: torch.Tensor,
+    payload: torch.Tensor,
+    fprs: list[float],
 ) -> dict[str, Any]:
     """Bit accuracy, TPR at each FPR with its threshold, and ROC AUC of watermarked-and-attacked
     ``scores`` against the ``null_scores`` of clean, un-attacked images (metrics layer)."""

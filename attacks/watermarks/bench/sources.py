@@ -43,7 +43,9 @@ def shapes_prompts(seed: int, count: int) -> list[str]:
     return [world.scene(seed, PROMPT_SPLIT, i).caption() for i in range(count)]
 
 
-def photo_crops(names: list[str], crops: int, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, list[str]]:
+def photo_crops(
+    names: list[str], crops: int, size: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, list[str]]:
     """The full photograph and ``crops - 1`` random square crops of each, resized to ``size``."""
     import skimage.data
 
@@ -69,7 +71,9 @@ def photo_crops(names: list[str], crops: int, size: int, rng: np.random.Generato
 
 
 @torch.no_grad()
-def generate_clean(pipe, prompts: list[str], runtime: Runtime, steps: int, guidance: float, batch_size: int) -> torch.Tensor:
+def generate_clean(
+    pipe, prompts: list[str], runtime: Runtime, steps: int, guidance: float, batch_size: int
+) -> torch.Tensor:
     """Unwatermarked DDIM generations ``(N, 3, H, W)``; image ``i`` uses the generator keyed
     ``("source", i)``, the same initial noise magnitudes the generation-time watermarks start from."""
     ddim = ddim_pipeline(pipe)
@@ -95,10 +99,17 @@ def build_sources(cfg, pipe, runtime: Runtime) -> Sources:
     size = cfg.image_size
     prompts = shapes_prompts(cfg.seed, cfg.generation.num_images)
     generated = generate_clean(
-        pipe, prompts, runtime, cfg.generation.num_inference_steps, cfg.generation.guidance_scale, cfg.batch_size
+        pipe,
+        prompts,
+        runtime,
+        cfg.generation.num_inference_steps,
+        cfg.generation.guidance_scale,
+        cfg.batch_size,
     )
     generated = resize(generated, (size, size)) if len(prompts) else torch.zeros(0, 3, size, size)
-    photos, photo_ids = photo_crops(cfg.photos.names, cfg.photos.crops_per_photo, size, runtime.numpy_rng("photos"))
+    photos, photo_ids = photo_crops(
+        cfg.photos.names, cfg.photos.crops_per_photo, size, runtime.numpy_rng("photos")
+    )
     return Sources(
         images=torch.cat([generated, photos]),
         captions=prompts + [""] * len(photo_ids),

@@ -46,7 +46,8 @@ class BoxGuidanceConfig(BaseModel):
     def _known_energy(cls, value: str) -> str:
         from ..energy import ENERGIES
 
-        ENERGIES.get(value)  # a clear error naming the known energies
+        if value not in ENERGIES:
+            raise ValueError(f"unknown layout energy {value!r}; allowed values: {', '.join(ENERGIES.names())}")
         return value
 
     @field_validator("places")

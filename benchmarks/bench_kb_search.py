@@ -1,0 +1,124 @@
+"""Knowledge-base search at scale: FAISS query latency and recall@10 against exact search, side by side.
+
+    python benchmarks/bench_kb_search.py                       # 100,000 entries, D = 512, 200 queries
+    python benchmarks/bench_kb_search.py --n 20000 --kinds flat,ivf
+    python benchmarks/bench_kb_search.py --kb runs/<run>/kb     # a real base's embeddings, tiled with noise to --n
+
+The base is ``--n`` unit vectors drawn around ``--clusters`` centres (CLIP embeddings of a real collection
+are clustered by subject; uniform random vectors are the worst case of approximate search and are
+available with ``--clusters 0``). Queries are fresh draws from the same distribution. Every index answers
+the same queries one at a time through :class:`generators.retrieval.index` (the code the knowledge base
+uses); recall@10 is the fraction of the exact top 10 that the index returns. Targets of the issue:
+latency < 50 ms and recall@10 >= 0.95 at 100,000 entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from generators.retrieval.index import IndexSettings, build_index
+
+TARGET_MS, TARGET_RECALL = 50.0, 0.95
+
+
+def synthetic(
+    n: int, dim: int, clusters: int, spread: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors `(n, dim)` around ``clusters`` random centres, and the centres."""
+    if clusters <= 0:
+        return F.normalize(torch.randn(n, dim, generator=generator), dim=1), torch.zeros(0, dim)
+    centres = F.normalize(torch.randn(clusters, dim, generator=generator), dim=1)  # (C, D)
+    owner = torch.randint(0, clusters, (n,), generator=generator)
+    x = centres[owner] + spread * torch.randn(n, dim, generator=generator) / dim**0.5
+    return F.normalize(x, dim=1), centres
+
+
+def from_kb(path: str, n: int, spread: float, generator: torch.Generator) -> torch.Tensor:
+    """A real base's image embeddings, tiled to ``n`` rows with small noise."""
+    from generators.retrieval.knowledge_base import KnowledgeBase
+
+    base = KnowledgeBase.open(path).image_emb  # (N0, D)
+    idx = torch.randint(0, base.shape[0], (n,), generator=generator)
+    return F.normalize(
+        base[idx] + spread * torch.randn(n, base.shape[1], generator=generator) / base.shape[1] ** 0.5, dim=1
+    )
+
+
+def measure(index, queries: torch.Tensor, k: int) -> tuple[list[float], torch.Tensor]:
+    """Per-query latency (ms, one query per call) and the ids `(Q, k)`."""
+    index.search(queries[:1], k)  # warm up
+    times, ids = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        _, i = index.search(q[None], k)
+        times.append((time.perf_counter() - t0) * 1000)
+        ids.append(i[0])
+    return times, torch.stack(ids)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=100_000, help="entries (default 100,000)")
+    p.add_argument("--dim", type=int, default=512, help="embedding dimension (default 512, CLIP ViT-B/32)")
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--clusters", type=int, default=2000, help="subject clusters (0: uniform random vectors)")
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=0.75,
+        help="within-cluster noise norm (centres have norm 1; 0.75: cosine ~0.8 to the centre)",
+    )
+    p.add_argument("--kinds", default="flat,ivf,hnsw", help="FAISS indexes to measure (comma separated)")
+    p.add_argument("--nprobe", type=int, default=32)
+    p.add_argument("--ef-search", type=int, default=128)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch and FAISS threads")
+    p.add_argument("--kb", default=None, help="take the vectors from this knowledge base (tiled to --n)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    import faiss
+
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(args.seed)
+    if args.kb:
+        data = from_kb(args.kb, args.n + args.queries, 0.3, g)
+        source = f"knowledge base {args.kb} tiled"
+    else:
+        data, _ = synthetic(args.n + args.queries, args.dim, args.clusters, args.spread, g)
+        source = f"synthetic, {args.clusters} clusters, spread {args.spread}"
+    vectors, queries = data[: args.n].contiguous(), data[args.n :].contiguous()
+    print(
+        f"# {args.n} entries x D={vectors.shape[1]} ({source}); {args.queries} queries one at a time; k={args.k}; {args.threads} thread(s)"
+    )
+
+    exact = build_index(vectors, IndexSettings(kind="exact"))
+    times, truth = measure(exact, queries, args.k)
+    rows = [("exact (torch)", 0.0, times, 1.0)]
+    for kind in [s.strip() for s in args.kinds.split(",") if s.strip()]:
+        settings = IndexSettings(kind=kind, nprobe=args.nprobe, ef_search=args.ef_search)
+        t0 = time.perf_counter()
+        index = build_index(vectors, settings)
+        build_s = time.perf_counter() - t0
+        times, ids = measure(index, queries, args.k)
+        recall = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(ids, truth)) / truth.numel()
+        rows.append((f"faiss {kind}", build_s, times, recall))
+
+    print(
+        f"{'index':16s} {'build s':>8s} {'median ms':>10s} {'p95 ms':>8s} {'recall@' + str(args.k):>10s}  targets (< {TARGET_MS:g} ms, >= {TARGET_RECALL})"
+    )
+    for name, build_s, times, recall in rows:
+        med, p95 = statistics.median(times), sorted(times)[int(0.95 * (len(times) - 1))]
+        ok = "ok" if med < TARGET_MS and recall >= TARGET_RECALL else "MISSED"
+        print(f"{name:16s} {build_s:8.2f} {med:10.2f} {p95:8.2f} {recall:10.3f}  {ok}")
+
+
+if __name__ == "__main__":
+    main()

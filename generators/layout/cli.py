@@ -1,0 +1,157 @@
+"""``workbench layout plan|generate|train-gligen``: layouts from prompts, layout-aware images, and the
+toy GLIGEN's training.
+
+    workbench layout plan "a large red circle on the left and a small blue star in the top right"
+    workbench layout generate "a large red circle on the left and a blue square on the right" out.png
+    workbench layout generate PROMPT out.png --method regions --model toy --steps 25
+    workbench layout generate PROMPT out.png --layout layout.json      # {"phrases": [...], "boxes": [[x0, y0, x1, y1], ...]}
+    workbench layout train-gligen --minutes 60                         # resumable; exports generators/layout/models/gligen
+
+The evaluation is an experiment: ``workbench run examples/layout_eval.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+EPILOG = """examples:
+  workbench layout plan "a large red circle on the left and a small blue star in the top right"
+  workbench layout generate "a red circle on the left and a blue square on the right" out.png --method box_guidance
+  workbench layout train-gligen --minutes 60
+  workbench run examples/layout_eval.yaml
+"""
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .planner import ShapesGrammarPlanner
+
+    layout = ShapesGrammarPlanner().plan(args.prompt)
+    print(json.dumps(layout.to_json(), indent=2))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from workbench.experiments_builtin.models import build_sd_pipeline
+    from workbench.io import save_image
+    from workbench.runtime import Runtime
+
+    from .layout import BoxLayout
+    from .methods import METHODS, MethodSettings
+    from .planner import ShapesGrammarPlanner
+
+    rt = Runtime(seed=args.seed, device=args.device)
+    if args.layout:
+        layout = BoxLayout(**json.loads(Path(args.layout).read_text()))
+        regions = list(layout.phrases)
+    else:
+        planner = ShapesGrammarPlanner()
+        layout, regions = planner.plan(args.prompt), planner.region_prompts(args.prompt)
+    layout.check_prompt(args.prompt)
+    pipe, name = build_sd_pipeline(args.model, rt)
+    gligen = None
+    if args.method == "gligen":
+        from .gligen import load_gligen_pipeline
+
+        gligen = load_gligen_pipeline(args.gligen, rt)
+    method = METHODS.get(args.method)(
+        MethodSettings(sd_pipe=pipe, steps=args.steps, guidance_scale=args.guidance_scale, gligen_pipe=gligen)
+    )
+    images = method([args.prompt], [layout], [regions], [rt.generator("image", 0)])
+    save_image(Path(args.output), images[0])
+    if args.boxes:
+        from .visual import draw_boxes
+
+        out = Path(args.output)
+        draw_boxes(images[0], layout.boxes, layout.phrases, scale=max(1, 256 // images.shape[-1])).save(
+            out.with_name(out.stem + "_boxes.png")
+        )
+    logger.info("%s with %s (%s): %s", args.method, name, tuple(images.shape[1:]), args.output)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .gligen import GLIGEN_DIR
+    from .train_gligen import train_gligen
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = train_gligen(
+        minutes=args.minutes,
+        max_steps=args.steps,
+        seed=args.seed,
+        work_dir=args.work_dir,
+        export_dir=args.export_dir or GLIGEN_DIR,
+        export=not args.no_export,
+        fresh=args.fresh,
+        eval_every=args.eval_every,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _errors(fn):
+    def wrapper(args: argparse.Namespace) -> int:
+        from pydantic import ValidationError
+
+        from .layout import LayoutError
+
+        try:
+            return fn(args)
+        except (LayoutError, ValidationError, json.JSONDecodeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``layout`` with its sub-commands to the ``workbench`` command line."""
+    lay = subparsers.add_parser(
+        "layout",
+        help="layout-aware generation: plan layouts, generate with boxes, train the toy GLIGEN",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = lay.add_subparsers(dest="layout_command", required=True)
+
+    p = sub.add_parser("plan", help="print the layout (phrases, normalised xyxy boxes) the shapes planner gives a prompt")
+    p.add_argument("prompt")
+    p.set_defaults(func=_errors(_plan))
+
+    g = sub.add_parser("generate", help="generate one image whose objects follow a layout")
+    g.add_argument("prompt")
+    g.add_argument("output", help="PNG file to write")
+    g.add_argument("--method", default="box_guidance", help="stock, box_guidance, boxdiff, regions or gligen")
+    g.add_argument("--layout", default=None, help="JSON file with phrases and boxes (default: planned from the prompt)")
+    g.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
+    g.add_argument("--gligen", default=None, help="grounded pipeline folder (default: the toy GLIGEN)")
+    g.add_argument("--steps", type=int, default=25)
+    g.add_argument("--guidance-scale", type=float, default=5.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default=None)
+    g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
+    g.set_defaults(func=_errors(_generate))
+
+    t = sub.add_parser("train-gligen", help="train (or resume) GLIGEN grounding on the toy SD, then export it")
+    t.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
+    t.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--device", default=None)
+    t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--work-dir", type=Path, default=None, help="checkpoints (default ~/.cache/workbench/toy-train/gligen)")
+    t.add_argument("--export-dir", type=Path, default=None, help="default generators/layout/models/gligen")
+    t.add_argument("--no-export", action="store_true")
+    t.add_argument("--fresh", action="store_true", help="ignore the shipped weights when there is no checkpoint")
+    t.set_defaults(func=_train)

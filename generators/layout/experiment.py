@@ -1,0 +1,370 @@
+"""``layout-eval``: layout-aware generation on the toy world, every method against the toy SD without layout.
+
+Prompts are shapes-world captions with 2, 3 and 4 objects (held-out test scenes); the rule-based planner
+turns each into its layout (one box per object, in the named grid cell). Every method generates from the
+same per-image seeds; the judge reads each image and :mod:`generators.layout.scoring` measures objects in
+their boxes (IoU >= 0.5), IoU with the requested box, relative positions, counts, colours and the
+GenEval-style composition; CLIP-T scores the prompt; wall time per image is measured side by side.
+
+    workbench run examples/layout_smoke.yaml      # random weights: the code path, in seconds
+    workbench run examples/layout_eval.yaml       # the toy world's numbers (trained toy SD + judge)
+
+The claims checked (``claims.*`` in metrics.json): on two-object prompts, both objects in their boxes at
+least 30 points above the stock pipeline, and mean IoU of the found objects >= 0.6, per method; guidance
+time per image at most 2x the stock pipeline's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from workbench.config import ConfigError, ExperimentConfig
+from workbench.experiments import register_experiment
+from workbench.runs import RunContext
+from workbench.runtime import Runtime
+
+from .box_guidance import BoxGuidanceConfig
+from .regions import RegionsConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LayoutEvalConfig", "load_judge", "run"]
+
+STOCK = "stock"
+TRAINING_FREE = ("box_guidance", "boxdiff")
+COUNT_NAMES = {2: "two_object", 3: "three_object", 4: "four_object"}
+
+
+class LayoutModels(BaseModel):
+    """Models of the evaluation.
+
+    Args:
+        sd: ``auto`` (the toy SD when trained, else random-weight dummy components), ``dummy``, or a preset,
+            hub id or pipeline folder.
+        judge: ``auto`` (the toy judge when trained, else none), ``none``, ``random`` (code path only) or a folder.
+        clip: CLIP for CLIP-T: ``auto``, ``dummy``, ``none``, or a preset / hub id / folder.
+        gligen: ``auto`` (the trained toy GLIGEN when present, else the method is skipped and the report says
+            so), ``none``, or a ``StableDiffusionGLIGENPipeline`` folder.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sd: str = "auto"
+    judge: str = "auto"
+    clip: str = "auto"
+    gligen: str = "auto"
+
+
+class LayoutPrompts(BaseModel):
+    """Evaluation prompts: held-out shapes-world scenes.
+
+    Args:
+        counts: number of prompts per object count (2 to 4 objects).
+        seed: world seed of the test split.
+        size: ``mixed`` keeps the world's sizes, ``large`` / ``small`` sets every object's size.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    counts: dict[int, int] = Field(default_factory=lambda: {2: 64, 3: 32, 4: 32})
+    seed: int = 999
+    size: Literal["mixed", "large", "small"] = "mixed"
+
+    @field_validator("counts")
+    @classmethod
+    def _counts(cls, value: dict[int, int]) -> dict[int, int]:
+        bad = [k for k in value if not 1 <= k <= 4]
+        if bad or not value or any(v < 0 for v in value.values()) or sum(value.values()) == 0:
+            raise ValueError(f"counts maps object counts 1..4 to prompt counts >= 0 (some > 0), got {value}")
+        return dict(sorted(value.items()))
+
+
+class LayoutEvalConfig(ExperimentConfig):
+    """Config of the ``layout-eval`` experiment.
+
+    Args:
+        models: see :class:`LayoutModels`.
+        prompts: see :class:`LayoutPrompts`.
+        methods: names in :data:`generators.layout.methods.METHODS`; ``stock`` is the baseline of the claims.
+        num_inference_steps, guidance_scale: sampling of every method.
+        batch_size: prompts per call (and per checkpoint).
+        box_guidance, boxdiff: settings of the two training-free guidance methods.
+        regions: settings of region fusion.
+        gligen_beta: share of steps with grounding tokens (GLIGEN's scheduled sampling).
+        iou_threshold: IoU with the requested box at which an object counts as in its box.
+        grid_images: prompts shown per method in the report.
+    """
+
+    experiment: Literal["layout-eval"] = "layout-eval"
+    models: LayoutModels = LayoutModels()
+    prompts: LayoutPrompts = LayoutPrompts()
+    methods: list[str] = Field(default_factory=lambda: ["stock", "box_guidance", "boxdiff", "regions", "gligen"])
+    num_inference_steps: int = Field(25, ge=1, le=1000)
+    guidance_scale: float = Field(5.0, ge=0.0)
+    batch_size: int = Field(8, ge=1, le=256)
+    box_guidance: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("fast"))
+    boxdiff: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("boxdiff"))
+    regions: RegionsConfig = RegionsConfig()
+    gligen_beta: float = Field(0.3, ge=0.0, le=1.0)
+    iou_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    grid_images: int = Field(8, ge=0)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        from .methods import METHODS
+
+        unknown = [m for m in value if m not in METHODS]
+        if unknown or not value:
+            raise ValueError(f"unknown or no method(s) {unknown}; allowed values: {', '.join(METHODS.names())}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"methods repeat: {value}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------- models
+def load_judge(choice: str | None, runtime: Runtime | None = None, required: bool = True) -> Any | None:
+    """The judge for a config choice (``auto``, ``none``, ``random`` or a folder); ``None`` when absent."""
+    from workbench.toy.judge import ShapesJudge
+
+    device = runtime.device if runtime is not None else "cpu"
+    choice = choice or "auto"
+    if choice == "none":
+        return None
+    if choice == "random":
+        logger.warning("judge: random weights (code path only: its verdicts mean nothing)")
+        return ShapesJudge().eval().to(device)
+    if choice == "auto":
+        from workbench.loading import resolve_model
+
+        resolved = resolve_model("toy", kind="judge")
+        if not resolved.available:
+            if required:
+                logger.warning("toy judge not available (%s): no judge-measured scores", resolved.reason)
+            return None
+        choice = str(resolved.local_path)
+    return ShapesJudge.from_pretrained(choice).eval().to(device)
+
+
+def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
+    from .gligen import GLIGEN_DIR, load_gligen_pipeline
+
+    if choice == "none":
+        return None, "not requested (models.gligen: none)"
+    folder = GLIGEN_DIR if choice == "auto" else choice
+    try:
+        return load_gligen_pipeline(folder, runtime), str(folder)
+    except FileNotFoundError as exc:
+        if choice != "auto":
+            raise
+        return None, str(exc)
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
+    """Held-out scenes with 2-4 objects (no named entities), sizes as configured."""
+    from workbench.toy.vocab import SIZES
+    from workbench.toy.world import ShapesWorld, cell_box, scene_rng
+
+    world = ShapesWorld(64)
+    scenes = []
+    for n, count in cfg.counts.items():
+        for i in range(count):
+            scene = world.scene(cfg.seed + n, "test", i, n_objects=n, entity_prob=0.0)
+            if cfg.size != "mixed":
+                rng = scene_rng(cfg.seed + n, "test", 10_000 + i)
+                objs = []
+                for o in scene.objects:
+                    cell = _cell_of(o.box)
+                    box = cell_box(cell, SIZES[cfg.size], rng)
+                    objs.append(replace(o, size=cfg.size, texture=o.texture if cfg.size == "large" else "plain", box=box))
+                scene = replace(scene, objects=tuple(objs))
+            scenes.append(scene)
+    return scenes
+
+
+def _cell_of(box: tuple[float, float, float, float]) -> int:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return min(int(cy * 3), 2) * 3 + min(int(cx * 3), 2)
+
+
+# ---------------------------------------------------------------------------------------------- run
+@register_experiment("layout-eval", config=LayoutEvalConfig)
+def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
+    """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN vs stock SD."""
+    from workbench.experiments_builtin.models import build_clip, build_sd_pipeline
+
+    from .methods import METHODS, MethodSettings
+    from .planner import ShapesGrammarPlanner
+    from .scoring import RequestedObject, score_image, summarize_scores
+
+    rt = ctx.runtime
+    # 1. models (a missing model fails here, before any generation)
+    sd_pipe, sd_name = build_sd_pipeline(cfg.models.sd, rt)
+    judge = load_judge(cfg.models.judge, rt)
+    clip = build_clip(cfg.models.clip, rt)
+    gligen_pipe, gligen_note = (None, "not requested") if "gligen" not in cfg.methods else _load_gligen(cfg.models.gligen, rt)
+    settings = MethodSettings(
+        sd_pipe=sd_pipe,
+        steps=cfg.num_inference_steps,
+        guidance_scale=cfg.guidance_scale,
+        box_guidance=cfg.box_guidance,
+        boxdiff=cfg.boxdiff,
+        regions=cfg.regions,
+        gligen_pipe=gligen_pipe,
+        gligen_beta=cfg.gligen_beta,
+    )
+    skipped: dict[str, str] = {}
+    methods: dict[str, Any] = {}
+    for name in cfg.methods:
+        if name == "gligen" and gligen_pipe is None:
+            skipped[name] = gligen_note
+            logger.warning("method gligen skipped: %s", gligen_note)
+            continue
+        methods[name] = METHODS.get(name)(settings)
+    if not methods:
+        raise ConfigError("methods: nothing left to run (every listed method was skipped)")
+    ctx.report.add_text(
+        f"SD: `{sd_name}`; judge: `{'none' if judge is None else cfg.models.judge}`; CLIP: "
+        f"`{clip[2] if clip else 'none'}`; steps {cfg.num_inference_steps}, CFG {cfg.guidance_scale}."
+        + "".join(f"\n\nMethod `{k}` skipped: {v}" for k, v in skipped.items()),
+        title="Setup",
+    )
+
+    # 2. prompts and their layouts (the planner's boxes are the requested boxes)
+    planner = ShapesGrammarPlanner()
+    scenes = eval_scenes(cfg.prompts)
+    prompts = [s.caption() for s in scenes]
+    planned = [planner.objects(p) for p in prompts]
+    layouts = [planner.plan(p) for p in prompts]
+    regions = [planner.region_prompts(p) for p in prompts]
+    ctx.save_json("prompts", [{"prompt": p, "layout": lay.to_json()} for p, lay in zip(prompts, layouts)])
+
+    # 3. generation, method after method within each batch (timed side by side), checkpointed per batch
+    batches = [list(range(i, min(i + cfg.batch_size, len(prompts)))) for i in range(0, len(prompts), cfg.batch_size)]
+    done: list[tuple[str, int, torch.Tensor, float]] = []
+    with rt.split(list(range(len(batches)))) as mine:
+        for k in ctx.progress(mine, desc="layout-eval"):
+            idx = batches[k]
+            for name, method in methods.items():
+                key = f"{name}/batch-{k:05d}"
+                if ctx.checkpoint.done(key):
+                    tensors, meta = ctx.checkpoint.load(key)
+                    done.append((name, k, tensors["images"], float(meta["seconds"])))
+                    continue
+                gens = [rt.generator("image", i) for i in idx]
+                start = time.perf_counter()
+                with rt.autocast():
+                    images = method(
+                        [prompts[i] for i in idx], [layouts[i] for i in idx], [regions[i] for i in idx], gens
+                    )
+                seconds = time.perf_counter() - start
+                ctx.checkpoint.save(key, {"images": images.float().cpu()}, {"seconds": seconds})
+                done.append((name, k, images.float().cpu(), seconds))
+    gathered = rt.gather(done)
+    if not ctx.is_main:
+        return
+    images_by: dict[str, torch.Tensor] = {}
+    seconds_by: dict[str, float] = {}
+    for name in methods:
+        parts = sorted((k, im, s) for n, k, im, s in gathered if n == name)
+        images_by[name] = torch.cat([im for _, im, _ in parts])
+        seconds_by[name] = sum(s for *_, s in parts) / len(prompts)
+
+    # 4. scores
+    metrics: dict[str, Any] = {"seconds_per_image": dict(seconds_by)}
+    rows = []
+    per_method: dict[str, dict[int, dict[str, float]]] = {}
+    for name, images in images_by.items():
+        entry: dict[str, Any] = {}
+        if judge is not None:
+            dets: list = []
+            for i in range(0, len(images), 64):
+                dets += judge.detect(images[i : i + 64].to(rt.device))
+            scores = [
+                score_image(p, [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in objs], d, cfg.iou_threshold)
+                for p, objs, d in zip(prompts, planned, dets)
+            ]
+            ctx.save_json(f"scores/{name}", [s.to_row() for s in scores])
+            per_method[name] = {}
+            for n in sorted({s.n_objects for s in scores}):
+                summary = summarize_scores([s for s in scores if s.n_objects == n])
+                per_method[name][n] = summary
+                entry[COUNT_NAMES.get(n, f"{n}_object")] = summary
+                rows.append({"method": name, "objects": n, **{k: _round(v) for k, v in summary.items()}})
+        if clip is not None:
+            from metrics import CLIPTextScore
+
+            metric = CLIPTextScore(clip[0], clip[1], model_name=clip[2]).to(rt.device)
+            for i in range(0, len(images), 32):
+                metric.update(images[i : i + 32].to(rt.device), prompts[i : i + 32])
+            entry["clip_t"] = float(metric.compute())
+        metrics[name] = entry
+    stock_s = seconds_by.get(STOCK)
+    if stock_s:
+        metrics["time_ratio_vs_stock"] = {n: s / stock_s for n, s in seconds_by.items()}
+    metrics["claims"] = _claims(per_method, metrics.get("time_ratio_vs_stock", {}))
+    ctx.log_metrics(metrics)
+
+    # 5. report
+    ctx.report.add_table(
+        "Time per image",
+        [
+            {"method": n, "seconds": round(s, 4), "x stock": round(s / stock_s, 3) if stock_s else None}
+            for n, s in seconds_by.items()
+        ],
+        caption="Wall time of generation only, methods interleaved batch by batch in one run.",
+    )
+    if rows:
+        ctx.report.add_table(
+            "Judge-measured layout faithfulness",
+            rows,
+            caption=f"all_in_box: every object found (shape and colour) with IoU >= {cfg.iou_threshold} to its box; "
+            "mean_iou_found: IoU of the found objects' boxes; relations: kept left-of / above relations; "
+            "geneval_*: GenEval-style composition (positions by 3x3 grid cell).",
+        )
+    ctx.report.add_metrics(metrics["claims"], title="Claims")
+    _add_grids(ctx, images_by, prompts, layouts, cfg.grid_images)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def _claims(per_method: dict[str, dict[int, dict[str, float]]], ratios: dict[str, float]) -> dict[str, Any]:
+    """The issue's measurable claims, per method (``None`` when not measurable in this run)."""
+    out: dict[str, Any] = {}
+    stock = per_method.get(STOCK, {}).get(2)
+    for name, by_n in per_method.items():
+        two = by_n.get(2)
+        if name == STOCK or two is None:
+            continue
+        if stock is not None:
+            gain = two["all_in_box"] - stock["all_in_box"]
+            out[f"{name}.two_object_gain_in_box"] = gain
+            out[f"{name}.two_object_gain_ok"] = gain >= 0.30
+        iou = two["mean_iou_found"]
+        out[f"{name}.two_object_mean_iou_found"] = iou
+        out[f"{name}.two_object_mean_iou_ok"] = iou is not None and iou >= 0.6
+    for name in TRAINING_FREE:
+        if name in ratios:
+            out[f"{name}.time_ratio"] = ratios[name]
+            out[f"{name}.time_ratio_ok"] = ratios[name] <= 2.0
+    return out
+
+
+def _add_grids(ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: list[str], layouts: list, n: int) -> None:
+    from .visual import draw_boxes
+
+    if n <= 0:
+        return
+    for name, images in images_by.items():
+        pick = list(range(min(n, len(images))))
+        pics = [draw_boxes(images[i], layouts[i].boxes, scale=max(1, 128 // images.shape[-1])) for i in pick]
+        ctx.report.add_images(f"{name}: images with their requested boxes", pics, [prompts[i] for i in pick], ncols=4)

@@ -1,0 +1,197 @@
+"""Nearest-neighbour search over unit-norm embeddings by inner product (= cosine): exact search in
+torch, or a FAISS index (``flat``: exact, the same results as torch; ``ivf`` / ``hnsw``: approximate, for
+large bases).
+
+Both answer ``search(queries, k, allowed)`` with ``(scores, ids)`` of shape `(Q, k')`, best first, where
+``k' = min(k, number of allowed entries)``; ``allowed`` is an optional bool mask `(N,)` (metadata filters).
+
+Example:
+    >>> import torch
+    >>> x = torch.nn.functional.normalize(torch.randn(100, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+    >>> exact, flat = build_index(x, IndexSettings()), build_index(x, IndexSettings(kind="flat"))
+    >>> bool((exact.search(x[:3], 5)[1] == flat.search(x[:3], 5)[1]).all())
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ExactIndex", "FaissIndex", "IndexSettings", "build_index"]
+
+IndexKind = Literal["exact", "flat", "ivf", "hnsw"]
+
+
+class IndexSettings(BaseModel):
+    """How a knowledge base searches.
+
+    Args:
+        kind: ``exact`` (torch matrix product, the default), ``flat`` (FAISS exact inner product),
+            ``ivf`` (FAISS inverted lists, approximate) or ``hnsw`` (FAISS graph, approximate).
+        nlist: IVF lists (``None``: ``4 * sqrt(N)``, at most ``N / 39``).
+        nprobe: IVF lists visited per query.
+        hnsw_m: HNSW neighbours per node.
+        ef_construction, ef_search: HNSW beam widths at build and at query time.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: IndexKind = "exact"
+    nlist: int | None = Field(default=None, ge=1)
+    nprobe: int = Field(default=32, ge=1)
+    hnsw_m: int = Field(default=32, ge=4)
+    ef_construction: int = Field(default=80, ge=8)
+    ef_search: int = Field(default=128, ge=8)
+
+
+def _check_queries(queries: torch.Tensor, dim: int) -> torch.Tensor:
+    queries = torch.as_tensor(queries, dtype=torch.float32)
+    if queries.ndim == 1:
+        queries = queries[None]
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise ValueError(f"queries must have shape (Q, {dim}), got {tuple(queries.shape)}")
+    return queries.cpu().contiguous()
+
+
+class ExactIndex:
+    """Exact inner-product search in torch over `(N, D)` float32 vectors."""
+
+    kind = "exact"
+
+    def __init__(self, vectors: torch.Tensor) -> None:
+        self.vectors = torch.as_tensor(vectors, dtype=torch.float32).cpu().contiguous()  # (N, D)
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    def add(self, vectors: torch.Tensor) -> None:
+        self.vectors = torch.cat([self.vectors, torch.as_tensor(vectors, dtype=torch.float32).cpu()])
+
+    def search(
+        self, queries: torch.Tensor, k: int, allowed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        queries = _check_queries(queries, self.vectors.shape[1])  # (Q, D)
+        scores = queries @ self.vectors.T  # (Q, N)
+        n_valid = len(self)
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed.to(torch.bool)[None], float("-inf"))
+            n_valid = int(allowed.sum())
+        k = min(int(k), n_valid)
+        top = scores.topk(k, dim=1, sorted=True)
+        return top.values, top.indices  # (Q, k) each
+
+
+class FaissIndex:
+    """A FAISS inner-product index (``flat``, ``ivf`` or ``hnsw``) over `(N, D)` float32 vectors."""
+
+    def __init__(self, settings: IndexSettings, dim: int) -> None:
+        import faiss
+
+        self.settings, self.dim = settings, int(dim)
+        self.kind = settings.kind
+        self._faiss = faiss
+        self.index = None
+        self.trained_on = 0
+
+    def _create(self, n: int) -> None:
+        faiss, s = self._faiss, self.settings
+        if s.kind == "flat":
+            self.index = faiss.IndexFlatIP(self.dim)
+        elif s.kind == "hnsw":
+            self.index = faiss.IndexHNSWFlat(self.dim, s.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            self.index.hnsw.efConstruction = s.ef_construction
+        elif s.kind == "ivf":
+            nlist = s.nlist or int(4 * math.sqrt(max(n, 1)))
+            nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            self.index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            self._quantizer = quantizer  # keep it alive beside the index
+        else:
+            raise ValueError(f"FaissIndex kind must be 'flat', 'ivf' or 'hnsw', got {s.kind!r}")
+
+    def __len__(self) -> int:
+        return 0 if self.index is None else int(self.index.ntotal)
+
+    def add(self, vectors: torch.Tensor) -> None:
+        x = np.ascontiguousarray(torch.as_tensor(vectors, dtype=torch.float32).cpu().numpy())  # (n, D)
+        if x.shape[0] == 0:
+            return
+        if self.index is None:
+            self._create(x.shape[0])
+            if not self.index.is_trained:
+                rng = np.random.default_rng(0)
+                sample = (
+                    x
+                    if x.shape[0] <= 256 * self.index.nlist
+                    else x[rng.choice(x.shape[0], 256 * self.index.nlist, replace=False)]
+                )
+                self.index.train(sample)
+                self.trained_on = x.shape[0]
+        self.index.add(x)
+
+    def _params(self, allowed: torch.Tensor | None):
+        faiss, s = self._faiss, self.settings
+        sel = None
+        if allowed is not None:
+            ids = np.ascontiguousarray(
+                torch.nonzero(allowed.to(torch.bool)).flatten().numpy().astype(np.int64)
+            )
+            sel = faiss.IDSelectorBatch(ids)
+        if s.kind == "ivf":
+            params = faiss.SearchParametersIVF(nprobe=min(s.nprobe, self.index.nlist))
+        elif s.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=s.ef_search)
+        else:
+            params = faiss.SearchParameters() if sel is not None else None
+        if sel is not None:
+            params.sel = sel
+            params._sel_ref = sel  # the selector must outlive the call
+        return params
+
+    def search(
+        self, queries: torch.Tensor, k: int, allowed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        q = _check_queries(queries, self.dim).numpy()  # (Q, D)
+        n_valid = len(self) if allowed is None else int(allowed.sum())
+        k = min(int(k), n_valid)
+        if k == 0 or self.index is None:
+            return torch.zeros(q.shape[0], 0), torch.zeros(q.shape[0], 0, dtype=torch.long)
+        params = self._params(allowed)
+        scores, ids = (
+            self.index.search(q, k, params=params) if params is not None else self.index.search(q, k)
+        )
+        scores, ids = torch.from_numpy(scores), torch.from_numpy(ids)  # (Q, k); -1 where fewer were found
+        if bool((ids < 0).any()):
+            found = int((ids >= 0).sum(dim=1).min())
+            scores, ids = scores[:, :found], ids[:, :found]
+        return scores, ids
+
+    def save(self, path: str | Path) -> None:
+        from workbench.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            self._faiss.write_index(self.index, str(tmp))
+
+    @classmethod
+    def load(cls, path: str | Path, settings: IndexSettings, dim: int) -> FaissIndex:
+        out = cls(settings, dim)
+        out.index = out._faiss.read_index(str(path))
+        return out
+
+
+def build_index(vectors: torch.Tensor, settings: IndexSettings) -> ExactIndex | FaissIndex:
+    """An index of ``settings.kind`` over ``vectors`` `(N, D)` (unit norm for cosine search)."""
+    if settings.kind == "exact":
+        return ExactIndex(vectors)
+    index = FaissIndex(settings, vectors.shape[1])
+    index.add(vectors)
+    return index

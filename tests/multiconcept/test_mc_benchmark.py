@@ -1,0 +1,127 @@
+"""The toy-world benchmark: compositions, judging, region crops, the experiment end to end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from generators.multiconcept.evaluate import crop_box, judge_composition, mask_box, matches
+from generators.multiconcept.toy_concepts import Composition, ToyConcept, concept_pool, sample_compositions
+
+
+@dataclass
+class FakeDetection:
+    shape: str
+    color: str
+    texture: str
+    entity: str | None
+    box: tuple[float, float, float, float]
+    score: float
+
+    @property
+    def position(self) -> str:
+        from workbench.toy.scene import ObjectSpec
+
+        return ObjectSpec(self.shape, self.color, box=self.box).position
+
+
+def test_compositions_are_distinct_and_deterministic():
+    a = sample_compositions(np.random.default_rng(3), 20, 2)
+    b = sample_compositions(np.random.default_rng(3), 20, 2)
+    assert a == b
+    for comp in a + sample_compositions(np.random.default_rng(4), 10, 3):
+        shapes = [c.shape for c in comp.concepts]
+        colors = [c.color for c in comp.concepts]
+        assert len(set(shapes)) == len(shapes) and len(set(colors)) == len(colors)
+        assert len(comp.boxes) == len(comp.concepts)
+    assert len(concept_pool()) == 6 * 8 * 3 + 32
+    with pytest.raises(ValueError, match="2 or 3"):
+        sample_compositions(np.random.default_rng(0), 1, 4)
+    ent = ToyConcept.from_entity("zorvik")
+    assert ent.prompt == "a zorvik emblem" and ent.render(32)[1].any()
+
+
+def test_judging_matches_each_concept_once():
+    comp = Composition((ToyConcept("circle", "red", "striped"), ToyConcept("star", "blue")), (3, 5))
+    left, right = comp.boxes
+    dets = [
+        FakeDetection("circle", "red", "striped", None, left, 0.9),
+        FakeDetection("star", "blue", "plain", None, (0.0, 0.0, 0.3, 0.3), 0.8),  # found, wrong place
+    ]
+    verdicts = judge_composition(dets, comp, ["shape", "color", "texture"])
+    assert [v.found for v in verdicts] == [True, True] and [v.position for v in verdicts] == [True, False]
+    assert not judge_composition(dets[:1], comp, ["shape", "color"])[1].found
+    plain = FakeDetection("circle", "red", "plain", None, left, 0.9)
+    assert not matches(plain, comp.concepts[0], ["shape", "color", "texture"])
+    assert matches(plain, comp.concepts[0], ["shape", "color"])
+    entity = ToyConcept.from_entity("zorvik")
+    assert matches(FakeDetection("x", "y", "plain", "zorvik", left, 1.0), entity, ["shape"])
+    # one detection cannot serve two concepts
+    twins = Composition((ToyConcept("circle", "red"), ToyConcept("circle", "red")), (3, 5))
+    assert [v.found for v in judge_composition([plain], twins, ["shape", "color"])] == [True, False]
+
+
+def test_region_crops():
+    image = torch.zeros(3, 64, 64)
+    image[:, 10:20, 30:40] = 1.0
+    mask = image[0] > 0
+    box = mask_box(mask)
+    assert box == (30 / 64, 10 / 64, 40 / 64, 20 / 64)
+    crop = crop_box(image, box, 16, margin=0.0)
+    assert crop.shape == (3, 16, 16) and crop.mean() > 0.9
+
+
+def test_experiment_end_to_end(tmp_path):
+    from workbench.config import load_config
+    from workbench.runs import run_experiment
+
+    cfg = load_config(
+        "examples/multiconcept_smoke.yaml",
+        [
+            "benchmark.pairs=1",
+            "benchmark.triples=1",
+            "benchmark.images_per_composition=2",
+            "score.grid_compositions=2",
+        ],
+    )
+    run_dir = run_experiment(cfg, output_dir=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for method in ("freecustom", "text", "collage"):
+        assert metrics[f"{method}.pairs.images"] == 2 and metrics[f"{method}.triples.images"] == 2
+        assert 0 <= metrics[f"{method}.all.concept_found"] <= 1
+        assert np.isfinite(metrics[f"{method}.all.clip_t"]) and np.isfinite(metrics[f"{method}.all.clip_i"])
+        assert metrics[f"{method}.seconds_per_image"] > 0
+    assert "claims.both_found" in metrics and "claims.time_ratio_vs_text" in metrics
+    scores = json.loads((run_dir / "outputs" / "scores.json").read_text())
+    assert len(scores["freecustom"]) == 4 and scores["freecustom"][0]["prompt"]
+    assert len(list((run_dir / "outputs" / "freecustom").glob("*.png"))) == 4
+    html = (run_dir / "report.html").read_text()
+    assert "Claims (two-concept compositions)" in html and "Per method" in html and "collage" in html
+
+
+@pytest.mark.parametrize("name", ["multiconcept_smoke", "multiconcept_toy", "multiconcept_sd15"])
+def test_example_configs_validate(name):
+    from workbench.config import load_config
+
+    cfg = load_config(f"examples/{name}.yaml")
+    assert cfg.experiment == "multiconcept" and cfg.freecustom.layers == ["freecustom"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "generators.multiconcept",
+        "generators.multiconcept.pipeline_multiconcept",
+        "generators.multiconcept.toy_concepts",
+    ],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,95 @@
+"""The Gradio demo's handlers (no browser) and the ``workbench multiconcept`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import PROMPT
+
+
+def test_demo_builds_and_composes():
+    import apps.multiconcept_demo as demo
+    from apps import DEMOS
+
+    assert DEMOS.get("multiconcept").build is demo.build
+    assert type(demo.build()).__name__ == "Blocks"
+    circle, p1 = demo.pick_toy_concept("a large red circle", 64)
+    star, p2 = demo.pick_toy_concept("a large blue star", 64)
+    image, mask = demo.editor_to_image_mask(circle)
+    assert image.shape == (3, 64, 64) and 0 < mask.float().mean() < 0.3
+    filled = demo.auto_mask({"background": star["background"], "layers": [], "composite": None}, p2)
+    assert demo.editor_to_image_mask(filled)[1].any()
+    assert (
+        demo.editor_to_image_mask({"background": star["background"], "layers": []})[1] is None
+    )  # nothing painted
+    r = demo.compose("dummy", PROMPT, [(circle, p1), (filled, p2), (None, "")], steps=2, n_images=2)
+    assert len(r.freecustom) == len(r.text) == len(r.collage_images) == 2
+    assert r.freecustom[0].shape == (32, 32, 3) and r.freecustom[0].dtype == np.uint8
+    assert r.collage.shape == (32, 32, 3) and "2 concept(s)" in r.info
+    with pytest.raises(ValueError, match="at least one concept"):
+        demo.compose("dummy", PROMPT, [(None, "")], steps=2)
+    with pytest.raises(ValueError, match="no concept prompt"):
+        demo.compose("dummy", PROMPT, [(circle, " ")], steps=2)
+    with pytest.raises(ValueError, match="target prompt"):
+        demo.compose("dummy", "", [(circle, p1)], steps=2)
+    with pytest.raises(ValueError, match="unknown toy concept"):
+        demo.pick_toy_concept("a unicorn")
+
+
+def test_cli(tmp_path, capsys):
+    from generators.cli import cli_modules
+    from generators.multiconcept.toy_concepts import ToyConcept
+    from workbench.cli import main
+    from workbench.io import save_image
+
+    assert "generators.multiconcept.cli" in cli_modules()
+    image, mask = ToyConcept("circle", "red").render(40)
+    save_image(tmp_path / "ref.png", image)
+    save_image(tmp_path / "mask.png", mask.float()[None].expand(3, -1, -1))
+    star, _ = ToyConcept("star", "blue").render(40)
+    save_image(tmp_path / "star.png", star)
+    out = tmp_path / "out"
+    args = [
+        "multiconcept",
+        PROMPT,
+        "--concept",
+        "a large red circle",
+        str(tmp_path / "ref.png"),
+        str(tmp_path / "mask.png"),
+    ]
+    args += ["--concept", "a large blue star", str(tmp_path / "star.png"), "auto", "--steps", "2", "--n", "2"]
+    assert main([*args, "--baselines", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == [
+        "collage-0.png",
+        "collage-1.png",
+        "collage.png",
+        "freecustom-0.png",
+        "freecustom-1.png",
+        "text-0.png",
+        "text-1.png",
+    ]
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["concepts"][1]["mask"] == "auto" and settings["steps"] == 2
+    empty = torch.zeros(3, 40, 40)
+    save_image(tmp_path / "blank.png", empty)
+    assert (
+        main(
+            [
+                "multiconcept",
+                PROMPT,
+                "--concept",
+                "a dog",
+                str(tmp_path / "ref.png"),
+                str(tmp_path / "blank.png"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    assert "the mask is empty" in capsys.readouterr().err

@@ -89,7 +89,9 @@ def rows_to_layout(rows: Any) -> Any:
         try:
             box = tuple(float(v) for v in row[1:5])
         except (TypeError, ValueError) as exc:
-            raise LayoutError(f"row {k + 1} ({phrase!r}): x0, y0, x1, y1 must be numbers in [0, 1], got {row[1:5]}") from exc
+            raise LayoutError(
+                f"row {k + 1} ({phrase!r}): x0, y0, x1, y1 must be numbers in [0, 1], got {row[1:5]}"
+            ) from exc
         phrases.append(phrase)
         boxes.append(box)
     if not phrases:
@@ -193,7 +195,11 @@ def generate_layout(
     return LayoutResult(boxed=boxed, image=bare, attention=attention, info=info)
 
 
-@register_demo(NAME, title="Layout-aware generation", description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase.")
+@register_demo(
+    NAME,
+    title="Layout-aware generation",
+    description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase.",
+)
 def build():
     """The demo's ``gr.Blocks`` (models load on the first run)."""
     import gradio as gr
@@ -213,7 +219,9 @@ def build():
 
     def on_generate(model, prompt, rows, method, steps, guidance, seed, show):
         try:
-            r = generate_layout(model, prompt, rows, method, int(steps), float(guidance), int(seed), bool(show))
+            r = generate_layout(
+                model, prompt, rows, method, int(steps), float(guidance), int(seed), bool(show)
+            )
         except (ValueError, FileNotFoundError) as err:
             raise gr.Error(str(err)) from err
         return r.boxed, r.attention, r.info
@@ -240,9 +248,13 @@ def build():
                     interactive=True,
                 )
                 plan = gr.Button("plan from prompt")
-            preview = gr.Image(label="layout", value=preview_layout(plan_rows(DEFAULT_PROMPT)), interactive=False, height=256)
+            preview = gr.Image(
+                label="layout", value=preview_layout(plan_rows(DEFAULT_PROMPT)), interactive=False, height=256
+            )
         with gr.Row():
-            model = gr.Dropdown(["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True)
+            model = gr.Dropdown(
+                ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
+            )
             method = gr.Dropdown(list(METHOD_CHOICES), value="box_guidance", label="method")
             steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
             guidance = gr.Slider(1, 15, value=5.0, step=0.5, label="guidance")

@@ -227,8 +227,7 @@ def compose(
         freecustom={"mask_weight": float(mask_weight), "style_fidelity": float(style_fidelity)},
         baselines={"methods": ["freecustom", "text", "collage"] if baselines else ["freecustom"]},
     )
-    g = [torch.Generator().manual_seed(int(seed) * 1000 + i) for i in range(int(n_images))]
-    call = MethodCall(prompt.strip(), concepts, None, g, int(seed))
+    call = MethodCall(prompt.strip(), concepts, None, [], int(seed))
     out: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for name, method in build_methods(pipe, cfg, size).items():

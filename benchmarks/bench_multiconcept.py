@@ -68,7 +68,9 @@ def toy_shaped_pipeline(runtime) -> object:
     tokenizer = dummy_tokenizer()
     pipe = StableDiffusionPipeline(
         vae=AutoencoderKL(**VAE_CONFIG).eval(),
-        text_encoder=dummy_text_encoder(tokenizer, hidden_size=UNET_CONFIG["cross_attention_dim"], num_layers=4),
+        text_encoder=dummy_text_encoder(
+            tokenizer, hidden_size=UNET_CONFIG["cross_attention_dim"], num_layers=4
+        ),
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**UNET_CONFIG).eval(),
         scheduler=dummy_scheduler(),

@@ -36,6 +36,16 @@ class PerItemMetric(Metric):
         self.values.append(values)
         return values
 
+    def add_values(self, values: torch.Tensor) -> torch.Tensor:
+        """Record per-item values computed elsewhere (e.g. by ``forward_values``) as one update.
+
+        Returns:
+            the values as recorded, `(N,)` float64.
+        """
+        self._update_count += 1
+        self._computed = None
+        return self._append(values)
+
     def per_item(self) -> torch.Tensor:
         """Every accumulated per-item value, across processes, in update order.
 

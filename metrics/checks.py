@@ -73,7 +73,7 @@ def check_images(
         raise MetricInputError(
             f"{name} must be at least {min_size}x{min_size} pixels, got {tuple(images.shape)}"
         )
-    vmin_t, vmax_t = torch.aminmax(images)  # one pass; NaN and inf propagate into the extremes
+    vmin_t, vmax_t = torch.aminmax(images.detach())  # one pass; NaN and inf propagate into the extremes
     vmin, vmax = float(vmin_t), float(vmax_t)
     if not (math.isfinite(vmin) and math.isfinite(vmax)):
         bad = int((~torch.isfinite(images)).sum())

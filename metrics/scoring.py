@@ -151,7 +151,7 @@ class _MetricScorer(FolderScorer):
                         )
                     else:
                         values = self.metric.forward_values(preds, target)
-            out.extend(self.metric._append(values).tolist())
+            out.extend(self.metric.add_values(values).tolist())
         return out
 
     def result(self) -> dict[str, Any]:

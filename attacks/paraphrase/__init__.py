@@ -11,6 +11,7 @@ from attacks.paraphrase.captioners import (
     load_captioner,
 )
 from attacks.paraphrase.img2img import img2img, native_size, vae_roundtrip
+from attacks.paraphrase.sweep import paraphrase_sweep
 
 __all__ = [
     "CAPTIONER_PRESETS",
@@ -24,5 +25,6 @@ __all__ = [
     "img2img",
     "load_captioner",
     "native_size",
+    "paraphrase_sweep",
     "vae_roundtrip",
 ]

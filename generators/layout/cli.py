@@ -124,7 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = lay.add_subparsers(dest="layout_command", required=True)
 
-    p = sub.add_parser("plan", help="print the layout (phrases, normalised xyxy boxes) the shapes planner gives a prompt")
+    p = sub.add_parser(
+        "plan", help="print the layout (phrases, normalised xyxy boxes) the shapes planner gives a prompt"
+    )
     p.add_argument("prompt")
     p.set_defaults(func=_errors(_plan))
 
@@ -132,7 +134,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("prompt")
     g.add_argument("output", help="PNG file to write")
     g.add_argument("--method", default="box_guidance", help="stock, box_guidance, boxdiff, regions or gligen")
-    g.add_argument("--layout", default=None, help="JSON file with phrases and boxes (default: planned from the prompt)")
+    g.add_argument(
+        "--layout", default=None, help="JSON file with phrases and boxes (default: planned from the prompt)"
+    )
     g.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
     g.add_argument("--gligen", default=None, help="grounded pipeline folder (default: the toy GLIGEN)")
     g.add_argument("--steps", type=int, default=25)
@@ -142,7 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
     g.set_defaults(func=_errors(_generate))
 
-    t = sub.add_parser("train-gligen", help="train (or resume) GLIGEN grounding on the toy SD, then export it")
+    t = sub.add_parser(
+        "train-gligen", help="train (or resume) GLIGEN grounding on the toy SD, then export it"
+    )
     t.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
     t.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
     t.add_argument("--seed", type=int, default=0)
@@ -150,8 +156,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--device", default=None)
     t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--work-dir", type=Path, default=None, help="checkpoints (default ~/.cache/workbench/toy-train/gligen)")
+    t.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="checkpoints (default ~/.cache/workbench/toy-train/gligen)",
+    )
     t.add_argument("--export-dir", type=Path, default=None, help="default generators/layout/models/gligen")
     t.add_argument("--no-export", action="store_true")
-    t.add_argument("--fresh", action="store_true", help="ignore the shipped weights when there is no checkpoint")
+    t.add_argument(
+        "--fresh", action="store_true", help="ignore the shipped weights when there is no checkpoint"
+    )
     t.set_defaults(func=_train)

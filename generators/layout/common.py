@@ -29,7 +29,9 @@ def layouts_for(prompts: list[str], layout: AnyLayout | Sequence[AnyLayout]) -> 
     else:
         layouts = list(layout)
     if len(layouts) != len(prompts):
-        raise LayoutError(f"{len(prompts)} prompts but {len(layouts)} layouts: give one layout, or one per prompt")
+        raise LayoutError(
+            f"{len(prompts)} prompts but {len(layouts)} layouts: give one layout, or one per prompt"
+        )
     for lay, prompt in zip(layouts, prompts):
         if not isinstance(lay, (BoxLayout, SemanticLayout)):
             raise LayoutError(f"a layout must be a BoxLayout or SemanticLayout, got {type(lay).__name__}")
@@ -42,14 +44,18 @@ def guidance_step_size(scheduler: Any, t: torch.Tensor | int) -> float:
     for DDIM / DDPM / PNDM latents, ``sigma_t ** 2`` for sigma-scaled latents (Euler, LMS)."""
     alphas = getattr(scheduler, "alphas_cumprod", None)
     if alphas is None:
-        raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod; box guidance needs a DDPM-family scheduler")
+        raise ValueError(
+            f"{type(scheduler).__name__} has no alphas_cumprod; box guidance needs a DDPM-family scheduler"
+        )
     a = float(alphas[int(t)])
     if float(getattr(scheduler, "init_noise_sigma", 1.0)) > 1.0:
         return (1 - a) / a
     return 1 - a
 
 
-def phrase_maps(mean_maps: dict[int, torch.Tensor], token_indices: list[list[int]], b: int, shape: tuple[int, int]) -> torch.Tensor:
+def phrase_maps(
+    mean_maps: dict[int, torch.Tensor], token_indices: list[list[int]], b: int, shape: tuple[int, int]
+) -> torch.Tensor:
     """Per-phrase attention maps of batch row ``b``: tokens averaged, every map size resized to
     ``shape`` and averaged, each map scaled to [0, 1].
 

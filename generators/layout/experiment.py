@@ -104,12 +104,15 @@ class LayoutEvalConfig(ExperimentConfig):
     experiment: Literal["layout-eval"] = "layout-eval"
     models: LayoutModels = LayoutModels()
     prompts: LayoutPrompts = LayoutPrompts()
-    methods: list[str] = Field(default_factory=lambda: ["stock", "box_guidance", "boxdiff", "regions", "gligen"])
+    methods: list[str] = Field(
+        default_factory=lambda: ["stock", "box_guidance", "boxdiff", "regions", "gligen"]
+    )
     num_inference_steps: int = Field(25, ge=1, le=1000)
     guidance_scale: float = Field(5.0, ge=0.0)
     batch_size: int = Field(8, ge=1, le=256)
     box_guidance: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("fast"))
-    boxdiff: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("boxdiff"))
+    # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
+    boxdiff: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("boxdiff", guided_steps=13))
     regions: RegionsConfig = RegionsConfig()
     gligen_beta: float = Field(0.3, ge=0.0, le=1.0)
     iou_threshold: float = Field(0.5, gt=0.0, le=1.0)
@@ -122,7 +125,9 @@ class LayoutEvalConfig(ExperimentConfig):
 
         unknown = [m for m in value if m not in METHODS]
         if unknown or not value:
-            raise ValueError(f"unknown or no method(s) {unknown}; allowed values: {', '.join(METHODS.names())}")
+            raise ValueError(
+                f"unknown or no method(s) {unknown}; allowed values: {', '.join(METHODS.names())}"
+            )
         if len(set(value)) != len(value):
             raise ValueError(f"methods repeat: {value}")
         return value
@@ -183,7 +188,11 @@ def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
                 for o in scene.objects:
                     cell = _cell_of(o.box)
                     box = cell_box(cell, SIZES[cfg.size], rng)
-                    objs.append(replace(o, size=cfg.size, texture=o.texture if cfg.size == "large" else "plain", box=box))
+                    objs.append(
+                        replace(
+                            o, size=cfg.size, texture=o.texture if cfg.size == "large" else "plain", box=box
+                        )
+                    )
                 scene = replace(scene, objects=tuple(objs))
             scenes.append(scene)
     return scenes
@@ -209,7 +218,9 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     sd_pipe, sd_name = build_sd_pipeline(cfg.models.sd, rt)
     judge = load_judge(cfg.models.judge, rt)
     clip = build_clip(cfg.models.clip, rt)
-    gligen_pipe, gligen_note = (None, "not requested") if "gligen" not in cfg.methods else _load_gligen(cfg.models.gligen, rt)
+    gligen_pipe, gligen_note = (
+        (None, "not requested") if "gligen" not in cfg.methods else _load_gligen(cfg.models.gligen, rt)
+    )
     settings = MethodSettings(
         sd_pipe=sd_pipe,
         steps=cfg.num_inference_steps,
@@ -247,7 +258,9 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     ctx.save_json("prompts", [{"prompt": p, "layout": lay.to_json()} for p, lay in zip(prompts, layouts)])
 
     # 3. generation, method after method within each batch (timed side by side), checkpointed per batch
-    batches = [list(range(i, min(i + cfg.batch_size, len(prompts)))) for i in range(0, len(prompts), cfg.batch_size)]
+    batches = [
+        list(range(i, min(i + cfg.batch_size, len(prompts)))) for i in range(0, len(prompts), cfg.batch_size)
+    ]
     done: list[tuple[str, int, torch.Tensor, float]] = []
     with rt.split(list(range(len(batches)))) as mine:
         for k in ctx.progress(mine, desc="layout-eval"):
@@ -288,7 +301,12 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
             for i in range(0, len(images), 64):
                 dets += judge.detect(images[i : i + 64].to(rt.device))
             scores = [
-                score_image(p, [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in objs], d, cfg.iou_threshold)
+                score_image(
+                    p,
+                    [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in objs],
+                    d,
+                    cfg.iou_threshold,
+                )
                 for p, objs, d in zip(prompts, planned, dets)
             ]
             ctx.save_json(f"scores/{name}", [s.to_row() for s in scores])
@@ -359,7 +377,9 @@ def _claims(per_method: dict[str, dict[int, dict[str, float]]], ratios: dict[str
     return out
 
 
-def _add_grids(ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: list[str], layouts: list, n: int) -> None:
+def _add_grids(
+    ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: list[str], layouts: list, n: int
+) -> None:
     from .visual import draw_boxes
 
     if n <= 0:
@@ -367,4 +387,6 @@ def _add_grids(ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: lis
     for name, images in images_by.items():
         pick = list(range(min(n, len(images))))
         pics = [draw_boxes(images[i], layouts[i].boxes, scale=max(1, 128 // images.shape[-1])) for i in pick]
-        ctx.report.add_images(f"{name}: images with their requested boxes", pics, [prompts[i] for i in pick], ncols=4)
+        ctx.report.add_images(
+            f"{name}: images with their requested boxes", pics, [prompts[i] for i in pick], ncols=4
+        )

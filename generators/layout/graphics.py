@@ -60,7 +60,9 @@ class TextItem(BaseModel):
     def _box(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         x0, y0, x1, y1 = box
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-            raise ValueError(f"box {box} must be normalised xyxy with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+            raise ValueError(
+                f"box {box} must be normalised xyxy with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+            )
         return box
 
 
@@ -137,7 +139,9 @@ def _draw_one(canvas: Image.Image, item: TextItem) -> None:
         draw.text((x, top + k * line_h), line, font=font, fill=fill)
 
 
-def render_text_items(images: torch.Tensor, items: Sequence[TextItem] | Sequence[Sequence[TextItem]]) -> torch.Tensor:
+def render_text_items(
+    images: torch.Tensor, items: Sequence[TextItem] | Sequence[Sequence[TextItem]]
+) -> torch.Tensor:
     """Draw text items into images; pixels outside every item's box are left unchanged.
 
     Args:
@@ -150,7 +154,9 @@ def render_text_items(images: torch.Tensor, items: Sequence[TextItem] | Sequence
     single = images.ndim == 3
     batch = images[None] if single else images
     if batch.ndim != 4 or batch.shape[1] != 3:
-        raise ValueError(f"images must be (3, H, W) or (B, 3, H, W) RGB in [0, 1], got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be (3, H, W) or (B, 3, H, W) RGB in [0, 1], got shape {tuple(images.shape)}"
+        )
     per_image: list[Sequence[TextItem]]
     if items and not isinstance(items[0], TextItem):
         per_image = list(items)  # type: ignore[arg-type]

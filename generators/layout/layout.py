@@ -140,7 +140,7 @@ class BoxLayout(BaseModel):
         if len(self.boxes) < len(self.phrases):
             raise LayoutError(
                 f"{len(self.phrases)} phrases but only {len(self.boxes)} boxes: phrase(s) "
-                f"{self.phrases[len(self.boxes):]} have no box"
+                f"{self.phrases[len(self.boxes) :]} have no box"
             )
         for i, phrase in enumerate(self.phrases):
             if not phrase.strip():
@@ -229,7 +229,9 @@ class SemanticLayout:
         if not self.phrases:
             raise LayoutError("a semantic layout needs at least one phrase")
         if int(lm.min()) < 0:
-            raise LayoutError(f"label_map holds negative label {int(lm.min())}; labels are 0 (background) .. N")
+            raise LayoutError(
+                f"label_map holds negative label {int(lm.min())}; labels are 0 (background) .. N"
+            )
         top = int(lm.max())
         if top > len(self.phrases):
             raise LayoutError(
@@ -243,9 +245,16 @@ class SemanticLayout:
                 raise LayoutError(f"phrase {k - 1} is empty")
             ys, xs = torch.nonzero(lm == k, as_tuple=True)
             if len(ys) == 0:
-                raise LayoutError(f"phrase {phrase!r} (label {k}) has zero area: no pixel of label_map is {k}")
+                raise LayoutError(
+                    f"phrase {phrase!r} (label {k}) has zero area: no pixel of label_map is {k}"
+                )
             boxes.append(
-                (float(xs.min()) / w, float(ys.min()) / h, (float(xs.max()) + 1) / w, (float(ys.max()) + 1) / h)
+                (
+                    float(xs.min()) / w,
+                    float(ys.min()) / h,
+                    (float(xs.max()) + 1) / w,
+                    (float(ys.max()) + 1) / h,
+                )
             )
         object.__setattr__(self, "_boxes", boxes)
         self.as_boxes()  # the overlap limit on the regions' bounding boxes
@@ -272,7 +281,9 @@ class SemanticLayout:
         ys = ((torch.arange(height) + 0.5) * h / height).long().clamp(max=h - 1)  # (height,)
         xs = ((torch.arange(width) + 0.5) * w / width).long().clamp(max=w - 1)  # (width,)
         small = self.label_map[ys][:, xs]  # (height, width)
-        masks = torch.stack([(small == k).float() for k in range(1, len(self.phrases) + 1)])  # (N, height, width)
+        masks = torch.stack(
+            [(small == k).float() for k in range(1, len(self.phrases) + 1)]
+        )  # (N, height, width)
         empty = masks.flatten(1).sum(1) == 0
         if empty.any():  # a region smaller than one cell keeps its bounding box's cells
             boxes = _box_masks([self._boxes[i] for i in range(len(self.phrases))], height, width)

@@ -56,10 +56,20 @@ def build_stock(s: MethodSettings) -> Method:
     pipe = s.sd_pipe
     pipe.set_progress_bar_config(disable=True)
 
-    def run(prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]) -> torch.Tensor:
-        return pipe(
-            prompts, num_inference_steps=s.steps, guidance_scale=s.guidance_scale, generator=gens, output_type="pt"
-        ).images.float().cpu()
+    def run(
+        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
+    ) -> torch.Tensor:
+        return (
+            pipe(
+                prompts,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance_scale,
+                generator=gens,
+                output_type="pt",
+            )
+            .images.float()
+            .cpu()
+        )
 
     return run
 
@@ -68,16 +78,22 @@ def _box_method(s: MethodSettings, config: BoxGuidanceConfig) -> Method:
     pipe = StableDiffusionBoxGuidancePipeline(**_components(s.sd_pipe))
     pipe.set_progress_bar_config(disable=True)
 
-    def run(prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]) -> torch.Tensor:
-        return pipe(
-            prompts,
-            layout=list(layouts),
-            guidance=config,
-            num_inference_steps=s.steps,
-            guidance_scale=s.guidance_scale,
-            generator=gens,
-            output_type="pt",
-        ).images.float().cpu()
+    def run(
+        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
+    ) -> torch.Tensor:
+        return (
+            pipe(
+                prompts,
+                layout=list(layouts),
+                guidance=config,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance_scale,
+                generator=gens,
+                output_type="pt",
+            )
+            .images.float()
+            .cpu()
+        )
 
     return run
 
@@ -97,17 +113,23 @@ def build_regions(s: MethodSettings) -> Method:
     pipe = StableDiffusionRegionsPipeline(**_components(s.sd_pipe))
     pipe.set_progress_bar_config(disable=True)
 
-    def run(prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]) -> torch.Tensor:
-        return pipe(
-            prompts,
-            layout=list(layouts),
-            region_prompts=region_prompts,
-            config=s.regions,
-            num_inference_steps=s.steps,
-            guidance_scale=s.guidance_scale,
-            generator=gens,
-            output_type="pt",
-        ).images.float().cpu()
+    def run(
+        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
+    ) -> torch.Tensor:
+        return (
+            pipe(
+                prompts,
+                layout=list(layouts),
+                region_prompts=region_prompts,
+                config=s.regions,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance_scale,
+                generator=gens,
+                output_type="pt",
+            )
+            .images.float()
+            .cpu()
+        )
 
     return run
 
@@ -121,7 +143,9 @@ def build_gligen(s: MethodSettings) -> Method:
     pipe = s.gligen_pipe
     pipe.scheduler = type(s.sd_pipe.scheduler).from_config(s.sd_pipe.scheduler.config)
 
-    def run(prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]) -> torch.Tensor:
+    def run(
+        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
+    ) -> torch.Tensor:
         return generate_grounded(
             pipe,
             prompts,

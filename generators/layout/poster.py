@@ -62,14 +62,20 @@ def plan_poster(
     band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
     step = band_height / len(taglines)
     items = [
-        TextItem(text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color)
+        TextItem(
+            text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color
+        )
         for k, t in enumerate(taglines)
     ]
-    layout = BoxLayout(phrases=list(base.phrases), boxes=boxes, max_overlap=base.max_overlap, reserved=[band_box])
+    layout = BoxLayout(
+        phrases=list(base.phrases), boxes=boxes, max_overlap=base.max_overlap, reserved=[band_box]
+    )
     return PosterPlan(prompt=prompt, layout=layout, text_items=items)
 
 
-def generate_poster(pipe: Any, plan: PosterPlan, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+def generate_poster(
+    pipe: Any, plan: PosterPlan, generator: torch.Generator | None = None, **kwargs: Any
+) -> torch.Tensor:
     """Generate the poster's image with a layout pipeline (box guidance or regions) and draw its taglines.
 
     Returns:

@@ -43,7 +43,11 @@ class StopForward(Exception):
     """Raised by a recording processor once every wanted map of a forward pass is recorded (early exit)."""
 
 
-PLACE_PATTERNS: dict[str, str] = {"down": "down_blocks.**.attn2", "mid": "mid_block.**.attn2", "up": "up_blocks.**.attn2"}
+PLACE_PATTERNS: dict[str, str] = {
+    "down": "down_blocks.**.attn2",
+    "mid": "mid_block.**.attn2",
+    "up": "up_blocks.**.attn2",
+}
 
 
 def cross_attention_layers(unet: Any, places: Iterable[str] = PLACES) -> list[str]:
@@ -170,7 +174,11 @@ class RecordingAttnProcessor:
         temb: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
-        spatial = hidden_states.shape[1] if hidden_states.ndim == 3 else hidden_states.shape[2] * hidden_states.shape[3]
+        spatial = (
+            hidden_states.shape[1]
+            if hidden_states.ndim == 3
+            else hidden_states.shape[2] * hidden_states.shape[3]
+        )
         if not self.store.active or encoder_hidden_states is None or not self.store.wants(spatial):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
         # the explicit path of diffusers' AttnProcessor, keeping the probabilities
@@ -209,7 +217,9 @@ class RecordingAttnProcessor:
 
 
 @contextlib.contextmanager
-def recording_processors(unet: Any, store: AttentionStore, places: Iterable[str] = PLACES) -> Iterator[list[str]]:
+def recording_processors(
+    unet: Any, store: AttentionStore, places: Iterable[str] = PLACES
+) -> Iterator[list[str]]:
     """Install a :class:`RecordingAttnProcessor` on every text cross-attention layer in ``places`` for the
     duration of the block (the shared :func:`generators.attention.attn_processors_installed`: every original
     processor is put back afterwards, also on error).

@@ -151,5 +151,7 @@ def summarize_scores(scores: Sequence[ImageScore]) -> dict[str, float | None]:
     for key in ("mean_iou_found", "relations"):
         vals = [getattr(s, key) for s in scores if getattr(s, key) is not None]
         out[key] = float(np.mean(vals)) if vals else None
-    out["object_in_box"] = float(np.mean([v for s in scores for v in s.in_box])) if any(s.n_objects for s in scores) else 0.0
+    out["object_in_box"] = (
+        float(np.mean([v for s in scores for v in s.in_box])) if any(s.n_objects for s in scores) else 0.0
+    )
     return out

@@ -42,7 +42,11 @@ def load_toy_sd(models_dir: Path | None = None) -> Any:
     if not (folder / "model_index.json").is_file():
         raise FileNotFoundError(f"toy SD not found in {folder}: run `workbench toy train unet` first")
     return StableDiffusionPipeline.from_pretrained(
-        str(folder), local_files_only=True, use_safetensors=True, safety_checker=None, requires_safety_checker=False
+        str(folder),
+        local_files_only=True,
+        use_safetensors=True,
+        safety_checker=None,
+        requires_safety_checker=False,
     )
 
 
@@ -58,6 +62,7 @@ class GligenTrainer:
         snr_gamma: min-SNR-gamma loss weighting.
         sd_pipe: the base pipeline (default: the shipped toy SD); tests pass tiny random components.
         device: ``cpu`` (default) or ``cuda``.
+        eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
     """
 
     name = "gligen"
@@ -73,6 +78,7 @@ class GligenTrainer:
         snr_gamma: float = 5.0,
         sd_pipe: Any = None,
         device: str | None = None,
+        eval_images: int = 16,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -80,6 +86,7 @@ class GligenTrainer:
         self.seed, self.batch_size, self.lr = seed, batch_size, lr
         self.uncond_prob, self.grounding_drop, self.snr_gamma = uncond_prob, grounding_drop, snr_gamma
         self.device = torch.device(device or "cpu")
+        self.eval_images = eval_images
         base = sd_pipe if sd_pipe is not None else load_toy_sd()
         self.base = base
         self.vae = base.vae.eval().requires_grad_(False).to(self.device)
@@ -102,14 +109,20 @@ class GligenTrainer:
     # ------------------------------------------------------------------ data
     def data(self, step: int, split: str = "train") -> SceneBatch:
         if split == "train":
-            return train_batch(self.world, self.seed, step, self.batch_size, n_objects=(1, 4), entity_prob=0.1)
+            return train_batch(
+                self.world, self.seed, step, self.batch_size, n_objects=(1, 4), entity_prob=0.1
+            )
         return self.world.batch(self.seed, split, step * self.batch_size, self.batch_size, n_objects=(1, 4))
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token states `(B, 77, D)` and pooled embeddings `(B, D)` of ``texts``."""
         tok = self.tokenizer(
-            texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            texts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
         )
         out = self.text_encoder(tok.input_ids.to(self.device))
         return out[0], out.pooler_output
@@ -153,7 +166,9 @@ class GligenTrainer:
         noise = torch.randn(latents.shape, generator=g).to(self.device)
         t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g)
         noisy = self.noise_scheduler.add_noise(latents, noise, t.to(self.device))
-        pred = self.unet(noisy, t.to(self.device), encoder_hidden_states=cond, cross_attention_kwargs={"gligen": gligen}).sample
+        pred = self.unet(
+            noisy, t.to(self.device), encoder_hidden_states=cond, cross_attention_kwargs={"gligen": gligen}
+        ).sample
         snr = self.snr[t]
         weight = (torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr).to(self.device)
         return (weight * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
@@ -186,9 +201,10 @@ class GligenTrainer:
         return pipe
 
     @torch.no_grad()
-    def evaluate(self, n_images: int = 16) -> dict[str, float]:
+    def evaluate(self) -> dict[str, float]:
         """Held-out denoising loss (EMA weights, fixed noise), plus, when the toy judge exists, the share of
-        two-object prompts with both objects in their boxes and the mean IoU, over ``n_images``."""
+        two-object prompts with both objects in their boxes and the mean IoU, over ``eval_images`` prompts."""
+        n_images = self.eval_images
         unet, self.unet = self.unet, self.ema_unet()
         try:
             g = step_generator(self.seed, 0, salt=12)
@@ -219,11 +235,15 @@ class GligenTrainer:
             )
             dets = judge.detect(images)
             scores = [
-                score_image(p, [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in planner.objects(p)], d)
+                score_image(
+                    p, [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in planner.objects(p)], d
+                )
                 for p, d in zip(prompts, dets)
             ]
             summary = summarize_scores(scores)
-            out.update({"two_object_in_box": summary["all_in_box"], "two_object_mean_iou": summary["mean_iou"]})
+            out.update(
+                {"two_object_in_box": summary["all_in_box"], "two_object_mean_iou": summary["mean_iou"]}
+            )
         return out
 
     def warm_start(self, export_dir: Path) -> None:
@@ -245,7 +265,9 @@ class GligenTrainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
         if missing:
-            raise ValueError(f"checkpoint lacks grounding weights {sorted(missing)[:3]}...; it is not a GLIGEN checkpoint")
+            raise ValueError(
+                f"checkpoint lacks grounding weights {sorted(missing)[:3]}...; it is not a GLIGEN checkpoint"
+            )
         self.unet.load_state_dict(state["grounding"], strict=False)
         self.opt.load_state_dict(state["opt"])
         self.ema.shadow = state["ema"]

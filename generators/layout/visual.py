@@ -27,7 +27,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def draw_boxes(
-    image: torch.Tensor | Image.Image, boxes: Sequence[Sequence[float]], labels: Sequence[str] | None = None, scale: int = 1
+    image: torch.Tensor | Image.Image,
+    boxes: Sequence[Sequence[float]],
+    labels: Sequence[str] | None = None,
+    scale: int = 1,
 ) -> Image.Image:
     """The image (a `(3, H, W)` tensor in [0, 1] or PIL), upscaled ``scale`` times, with normalised xyxy
     boxes outlined (and labelled) in :data:`PALETTE` colours."""
@@ -50,5 +53,7 @@ def attention_overlay(image: torch.Tensor, attention: torch.Tensor, alpha: float
     import matplotlib
 
     cmap = matplotlib.colormaps["inferno"]
-    heat = torch.from_numpy(cmap(attention.clamp(0, 1).cpu().numpy())[..., :3]).permute(2, 0, 1).float()  # (3, H, W)
+    heat = (
+        torch.from_numpy(cmap(attention.clamp(0, 1).cpu().numpy())[..., :3]).permute(2, 0, 1).float()
+    )  # (3, H, W)
     return to_pil((1 - alpha) * image.float().cpu() + alpha * heat)

@@ -148,7 +148,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 (``"up_blocks.3.attentions.*.transformer_blocks.*.attn1"``).
             mask_weights: logit added inside each concept's mask (one for all, or one per concept).
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
-                (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain.
+                (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so
+                classifier-free guidance pushes toward the references: larger is closer to the references.
             use_concept_prompts: denoise each reference with its concept prompt (else with ``""``).
             mrsa: ``False`` installs nothing: the stock pipeline's output (the concepts are still validated).
             start_step, end_step: MRSA runs at denoising steps ``start_step <= i < end_step`` (``None``: to the end).

@@ -305,7 +305,7 @@ def _report(ctx, cfg, models, kb, prompts: list[BenchPrompt], methods, images, r
             if "conditioned" in src
             else ", no trained retrieval pipeline (mode `conditioned` skipped)"
         )
-        + f".\n\nKnowledge base: {len(kb)} entries ({kb.manifest.embedder.name}, index {kb.manifest.index.kind}). "
+        + f".\n\nKnowledge base: {len(kb)} entries ({kb.manifest.embedder.name}, index {kb.index_settings.kind}). "
         f"{len(prompts)} prompts, k = {cfg.retrieval.k} (text-to-{cfg.retrieval.target} retrieval), "
         f"{cfg.bench.num_inference_steps} steps, seed {cfg.seed}."
         + ("\n\n**Random-weight components**: the numbers exercise the code path only." if dummy else ""),

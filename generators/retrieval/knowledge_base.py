@@ -104,6 +104,7 @@ class KnowledgeBase:
         self.image_emb, self.text_emb = torch.zeros(0, dim), torch.zeros(0, dim)
         self._hashes: set[str] = set()
         self._indexes: dict[str, ExactIndex | FaissIndex] = {}
+        self.index_settings: IndexSettings = manifest.index  # this session's search settings
         self._load_chunks()
 
     # ------------------------------------------------------------------ opening
@@ -141,7 +142,7 @@ class KnowledgeBase:
         Args:
             folder: the base folder.
             embedder: the CLIP for text / image queries and additions (``None``: search by vectors only).
-            index: search settings for this session (default: the manifest's).
+            index: search settings for this session (default: the manifest's; the manifest is not changed).
 
         Raises:
             KnowledgeBaseError: not a knowledge base.
@@ -157,9 +158,10 @@ class KnowledgeBase:
                     embedder.name,
                     manifest.embedder.name,
                 )
+        kb = cls(folder, manifest, embedder)
         if index is not None:
-            manifest.index = index
-        return cls(folder, manifest, embedder)
+            kb.index_settings = index
+        return kb
 
     @classmethod
     def build(
@@ -375,7 +377,7 @@ class KnowledgeBase:
         if target in self._indexes:
             return self._indexes[target]
         vectors = self.image_emb if target == "image" else self.text_emb
-        settings = self.manifest.index
+        settings = self.index_settings
         if settings.kind == "exact":
             index = ExactIndex(vectors)
         else:
@@ -451,6 +453,6 @@ class KnowledgeBase:
             "entries": len(self),
             "clip": self.manifest.embedder.name,
             "fingerprint": self.manifest.embedder.fingerprint[:12],
-            "index": self.manifest.index.kind,
+            "index": self.index_settings.kind,
             "sources": {k: v.model_dump() for k, v in self.manifest.sources.items()},
         }

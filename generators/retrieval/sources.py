@@ -7,7 +7,7 @@ the ``i``-th, and a stable ``source_id``, so a killed build resumes at the first
 Example:
     >>> source = ToyEntitySource(views_per_entity=2, entities=["zorvik"])
     >>> len(source), source.item(0).text, source.item(0).meta["bucket"]
-    (2, 'a zorvik emblem in the bottom right', 'frequent')
+    (2, 'a zorvik emblem at the bottom', 'frequent')
 """
 
 from __future__ import annotations

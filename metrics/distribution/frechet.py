@@ -69,7 +69,9 @@ class FrechetDistance(Metric):
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_n", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None) -> None:
+    def update(
+        self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None
+    ) -> None:
         """Accumulate images (through the extractor) or precomputed ``features`` `(B, D)`."""
         if features is None:
             if self.extractor is None or images is None:

@@ -56,7 +56,9 @@ class KernelInceptionDistance(Metric):
         self.add_state("real_features", default=[], dist_reduce_fx="cat")
         self.add_state("fake_features", default=[], dist_reduce_fx="cat")
 
-    def update(self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None) -> None:
+    def update(
+        self, images: torch.Tensor | None = None, real: bool = True, features: torch.Tensor | None = None
+    ) -> None:
         """Accumulate images (through the extractor) or precomputed ``features`` `(B, D)`."""
         if features is None:
             if self.extractor is None or images is None:

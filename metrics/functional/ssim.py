@@ -46,8 +46,9 @@ def ssim_components(
     cov_norm = k * k / (k * k - 1.0) if use_sample_covariance else 1.0
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    # Four maps per channel: x, y, x^2 + y^2, xy (SSIM needs only var_x + var_y).
-    buf = torch.empty(b, 4 * c, h, w, dtype=preds.dtype, device=preds.device)
+    # Four maps per channel: x, y, x^2 + y^2, xy (SSIM needs only var_x + var_y), written straight
+    # into channels-last storage, the layout of the fast depthwise convolution.
+    buf = torch.empty(b, h, w, 4 * c, dtype=preds.dtype, device=preds.device).permute(0, 3, 1, 2)
     xs, ys, sq, xy = buf.split(c, dim=1)
     xs.copy_(preds)
     ys.copy_(target)

@@ -23,7 +23,9 @@ def components():
 def two_boxes():
     from generators.layout import BoxLayout
 
-    return BoxLayout(phrases=["a red circle", "a blue square"], boxes=[(0.0, 0.25, 0.5, 0.75), (0.5, 0.25, 1.0, 0.75)])
+    return BoxLayout(
+        phrases=["a red circle", "a blue square"], boxes=[(0.0, 0.25, 0.5, 0.75), (0.5, 0.25, 1.0, 0.75)]
+    )
 
 
 def make(cls, components):

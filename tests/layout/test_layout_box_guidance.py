@@ -21,10 +21,19 @@ def _gen(seed=0):
 def test_guidance_off_is_the_stock_pipeline(components, two_boxes):
     stock = make(StableDiffusionPipeline, components)
     pipe = make(StableDiffusionBoxGuidancePipeline, components)
-    ref = stock([PROMPT, "a blue square"], num_inference_steps=3, generator=[_gen(0), _gen(1)], output_type="pt").images
+    ref = stock(
+        [PROMPT, "a blue square"], num_inference_steps=3, generator=[_gen(0), _gen(1)], output_type="pt"
+    ).images
     layouts = [two_boxes, BoxLayout(phrases=["a blue square"], boxes=[(0.5, 0.2, 1.0, 0.8)])]
     off = BoxGuidanceConfig(guided_steps=0)
-    out = pipe([PROMPT, "a blue square"], layout=layouts, guidance=off, num_inference_steps=3, generator=[_gen(0), _gen(1)], output_type="pt")
+    out = pipe(
+        [PROMPT, "a blue square"],
+        layout=layouts,
+        guidance=off,
+        num_inference_steps=3,
+        generator=[_gen(0), _gen(1)],
+        output_type="pt",
+    )
     assert torch.equal(out.images, ref)
     assert out.energies == []
     on = pipe(PROMPT, layout=two_boxes, num_inference_steps=3, generator=_gen(0), output_type="pt")
@@ -34,11 +43,22 @@ def test_guidance_off_is_the_stock_pipeline(components, two_boxes):
 def test_processors_restored_after_call_and_on_error(components, two_boxes):
     pipe = make(StableDiffusionBoxGuidancePipeline, components)
     before = dict(pipe.unet.attn_processors)
-    pipe(PROMPT, layout=two_boxes, guidance=BoxGuidanceConfig.preset("fast", guided_steps=1), num_inference_steps=2, output_type="pt")
+    pipe(
+        PROMPT,
+        layout=two_boxes,
+        guidance=BoxGuidanceConfig.preset("fast", guided_steps=1),
+        num_inference_steps=2,
+        output_type="pt",
+    )
     after = pipe.unet.attn_processors
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     with pytest.raises(ValueError, match="attention resolution"):
-        pipe(PROMPT, layout=two_boxes, guidance=BoxGuidanceConfig(attention_resolution=3), num_inference_steps=2)
+        pipe(
+            PROMPT,
+            layout=two_boxes,
+            guidance=BoxGuidanceConfig(attention_resolution=3),
+            num_inference_steps=2,
+        )
     after = pipe.unet.attn_processors
     assert all(after[k] is before[k] for k in before)
 
@@ -123,3 +143,24 @@ def test_energies_prefer_attention_inside_the_box(name):
     assert inside.shape == (1,) and float(inside) < float(outside)
     if name == "layout":
         assert float(inside) < 1e-3
+
+
+def test_semantic_layout_drives_guidance_and_regions(components):
+    from generators.layout import SemanticLayout, StableDiffusionRegionsPipeline
+
+    lm = torch.zeros(32, 32, dtype=torch.long)
+    lm[8:24, 2:14] = 1
+    lm[4:28, 18:30] = 2
+    lay = SemanticLayout(phrases=["a red circle", "a blue square"], label_map=lm)
+    guided = make(StableDiffusionBoxGuidancePipeline, components)
+    out = guided(
+        PROMPT,
+        layout=lay,
+        guidance=BoxGuidanceConfig(guided_steps=1),
+        num_inference_steps=2,
+        output_type="pt",
+    )
+    assert len(out.energies) == 1 and out.images.shape == (1, 3, 32, 32)
+    regions = make(StableDiffusionRegionsPipeline, components)
+    res = regions(PROMPT, layout=lay, num_inference_steps=1, output_type="pt")
+    assert torch.equal(res.region_masks[0][1:], lay.region_masks(16, 16))

@@ -17,8 +17,15 @@ def test_one_full_region_with_the_prompt_is_the_stock_pipeline(components):
     full = BoxLayout(phrases=["a red circle"], boxes=[(0.0, 0.0, 1.0, 1.0)])
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     ref = stock(PROMPT, num_inference_steps=3, generator=g(), output_type="pt").images
-    out = pipe(PROMPT, layout=full, region_prompts=[[PROMPT]], config=RegionsConfig(bootstrap_fraction=0.0),
-               num_inference_steps=3, generator=g(), output_type="pt")
+    out = pipe(
+        PROMPT,
+        layout=full,
+        region_prompts=[[PROMPT]],
+        config=RegionsConfig(bootstrap_fraction=0.0),
+        num_inference_steps=3,
+        generator=g(),
+        output_type="pt",
+    )
     assert torch.allclose(out.images, ref, atol=1e-4)
     bg, region = out.region_masks[0]
     assert bg.sum() == 0 and region.all()
@@ -28,10 +35,23 @@ def test_regions_change_only_what_they_cover(components, two_boxes):
     # one step: every row sees the same latents, so a region's prompt acts inside its mask only
     pipe = make(StableDiffusionRegionsPipeline, components)
     g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    a = pipe(PROMPT, layout=two_boxes, config=RegionsConfig(bootstrap_fraction=0.0), num_inference_steps=1,
-             generator=g(), output_type="latent").images
-    b = pipe(PROMPT, layout=two_boxes, region_prompts=[["a red circle", "a green star"]],
-             config=RegionsConfig(bootstrap_fraction=0.0), num_inference_steps=1, generator=g(), output_type="latent").images
+    a = pipe(
+        PROMPT,
+        layout=two_boxes,
+        config=RegionsConfig(bootstrap_fraction=0.0),
+        num_inference_steps=1,
+        generator=g(),
+        output_type="latent",
+    ).images
+    b = pipe(
+        PROMPT,
+        layout=two_boxes,
+        region_prompts=[["a red circle", "a green star"]],
+        config=RegionsConfig(bootstrap_fraction=0.0),
+        num_inference_steps=1,
+        generator=g(),
+        output_type="latent",
+    ).images
     diff = (a - b).abs().amax(1)[0]  # (16, 16)
     assert diff[4:12, 8:].max() > 0  # the second region changed
     assert diff[4:12, :8].max() == 0 and diff[:4].max() == 0  # the first region and the background did not
@@ -40,8 +60,13 @@ def test_regions_change_only_what_they_cover(components, two_boxes):
 def test_batched_layouts_bootstrap_and_errors(components, two_boxes):
     pipe = make(StableDiffusionRegionsPipeline, components)
     one = BoxLayout(phrases=["a red circle"], boxes=[(0.1, 0.1, 0.5, 0.5)])
-    out = pipe([PROMPT, "a red circle"], layout=[two_boxes, one], num_inference_steps=5, output_type="pt",
-               generator=torch.Generator().manual_seed(0))
+    out = pipe(
+        [PROMPT, "a red circle"],
+        layout=[two_boxes, one],
+        num_inference_steps=5,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.images.shape == (2, 3, 32, 32) and torch.isfinite(out.images).all()
     assert [m.shape[0] for m in out.region_masks] == [3, 2]
     with pytest.raises(LayoutError, match="region prompts for 2 layout regions"):

@@ -30,7 +30,11 @@ def test_valid_layout_masks_and_round_trip(two_boxes):
         ([(0.5, 0.5, 0.2, 0.6)], ["a red circle"], "zero area"),
         ([(0.0, 0.0, 0.4, 0.4), (0.6, 0.6, 1.0, 1.0)], ["a red circle"], "2 boxes but only 1 phrases"),
         ([(0.0, 0.0, 0.4, 0.4)], ["a red circle", "a blue square"], "have no box"),
-        ([(0.0, 0.0, 0.5, 0.5), (0.02, 0.02, 0.5, 0.5)], ["a red circle", "a blue square"], "overlap with IoU"),
+        (
+            [(0.0, 0.0, 0.5, 0.5), (0.02, 0.02, 0.5, 0.5)],
+            ["a red circle", "a blue square"],
+            "overlap with IoU",
+        ),
         ([(0.0, 0.0, 0.5, 0.5)], ["  "], "empty"),
         ([(0.0, 0.0, 0.5)], ["a red circle"], "four numbers"),
     ],

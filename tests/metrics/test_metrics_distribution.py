@@ -86,7 +86,8 @@ def test_kid_matches_torchmetrics_on_full_sets():
         def forward(self, z):
             return z
 
-    tm = TMKID(feature=Identity(), subsets=1, subset_size=60)
+    with pytest.warns(UserWarning, match="save all extracted features"):
+        tm = TMKID(feature=Identity(), subsets=1, subset_size=60)
     tm.update(x, real=True)
     tm.update(y, real=False)
     ref_mean, _ = tm.compute()

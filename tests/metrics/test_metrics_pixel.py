@@ -82,7 +82,10 @@ def test_ssim_metric_accumulates_and_resets(image_pair):
         and d["data_range"] == [0.0, 1.0]
     )
     m.reset()
-    with pytest.raises(RuntimeError):
+    with (
+        pytest.raises(RuntimeError, match="before any update"),
+        pytest.warns(UserWarning, match="before the ``update``"),
+    ):
         m.compute()
 
 

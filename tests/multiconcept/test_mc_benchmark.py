@@ -125,3 +125,48 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+class FakeJudge:
+    """Returns the given detections for every image."""
+
+    def __init__(self, detections):
+        self.detections = detections
+
+    def detect(self, images):
+        return [list(self.detections) for _ in range(images.shape[0])]
+
+
+def test_automatic_masks():
+    from generators.multiconcept.concept import ConceptError
+    from generators.multiconcept.experiment import _references
+    from generators.multiconcept.masks import foreground_mask, judge_mask
+
+    toy = ToyConcept("star", "blue", "striped")
+    image, truth = toy.render(64)
+    fg = foreground_mask(image)
+    iou = (fg & truth).sum() / (fg | truth).sum()
+    assert iou > 0.8
+    left = FakeDetection("circle", "red", "plain", None, (0.0, 0.0, 0.5, 1.0), 0.9)
+    right = FakeDetection("star", "blue", "striped", None, (0.5, 0.0, 1.0, 1.0), 0.5)
+    two = torch.zeros(3, 64, 64)
+    two[:, 20:40, 5:25] = 1.0
+    two[:, 20:40, 40:60] = 1.0
+    right_square = torch.zeros(64, 64, dtype=torch.bool)
+    right_square[20:40, 40:60] = True
+    # the detection that matches the prompt (not the most confident), its box cut to the foreground
+    assert judge_mask(two, FakeJudge([left, right]), "a large striped blue star").equal(right_square)
+    left_square = torch.zeros(64, 64, dtype=torch.bool)
+    left_square[20:40, 5:25] = True
+    assert judge_mask(two, FakeJudge([left, right])).equal(left_square)  # no prompt: the most confident
+    assert judge_mask(image, FakeJudge([])).equal(fg)  # nothing detected: the foreground
+    with pytest.raises(ConceptError, match="no object"):
+        judge_mask(torch.zeros(3, 32, 32), FakeJudge([]))
+    comp = Composition((toy, ToyConcept("circle", "red")), (3, 5))
+    refs = _references(
+        [comp],
+        64,
+        "judge",
+        FakeJudge([FakeDetection("star", "blue", "striped", None, (0.2, 0.2, 0.8, 0.8), 0.9)]),
+    )
+    assert set(refs) == set(comp.concepts) and all(m.any() for _, m in refs.values())

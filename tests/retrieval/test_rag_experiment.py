@@ -96,3 +96,32 @@ def test_summary_and_claims_arithmetic():
         not checked[("x/single", "frequent")]["holds"]
         and checked[("x/single", "rare")]["delta_points"] == 100.0
     )
+
+
+def test_bench_with_a_trained_export(tmp_path):
+    import torch
+
+    from generators.retrieval import RetrievalAugmentedPipeline, RetrievalConditioner
+    from workbench.dummy import dummy_clip, dummy_sd_pipeline
+
+    sd = dummy_sd_pipeline(seed=0)
+    torch.manual_seed(0)
+    cond = RetrievalConditioner(embed_dim=dummy_clip()[0].config.projection_dim, cross_attention_dim=32, num_neighbours=2)
+    RetrievalAugmentedPipeline.from_pipe(sd, retrieval_conditioner=cond).save_export(tmp_path / "export")
+    data = {
+        **CONFIG,
+        "output_dir": str(tmp_path / "runs"),
+        "models": {**CONFIG["models"], "judge": "none", "conditioned": str(tmp_path / "export")},
+        "retrieval": {"k": 2, "modes": ["conditioned", "reference"]},
+        "guidance": {"ratio_sweep": [0.5]},
+        "bench": {**CONFIG["bench"], "buckets": ["unseen"]},
+    }
+    run_dir = run_experiment(validate_config(data))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"conditioned/single.unseen.clip_t", "conditioned/interleaved-0.50.unseen.clip_i", "reference/single.unseen.clip_t"} <= set(metrics)
+    assert not any(k.endswith(".fidelity") for k in metrics)  # no judge: no fidelity, claims not checked
+    report = (run_dir / "report.html").read_text()
+    assert "trained retrieval pipeline" in report and "claims (points of fidelity) are not checked" in report
+    bad = {**data, "models": {**data["models"], "conditioned": str(tmp_path / "missing")}}
+    with pytest.raises(FileNotFoundError, match="no retrieval export"):
+        run_experiment(validate_config(bad))

@@ -118,3 +118,19 @@ def test_resolution_rule(models, img2img_pipe):
 
 def test_fixed_captioner():
     assert FixedCaptioner("").caption(torch.rand(3, 3, 8, 8)) == ["", "", ""]
+
+
+def test_sweep_captions_once_and_matches_single_settings(models):
+    from attacks.paraphrase import paraphrase_sweep
+
+    captioner = models.captioner("toy")
+    attack = VisualParaphrase(num_inference_steps=4, models=models)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    grid = paraphrase_sweep(attack, images, [0.25, 0.5], [1.0, 5.0], lambda s, g: generators(2))
+    assert sorted(grid) == [(0.25, 1.0), (0.25, 5.0), (0.5, 1.0), (0.5, 5.0)]
+    assert captioner.calls == [2]
+    single = VisualParaphrase(strength=0.5, guidance_scale=5.0, num_inference_steps=4, models=models)(
+        images, generators(2)
+    )
+    torch.testing.assert_close(grid[(0.5, 5.0)], single)
+    assert not torch.allclose(grid[(0.5, 1.0)], grid[(0.5, 5.0)])

@@ -47,7 +47,9 @@ class BoxGuidanceConfig(BaseModel):
         from ..energy import ENERGIES
 
         if value not in ENERGIES:
-            raise ValueError(f"unknown layout energy {value!r}; allowed values: {', '.join(ENERGIES.names())}")
+            raise ValueError(
+                f"unknown layout energy {value!r}; allowed values: {', '.join(ENERGIES.names())}"
+            )
         return value
 
     @field_validator("places")
@@ -65,7 +67,8 @@ class BoxGuidanceConfig(BaseModel):
     @classmethod
     def preset(cls, name: str, **overrides) -> BoxGuidanceConfig:
         """A named setting: ``layout-guidance`` (the paper's: scale 30, 5 iterations, first 10 steps),
-        ``boxdiff`` (the paper's: scale 20, 25 steps, sqrt-linear decay), or ``fast`` (the default: the
+        ``boxdiff`` (the paper's: scale 20, the first 25 steps of 50, sqrt-linear decay; at fewer sampling
+        steps pass ``guided_steps`` = half of them), or ``fast`` (the default: the
         layout energy, one iteration in the first 10 steps, early exit; within 2x the stock time)."""
         if name not in PRESETS:
             raise KeyError(f"unknown box guidance preset {name!r}; known: {', '.join(sorted(PRESETS))}")

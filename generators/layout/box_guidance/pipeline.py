@@ -35,6 +35,7 @@ EXAMPLE_DOC_STRING = """
         ...            output_type="pt", return_attention=True)
         >>> tuple(out.images.shape), tuple(out.attention_maps[0].shape)
         ((1, 3, 32, 32), (2, 32, 32))
+
         ```
 """
 
@@ -194,7 +195,11 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
             ]
         energy_fn = ENERGIES.get(guidance.energy)
         n_guided = min(guidance.guided_steps, len(timesteps)) if guided else 0
-        decay = torch.linspace(1.0, 0.5, max(n_guided, 1)).sqrt().tolist() if guidance.decay == "sqrt_linear" else None
+        decay = (
+            torch.linspace(1.0, 0.5, max(n_guided, 1)).sqrt().tolist()
+            if guidance.decay == "sqrt_linear"
+            else None
+        )
         energies: list[float] = []
 
         # 6. Denoising loop (recording processors installed only for this loop)
@@ -203,13 +208,21 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
                 for i, t in enumerate(timesteps):
                     # 6.1 guidance: move the latents down the cross-attention energy
                     if i < n_guided:
-                        step = guidance.scale * guidance_step_size(self.scheduler, t) * (decay[i] if decay else 1.0)
+                        step = (
+                            guidance.scale
+                            * guidance_step_size(self.scheduler, t)
+                            * (decay[i] if decay else 1.0)
+                        )
                         for _ in range(guidance.iterations):
-                            latents, e = self._energy_step(latents, t, cond_embeds, targets, store, energy_fn, step)
+                            latents, e = self._energy_step(
+                                latents, t, cond_embeds, targets, store, energy_fn, step
+                            )
                             energies.append(e)
 
                     # 6.2 predict the noise residual (classifier-free guidance batch)
-                    latent_model_input = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
+                    latent_model_input = (
+                        torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
+                    )
                     latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
                     n = latents.shape[0]
                     select = slice(n, 2 * n) if self.do_classifier_free_guidance else None
@@ -221,16 +234,24 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
                     # 6.3 perform guidance
                     if self.do_classifier_free_guidance:
                         noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
-                        noise_pred = noise_pred_uncond + self.guidance_scale * (noise_pred_text - noise_pred_uncond)
+                        noise_pred = noise_pred_uncond + self.guidance_scale * (
+                            noise_pred_text - noise_pred_uncond
+                        )
 
                     # 6.4 compute the previous noisy sample x_t -> x_t-1
-                    latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                    latents = self.scheduler.step(
+                        noise_pred, t, latents, **extra_step_kwargs, return_dict=False
+                    )[0]
                     progress_bar.update()
 
         # 7. Decode
         if output_type != "latent":
-            image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
-            image = self.image_processor.postprocess(image, output_type=output_type, do_denormalize=[True] * image.shape[0])
+            image = self.vae.decode(
+                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
+            )[0]
+            image = self.image_processor.postprocess(
+                image, output_type=output_type, do_denormalize=[True] * image.shape[0]
+            )
         else:
             image = latents
         attention_maps = None

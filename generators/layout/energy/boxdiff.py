@@ -50,7 +50,9 @@ def _box_energy(s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     k = max(int(TOP_P * float(mask.sum())), 1)
     inner = 1 - inside.flatten().topk(k).values.mean()
     outside = (s * (1 - mask)).flatten()
-    outer = outside.topk(min(TOP_L, outside.numel())).values.mean() if (1 - mask).sum() > 0 else s.new_zeros(())
+    outer = (
+        outside.topk(min(TOP_L, outside.numel())).values.mean() if (1 - mask).sum() > 0 else s.new_zeros(())
+    )
     corner = s.new_zeros(())
     for dim in (0, 1):  # dim 0: projection on x (max over rows); dim 1: on y
         proj = s.max(dim=dim).values  # (w,) or (h,)
@@ -67,7 +69,7 @@ def boxdiff_energy(maps: dict[str, torch.Tensor], targets: list[SampleTargets]) 
         raise ValueError("no attention map was recorded: check the attention resolution and UNet places")
     by_size: dict[int, list[torch.Tensor]] = {}
     for probs in maps.values():
-        by_size.setdefault(probs.shape[1], []).append(probs)
+        by_size.setdefault(probs.shape[1], []).append(probs.float())  # fp32 energy under fp16 models
     rows = []
     for b, tgt in enumerate(targets):
         energies = []

@@ -20,6 +20,7 @@ def layout_energy(maps: dict[str, torch.Tensor], targets: list[SampleTargets]) -
         raise ValueError("no attention map was recorded: check the attention resolution and UNet places")
     per_layer = []
     for probs in maps.values():  # (B, HW, T)
+        probs = probs.float()  # fp16 maps: keep the ratios and their gradients in fp32
         hw = probs.shape[1]
         rows = []
         for b, tgt in enumerate(targets):

@@ -33,7 +33,9 @@ def gated_unet_from(unet: UNet2DConditionModel) -> UNet2DConditionModel:
     missing, unexpected = gated.load_state_dict(unet.state_dict(), strict=False)
     bad = [k for k in missing if not _is_grounding(k)]
     if bad or unexpected:
-        raise ValueError(f"the gated UNet does not match the source UNet: missing {bad[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"the gated UNet does not match the source UNet: missing {bad[:5]}, unexpected {unexpected[:5]}"
+        )
     if gated.dtype != unet.dtype or gated.device != unet.device:
         gated = gated.to(device=unet.device, dtype=unet.dtype)
     return gated

@@ -46,7 +46,11 @@ def load_gligen_pipeline(path: str | Path | None, runtime: Any) -> Any:
             "(needs the toy SD), or pass a folder saved by StableDiffusionGLIGENPipeline.save_pretrained"
         )
     pipe = StableDiffusionGLIGENPipeline.from_pretrained(
-        str(folder), local_files_only=True, use_safetensors=True, safety_checker=None, requires_safety_checker=False
+        str(folder),
+        local_files_only=True,
+        use_safetensors=True,
+        safety_checker=None,
+        requires_safety_checker=False,
     )
     pipe.to(runtime.device, runtime.dtype)
     pipe.set_progress_bar_config(disable=True)

@@ -34,7 +34,10 @@ class LLMPlanner:
     name = "llm"
 
     def __init__(
-        self, complete: Callable[[str], str], template: str = TEMPLATE, max_overlap: float = DEFAULT_MAX_OVERLAP
+        self,
+        complete: Callable[[str], str],
+        template: str = TEMPLATE,
+        max_overlap: float = DEFAULT_MAX_OVERLAP,
     ) -> None:
         if "{prompt}" not in template:
             raise ValueError("the template must contain '{prompt}'")
@@ -76,5 +79,7 @@ def _parse_reply(reply: str) -> list[dict]:
     except json.JSONDecodeError as exc:
         raise LayoutError(f"the planner's reply is not valid JSON ({exc}): {match.group(0)[:200]!r}") from exc
     if not isinstance(items, list) or not all(isinstance(it, dict) for it in items):
-        raise LayoutError(f"the planner's reply must be a list of objects with 'phrase' and 'box', got {items!r}"[:300])
+        raise LayoutError(
+            f"the planner's reply must be a list of objects with 'phrase' and 'box', got {items!r}"[:300]
+        )
     return items

@@ -52,7 +52,9 @@ class ShapesGrammarPlanner:
 
     name = "shapes"
 
-    def __init__(self, scale: float = 1.0, default_size: str = "large", max_overlap: float = DEFAULT_MAX_OVERLAP) -> None:
+    def __init__(
+        self, scale: float = 1.0, default_size: str = "large", max_overlap: float = DEFAULT_MAX_OVERLAP
+    ) -> None:
         if default_size not in SIZES:
             raise ValueError(f"default_size must be one of {sorted(SIZES)}, got {default_size!r}")
         if not 0 < scale <= 1.1:
@@ -87,13 +89,17 @@ class ShapesGrammarPlanner:
         taken = [c for *_, c in found if c is not None]
         dup = sorted({POSITIONS[c] for c in taken if taken.count(c) > 1})
         if dup:
-            raise LayoutError(f"two objects of {prompt!r} ask for the same place ({', '.join(dup)}); give each its own")
+            raise LayoutError(
+                f"two objects of {prompt!r} ask for the same place ({', '.join(dup)}); give each its own"
+            )
         free = [c for c in FREE_CELLS if c not in taken]
         out = []
         for phrase, text, parsed, cell in found:
             if cell is None:
                 if not free:
-                    raise LayoutError(f"{prompt!r} names more than 9 objects; the planner places at most one per grid cell")
+                    raise LayoutError(
+                        f"{prompt!r} names more than 9 objects; the planner places at most one per grid cell"
+                    )
                 cell = free.pop(0)
             radius = SIZES[parsed.size or self.default_size] * self.scale
             box = tuple(float(v) for v in cell_box(cell, radius, None))

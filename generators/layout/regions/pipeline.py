@@ -32,6 +32,7 @@ EXAMPLE_DOC_STRING = """
         ...            num_inference_steps=2, output_type="pt")
         >>> tuple(out.images.shape)
         (1, 3, 32, 32)
+
         ```
 """
 
@@ -125,7 +126,9 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         cfg = self.do_classifier_free_guidance
 
         # 2. Encode the rows' prompts (uncond rows: one per text, the negative prompt)
-        cond, uncond = self.encode_prompt(texts, device, 1, cfg, [negative_prompt or ""] * len(texts) if cfg else None)
+        cond, uncond = self.encode_prompt(
+            texts, device, 1, cfg, [negative_prompt or ""] * len(texts) if cfg else None
+        )
 
         # 3. Prepare timesteps
         timesteps, num_inference_steps = retrieve_timesteps(self.scheduler, num_inference_steps, device)
@@ -151,7 +154,9 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         n_bootstrap = int(round(config.bootstrap_fraction * len(timesteps)))
         flat = None
         if n_bootstrap > 0:
-            flat = self._flat_backgrounds(len(texts), height, width, generator, latents.dtype, device)  # (R, 4, h, w)
+            flat = self._flat_backgrounds(
+                len(texts), height, width, generator, latents.dtype, device
+            )  # (R, 4, h, w)
 
         # 6. Denoising loop
         with self.progress_bar(total=num_inference_steps) as progress_bar:
@@ -187,17 +192,25 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
 
                 # 6.4 fuse the rows of each sample, weighted by their masks
                 num = torch.zeros_like(latents).index_add_(0, owner_t, eps * row_masks)
-                den = torch.zeros(batch_size, 1, h, w, device=device, dtype=eps.dtype).index_add_(0, owner_t, row_masks)
+                den = torch.zeros(batch_size, 1, h, w, device=device, dtype=eps.dtype).index_add_(
+                    0, owner_t, row_masks
+                )
                 noise_pred = num / den.clamp_min(1e-8)
 
                 # 6.5 compute the previous noisy sample x_t -> x_t-1
-                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[
+                    0
+                ]
                 progress_bar.update()
 
         # 7. Decode
         if output_type != "latent":
-            image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
-            image = self.image_processor.postprocess(image, output_type=output_type, do_denormalize=[True] * image.shape[0])
+            image = self.vae.decode(
+                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
+            )[0]
+            image = self.image_processor.postprocess(
+                image, output_type=output_type, do_denormalize=[True] * image.shape[0]
+            )
         else:
             image = latents
         region_masks = [m.cpu() for m in masks]
@@ -212,7 +225,8 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         """Latents `(rows, 4, h, w)` of random flat-colour images (MultiDiffusion's bootstrap backgrounds)."""
         g = generator[0] if isinstance(generator, list) else generator
         colours = torch.rand(rows, 3, 1, 1, generator=g, device=g.device if g is not None else "cpu")
-        images = colours.to(device, self.vae.dtype).expand(rows, 3, height, width) * 2 - 1  # (R, 3, H, W) in [-1, 1]
+        images = (
+            colours.to(device, self.vae.dtype).expand(rows, 3, height, width) * 2 - 1
+        )  # (R, 3, H, W) in [-1, 1]
         lat = self.vae.encode(images).latent_dist.mode() * self.vae.config.scaling_factor  # (R, 4, h, w)
         return lat.to(dtype)
-

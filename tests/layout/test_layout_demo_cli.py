@@ -1,0 +1,70 @@
+"""The Gradio demo's handlers (no browser) and the ``workbench layout`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from generators.layout import LayoutError
+
+PROMPT = "a large red circle on the left and a large blue star on the right"
+
+
+def test_demo_handlers():
+    from apps.layout_demo import build, generate_layout, plan_rows, preview_layout, rows_to_layout
+
+    rows = plan_rows(PROMPT)
+    assert [r[0] for r in rows] == ["a large red circle", "a large blue star"]
+    assert preview_layout(rows).shape == (256, 256, 3)
+    result = generate_layout("dummy", PROMPT, rows, "box_guidance", steps=2)
+    assert result.boxed.shape == (256, 256, 3) and result.image.shape == (32, 32, 3)
+    assert [c for _, c in result.attention] == ["a large red circle", "a large blue star"]
+    assert isinstance(result.attention[0][0], np.ndarray)
+    regions = generate_layout("dummy", PROMPT, rows + [["", None, None, None, None]], "regions", steps=1)
+    assert regions.attention == [] and "has none" in regions.info
+    with pytest.raises(LayoutError, match="outside the image"):
+        rows_to_layout([["a large red circle", 0.1, 0.1, 1.4, 0.5]])
+    with pytest.raises(LayoutError, match="must be numbers"):
+        rows_to_layout([["a large red circle", "left", 0.1, 0.4, 0.5]])
+    with pytest.raises(LayoutError, match="do not occur in the prompt"):
+        generate_layout("dummy", "a green square", rows, "stock", steps=1)
+    assert build() is not None
+
+
+def _cli(argv):
+    from generators.layout.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_plan_and_generate(tmp_path, capsys):
+    assert _cli(["layout", "plan", PROMPT]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["phrases"] == ["a large red circle", "a large blue star"] and len(out["boxes"]) == 2
+    assert _cli(["layout", "plan", "a red circle on the left and a blue star on the left"]) == 2
+    assert "same place" in capsys.readouterr().err
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({"phrases": ["a large red circle"], "boxes": [[0.1, 0.1, 0.5, 0.5]]}))
+    target = tmp_path / "out.png"
+    code = _cli(
+        [
+            "layout",
+            "generate",
+            PROMPT,
+            str(target),
+            "--model",
+            "dummy",
+            "--steps",
+            "1",
+            "--layout",
+            str(layout),
+            "--boxes",
+        ]
+    )
+    assert code == 0 and target.is_file() and (tmp_path / "out_boxes.png").is_file()

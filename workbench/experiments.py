@@ -61,8 +61,6 @@ EXPERIMENT_MODULES: list[str] = [
     "metrics.experiment",
     "attacks.masterprints.experiment",
     "attacks.watermarks.experiment",
-    "attacks.paraphrase.experiment",
-    "attacks.image.experiment",
     "generators.*.experiment",
 ]
 

@@ -19,6 +19,14 @@ from metrics.checks import check_images
 INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
 
+def _preprocessing(extractor: nn.Module | None) -> str:
+    """How an extractor resizes and normalises its input, for reports."""
+    pre = getattr(extractor, "preprocess", None)
+    if pre is not None and hasattr(pre, "describe"):
+        return pre.describe()
+    return str(getattr(extractor, "preprocessing", "not stated by the extractor"))
+
+
 def features_of(extractor: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Run ``extractor`` on checked [0, 1] images without gradients; `(B, D)` float64."""
     check_images(images, "images", (0.0, 1.0))
@@ -48,6 +56,7 @@ class InceptionV3Features(nn.Module):
 
     name = "inception-v3-compat (pool3, 2048-D, torch-fidelity)"
     num_features = 2048
+    preprocessing = "quantised to 8 bits, bilinear resize to 299x299 inside the network"
 
     def __init__(self, weights_path: str | os.PathLike | None = None) -> None:
         super().__init__()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from metrics.distribution.features import features_of
+from metrics.distribution.features import _preprocessing, features_of
 from metrics.functional.frechet import frechet_distance
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class FrechetDistance(Metric):
         out: dict[str, Any] = {
             "metric": self.name,
             "feature_extractor": self.extractor_name,
+            "preprocessing": _preprocessing(self.extractor),
             "num_features": self.num_features,
             "n_real": n_real,
             "n_generated": n_fake,

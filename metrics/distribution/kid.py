@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from metrics.distribution.features import features_of
+from metrics.distribution.features import _preprocessing, features_of
 from metrics.functional.kid import kernel_inception_distance
 
 
@@ -95,6 +95,7 @@ class KernelInceptionDistance(Metric):
         return {
             "metric": self.name,
             "feature_extractor": self.extractor_name,
+            "preprocessing": _preprocessing(self.extractor),
             "n_real": n_real,
             "n_generated": n_fake,
             "subsets": self.subsets,

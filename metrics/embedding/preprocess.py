@@ -88,6 +88,14 @@ class ImagePreprocess(nn.Module):
             mode=mode,
         )
 
+    def describe(self) -> str:
+        """The resize / crop / normalisation settings in one line (for reports)."""
+        resize = (
+            f"shorter side {self.shortest_edge}" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        )
+        crop = f", centre crop {self.crop_size[0]}x{self.crop_size[1]}" if self.crop_size else ""
+        return f"{self.mode} resize to {resize} (antialiased){crop}, mean/std normalised"
+
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The resized ``(height, width)`` before cropping (the processors' rounding)."""
         if self.size is not None:

@@ -74,6 +74,7 @@ def test_frechet_with_clip_extractor_on_images(tiny_clip):
         1, _reference_fd(fr.numpy(), ff.numpy())
     )
     assert m.describe()["feature_extractor"] == "tiny-clip image embedding"
+    assert "resize to shorter side 32" in m.describe()["preprocessing"]
     assert m.num_features == 16
 
 

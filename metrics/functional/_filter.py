@@ -48,7 +48,7 @@ def filter_valid(
         window (`torch.Tensor` of shape `(K,)`): 1-D weights.
 
     Returns:
-        `torch.Tensor` of shape `(N, P, H - K + 1, W - K + 1)`.
+        `torch.Tensor` of shape `(N, P, H - K + 1, W - K + 1)` (channels-last storage by default).
     """
     n, p, h, w = planes.shape
     k = window.numel()
@@ -56,15 +56,13 @@ def filter_valid(
         raise ValueError(f"images of {h}x{w} pixels are smaller than the {k}x{k} window")
     win = window.to(device=planes.device, dtype=planes.dtype)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x = planes.contiguous(memory_format=fmt)
+    x = planes.contiguous(memory_format=fmt)  # no copy when already in that layout
     wv = win.view(1, 1, k, 1).expand(p, 1, k, 1).contiguous(memory_format=fmt)
     wh = win.view(1, 1, 1, k).expand(p, 1, 1, k).contiguous(memory_format=fmt)
     x = F.conv2d(x, wv, groups=p)  # (N, P, H - K + 1, W)  depthwise
-    x = F.conv2d(x, wh, groups=p)  # (N, P, H - K + 1, W - K + 1)
-    # Planar layout for the callers: per-plane views of a channels-last tensor are strided and slow.
-    return x.contiguous()
+    return F.conv2d(x, wh, groups=p)  # (N, P, H - K + 1, W - K + 1), same layout as the input
 
 
-def chunk_size_for(height: int, width: int, planes: int, budget: int = 2**20) -> int:
+def chunk_size_for(height: int, width: int, planes: int, budget: int = 2**21) -> int:
     """How many images to filter at once so one chunk stays near ``budget`` elements (cache sized)."""
     return max(1, math.floor(budget / max(1, height * width * planes)))

@@ -32,4 +32,4 @@ def mean_squared_error(
         diff = preds.to(torch.float64) - target.to(torch.float64)  # (B, C, H, W)
     else:
         diff = preds.float() - target.float()  # float32 squares are exact to ~1e-7 relative
-    return diff.square_().flatten(1).mean(dim=1, dtype=torch.float64)
+    return diff.square_().flatten(1).mean(dim=1).to(torch.float64)

@@ -43,20 +43,21 @@ def ssim_components(
     """
     b, c, h, w = preds.shape
     k = window.numel()
+    p = b * c
     cov_norm = k * k / (k * k - 1.0) if use_sample_covariance else 1.0
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    # Four maps per channel: x, y, x^2 + y^2, xy (SSIM needs only var_x + var_y), written straight
-    # into channels-last storage, the layout of the fast depthwise convolution.
-    buf = torch.empty(b, h, w, 4 * c, dtype=preds.dtype, device=preds.device).permute(0, 3, 1, 2)
-    xs, ys, sq, xy = buf.split(c, dim=1)
-    xs.copy_(preds)
-    ys.copy_(target)
-    torch.mul(preds, preds, out=sq)
-    sq.addcmul_(target, target)
-    torch.mul(preds, target, out=xy)
-    f = filter_valid(buf, window)  # (B, 4C, H', W')
-    mx, my, m_sq, m_xy = f.split(c, dim=1)  # each (B, C, H', W')
+    # Four maps: x, y, x^2 + y^2, xy (SSIM needs only var_x + var_y). Maps go on the batch axis and
+    # the B*C image planes on the channel axis of a channels-last tensor: the depthwise convolution is
+    # fastest in that layout, and each filtered map is then one contiguous (H', W', B*C) block.
+    buf = torch.empty(4, h, w, p, dtype=preds.dtype, device=preds.device)
+    buf[0].copy_(preds.permute(2, 3, 0, 1).reshape(h, w, p))
+    buf[1].copy_(target.permute(2, 3, 0, 1).reshape(h, w, p))
+    torch.mul(buf[0], buf[0], out=buf[2])
+    buf[2].addcmul_(buf[1], buf[1])
+    torch.mul(buf[0], buf[1], out=buf[3])
+    f = filter_valid(buf.permute(0, 3, 1, 2), window)  # (4, B*C, H', W'), channels-last storage
+    mx, my, m_sq, m_xy = f.permute(0, 2, 3, 1).unbind(0)  # each (H', W', B*C)
     m2 = mx * mx
     m2.addcmul_(my, my)  # mx^2 + my^2
     var_sum = m_sq.sub_(m2)  # var_x + var_y
@@ -67,8 +68,8 @@ def ssim_components(
     cs_map.add_(c2).div_(var_sum.add_(c2))  # (2 cov + C2) / (var_x + var_y + C2)
     lum_map = mx.mul_(my).mul_(2).add_(c1).div_(m2.add_(c1))  # (2 mx my + C1) / (mx^2 + my^2 + C1)
     # float32 reductions use cascade summation: exact to ~1e-7 without a float64 copy of the maps.
-    cs = cs_map.mean(dim=(-2, -1)).to(torch.float64) if with_cs else None
-    ssim = lum_map.mul_(cs_map).mean(dim=(-2, -1)).to(torch.float64)
+    cs = cs_map.mean(dim=(0, 1)).to(torch.float64).view(b, c) if with_cs else None
+    ssim = lum_map.mul_(cs_map).mean(dim=(0, 1)).to(torch.float64).view(b, c)
     return ssim, cs
 
 

@@ -112,7 +112,9 @@ class LayoutEvalConfig(ExperimentConfig):
     batch_size: int = Field(8, ge=1, le=256)
     box_guidance: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("fast"))
     # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
-    boxdiff: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("boxdiff", guided_steps=13))
+    boxdiff: BoxGuidanceConfig = Field(
+        default_factory=lambda: BoxGuidanceConfig.preset("boxdiff", guided_steps=13)
+    )
     regions: RegionsConfig = RegionsConfig()
     gligen_beta: float = Field(0.3, ge=0.0, le=1.0)
     iou_threshold: float = Field(0.5, gt=0.0, le=1.0)

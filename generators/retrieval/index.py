@@ -37,7 +37,8 @@ class IndexSettings(BaseModel):
     Args:
         kind: ``exact`` (torch matrix product, the default), ``flat`` (FAISS exact inner product),
             ``ivf`` (FAISS inverted lists, approximate) or ``hnsw`` (FAISS graph, approximate).
-        nlist: IVF lists (``None``: ``4 * sqrt(N)``, at most ``N / 39``).
+        nlist: IVF lists (``None``: ``sqrt(N)``, at most ``N / 39``); the lists are trained on at most
+            ``64 * nlist`` vectors.
         nprobe: IVF lists visited per query.
         hnsw_m: HNSW neighbours per node.
         ef_construction, ef_search: HNSW beam widths at build and at query time.
@@ -110,7 +111,7 @@ class FaissIndex:
             self.index = faiss.IndexHNSWFlat(self.dim, s.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             self.index.hnsw.efConstruction = s.ef_construction
         elif s.kind == "ivf":
-            nlist = s.nlist or int(4 * math.sqrt(max(n, 1)))
+            nlist = s.nlist or int(math.sqrt(max(n, 1)))
             nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
             quantizer = faiss.IndexFlatIP(self.dim)
             self.index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -129,11 +130,8 @@ class FaissIndex:
             self._create(x.shape[0])
             if not self.index.is_trained:
                 rng = np.random.default_rng(0)
-                sample = (
-                    x
-                    if x.shape[0] <= 256 * self.index.nlist
-                    else x[rng.choice(x.shape[0], 256 * self.index.nlist, replace=False)]
-                )
+                cap = 64 * self.index.nlist
+                sample = x if x.shape[0] <= cap else x[np.sort(rng.choice(x.shape[0], cap, replace=False))]
                 self.index.train(sample)
                 self.trained_on = x.shape[0]
         self.index.add(x)

@@ -86,3 +86,41 @@ class InceptionV3Features(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)  # (B, 3, H, W) uint8
         return self.net(pixels)[0].reshape(images.shape[0], -1)  # (B, 2048)
+
+
+class JudgeFeatures(nn.Module):
+    """Features from the toy world's judge (``workbench.toy.judge.ShapesJudge``), for offline
+    distribution metrics: the spatial mean and max of each of its detection head maps.
+
+    Images are resized (bilinear, antialiased) to the judge's ``image_size``.
+
+    Args:
+        judge: a ``ShapesJudge`` (or any module whose forward maps [0, 1] images `(B, 3, S, S)` to a
+            dict of `(B, C_k, h, w)` maps).
+        name: reported beside the number.
+
+    Forward:
+        images (`torch.Tensor` of shape `(B, 3, H, W)`) in [0, 1] -> `(B, 2 * sum_k C_k)`.
+    """
+
+    preprocessing = "bilinear antialiased resize to the judge's image size"
+
+    def __init__(self, judge: nn.Module, name: str = "toy judge head maps (mean + max pooled)") -> None:
+        super().__init__()
+        self.judge = judge.eval()
+        self.name = name
+        self.image_size = int(getattr(getattr(judge, "config", None), "image_size", 64))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            images = F.interpolate(
+                images,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+        maps = torch.cat(list(self.judge(images).values()), dim=1)  # (B, sum C_k, h, w)
+        return torch.cat([maps.mean(dim=(-2, -1)), maps.amax(dim=(-2, -1))], dim=1)  # (B, 2 sum C_k)

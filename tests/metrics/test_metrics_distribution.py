@@ -124,3 +124,26 @@ def test_kid_subsets_are_seeded():
 def test_inception_extractor_fails_clearly_without_package_or_weights(tmp_path):
     with pytest.raises((ImportError, FileNotFoundError), match="torch-fidelity|weights"):
         InceptionV3Features(weights_path=tmp_path / "missing.pth")
+
+
+def test_frechet_with_toy_judge_features():
+    from metrics.distribution import JudgeFeatures
+    from workbench.toy.judge.model import ShapesJudge
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        judge = ShapesJudge(image_size=32, width=16, depth=1)
+    extractor = JudgeFeatures(judge)
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(30, 3, 48, 48, generator=g), torch.rand(30, 3, 48, 48, generator=g) * 0.5
+    m = FrechetDistance(extractor)
+    m.update(real, real=True)
+    m.update(fake, real=False)
+    with torch.no_grad():
+        fr, ff = extractor(real).double(), extractor(fake).double()
+    ref = _reference_fd(fr.numpy(), ff.numpy())
+    assert abs(m.compute().item() - ref) < 1e-6 * max(1.0, ref) and ref > 0
+    assert (
+        m.describe()["feature_extractor"].startswith("toy judge")
+        and "resize" in m.describe()["preprocessing"]
+    )

@@ -106,7 +106,9 @@ def test_bench_with_a_trained_export(tmp_path):
 
     sd = dummy_sd_pipeline(seed=0)
     torch.manual_seed(0)
-    cond = RetrievalConditioner(embed_dim=dummy_clip()[0].config.projection_dim, cross_attention_dim=32, num_neighbours=2)
+    cond = RetrievalConditioner(
+        embed_dim=dummy_clip()[0].config.projection_dim, cross_attention_dim=32, num_neighbours=2
+    )
     RetrievalAugmentedPipeline.from_pipe(sd, retrieval_conditioner=cond).save_export(tmp_path / "export")
     data = {
         **CONFIG,
@@ -118,7 +120,11 @@ def test_bench_with_a_trained_export(tmp_path):
     }
     run_dir = run_experiment(validate_config(data))
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert {"conditioned/single.unseen.clip_t", "conditioned/interleaved-0.50.unseen.clip_i", "reference/single.unseen.clip_t"} <= set(metrics)
+    assert {
+        "conditioned/single.unseen.clip_t",
+        "conditioned/interleaved-0.50.unseen.clip_i",
+        "reference/single.unseen.clip_t",
+    } <= set(metrics)
     assert not any(k.endswith(".fidelity") for k in metrics)  # no judge: no fidelity, claims not checked
     report = (run_dir / "report.html").read_text()
     assert "trained retrieval pipeline" in report and "claims (points of fidelity) are not checked" in report

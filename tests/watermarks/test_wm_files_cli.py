@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -130,4 +131,4 @@ def test_cli_errors_are_clear(tmp_path, capsys, argv, match):
     _photo(tmp_path / "x.png")
     argv = [str(tmp_path / "x.png") if a == "IN" else str(tmp_path / "o") if a == "OUT" else a for a in argv]
     assert main(argv) == 2
-    assert pytest.importorskip("re").search(match, capsys.readouterr().err)
+    assert re.search(match, capsys.readouterr().err)

@@ -56,3 +56,13 @@ def test_vae_reconstructs_held_out_scenes_above_28_db():
     x = ShapesWorld(64).batch(31337, "test", 0, 32, n_objects=(1, 4), entity_prob=0.1).images
     y = ((vae.decode(vae.encode(x * 2 - 1).latent_dist.mode()).sample + 1) / 2).clamp(0, 1)
     assert psnr(y, x).mean().item() >= 28.0
+
+
+def test_the_judge_is_shipped_and_reads_held_out_scenes():
+    from workbench.toy.judge import ShapesJudge
+    from workbench.toy.train.judge import evaluate_judge
+
+    assert "judge" in SHIPPED
+    result = evaluate_judge(ShapesJudge.from_pretrained(MODELS_DIR / "judge").eval(), n=100, seed=2718)
+    assert result["shape_acc"] >= 0.97 and result["color_acc"] >= 0.99
+    assert result["box_iou"] >= 0.8 and result["count_acc"] >= 0.95

@@ -50,16 +50,27 @@ SCHEDULER_CONFIG: dict[str, Any] = dict(
 
 
 def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer]:
-    """The trained toy VAE and toy CLIP text tower (train ``vae`` and ``clip`` first)."""
-    for name in ("vae", "clip"):
-        if not (models_dir / name / "config.json").exists():
-            raise FileNotFoundError(
-                f"toy {name} not found in {models_dir / name}: run `workbench toy train {name}` first"
-            )
-    vae = AutoencoderKL.from_pretrained(models_dir / "vae").eval().requires_grad_(False)
-    text = CLIPTextModel.from_pretrained(models_dir / "clip").eval().requires_grad_(False)
-    tok = CLIPTokenizer.from_pretrained(models_dir / "clip")
-    return vae, text, tok
+    """The frozen VAE and text encoder the UNet trains against.
+
+    Once the toy SD is exported, its own ``vae`` / ``text_encoder`` / ``tokenizer`` are used, so training
+    continues against the same frozen parts even after the stand-alone toy VAE or CLIP trains further
+    (as Stable Diffusion keeps its CLIP text encoder fixed). Before that, the shipped toy VAE and CLIP.
+    """
+    sd = models_dir / "sd"
+    if (sd / "model_index.json").exists():
+        vae = AutoencoderKL.from_pretrained(sd / "vae")
+        text = CLIPTextModel.from_pretrained(sd / "text_encoder")
+        tok = CLIPTokenizer.from_pretrained(sd / "tokenizer")
+    else:
+        for name in ("vae", "clip"):
+            if not (models_dir / name / "config.json").exists():
+                raise FileNotFoundError(
+                    f"toy {name} not found in {models_dir / name}: run `workbench toy train {name}` first"
+                )
+        vae = AutoencoderKL.from_pretrained(models_dir / "vae")
+        text = CLIPTextModel.from_pretrained(models_dir / "clip")
+        tok = CLIPTokenizer.from_pretrained(models_dir / "clip")
+    return vae.eval().requires_grad_(False), text.eval().requires_grad_(False), tok
 
 
 class UNetTrainer:

@@ -9,17 +9,20 @@ alone learns slowly at this size.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
+from ..entities import entity_design
+from ..scene import Scene
 from ..tokenizer import build_clip_tokenizer
 from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
 from ..world import SceneBatch, ShapesWorld
-from .data import train_batch
 from .loop import EMA, warm_start_module
 from .model_card import write_model_card
 
@@ -74,6 +77,28 @@ def patch_labels(batch: SceneBatch, patch: int) -> dict[str, torch.Tensor]:
     return {"shape": shape, "color": color, "entity": entity}
 
 
+def shape_twins(scenes: list[Scene], rng: np.random.Generator) -> list[Scene]:
+    """The same scenes with every object's shape (or entity) replaced by another one."""
+    twins = []
+    for scene in scenes:
+        objs = []
+        for o in scene.objects:
+            if o.entity is not None:
+                name = ENTITY_NAMES[
+                    (ENTITY_NAMES.index(o.entity) + 1 + rng.integers(len(ENTITY_NAMES) - 1))
+                    % len(ENTITY_NAMES)
+                ]
+                d = entity_design(name)
+                objs.append(
+                    replace(o, shape=d.outer_shape, color=d.outer_color, texture=d.outer_texture, entity=name)
+                )
+            else:
+                shape = SHAPES[(SHAPES.index(o.shape) + 1 + rng.integers(len(SHAPES) - 1)) % len(SHAPES)]
+                objs.append(replace(o, shape=shape))
+        twins.append(replace(scene, objects=tuple(objs)))
+    return twins
+
+
 class CLIPTrainer:
     name = "clip"
 
@@ -114,22 +139,35 @@ class CLIPTrainer:
         return self.lr * min(1.0, (step + 1) / 300)
 
     def data(self, step: int) -> SceneBatch:
-        half = self.batch_size // 2
-        one = train_batch(
-            self.world, self.seed, 2 * step, half, n_objects=1, entity_prob=0.15, entities=ENTITY_NAMES
-        )
-        many = train_batch(
-            self.world,
-            self.seed,
-            2 * step + 1,
-            self.batch_size - half,
-            n_objects=(1, 4),
-            entity_prob=0.15,
-            entities=ENTITY_NAMES,
-        )
-        return SceneBatch(
-            one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
-        )
+        """Half single-object, half 1-4 object scenes; in each half, every scene has a *shape twin*
+        (same layout, colours and sizes, other shapes) so that captions differing only in shape are
+        negatives of each other: contrastive loss alone otherwise matches by colour and position."""
+        quarter = self.batch_size // 4
+        one = [
+            self.world.scene(
+                self.seed,
+                "train",
+                2 * step * quarter + i,
+                n_objects=1,
+                entity_prob=0.15,
+                entities=ENTITY_NAMES,
+            )
+            for i in range(quarter)
+        ]
+        many = [
+            self.world.scene(
+                self.seed,
+                "train",
+                (2 * step + 1) * quarter + i,
+                n_objects=(1, 4),
+                entity_prob=0.15,
+                entities=ENTITY_NAMES,
+            )
+            for i in range(quarter)
+        ]
+        rng = np.random.default_rng([self.seed, step, 11])
+        scenes = one + shape_twins(one, rng) + many + shape_twins(many, rng)
+        return self.world.render(scenes)
 
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)

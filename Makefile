@@ -10,7 +10,7 @@ TORCH_VERSION ?= 2.13.0
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_ENV = HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 
-.PHONY: setup test-setup test test-slow test-gpu tour smoke demo lint format bench
+.PHONY: setup test-setup test test-slow test-gpu tour smoke demo lint format bench toy-train toy-eval
 
 setup:
 	@$(PYTHON) -c "import torch" 2>/dev/null || \
@@ -50,3 +50,11 @@ format:
 
 bench:
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PYTHON) $$script; done
+
+# The toy models: resumable training (checkpoints in ~/.cache/workbench/toy-train), then evaluation.
+TOY_MINUTES ?= 60
+toy-train:
+	workbench toy train all --minutes $(TOY_MINUTES)
+
+toy-eval:
+	workbench toy eval --json

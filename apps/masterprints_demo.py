@@ -6,7 +6,7 @@ prompt's class, rendered by the toy world). Stop at any time; mining again with 
 resumes from where it stopped (a larger budget continues further); Reset starts over.
 
 Run it alone with ``python -m apps.masterprints_demo`` or through the hub (``workbench demo``).
-The handlers are plain functions (:class:`MiningSession`), testable without a browser.
+The handlers are plain functions (:class:`MiningJob`), testable without a browser.
 """
 
 from __future__ import annotations
@@ -102,14 +102,14 @@ class MiningRequest:
         )
 
 
-class MiningSession:
-    """One browser session: its models, its checkpoint folder, its stop flag.
+class MiningJob:
+    """One visitor of the page: its models, its checkpoint folder, its stop flag.
 
     Args:
-        folder: where this session writes (its checkpoint and the mined image).
+        folder: where this job writes (its checkpoint and the mined image).
     """
 
-    _models: dict[tuple[str, str], Any] = {}  # shared across sessions: (kind, name) -> model
+    _models: dict[tuple[str, str], Any] = {}  # shared across jobs: (kind, name) -> model
     _lock = threading.Lock()
 
     def __init__(self, folder: Path) -> None:
@@ -258,15 +258,15 @@ class MiningSession:
         return save_image(self.folder / "master.png", image)
 
 
-_SESSIONS: dict[str, MiningSession] = {}
+_JOBS: dict[str, MiningJob] = {}
 
 
-def session_for(key: str | None) -> tuple[str, MiningSession]:
-    """The session of ``key`` (a new one, with a new key, when ``None``)."""
+def job_for(key: str | None) -> tuple[str, MiningJob]:
+    """The job of ``key`` (a new one, with a new key, when ``None``)."""
     key = key or uuid.uuid4().hex[:12]
-    if key not in _SESSIONS:
-        _SESSIONS[key] = MiningSession(demo_output_dir(NAME) / key)
-    return key, _SESSIONS[key]
+    if key not in _JOBS:
+        _JOBS[key] = MiningJob(demo_output_dir(NAME) / key)
+    return key, _JOBS[key]
 
 
 def loss_plot(curve: dict[str, list[float]]):
@@ -299,7 +299,7 @@ def build():
     from attacks.masterprints import OPTIMIZERS, SPACES
 
     def run(key, prompts_text, preset, model, optimizer, space, evaluations, seconds, lr, popsize, seed):
-        key, session = session_for(key)
+        key, job = job_for(key)
         request = MiningRequest(
             prompts_text,
             preset,
@@ -314,7 +314,7 @@ def build():
             seed,
         )
         try:
-            for status, image, rows, curve in session.mine(request):
+            for status, image, rows, curve in job.mine(request):
                 yield (
                     key,
                     status,
@@ -326,10 +326,10 @@ def build():
             raise gr.Error(str(exc)) from exc
 
     def stop(key):
-        return session_for(key)[1].stop() if key else "Nothing is running."
+        return job_for(key)[1].stop() if key else "Nothing is running."
 
     def reset(key):
-        return session_for(key)[1].reset() if key else "Nothing to reset."
+        return job_for(key)[1].reset() if key else "Nothing to reset."
 
     with gr.Blocks(title="CLIPMasterPrints", analytics_enabled=False) as demo:
         gr.Markdown("# CLIPMasterPrints\n" + __doc__.split("\n\n")[1])

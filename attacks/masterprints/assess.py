@@ -13,7 +13,14 @@ from metrics.functional import tpr_at_fpr
 from workbench.runtime import Runtime
 
 from .config import EvaluationConfig
-from .evaluation import FoolingReport, RealImageBank, evaluate_fooling, related_prompts, zero_shot_accuracy
+from .evaluation import (
+    FoolingReport,
+    RealImageBank,
+    embedding_bound,
+    evaluate_fooling,
+    related_prompts,
+    zero_shot_accuracy,
+)
 from .mitigations.detector import MasterPrintDetector
 from .mitigations.detector_data import mine_master_set
 from .mitigations.sanitiser import Retrieval, Sanitiser
@@ -77,6 +84,11 @@ def assess_master(
     m["outrank_fraction"] = out.targets.outrank_fraction
     m["per_prompt"] = out.targets.to_metrics()["per_prompt"]
     out.examples = {p: real(p)[:4] for p in prompts[:8]}
+    bound = embedding_bound(
+        scorer, prompts, torch.tensor([r.best_real_score for r in out.targets.per_prompt])
+    )
+    m["embedding_bound_margin"] = bound.margin
+    m["embedding_bound_outrank_fraction"] = bound.outrank_fraction
 
     # 2. held-out, semantically related prompts
     if evaluation.heldout_prompts is not None:

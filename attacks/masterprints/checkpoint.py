@@ -58,7 +58,7 @@ class FileCheckpoint:
 
 
 class MemoryCheckpoint:
-    """A checkpoint kept in memory (the demo's stop / resume within one session, and tests)."""
+    """A checkpoint kept in memory (the demo's stop / resume within one process, and tests)."""
 
     def __init__(self) -> None:
         self._state: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None

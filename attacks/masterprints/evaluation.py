@@ -200,6 +200,60 @@ def zero_shot_accuracy(
     return float((pred == labels.cpu()).double().mean())
 
 
+@dataclass
+class EmbeddingBound:
+    """What the best possible image embedding could do, regardless of any image.
+
+    Attributes:
+        margin: ``max_x min_p (score(x, p) - best_real_p)`` over unit embeddings ``x``; negative means
+            no embedding at all (hence no image) beats the best real image on every prompt.
+        outrank_fraction: fraction of prompts beaten at that ``x``.
+        scores: `(P,)` the scores of that ``x``.
+    """
+
+    margin: float
+    outrank_fraction: float
+    scores: torch.Tensor
+
+
+def embedding_bound(
+    scorer: Scorer,
+    prompts: Sequence[str],
+    best_real: torch.Tensor,
+    steps: int = 400,
+    temperature: float = 0.01,
+) -> EmbeddingBound:
+    """The embedding-space limit of master images: optimise a free unit image embedding.
+
+    A master image needs an image embedding close to every target caption at once; CLIP's modality gap
+    (text embeddings in a narrow cone, away from real images) is what makes one exist. This finds the
+    unit vector with the largest worst-case margin over the real images (soft-min, then the hard
+    minimum is reported), a diagnostic of whether a model can be fooled on these prompts at all.
+
+    Args:
+        scorer: the model (its text embeddings and score function are used).
+        prompts: the target prompts.
+        best_real (`torch.Tensor` of shape `(P,)`): the best real image's score per prompt.
+        steps: Adam steps on the embedding.
+        temperature: the soft-min temperature.
+    """
+    with torch.no_grad():
+        text = scorer.encode_text(list(prompts))  # (P, D)
+    best = best_real.to(text.device, text.dtype)
+    x = text.mean(dim=0, keepdim=True).clone().requires_grad_(True)  # (1, D): the centre of the text cone
+    opt = torch.optim.Adam([x], lr=0.02)
+    for _ in range(steps):
+        margin = scorer.similarity(torch.nn.functional.normalize(x, dim=-1), text)[0] - best  # (P,)
+        loss = temperature * torch.logsumexp(-margin / temperature, dim=0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        scores = scorer.similarity(torch.nn.functional.normalize(x, dim=-1), text)[0]
+        margin = scores - best
+    return EmbeddingBound(float(margin.min()), float((margin > 0).double().mean()), scores.detach().cpu())
+
+
 def related_prompts(prompts: Sequence[str], templates: Sequence[str]) -> dict[str, str]:
     """Held-out prompts derived from target prompts: ``template.format(noun phrase)``.
 

@@ -145,7 +145,11 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
         title="Summary",
     )
     m = assessment.metrics
-    lines = []
+    lines = [
+        f"- limit of any image: the best free unit image embedding beats the best real image on "
+        f"{m['embedding_bound_outrank_fraction']:.0%} of the prompts (worst margin {m['embedding_bound_margin']:+.3f}); "
+        "without a modality gap no image can do better"
+    ]
     if "heldout_fooling_accuracy" in m:
         lines.append(
             f"- held-out related prompts ({m['heldout_prompts']}): fooling accuracy {m['heldout_fooling_accuracy']:.3f}"
@@ -164,8 +168,7 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
         lines.append(
             f"- detector: TPR {m['detector_tpr_at_1pct_fpr']:.3f} on held-out master images at 1% FPR on real scenes"
         )
-    if lines:
-        r.add_text("\n".join(lines), title="Generalisation, transfer and mitigations")
+    r.add_text("\n".join(lines), title="Limits, generalisation, transfer and mitigations")
     r.add_images("Master image", [master[0]], captions=[f"loss {result.best_loss:.4f}"], ncols=2)
     r.add_table("Per prompt: master image vs best real image", assessment.targets.table())
     fig = loss_figure(result)

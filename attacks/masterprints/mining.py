@@ -28,7 +28,7 @@ class BudgetConfig(BaseModel):
         evaluations: images scored in total (a gradient step on a population of 14 scores 14; a CMA
             generation of 24 scores 24). A step is never cut, so the total can exceed this by less
             than one step.
-        seconds: wall-clock seconds of mining, summed over resumed sessions.
+        seconds: wall-clock seconds of mining, summed over resumed attempts.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,7 +70,7 @@ class MiningResult:
         image: `(1, 3, H, W)` best image in [0, 1].
         params: `(1, *space.shape)` its parameters.
         best_loss: its loss (the negated aggregate score).
-        evaluations: images scored in total (resumed sessions included).
+        evaluations: images scored in total (resumed attempts included).
         steps: optimiser steps in total.
         wall_seconds: mining time in total.
         history: one :class:`Progress` per step.

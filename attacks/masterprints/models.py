@@ -72,7 +72,7 @@ def load_vae(name: str, runtime: Runtime, seed: int = 0, image_size: int = 32):
     """The ``AutoencoderKL`` of a Stable Diffusion model (its ``vae/`` sub-folder) or of a VAE folder.
 
     Args:
-        name: ``toy`` (the toy SD's VAE), ``sd15``, a hub id, a local folder, or ``"dummy"`` (an
+        name: ``toy`` (the toy SD's VAE, or the standalone toy VAE), ``sd15``, a hub id, a local folder, or ``"dummy"`` (an
             SD-1.5-shaped random-weight VAE, two levels).
         runtime: device and dtype.
     """
@@ -81,18 +81,44 @@ def load_vae(name: str, runtime: Runtime, seed: int = 0, image_size: int = 32):
     if name == DUMMY:
         from workbench.dummy import dummy_vae
 
-        return dummy_vae(seed=seed, image_size=image_size).to(runtime.device, runtime.dtype).eval()
-    from workbench.loading import PRESETS, ModelNotAvailableError, check_weights, resolve_model
+        return _placed(dummy_vae(seed=seed, image_size=image_size), runtime)
+    from workbench.loading import (
+        PRESETS,
+        TOY_MODELS_DIR,
+        ModelNotAvailableError,
+        check_weights,
+        resolve_model,
+    )
 
+    if name == "toy":  # the toy SD's VAE, or the standalone toy VAE it is built from (before the SD exists)
+        for folder in (TOY_MODELS_DIR / "sd" / "vae", TOY_MODELS_DIR / "vae"):
+            if any(folder.glob("*.safetensors")):
+                vae = AutoencoderKL.from_pretrained(
+                    str(folder), use_safetensors=True, local_files_only=True, torch_dtype=runtime.dtype
+                )
+                logger.info("loaded the toy VAE from %s", folder)
+                return _placed(vae, runtime)
     resolved = resolve_model(name, kind="sd" if name in PRESETS else None)
     if not resolved.available:
         raise ModelNotAvailableError(f"cannot load the VAE of {name!r}: {resolved.reason}")
     local = resolved.local_path
     if local is None:  # online hub id, not cached yet
-        vae = AutoencoderKL.from_pretrained(resolved.source, subfolder="vae", use_safetensors=True)
+        vae = AutoencoderKL.from_pretrained(
+            resolved.source, subfolder="vae", use_safetensors=True, torch_dtype=runtime.dtype
+        )
     else:
         folder = local / "vae" if (local / "vae").is_dir() else local
         check_weights(folder, name, allow_pickle=False)
-        vae = AutoencoderKL.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
+        vae = AutoencoderKL.from_pretrained(
+            str(folder), use_safetensors=True, local_files_only=True, torch_dtype=runtime.dtype
+        )
     logger.info("loaded the VAE of %r", name)
-    return vae.to(runtime.device, runtime.dtype).eval()
+    return _placed(vae, runtime)
+
+
+def _placed(vae, runtime: Runtime):
+    """``vae`` on the runtime's device and dtype, in eval mode (dtype cast only when it differs)."""
+    vae = vae.to(runtime.device)
+    if next(vae.parameters()).dtype != runtime.dtype:
+        vae = vae.to(dtype=runtime.dtype)
+    return vae.eval()

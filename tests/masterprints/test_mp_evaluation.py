@@ -103,3 +103,37 @@ def test_zero_shot_accuracy(clip_scorer):
     assert acc == pytest.approx(float(manual))
     with pytest.raises(ValueError, match="one label per image"):
         zero_shot_accuracy(clip_scorer, images, labels[:-1], PROMPTS)
+
+
+class _FixedText(torch.nn.Module):
+    """A scorer whose prompts have fixed unit text embeddings (images are not needed for the bound)."""
+
+    score_kind = "cosine"
+
+    def __init__(self, text: torch.Tensor) -> None:
+        super().__init__()
+        self.text = torch.nn.functional.normalize(text, dim=1)
+
+    def encode_text(self, prompts):
+        return self.text[: len(prompts)]
+
+    def similarity(self, image_emb, text_emb):
+        return image_emb @ text_emb.T
+
+
+def test_embedding_bound_sees_the_modality_gap():
+    from attacks.masterprints.evaluation import embedding_bound
+
+    gen = torch.Generator().manual_seed(0)
+    centre = torch.zeros(16)
+    centre[0] = 1.0
+    narrow = centre + 0.3 * torch.randn(
+        5, 16, generator=gen
+    )  # a narrow text cone: the centre is close to all
+    bound = embedding_bound(_FixedText(narrow), ["p"] * 5, best_real=torch.full((5,), 0.3))
+    assert bound.margin > 0 and bound.outrank_fraction == 1.0
+    assert (bound.scores > 0.3).all()
+    spread = torch.eye(16)[:5]  # orthogonal captions: no vector is within cos 0.8 of all of them
+    bound = embedding_bound(_FixedText(spread), ["p"] * 5, best_real=torch.full((5,), 0.8))
+    assert bound.margin < 0 and bound.outrank_fraction <= 0.2
+    assert bound.scores.max() <= 1.0

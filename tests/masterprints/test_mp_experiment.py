@@ -62,6 +62,7 @@ def test_run_writes_the_promised_metrics(name, tmp_path):
         "heldout_fooling_accuracy",
         "transfer_fooling_accuracy",
         "shifted_fooling_accuracy",
+        "embedding_bound_outrank_fraction",
         "evaluations",
         "wall_seconds",
     ):

@@ -1,0 +1,48 @@
+"""The tour's ``masterprints`` step: a short white-box mining run against the tour's CLIP."""
+
+from __future__ import annotations
+
+from workbench.experiments_builtin.tour import register_tour_step
+
+from .assemble import build_setup
+from .config import AttackConfig, ModelsConfig
+from .evaluation import evaluate_fooling
+from .mining import BudgetConfig, mine
+from .scorers.clip import CLIPScorer
+from .toy_images import ToyWorldImages
+
+TOUR_PROMPTS = ["a red circle", "a blue square", "a yellow star", "a green triangle"]
+
+
+@register_tour_step("masterprints")
+def tour_masterprints(ctx, result) -> None:
+    """Mine one image for four prompts in pixel space with Adam (a small budget), then score it."""
+    if result.clip is None:
+        ctx.report.add_text(
+            "No CLIP model in this tour (score.clip: none): mining skipped.", title="CLIPMasterPrints"
+        )
+        return
+    model, processor, name = result.clip
+    scorer = CLIPScorer(model, processor.tokenizer, processor.image_processor, name=name)
+    attack = AttackConfig(
+        prompts=TOUR_PROMPTS, space={"name": "pixels"}, optimizer={"name": "adam"}, budget={"evaluations": 40}
+    )
+    setup = build_setup(attack, ModelsConfig(clip=name), ctx.runtime, scorer=scorer)
+    mined = mine(setup.optimizer, BudgetConfig(evaluations=40))
+    real = ToyWorldImages(size=setup.image_size, per_prompt=16, seed=ctx.runtime.seed)
+    report = evaluate_fooling(scorer, mined.image, TOUR_PROMPTS, real)
+    ctx.log_metrics(
+        {
+            "masterprints.fooling_accuracy": report.fooling_accuracy,
+            "masterprints.evaluations": mined.evaluations,
+        }
+    )
+    ctx.report.add_images(
+        "CLIPMasterPrints: mined image (40 evaluations, pixels, Adam)",
+        [mined.image[0]],
+        captions=[", ".join(TOUR_PROMPTS)],
+    )
+    ctx.report.add_metrics(
+        {"fooling_accuracy": report.fooling_accuracy, "outranks_all_real": report.outrank_fraction},
+        title="CLIPMasterPrints",
+    )

@@ -392,4 +392,6 @@ def _add_grids(
         ctx.report.add_images(
             f"{name}: images with their requested boxes", pics, [prompts[i] for i in pick], ncols=4
         )
+
+
 from generators.layout import tour as _tour  # noqa: F401,E402  (joins the tour)

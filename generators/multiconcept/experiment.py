@@ -222,4 +222,6 @@ def claims(metrics: dict[str, Any], judged: bool) -> dict[str, Any]:
             metrics["freecustom"]["seconds_per_image"] / metrics["text"]["seconds_per_image"]
         )
     return out
+
+
 from generators.multiconcept import tour as _tour  # noqa: F401,E402  (joins the tour)

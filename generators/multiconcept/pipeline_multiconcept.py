@@ -34,6 +34,7 @@ from generators.attention import (
 )
 from generators.multiconcept.concept import Concept, prepare_concepts
 from generators.multiconcept.sharing import share_components
+from generators.sampling import decode_latents, scheduler_step
 
 logger = logging.getLogger(__name__)
 
@@ -323,32 +324,22 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                     )
 
                 # 8.4 Compute the previous noisy sample x_t -> x_t-1
-                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[
-                    0
-                ]
-
-                if callback_on_step_end is not None:
-                    outputs = callback_on_step_end(self, i, t, {"latents": latents}) or {}
-                    latents = outputs.pop("latents", latents)
-
-                if i == len(timesteps) - 1 or (
-                    (i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0
-                ):
-                    progress_bar.update()
+                latents = scheduler_step(
+                    self,
+                    i,
+                    t,
+                    latents,
+                    noise_pred,
+                    extra_step_kwargs,
+                    progress_bar,
+                    len(timesteps),
+                    num_warmup_steps,
+                    callback_on_step_end,
+                )
 
         # 9. Decode
-        if output_type != "latent":
-            image = self.vae.decode(
-                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
-            )[0]
-            image, has_nsfw_concept = self.run_safety_checker(image, device, prompt_embeds.dtype)
-        else:
-            image, has_nsfw_concept = latents, None
-        do_denormalize = (
-            [True] * image.shape[0] if has_nsfw_concept is None else [not n for n in has_nsfw_concept]
-        )
-        image = self.image_processor.postprocess(
-            image, output_type=output_type, do_denormalize=do_denormalize
+        image, has_nsfw_concept = decode_latents(
+            self, latents, output_type, generator, safety_check=True, device=device, dtype=prompt_embeds.dtype
         )
         self.maybe_free_model_hooks()
 

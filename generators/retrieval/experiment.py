@@ -374,4 +374,6 @@ def _sweep_plot(ctx, cfg, table, methods) -> None:
     fig.suptitle(f"{mode}: interleaved vs single guidance (dotted: no retrieval)")
     ctx.report.add_figure("Guidance ratio sweep", fig)
     plt.close(fig)
+
+
 from generators.retrieval import tour as _tour  # noqa: F401,E402  (joins the tour)

@@ -25,3 +25,57 @@ def test_toy_training_resumes_exactly(tmp_path):
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def _export_info(export_dir, recipe, steps=7):
+    import json
+
+    export_dir.mkdir(parents=True)
+    (export_dir / "training.json").write_text(json.dumps({"steps": steps, "minutes": 1.0, "recipe": recipe}))
+
+
+class _Tiny:
+    """A trainer with the loop's interface, recording whether it was warm-started."""
+
+    name = "tiny"
+    recipe = "r2"
+
+    def __init__(self):
+        self.warm = False
+        self.w = torch.zeros(1)
+
+    def step(self, step):
+        self.w += 1
+        return {"loss": 0.0}
+
+    def evaluate(self):
+        return {}
+
+    def warm_start(self, export_dir):
+        self.warm = True
+
+    def state_dict(self):
+        return {"w": self.w}
+
+    def load_state_dict(self, state):
+        self.w = state["w"]
+
+
+def test_warm_start_only_from_the_same_recipe(tmp_path):
+    _export_info(tmp_path / "same", "r2")
+    same = _Tiny()
+    result = run_training(same, tmp_path / "work-same", max_steps=9, eval_every=10**6, export_dir=tmp_path / "same")
+    assert same.warm and result["step"] == 9 and float(same.w) == 2  # continues at step 7
+
+    _export_info(tmp_path / "other", "r1")
+    other = _Tiny()
+    result = run_training(
+        other, tmp_path / "work-other", max_steps=9, eval_every=10**6, export_dir=tmp_path / "other"
+    )
+    assert not other.warm and result["step"] == 9 and float(other.w) == 9  # from scratch
+
+
+def test_other_seeds_train_and_export_beside_the_shipped_model():
+    from workbench.toy.cli import seed_suffix
+
+    assert seed_suffix(0) == "" and seed_suffix(1) == "-seed1"

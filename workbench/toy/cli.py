@@ -16,6 +16,12 @@ logger = logging.getLogger("workbench.toy")
 TRAIN_ORDER = ("vae", "clip", "judge", "captioner", "unet")  # the UNet needs the VAE and the CLIP
 
 
+def seed_suffix(seed: int) -> str:
+    """Seed 0 is the shipped model (``models/clip``); another seed trains and exports beside it
+    (``models/clip-seed1``, checkpoints in ``toy-train/clip-seed1``), e.g. a second CLIP for transfer."""
+    return "" if seed == 0 else f"-seed{seed}"
+
+
 def _names(model: str) -> list[str]:
     from .train.registry import TRAINERS
 
@@ -34,6 +40,7 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
         "device": args.device or "cpu",
         "threads": torch.get_num_threads(),
         "seed": args.seed,
+        "recipe": getattr(trainer, "recipe", None),
         "command": f"workbench toy train {name} --seed {args.seed}",
         "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
         "eval_command": "workbench toy eval --json",
@@ -47,12 +54,17 @@ def _train(args: argparse.Namespace) -> int:
     from .train.loop import default_work_dir, run_training
     from .train.registry import MODELS_DIR, TRAINERS
 
+    # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
     for name in _names(args.model):
         if args.threads:
             torch.set_num_threads(args.threads)
         trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
-        work_dir = args.work_dir / name if args.work_dir else default_work_dir(name)
-        out = MODELS_DIR / getattr(trainer, "export_name", name)
+        work_dir = (args.work_dir / name if args.work_dir else default_work_dir(name)).with_name(
+            name + seed_suffix(args.seed)
+        )
+        out = MODELS_DIR / (getattr(trainer, "export_name", name) + seed_suffix(args.seed))
         started = time.time()
         result = run_training(
             trainer,
@@ -74,7 +86,9 @@ def _export_cmd(args: argparse.Namespace) -> int:
     from .train.registry import MODELS_DIR, TRAINERS
 
     for name in _names(args.model):
-        work_dir = args.work_dir / name if args.work_dir else default_work_dir(name)
+        work_dir = (args.work_dir / name if args.work_dir else default_work_dir(name)).with_name(
+            name + seed_suffix(args.seed)
+        )
         state = load_checkpoint(work_dir / "checkpoint.pt")
         if state is None:
             logger.error(
@@ -84,7 +98,8 @@ def _export_cmd(args: argparse.Namespace) -> int:
         trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
         trainer.load_state_dict(state["trainer"])
         result = {"step": state["step"], "minutes": state["seconds"] / 60, **trainer.evaluate()}
-        _export(trainer, name, MODELS_DIR / getattr(trainer, "export_name", name), result, args)
+        out = MODELS_DIR / (getattr(trainer, "export_name", name) + seed_suffix(args.seed))
+        _export(trainer, name, out, result, args)
     return 0
 
 

@@ -15,6 +15,8 @@ from diffusers import StableDiffusionPipeline
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 from diffusers.utils import BaseOutput
 
+from generators.sampling import decode_latents
+
 from ..common import AnyLayout, as_prompt_list, guidance_step_size, layouts_for, phrase_maps
 from ..energy import ENERGIES, SampleTargets
 from ..processors import AttentionStore, StopForward, recording_processors, token_count
@@ -245,15 +247,7 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
                     progress_bar.update()
 
         # 7. Decode
-        if output_type != "latent":
-            image = self.vae.decode(
-                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
-            )[0]
-            image = self.image_processor.postprocess(
-                image, output_type=output_type, do_denormalize=[True] * image.shape[0]
-            )
-        else:
-            image = latents
+        image, _ = decode_latents(self, latents, output_type, generator)
         attention_maps = None
         if return_attention:
             mean_maps = store.mean_maps()

@@ -14,6 +14,8 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from generators.sampling import decode_latents
+
 from ..common import AnyLayout, as_prompt_list, layouts_for
 from ..layout import LayoutError
 from .config import RegionsConfig
@@ -204,15 +206,7 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
                 progress_bar.update()
 
         # 7. Decode
-        if output_type != "latent":
-            image = self.vae.decode(
-                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
-            )[0]
-            image = self.image_processor.postprocess(
-                image, output_type=output_type, do_denormalize=[True] * image.shape[0]
-            )
-        else:
-            image = latents
+        image, _ = decode_latents(self, latents, output_type, generator)
         region_masks = [m.cpu() for m in masks]
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -106,11 +106,17 @@ def run_training(
         logger.info(
             "%s: resumed from %s at step %d (%.1f min trained)", trainer.name, ckpt_path, step, seconds / 60
         )
-    elif (
-        export_dir is not None
-        and (info := read_export_info(export_dir)) is not None
-        and hasattr(trainer, "warm_start")
+    elif (info := read_export_info(export_dir) if export_dir is not None else None) is not None and (
+        info.get("recipe") != getattr(trainer, "recipe", None)
     ):
+        logger.warning(
+            "%s: the weights in %s were trained with recipe %r, this trainer's is %r: starting from scratch",
+            trainer.name,
+            export_dir,
+            info.get("recipe"),
+            getattr(trainer, "recipe", None),
+        )
+    elif info is not None and hasattr(trainer, "warm_start"):
         # No checkpoint here (a new machine): continue from the shipped weights (optimiser state restarts).
         trainer.warm_start(export_dir)
         step, seconds = int(info.get("steps", 0)), float(info.get("minutes", 0.0)) * 60

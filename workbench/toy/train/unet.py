@@ -34,8 +34,10 @@ UNET_CONFIG: dict[str, Any] = dict(
     out_channels=4,
     layers_per_block=1,
     block_out_channels=(64, 128, 128),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    # attention at 8x8 and 4x4 only: self-attention over the 256 positions of the 16x16 level cost 40% of
+    # every training step on the CPU (8.0 s -> 4.9 s per batch of 64, one thread) for little gain here
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
     cross_attention_dim=128,
     attention_head_dim=8,
     norm_num_groups=32,
@@ -76,12 +78,13 @@ def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLI
 class UNetTrainer:
     name = "unet"
     export_name = "sd"
+    recipe = "attention-8x8-4x4"  # warm starts only from weights of the same recipe
 
     def __init__(
         self,
         seed: int = 0,
         batch_size: int = 64,
-        lr: float = 3e-4,
+        lr: float = 5e-4,
         image_size: int = 64,
         device: str | None = None,
         uncond_prob: float = 0.1,

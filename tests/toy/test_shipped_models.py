@@ -18,6 +18,7 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
     folder = MODELS_DIR / name
     assert (folder / "README.md").exists() and (folder / "training.json").exists()
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")), "safetensors only"
+    name = name.split("-seed")[0]  # clip-seed1: another seed of the same model, the same loading check
     if name == "vae":
         from diffusers import AutoencoderKL
 

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -20,6 +21,17 @@ def seed_suffix(seed: int) -> str:
     """Seed 0 is the shipped model (``models/clip``); another seed trains and exports beside it
     (``models/clip-seed1``, checkpoints in ``toy-train/clip-seed1``), e.g. a second CLIP for transfer."""
     return "" if seed == 0 else f"-seed{seed}"
+
+
+def _places(name: str, args: argparse.Namespace) -> tuple[Path, Path]:
+    """The checkpoint folder and the package's export folder of ``name`` at ``args.seed``."""
+    from .train.loop import default_work_dir
+    from .train.registry import MODELS_DIR, TRAINERS
+
+    trainer = TRAINERS.get(name)
+    suffix = seed_suffix(args.seed)
+    work_dir = args.work_dir / (name + suffix) if args.work_dir else default_work_dir(name + suffix)
+    return work_dir, MODELS_DIR / (getattr(trainer, "export_name", name) + suffix)
 
 
 def _names(model: str) -> list[str]:
@@ -51,8 +63,8 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train.loop import default_work_dir, run_training
-    from .train.registry import MODELS_DIR, TRAINERS
+    from .train.loop import run_training
+    from .train.registry import TRAINERS
 
     # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -61,10 +73,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
-        work_dir = (args.work_dir / name if args.work_dir else default_work_dir(name)).with_name(
-            name + seed_suffix(args.seed)
-        )
-        out = MODELS_DIR / (getattr(trainer, "export_name", name) + seed_suffix(args.seed))
+        work_dir, out = _places(name, args)
         started = time.time()
         result = run_training(
             trainer,
@@ -82,13 +91,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
-    from .train.loop import default_work_dir, load_checkpoint
-    from .train.registry import MODELS_DIR, TRAINERS
+    from .train.loop import load_checkpoint
+    from .train.registry import TRAINERS
 
     for name in _names(args.model):
-        work_dir = (args.work_dir / name if args.work_dir else default_work_dir(name)).with_name(
-            name + seed_suffix(args.seed)
-        )
+        work_dir, out = _places(name, args)
         state = load_checkpoint(work_dir / "checkpoint.pt")
         if state is None:
             logger.error(
@@ -98,7 +105,6 @@ def _export_cmd(args: argparse.Namespace) -> int:
         trainer = TRAINERS.get(name)(seed=args.seed, device=args.device)
         trainer.load_state_dict(state["trainer"])
         result = {"step": state["step"], "minutes": state["seconds"] / 60, **trainer.evaluate()}
-        out = MODELS_DIR / (getattr(trainer, "export_name", name) + seed_suffix(args.seed))
         _export(trainer, name, out, result, args)
     return 0
 

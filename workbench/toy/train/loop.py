@@ -99,6 +99,8 @@ def run_training(
     ckpt_path = work_dir / "checkpoint.pt"
     history_path = work_dir / "history.jsonl"
     state = load_checkpoint(ckpt_path)
+    info = read_export_info(export_dir) if export_dir is not None and state is None else None
+    recipe = getattr(trainer, "recipe", None)
     step, seconds = 0, 0.0
     if state is not None:
         trainer.load_state_dict(state["trainer"])
@@ -106,15 +108,13 @@ def run_training(
         logger.info(
             "%s: resumed from %s at step %d (%.1f min trained)", trainer.name, ckpt_path, step, seconds / 60
         )
-    elif (info := read_export_info(export_dir) if export_dir is not None else None) is not None and (
-        info.get("recipe") != getattr(trainer, "recipe", None)
-    ):
+    elif info is not None and info.get("recipe") != recipe:
         logger.warning(
             "%s: the weights in %s were trained with recipe %r, this trainer's is %r: starting from scratch",
             trainer.name,
             export_dir,
             info.get("recipe"),
-            getattr(trainer, "recipe", None),
+            recipe,
         )
     elif info is not None and hasattr(trainer, "warm_start"):
         # No checkpoint here (a new machine): continue from the shipped weights (optimiser state restarts).

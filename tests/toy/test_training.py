@@ -79,3 +79,19 @@ def test_other_seeds_train_and_export_beside_the_shipped_model():
     from workbench.toy.cli import seed_suffix
 
     assert seed_suffix(0) == "" and seed_suffix(1) == "-seed1"
+
+
+def test_each_trainer_exports_to_the_folder_its_users_load(tmp_path):
+    import argparse
+
+    from workbench.toy.cli import _places
+    from workbench.toy.train.registry import MODELS_DIR
+
+    args = argparse.Namespace(seed=0, work_dir=tmp_path)
+    assert _places("unet", args) == (tmp_path / "unet", MODELS_DIR / "sd")
+    assert _places("retrieval", args)[1] == MODELS_DIR / "sd-retrieval"
+    assert _places("clip", argparse.Namespace(seed=1, work_dir=None))[1] == MODELS_DIR / "clip-seed1"
+    assert _places("unet", argparse.Namespace(seed=2, work_dir=tmp_path)) == (
+        tmp_path / "unet-seed2",
+        MODELS_DIR / "sd-seed2",
+    )

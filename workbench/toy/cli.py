@@ -26,12 +26,11 @@ def seed_suffix(seed: int) -> str:
 def _places(name: str, args: argparse.Namespace) -> tuple[Path, Path]:
     """The checkpoint folder and the package's export folder of ``name`` at ``args.seed``."""
     from .train.loop import default_work_dir
-    from .train.registry import MODELS_DIR, TRAINERS
+    from .train.registry import EXPORT_NAMES, MODELS_DIR
 
-    trainer = TRAINERS.get(name)
     suffix = seed_suffix(args.seed)
     work_dir = args.work_dir / (name + suffix) if args.work_dir else default_work_dir(name + suffix)
-    return work_dir, MODELS_DIR / (getattr(trainer, "export_name", name) + suffix)
+    return work_dir, MODELS_DIR / (EXPORT_NAMES.get(name, name) + suffix)
 
 
 def _names(model: str) -> list[str]:

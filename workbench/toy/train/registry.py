@@ -8,6 +8,8 @@ from ...registry import Registry
 
 TRAINERS: Registry = Registry("toy trainer")
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+# the package folder a trainer exports to, where it is not the trainer's own name
+EXPORT_NAMES: dict[str, str] = {"unet": "sd", "retrieval": "sd-retrieval"}
 
 
 def _lazy(module: str, cls: str):

@@ -51,51 +51,38 @@ def _components(pipe: Any) -> dict[str, Any]:
     return comps
 
 
-@METHODS.register("stock")
-def build_stock(s: MethodSettings) -> Method:
-    pipe = s.sd_pipe
+def _pipeline_method(
+    pipe: Any, s: MethodSettings, layout_kwargs: Callable[[Sequence[Any], Any], dict[str, Any]]
+) -> Method:
+    """A method that calls ``pipe`` with the shared sampling settings and ``layout_kwargs(layouts, region_prompts)``."""
     pipe.set_progress_bar_config(disable=True)
 
     def run(
         prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
     ) -> torch.Tensor:
-        return (
-            pipe(
-                prompts,
-                num_inference_steps=s.steps,
-                guidance_scale=s.guidance_scale,
-                generator=gens,
-                output_type="pt",
-            )
-            .images.float()
-            .cpu()
+        out = pipe(
+            prompts,
+            **layout_kwargs(layouts, region_prompts),
+            num_inference_steps=s.steps,
+            guidance_scale=s.guidance_scale,
+            generator=gens,
+            output_type="pt",
         )
+        return out.images.float().cpu()  # (B, 3, H, W) in [0, 1]
 
     return run
+
+
+@METHODS.register("stock")
+def build_stock(s: MethodSettings) -> Method:
+    return _pipeline_method(s.sd_pipe, s, lambda layouts, region_prompts: {})
 
 
 def _box_method(s: MethodSettings, config: BoxGuidanceConfig) -> Method:
     pipe = StableDiffusionBoxGuidancePipeline(**_components(s.sd_pipe))
-    pipe.set_progress_bar_config(disable=True)
-
-    def run(
-        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
-    ) -> torch.Tensor:
-        return (
-            pipe(
-                prompts,
-                layout=list(layouts),
-                guidance=config,
-                num_inference_steps=s.steps,
-                guidance_scale=s.guidance_scale,
-                generator=gens,
-                output_type="pt",
-            )
-            .images.float()
-            .cpu()
-        )
-
-    return run
+    return _pipeline_method(
+        pipe, s, lambda layouts, region_prompts: dict(layout=list(layouts), guidance=config)
+    )
 
 
 @METHODS.register("box_guidance")
@@ -111,27 +98,13 @@ def build_boxdiff(s: MethodSettings) -> Method:
 @METHODS.register("regions")
 def build_regions(s: MethodSettings) -> Method:
     pipe = StableDiffusionRegionsPipeline(**_components(s.sd_pipe))
-    pipe.set_progress_bar_config(disable=True)
-
-    def run(
-        prompts: list[str], layouts: Sequence[Any], region_prompts: Any, gens: list[torch.Generator]
-    ) -> torch.Tensor:
-        return (
-            pipe(
-                prompts,
-                layout=list(layouts),
-                region_prompts=region_prompts,
-                config=s.regions,
-                num_inference_steps=s.steps,
-                guidance_scale=s.guidance_scale,
-                generator=gens,
-                output_type="pt",
-            )
-            .images.float()
-            .cpu()
-        )
-
-    return run
+    return _pipeline_method(
+        pipe,
+        s,
+        lambda layouts, region_prompts: dict(
+            layout=list(layouts), region_prompts=region_prompts, config=s.regions
+        ),
+    )
 
 
 @METHODS.register("gligen")

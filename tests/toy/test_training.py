@@ -1,29 +1,38 @@
+import pytest
 import torch
 
-from workbench.toy.train.judge import JudgeTrainer
 from workbench.toy.train.loop import run_training
+from workbench.toy.train.registry import TRAINERS
 
 
 def _weights(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    return {k: v.clone() for k, v in trainer.module.state_dict().items()}
 
 
-def test_toy_training_resumes_exactly(tmp_path):
+def _trainer(name):
+    trainer = TRAINERS.get(name)(seed=3, batch_size=4)
+    trainer.evaluate = lambda: {}
+    return trainer
+
+
+@pytest.mark.parametrize("name", ["judge", "vae", "clip", "captioner", "unet"])
+def test_toy_training_resumes_exactly(tmp_path, name):
+    """Two steps, a checkpoint, a new process's trainer, one step: the weights of three straight steps
+    (the UNet's third step re-encodes the batch it shares with the second: the cache is rebuilt)."""
     torch.set_num_threads(1)
-    straight = JudgeTrainer(seed=3, batch_size=4)
-    straight.evaluate = lambda: {}
+    straight = _trainer(name)
     run_training(straight, tmp_path / "a", max_steps=3, eval_every=10**6)
 
-    first = JudgeTrainer(seed=3, batch_size=4)
-    first.evaluate = lambda: {}
-    run_training(first, tmp_path / "b", max_steps=2, eval_every=10**6)
-    resumed = JudgeTrainer(seed=3, batch_size=4)
-    resumed.evaluate = lambda: {}
+    run_training(_trainer(name), tmp_path / "b", max_steps=2, eval_every=10**6)
+    resumed = _trainer(name)
     result = run_training(resumed, tmp_path / "b", max_steps=3, eval_every=10**6)
 
     assert result["step"] == 3
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], v) for k, v in _trainer(name).module.state_dict().items())  # it trained
+    assert straight.ema.shadow.keys() == resumed.ema.shadow.keys()
+    assert all(torch.equal(straight.ema.shadow[k], resumed.ema.shadow[k]) for k in straight.ema.shadow)
     assert not list((tmp_path / "b").glob("*.tmp"))
 
 

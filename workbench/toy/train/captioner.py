@@ -18,9 +18,10 @@ from transformers import (
 
 from ..vocab import all_words
 from ..world import SceneBatch, ShapesWorld
+from .base import EMATrainer
 from .clip import OPENAI_MEAN, OPENAI_STD, normalize
 from .data import train_batch
-from .loop import EMA, warm_start_module
+from .loop import EMA
 from .model_card import write_model_card
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
@@ -65,7 +66,7 @@ def blip_config(tok: BertTokenizer, image_size: int = 64) -> BlipConfig:
     )
 
 
-class CaptionerTrainer:
+class CaptionerTrainer(EMATrainer):
     name = "captioner"
 
     def __init__(
@@ -114,17 +115,11 @@ class CaptionerTrainer:
             attention_mask=tok.attention_mask.to(self.device),
             labels=labels.to(self.device),
         )
-        self.opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
-        self.ema.update(self.model, step)
+        self.optimise(out.loss, step)
         return {"loss": out.loss.item()}
 
     def ema_model(self) -> BlipForConditionalGeneration:
-        model = BlipForConditionalGeneration(self.model.config)
-        self.ema.copy_to(model)
-        return model.eval()
+        return self.ema_copy(lambda: BlipForConditionalGeneration(self.model.config))
 
     def processor(self) -> BlipProcessor:
         size = self.model.config.vision_config.image_size
@@ -139,15 +134,7 @@ class CaptionerTrainer:
         return evaluate_captioner(self.ema_model(), self.tokenizer, n=100, seed=4242)
 
     def warm_start(self, export_dir: Path) -> None:
-        warm_start_module(self.model, self.ema, BlipForConditionalGeneration.from_pretrained(export_dir))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.shadow = state["ema"]
+        self.warm_start_from(BlipForConditionalGeneration.from_pretrained(export_dir))
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         model = self.ema_model()

@@ -23,7 +23,8 @@ from ..scene import Scene
 from ..tokenizer import build_clip_tokenizer
 from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
 from ..world import SceneBatch, ShapesWorld
-from .loop import EMA, warm_start_module
+from .base import EMATrainer
+from .loop import EMA
 from .model_card import write_model_card
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -105,7 +106,7 @@ def shape_twins(scenes: list[Scene], rng: np.random.Generator) -> list[Scene]:
     return twins
 
 
-class CLIPTrainer:
+class CLIPTrainer(EMATrainer):
     name = "clip"
     recipe = "fixed-temperature-100"  # warm starts only from weights of the same recipe
 
@@ -198,17 +199,11 @@ class CLIPTrainer:
             for k in self.heads
         )
         loss = out.loss + self.aux_weight * aux
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
-        self.ema.update(self.model, step)
+        self.optimise(loss, step)
         return {"loss": out.loss.item(), "aux": float(aux.detach())}
 
     def ema_model(self) -> CLIPModel:
-        model = CLIPModel(self.model.config)
-        self.ema.copy_to(model)
-        return model.eval()
+        return self.ema_copy(lambda: CLIPModel(self.model.config))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -217,21 +212,13 @@ class CLIPTrainer:
         return evaluate_clip(self.ema_model(), self.tokenizer, n=200, seed=4242, retrieval_n=200)
 
     def warm_start(self, export_dir: Path) -> None:
-        warm_start_module(self.model, self.ema, CLIPModel.from_pretrained(export_dir))
+        self.warm_start_from(CLIPModel.from_pretrained(export_dir))
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "heads": self.heads.state_dict(),
-            "opt": self.opt.state_dict(),
-            "ema": self.ema.shadow,
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"heads": self.heads.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         self.heads.load_state_dict(state["heads"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.shadow = state["ema"]
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         model = self.ema_model()

@@ -13,8 +13,9 @@ from ..judge.matching import match_boxes
 from ..judge.model import ShapesJudge
 from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZE_NAMES, TEXTURES
 from ..world import SceneBatch, ShapesWorld
+from .base import EMATrainer
 from .data import step_generator, train_batch
-from .loop import EMA, warm_start_module
+from .loop import EMA
 from .model_card import write_model_card
 
 
@@ -83,8 +84,10 @@ def degrade(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return out
 
 
-class JudgeTrainer:
+class JudgeTrainer(EMATrainer):
     name = "judge"
+
+    grad_clip = 2.0
 
     def __init__(
         self,
@@ -130,11 +133,7 @@ class JudgeTrainer:
         )
         loss_box = F.l1_loss(maps["box"][bi, :, yi, xi], t["boxes"])
         loss = loss_heat + loss_attr + 2 * loss_box
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 2.0)
-        self.opt.step()
-        self.ema.update(self.model, step)
+        self.optimise(loss, step)
         return {
             "loss": loss.item(),
             "heat": loss_heat.item(),
@@ -143,23 +142,13 @@ class JudgeTrainer:
         }
 
     def ema_model(self) -> ShapesJudge:
-        model = ShapesJudge(**self.model.config)
-        self.ema.copy_to(model)
-        return model.eval()
+        return self.ema_copy(lambda: ShapesJudge(**self.model.config))
 
     def evaluate(self) -> dict[str, float]:
         return evaluate_judge(self.ema_model(), n=300, seed=4242)
 
     def warm_start(self, export_dir: Path) -> None:
-        warm_start_module(self.model, self.ema, ShapesJudge.from_pretrained(export_dir))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.shadow = state["ema"]
+        self.warm_start_from(ShapesJudge.from_pretrained(export_dir))
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         model = self.ema_model()

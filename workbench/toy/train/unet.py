@@ -23,8 +23,9 @@ from diffusers import (
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..world import SceneBatch, ShapesWorld
+from .base import EMATrainer
 from .data import step_generator, train_batch
-from .loop import EMA, warm_start_module
+from .loop import EMA
 from .model_card import write_model_card
 from .registry import MODELS_DIR
 
@@ -75,8 +76,9 @@ def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLI
     return vae.eval().requires_grad_(False), text.eval().requires_grad_(False), tok
 
 
-class UNetTrainer:
+class UNetTrainer(EMATrainer):
     name = "unet"
+    module_key = "unet"
     recipe = "attention-8x8-4x4"  # warm starts only from weights of the same recipe
 
     def __init__(
@@ -176,17 +178,11 @@ class UNetTrainer:
             torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
         )  # min-SNR-gamma for epsilon prediction
         loss = (weight * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.opt.step()
-        self.ema.update(self.unet, step)
+        self.optimise(loss, step)
         return {"loss": loss.item()}
 
     def ema_unet(self) -> UNet2DConditionModel:
-        unet = UNet2DConditionModel(**self.unet.config)
-        self.ema.copy_to(unet)
-        return unet.eval()
+        return self.ema_copy(lambda: UNet2DConditionModel(**self.unet.config))
 
     def pipeline(self) -> StableDiffusionPipeline:
         return StableDiffusionPipeline(
@@ -206,15 +202,7 @@ class UNetTrainer:
         return evaluate_sd_quick(self.pipeline(), n=32, seed=4242)
 
     def warm_start(self, export_dir: Path) -> None:
-        warm_start_module(self.unet, self.ema, UNet2DConditionModel.from_pretrained(export_dir / "unet"))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"unet": self.unet.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.unet.load_state_dict(state["unet"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.shadow = state["ema"]
+        self.warm_start_from(UNet2DConditionModel.from_pretrained(export_dir / "unet"))
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         pipe = self.pipeline()

@@ -10,8 +10,9 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..world import ShapesWorld
+from .base import EMATrainer
 from .data import random_crops, step_generator, train_batch
-from .loop import EMA, warm_start_module
+from .loop import EMA
 from .model_card import write_model_card
 
 VAE_CONFIG: dict[str, Any] = dict(
@@ -33,8 +34,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
-class VAETrainer:
+class VAETrainer(EMATrainer):
     name = "vae"
+    module_key = "vae"
 
     def __init__(
         self,
@@ -74,18 +76,12 @@ class VAETrainer:
         rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
         kl = post.kl().mean()
         loss = rec + self.kl_weight * kl
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 1.0)
-        self.opt.step()
-        self.ema.update(self.vae, step)
+        self.optimise(loss, step)
         return {"loss": loss.item(), "psnr": psnr(y.detach().clamp(0, 1), x).mean().item()}
 
     @torch.no_grad()
     def ema_model(self) -> AutoencoderKL:
-        model = AutoencoderKL(**self.vae.config)
-        self.ema.copy_to(model)
-        return model.eval()
+        return self.ema_copy(lambda: AutoencoderKL(**self.vae.config))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -95,15 +91,7 @@ class VAETrainer:
         return {"psnr": psnr(y, x).mean().item()}
 
     def warm_start(self, export_dir: Path) -> None:
-        warm_start_module(self.vae, self.ema, AutoencoderKL.from_pretrained(export_dir))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"vae": self.vae.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.shadow}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.vae.load_state_dict(state["vae"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.shadow = state["ema"]
+        self.warm_start_from(AutoencoderKL.from_pretrained(export_dir))
 
     @torch.no_grad()
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:

@@ -35,7 +35,9 @@ class Registry(Generic[T]):
         if not name or not isinstance(name, str):
             raise ValueError(f"a {self.kind} needs a non-empty string name, got {name!r}")
         if name in self._items:
-            raise KeyError(f"{self.kind} {name!r} is already registered ({self._items[name]!r}); pick another name")
+            raise KeyError(
+                f"{self.kind} {name!r} is already registered ({self._items[name]!r}); pick another name"
+            )
         self._items[name] = obj
 
     def get(self, name: str) -> T:

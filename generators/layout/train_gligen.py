@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from workbench.toy.train.data import step_generator, train_batch
+from workbench.toy.train.data import encode_prompts, step_generator, train_batch
 from workbench.toy.train.loop import EMA
 from workbench.toy.world import SceneBatch, ShapesWorld
 
@@ -117,14 +117,7 @@ class GligenTrainer:
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token states `(B, 77, D)` and pooled embeddings `(B, D)` of ``texts``."""
-        tok = self.tokenizer(
-            texts,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        out = self.text_encoder(tok.input_ids.to(self.device))
+        out = encode_prompts(self.tokenizer, self.text_encoder, texts, self.device)
         return out[0], out.pooler_output
 
     @torch.no_grad()

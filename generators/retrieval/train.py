@@ -40,7 +40,7 @@ from generators.retrieval.entity_scenes import entity_scene, sample_training_ent
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.pipeline_retrieval import CONDITIONER_FOLDER, RetrievalAugmentedPipeline
 from generators.retrieval.sources import ToyEntitySource
-from workbench.toy.train.data import step_generator
+from workbench.toy.train.data import encode_prompts, step_generator
 from workbench.toy.train.loop import EMA, default_work_dir, warm_start_module
 from workbench.toy.train.model_card import write_model_card
 from workbench.toy.world import ShapesWorld
@@ -177,14 +177,7 @@ class RetrievalTrainer:
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
-        tok = self.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tok.input_ids.to(self.device))[0]  # (B, 77, C)
+        return encode_prompts(self.tokenizer, self.text_encoder, captions, self.device)[0]  # (B, 77, C)
 
     def _loss(
         self,

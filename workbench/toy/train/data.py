@@ -27,3 +27,18 @@ def random_crops(images: torch.Tensor, crop: int, generator: torch.Generator) ->
     ys = torch.randint(0, h - crop + 1, (b,), generator=generator)
     xs = torch.randint(0, w - crop + 1, (b,), generator=generator)
     return torch.stack([img[:, y : y + crop, x : x + crop] for img, y, x in zip(images, ys, xs)])
+
+
+@torch.no_grad()
+def encode_prompts(tokenizer, text_encoder, texts: list[str], device: torch.device | str = "cpu"):
+    """A frozen CLIP text encoder's output for ``texts`` padded to the tokenizer's full length (77), as
+    Stable Diffusion pipelines encode prompts: ``[0]`` the token states `(B, 77, D)`, ``.pooler_output``
+    the pooled embeddings `(B, D)`."""
+    tok = tokenizer(
+        texts,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    )
+    return text_encoder(tok.input_ids.to(device))

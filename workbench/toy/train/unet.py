@@ -24,7 +24,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..world import SceneBatch, ShapesWorld
 from .base import EMATrainer
-from .data import step_generator, train_batch
+from .data import encode_prompts, step_generator, train_batch
 from .loop import EMA
 from .model_card import write_model_card
 from .registry import MODELS_DIR
@@ -137,14 +137,7 @@ class UNetTrainer(EMATrainer):
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
-        tok = self.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tok.input_ids.to(self.device))[0]  # (B, 77, D)
+        return encode_prompts(self.tokenizer, self.text_encoder, captions, self.device)[0]  # (B, 77, D)
 
     @torch.no_grad()
     def encoded(self, key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

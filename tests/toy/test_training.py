@@ -83,6 +83,34 @@ def test_warm_start_only_from_the_same_recipe(tmp_path):
     )
     assert not other.warm and result["step"] == 9 and float(other.w) == 9  # from scratch
 
+    _export_info(tmp_path / "older", "r0")
+    extends = _Tiny()
+    extends.compatible_recipes = ("r0",)  # r2 extends r0: its weights are a start
+    run_training(extends, tmp_path / "work-ext", max_steps=9, eval_every=10**6, export_dir=tmp_path / "older")
+    assert extends.warm
+
+
+def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
+    """The pooled-caption embedding starts at zero output: same predictions as the exported UNet."""
+    from workbench.toy.train.unet import UNetTrainer
+
+    torch.manual_seed(0)
+    older = UNetTrainer(batch_size=2, unet_config={"addition_embed_type": None})
+    with torch.no_grad():
+        for p in older.unet.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # anything but the default initialisation
+    older.unet.save_pretrained(tmp_path / "unet")
+    trainer = UNetTrainer(batch_size=2)
+    trainer.warm_start(tmp_path)
+    x, t, text = torch.randn(2, 4, 16, 16), torch.tensor([10, 600]), torch.randn(2, 77, 128)
+    with torch.no_grad():
+        want = older.unet(x, t, encoder_hidden_states=text).sample
+        got = trainer.unet(x, t, encoder_hidden_states=text).sample
+    assert trainer.unet.config.addition_embed_type == "text"
+    assert torch.allclose(got, want, atol=1e-5)
+    trainer.step(0)  # and the new embedding learns
+    assert trainer.unet.add_embedding.norm2.weight.abs().sum() > 0
+
 
 def test_other_seeds_train_and_export_beside_the_shipped_model():
     from workbench.toy.cli import seed_suffix

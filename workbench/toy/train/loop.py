@@ -108,7 +108,7 @@ def run_training(
         logger.info(
             "%s: resumed from %s at step %d (%.1f min trained)", trainer.name, ckpt_path, step, seconds / 60
         )
-    elif info is not None and info.get("recipe") != recipe:
+    elif info is not None and info.get("recipe") not in (recipe, *getattr(trainer, "compatible_recipes", ())):
         logger.warning(
             "%s: the weights in %s were trained with recipe %r, this trainer's is %r: starting from scratch",
             trainer.name,

@@ -42,6 +42,11 @@ UNET_CONFIG: dict[str, Any] = dict(
     cross_attention_dim=128,
     attention_head_dim=8,
     norm_num_groups=32,
+    # the attention-pooled caption is added to the timestep embedding (Imagen; SDXL's pooled text
+    # embedding): every ResNet block sees the prompt, not only the two cross-attention levels. Inside the
+    # UNet's forward (diffusers' TextTimeEmbedding), so the stock pipelines load and run it unchanged.
+    addition_embed_type="text",
+    addition_embed_type_num_heads=4,
 )
 SCHEDULER_CONFIG: dict[str, Any] = dict(
     num_train_timesteps=1000,
@@ -79,7 +84,8 @@ def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLI
 class UNetTrainer(EMATrainer):
     name = "unet"
     module_key = "unet"
-    recipe = "attention-8x8-4x4"  # warm starts only from weights of the same recipe
+    recipe = "attention-8x8-4x4-pooled-text"  # warm starts only from weights of the same recipe...
+    compatible_recipes = ("attention-8x8-4x4",)  # ...or of one that this recipe extends
 
     def __init__(
         self,
@@ -195,7 +201,22 @@ class UNetTrainer(EMATrainer):
         return evaluate_sd_quick(self.pipeline(), n=32, seed=4242)
 
     def warm_start(self, export_dir: Path) -> None:
-        self.warm_start_from(UNet2DConditionModel.from_pretrained(export_dir / "unet"))
+        exported = UNet2DConditionModel.from_pretrained(export_dir / "unet")
+        if exported.config.addition_embed_type == self.unet.config.addition_embed_type:
+            self.warm_start_from(exported)
+            return
+        # weights of the recipe without the pooled caption: the new embedding starts at zero output
+        # (LayerNorm gain and bias 0), so the warm-started UNet predicts exactly what the exported one did
+        missing, unexpected = self.unet.load_state_dict(exported.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("add_embedding.") for k in missing):
+            raise ValueError(
+                f"the UNet in {export_dir} does not fit this recipe (missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}): train from scratch with `workbench toy train unet --fresh`"
+            )
+        with torch.no_grad():
+            self.unet.add_embedding.norm2.weight.zero_()
+            self.unet.add_embedding.norm2.bias.zero_()
+        self.warm_start_from(self.unet)
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         pipe = self.pipeline()

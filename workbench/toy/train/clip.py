@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
 from ..entities import entity_design
-from ..scene import Scene
+from ..scene import ObjectSpec, Scene
 from ..tokenizer import build_clip_tokenizer
-from ..vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
+from ..vocab import COLOR_NAMES, ENTITY_NAMES, POSITION_PHRASES, SHAPES
 from ..world import SceneBatch, ShapesWorld
 from .base import EMATrainer
 from .loop import EMA
@@ -106,9 +106,33 @@ def shape_twins(scenes: list[Scene], rng: np.random.Generator) -> list[Scene]:
     return twins
 
 
+# The short captions a single-object scene may get instead of its full one (the shape is always named, so a
+# scene and its shape twin never share a caption): web alt-texts name an object with more or less detail,
+# and zero-shot prompts ("a circle") are short.
+PARTIAL_FORMS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("color",),
+    ("size",),
+    ("position",),
+    ("size", "color"),
+    ("color", "position"),
+)
+
+
+def partial_caption(obj: ObjectSpec, keep: tuple[str, ...]) -> str:
+    """``"a red circle"`` for ``keep=("color",)``: the object's shape with the attributes in ``keep``."""
+    if obj.entity is not None:
+        return obj.phrase("position" in keep)
+    words = ["a"] + [getattr(obj, k) for k in ("size", "color") if k in keep] + [obj.shape]
+    if "position" in keep:
+        words.append(POSITION_PHRASES[obj.position])
+    return " ".join(words)
+
+
 class CLIPTrainer(EMATrainer):
     name = "clip"
-    recipe = "fixed-temperature-100"  # warm starts only from weights of the same recipe
+    recipe = "fixed-temperature-100-partial-captions"  # warm starts only from weights of the same recipe...
+    compatible_recipes = ("fixed-temperature-100",)  # ...or of the one this recipe extends
 
     def __init__(
         self,
@@ -118,10 +142,12 @@ class CLIPTrainer(EMATrainer):
         image_size: int = 64,
         device: str | None = None,
         aux_weight: float = 0.5,
+        partial_prob: float = 0.5,
     ) -> None:
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.aux_weight = seed, batch_size, lr, aux_weight
+        self.partial_prob = partial_prob
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_clip_tokenizer()
         self.model = CLIPModel(
@@ -178,10 +204,24 @@ class CLIPTrainer(EMATrainer):
         scenes = one + shape_twins(one, rng) + many + shape_twins(many, rng)
         return self.world.render(scenes)
 
+    def captions(self, batch: SceneBatch, step: int) -> list[str]:
+        """Full captions, except that with probability ``partial_prob`` a single-object scene and its shape
+        twin (rows ``i`` and ``i + quarter``) both get the same :data:`PARTIAL_FORMS` short form."""
+        captions = batch.captions
+        quarter = self.batch_size // 4
+        rng = np.random.default_rng([self.seed, step, 13])
+        for i in range(quarter):
+            if rng.random() < self.partial_prob:
+                keep = PARTIAL_FORMS[int(rng.integers(len(PARTIAL_FORMS)))]
+                for row in (i, i + quarter):
+                    captions[row] = partial_caption(batch.scenes[row].objects[0], keep)
+        return captions
+
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)
+        captions = self.captions(batch, step)
         # padding to the longest caption gives the same features as to 77 (causal mask, EOS pooling), faster
-        tokens = self.tokenizer(batch.captions, padding="longest", truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(captions, padding="longest", truncation=True, return_tensors="pt")
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         self.model.train()

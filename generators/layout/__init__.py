@@ -4,7 +4,9 @@
 - :class:`StableDiffusionBoxGuidancePipeline`: training-free box guidance (BoxDiff, layout guidance).
 - :class:`StableDiffusionRegionsPipeline`: region prompts fused per denoising step (MultiDiffusion).
 - GLIGEN-style grounding on the toy world: :mod:`generators.layout.gligen`, :mod:`generators.layout.train_gligen`.
-- Planners (prompt -> layout): :mod:`generators.layout.planner`; PAID-style graphics: :mod:`generators.layout.graphics`.
+- Planners (prompt -> layout): :mod:`generators.layout.planner`; PAID-style graphics: :mod:`generators.layout.graphics`,
+  posters (:mod:`generators.layout.poster`) and the background generated around a product image
+  (:func:`generate_background`, diffusers' inpainting pipeline on the text-to-image UNet).
 
 Names are imported on first use, so ``import generators.layout.cli`` stays fast.
 """
@@ -29,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "LLMPlanner": "generators.layout.planner",
     "TextItem": "generators.layout.graphics",
     "render_text_items": "generators.layout.graphics",
+    "generate_background": "generators.layout.background",
+    "generate_product_poster": "generators.layout.poster",
 }
 __all__ = sorted(_EXPORTS)
 

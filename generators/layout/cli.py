@@ -1,10 +1,11 @@
-"""``workbench layout plan|generate|train-gligen``: layouts from prompts, layout-aware images, and the
-toy GLIGEN's training.
+"""``workbench layout plan|generate|poster|train-gligen``: layouts from prompts, layout-aware images,
+PAID-style product posters, and the toy GLIGEN's training.
 
     workbench layout plan "a large red circle on the left and a small blue star in the top right"
     workbench layout generate "a large red circle on the left and a blue square on the right" out.png
     workbench layout generate PROMPT out.png --method regions --model toy --steps 25
     workbench layout generate PROMPT out.png --layout layout.json      # {"phrases": [...], "boxes": [[x0, y0, x1, y1], ...]}
+    workbench layout poster product.png "a green background" poster.png --tagline "Fresh" --tagline "2 for 1"
     workbench layout train-gligen --minutes 60                         # resumable; exports generators/layout/models/gligen
 
 The evaluation is an experiment: ``workbench run examples/layout_eval.yaml``.
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 EPILOG = """examples:
   workbench layout plan "a large red circle on the left and a small blue star in the top right"
   workbench layout generate "a red circle on the left and a blue square on the right" out.png --method box_guidance
+  workbench layout poster product.png "a green background" poster.png --tagline "Fresh"
   workbench layout train-gligen --minutes 60
   workbench run examples/layout_eval.yaml
 """
@@ -72,6 +74,40 @@ def _generate(args: argparse.Namespace) -> int:
             out.with_name(out.stem + "_boxes.png")
         )
     logger.info("%s with %s (%s): %s", args.method, name, tuple(images.shape[1:]), args.output)
+    return 0
+
+
+def _poster(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from workbench.experiments_builtin.models import build_sd_pipeline
+    from workbench.io import save_image
+    from workbench.runtime import Runtime
+
+    from .poster import generate_product_poster
+
+    try:
+        with Image.open(args.product) as im:
+            im.load()
+            product = im.copy()
+    except (OSError, UnidentifiedImageError) as exc:
+        print(f"error: cannot read the product image {args.product}: {exc}", file=sys.stderr)
+        return 2
+    rt = Runtime(seed=args.seed, device=args.device)
+    pipe, name = build_sd_pipeline(args.model, rt)
+    poster = generate_product_poster(
+        pipe,
+        args.prompt,
+        product,
+        args.tagline,
+        band=args.band,
+        band_height=args.band_height,
+        generator=rt.generator("image", 0),
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale,
+    )
+    save_image(Path(args.output), poster)
+    logger.info("poster with %s (%s): %s", name, tuple(poster.shape[1:]), args.output)
     return 0
 
 
@@ -145,6 +181,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default=None)
     g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
     g.set_defaults(func=_errors(_generate))
+
+    q = sub.add_parser(
+        "poster",
+        help="a product poster: the product image kept, a background generated around it, taglines drawn",
+    )
+    q.add_argument(
+        "product", help="product image (PNG with transparency: only the opaque pixels are the product)"
+    )
+    q.add_argument("prompt", help="what the background shows")
+    q.add_argument("output", help="PNG file to write")
+    q.add_argument("--tagline", action="append", required=True, help="a tagline (repeat for more lines)")
+    q.add_argument("--band", choices=["top", "bottom"], default="top")
+    q.add_argument("--band-height", type=float, default=0.22)
+    q.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
+    q.add_argument("--steps", type=int, default=25)
+    q.add_argument("--guidance-scale", type=float, default=5.0)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default=None)
+    q.set_defaults(func=_errors(_poster))
 
     t = sub.add_parser(
         "train-gligen", help="train (or resume) GLIGEN grounding on the toy SD, then export it"

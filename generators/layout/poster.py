@@ -1,5 +1,6 @@
 """PAID-style product posters: prompt -> layout (objects, tagline areas) -> generation with the objects
-steered into their boxes -> graphic rendering of the taglines into the reserved areas.
+steered into their boxes -> graphic rendering of the taglines into the reserved areas; or, for a given
+product image, the background generated around the unchanged product (:func:`generate_product_poster`).
 
 After "PAID: A Framework of Product-Centric Advertising Image Design": the layout reserves bands for the
 taglines, the image model fills the rest, and the text is drawn as graphics (never generated as pixels).
@@ -22,7 +23,7 @@ import torch
 from .graphics import TextItem, render_text_items
 from .layout import BoxLayout, LayoutError
 
-__all__ = ["PosterPlan", "generate_poster", "plan_poster"]
+__all__ = ["PosterPlan", "generate_poster", "generate_product_poster", "plan_poster"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,51 @@ def generate_poster(
     """
     out = pipe(plan.prompt, layout=plan.layout, generator=generator, output_type="pt", **kwargs)
     return render_text_items(out.images[0].float().cpu(), plan.text_items)
+
+
+def generate_product_poster(
+    pipe: Any,
+    prompt: str,
+    product: Any,
+    taglines: Sequence[str],
+    band: Literal["top", "bottom"] = "top",
+    band_height: float = 0.22,
+    margin: float = 0.1,
+    text_color: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    generator: torch.Generator | None = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """PAID's chain for a product image: layout (tagline band, product box in the rest of the image with
+    ``margin`` on each side) -> background from ``prompt`` around the unchanged product -> taglines.
+
+    Args:
+        pipe: a Stable Diffusion pipeline or its components.
+        prompt: what the background shows.
+        product: the product (PIL image with alpha, or a `(3|4, h, w)` tensor; see
+            :func:`generators.layout.background.product_tensors`).
+        kwargs: more arguments of :func:`generators.layout.background.generate_background`.
+
+    Returns:
+        `torch.Tensor` of shape `(3, H, W)` in [0, 1].
+    """
+    from .background import generate_background
+
+    if not 0.05 <= band_height <= 0.6:
+        raise LayoutError(f"band_height must be in [0.05, 0.6], got {band_height}")
+    if not 0 <= margin < 0.4:
+        raise LayoutError(f"margin must be in [0, 0.4), got {margin}")
+    if not taglines:
+        raise LayoutError("a poster needs at least one tagline")
+    free = (band_height, 1.0) if band == "top" else (0.0, 1.0 - band_height)
+    height = free[1] - free[0]
+    box = (margin, free[0] + margin * height, 1.0 - margin, free[1] - margin * height)
+    image = generate_background(pipe, prompt, product, box, generator=generator, **kwargs)
+    band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
+    step = band_height / len(taglines)
+    items = [
+        TextItem(
+            text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color
+        )
+        for k, t in enumerate(taglines)
+    ]
+    return render_text_items(image, items)

@@ -68,3 +68,19 @@ def test_cli_plan_and_generate(tmp_path, capsys):
         ]
     )
     assert code == 0 and target.is_file() and (tmp_path / "out_boxes.png").is_file()
+
+
+def test_cli_poster_keeps_the_product(tmp_path, capsys):
+    from PIL import Image
+
+    product = tmp_path / "product.png"
+    Image.new("RGBA", (16, 16), (255, 255, 255, 255)).save(product)
+    target = tmp_path / "poster.png"
+    argv = ["layout", "poster", str(product), "a blue background", str(target), "--tagline", "Sale"]
+    assert _cli(argv + ["--model", "dummy", "--steps", "1", "--band-height", "0.4"]) == 0
+    poster = np.asarray(Image.open(target))
+    assert poster.shape[:2] == (32, 32) and (poster[18:27, 12:21] == 255).all()
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    argv[2] = str(tmp_path / "broken.png")
+    assert _cli(argv + ["--model", "dummy", "--steps", "1"]) == 2
+    assert "cannot read the product image" in capsys.readouterr().err

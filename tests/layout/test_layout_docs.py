@@ -9,7 +9,13 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["generators.layout.layout", "generators.layout.graphics", "generators.layout.poster"]
+    "module",
+    [
+        "generators.layout.layout",
+        "generators.layout.graphics",
+        "generators.layout.poster",
+        "generators.layout.background",
+    ],
 )
 def test_module_doctests(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

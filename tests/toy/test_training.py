@@ -73,7 +73,9 @@ class _Tiny:
 def test_warm_start_only_from_the_same_recipe(tmp_path):
     _export_info(tmp_path / "same", "r2")
     same = _Tiny()
-    result = run_training(same, tmp_path / "work-same", max_steps=9, eval_every=10**6, export_dir=tmp_path / "same")
+    result = run_training(
+        same, tmp_path / "work-same", max_steps=9, eval_every=10**6, export_dir=tmp_path / "same"
+    )
     assert same.warm and result["step"] == 9 and float(same.w) == 2  # continues at step 7
 
     _export_info(tmp_path / "other", "r1")

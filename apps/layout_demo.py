@@ -1,9 +1,12 @@
 """Layout-aware generation demo: write a prompt, give each phrase a box (a table of phrase + x0, y0, x1, y1,
-normalised; or let the planner fill it from the prompt), pick a method, generate; see the image with its
-boxes and each phrase's cross-attention map.
+normalised; boxes drawn on a canvas, one layer per phrase; or let the planner fill it from the prompt),
+pick a method, generate; see the image with its boxes and each phrase's cross-attention map. A second tab
+makes PAID-style product posters: upload a product (PNG with transparency), describe the background, add
+taglines.
 
 Run it alone with ``python -m apps.layout_demo`` or through the hub (``workbench demo``). The handlers
-(:func:`plan_rows`, :func:`preview_layout`, :func:`generate_layout`) are plain functions, testable without a
+(:func:`plan_rows`, :func:`preview_layout`, :func:`boxes_from_drawing`, :func:`generate_layout`,
+:func:`make_poster`) are plain functions, testable without a
 browser. ``WORKBENCH_LAYOUT_DEMO_MODEL`` sets the default model (``auto``: the toy SD when trained, else
 random weights; ``dummy``; ``sd15`` on a GPU).
 """
@@ -118,6 +121,97 @@ def preview_layout(rows: Any) -> np.ndarray:
     return np.asarray(draw_boxes(canvas, layout.boxes, layout.phrases))
 
 
+def boxes_from_drawing(drawing: Any, rows: Any) -> list[list[Any]]:
+    """Table rows whose boxes are the bounding boxes of the drawn layers: layer ``k`` (its painted pixels)
+    gives row ``k`` its box; rows keep their phrases, new rows get an empty phrase to fill in.
+
+    Args:
+        drawing: the ``gr.ImageEditor`` value (``{"background", "layers", "composite"}``, numpy arrays).
+        rows: the current table rows ``[phrase, x0, y0, x1, y1]``.
+
+    Raises:
+        LayoutError: nothing drawn, or more layers than the demo takes.
+    """
+    from generators.layout import LayoutError
+
+    layers = list((drawing or {}).get("layers") or [])
+    boxes = []
+    for layer in layers:
+        arr = np.asarray(layer)
+        painted = (
+            arr[..., 3] > 0
+            if arr.ndim == 3 and arr.shape[2] == 4
+            else arr.reshape(arr.shape[:2] + (-1,)).any(-1)
+        )
+        if not painted.any():
+            continue
+        h, w = painted.shape
+        ys, xs = np.nonzero(painted)
+        boxes.append(
+            [
+                round(xs.min() / w, 3),
+                round(ys.min() / h, 3),
+                round((xs.max() + 1) / w, 3),
+                round((ys.max() + 1) / h, 3),
+            ]
+        )
+    if not boxes:
+        raise LayoutError("nothing drawn: paint each object's area in its own layer (layer 1 = first row)")
+    if len(boxes) > MAX_BOXES:
+        raise LayoutError(f"{len(boxes)} drawn layers; the demo takes at most {MAX_BOXES}")
+    if rows is not None and hasattr(rows, "values") and hasattr(rows, "columns"):
+        rows = rows.values.tolist()
+    phrases = [
+        str(r[0] or "").strip() for r in (rows or []) if r and str(r[0] or "").strip().lower() != "nan"
+    ]
+    phrases += [""] * (len(boxes) - len(phrases))
+    return [[phrase, *box] for phrase, box in zip(phrases, boxes)]
+
+
+def make_poster(
+    model: str,
+    product: Any,
+    prompt: str,
+    taglines: str,
+    steps: int = 25,
+    guidance: float = 5.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """A PAID-style poster: the product (a PIL image; transparency marks what is not product) kept as it is,
+    a background generated from ``prompt`` around it, one tagline per line of ``taglines`` drawn on top.
+
+    Returns:
+        `np.ndarray` of shape `(256, 256, 3)` uint8 (the poster, enlarged for display).
+
+    Raises:
+        ValueError (``LayoutError``): no product, no prompt, no tagline, a tagline that does not fit.
+    """
+    from PIL import Image
+
+    from generators.layout.poster import generate_product_poster
+
+    if product is None:
+        raise ValueError("upload a product image (a PNG with transparency keeps only the product's pixels)")
+    if not 1 <= int(steps) <= MAX_STEPS:
+        raise ValueError(f"steps must lie in 1..{MAX_STEPS}")
+    lines = [t.strip() for t in (taglines or "").splitlines() if t.strip()]
+    if not lines:
+        raise ValueError("write at least one tagline (one per line)")
+    image = product if isinstance(product, Image.Image) else Image.fromarray(np.asarray(product))
+    pipe, _ = _pipeline(model)
+    poster = generate_product_poster(
+        pipe,
+        prompt,
+        image,
+        lines,
+        generator=torch.Generator().manual_seed(int(seed)),
+        num_inference_steps=int(steps),
+        guidance_scale=float(guidance),
+        output_size=PREVIEW_SIDE,
+    )
+    return (poster.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def generate_layout(
     model: str,
     prompt: str,
@@ -198,12 +292,31 @@ def generate_layout(
 @register_demo(
     NAME,
     title="Layout-aware generation",
-    description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase.",
+    description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase; product posters.",
 )
 def build():
     """The demo's ``gr.Blocks`` (models load on the first run)."""
     import gradio as gr
 
+    with gr.Blocks(title="Layout-aware generation", analytics_enabled=False) as demo:
+        with gr.Tab("Boxes"):
+            _boxes_tab(gr)
+        with gr.Tab("Product poster"):
+            _poster_tab(gr)
+    return demo
+
+
+def _settings(gr: Any) -> tuple[Any, Any, Any, Any]:
+    model = gr.Dropdown(
+        ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
+    )
+    steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
+    guidance = gr.Slider(1, 15, value=5.0, step=0.5, label="guidance")
+    seed = gr.Number(label="seed", value=0, precision=0)
+    return model, steps, guidance, seed
+
+
+def _boxes_tab(gr: Any) -> None:
     def on_plan(prompt):
         try:
             rows = plan_rows(prompt)
@@ -217,6 +330,13 @@ def build():
         except ValueError:
             return None
 
+    def on_drawn(drawing, rows):
+        try:
+            new = boxes_from_drawing(drawing, rows)
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        return new, on_preview(new)
+
     def on_generate(model, prompt, rows, method, steps, guidance, seed, show):
         try:
             r = generate_layout(
@@ -226,54 +346,90 @@ def build():
             raise gr.Error(str(err)) from err
         return r.boxed, r.attention, r.info
 
-    with gr.Blocks(title="Layout-aware generation", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "# Layout-aware generation\nWrite a prompt and give each object phrase its box: one row per phrase, "
-            "`x0, y0, x1, y1` as fractions of the width and height (y down). The phrases must be words of the "
-            "prompt. *Plan from prompt* fills the table for shapes-world prompts. Box guidance and BoxDiff steer "
-            "each phrase's cross-attention into its box (no training); region prompts fuse one denoising per "
-            "region; GLIGEN uses grounding tokens (needs its trained weights)."
-        )
-        prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT)
-        with gr.Row():
-            with gr.Column(scale=3):
-                table = gr.Dataframe(
-                    headers=["phrase", "x0", "y0", "x1", "y1"],
-                    datatype=["str", "number", "number", "number", "number"],
-                    value=plan_rows(DEFAULT_PROMPT),
-                    row_count=(2, "dynamic"),
-                    column_count=(5, "fixed"),
-                    type="array",
-                    label="boxes (normalised xyxy)",
-                    interactive=True,
-                )
-                plan = gr.Button("plan from prompt")
-            preview = gr.Image(
-                label="layout", value=preview_layout(plan_rows(DEFAULT_PROMPT)), interactive=False, height=256
+    gr.Markdown(
+        "# Layout-aware generation\nWrite a prompt and give each object phrase its box: one row per phrase, "
+        "`x0, y0, x1, y1` as fractions of the width and height (y down), or draw the boxes (one layer per "
+        "phrase, in the table's order). The phrases must be words of the prompt. *Plan from prompt* fills "
+        "the table for shapes-world prompts. Box guidance and BoxDiff steer each phrase's cross-attention "
+        "into its box (no training); region prompts fuse one denoising per region; GLIGEN uses grounding "
+        "tokens (needs its trained weights)."
+    )
+    prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT)
+    with gr.Row():
+        with gr.Column(scale=3):
+            table = gr.Dataframe(
+                headers=["phrase", "x0", "y0", "x1", "y1"],
+                datatype=["str", "number", "number", "number", "number"],
+                value=plan_rows(DEFAULT_PROMPT),
+                row_count=(2, "dynamic"),
+                column_count=(5, "fixed"),
+                type="array",
+                label="boxes (normalised xyxy)",
+                interactive=True,
             )
-        with gr.Row():
-            model = gr.Dropdown(
-                ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
-            )
-            method = gr.Dropdown(list(METHOD_CHOICES), value="box_guidance", label="method")
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-            guidance = gr.Slider(1, 15, value=5.0, step=0.5, label="guidance")
-            seed = gr.Number(label="seed", value=0, precision=0)
-            show = gr.Checkbox(value=True, label="attention maps")
-        run = gr.Button("Generate", variant="primary")
-        info = gr.Markdown()
-        with gr.Row():
-            image = gr.Image(label="image with its boxes", interactive=False)
-            attention = gr.Gallery(label="cross-attention per phrase", columns=3)
-        plan.click(on_plan, prompt, [table, preview])
-        table.change(on_preview, table, preview)
-        run.click(
-            on_generate,
-            [model, prompt, table, method, steps, guidance, seed, show],
-            [image, attention, info],
-            concurrency_id="models",
+            plan = gr.Button("plan from prompt")
+        preview = gr.Image(
+            label="layout", value=preview_layout(plan_rows(DEFAULT_PROMPT)), interactive=False, height=256
         )
-    return demo
+    with gr.Accordion("draw the boxes", open=False):
+        canvas = gr.ImageEditor(
+            value={
+                "background": np.full((PREVIEW_SIDE, PREVIEW_SIDE, 3), 30, np.uint8),
+                "layers": [],
+                "composite": None,
+            },
+            canvas_size=(PREVIEW_SIDE, PREVIEW_SIDE),
+            fixed_canvas=True,
+            sources=None,
+            layers=True,
+            label="paint each object's area in its own layer (layer 1 = first row)",
+        )
+        use = gr.Button("use the drawn boxes")
+    with gr.Row():
+        model, steps, guidance, seed = _settings(gr)
+        method = gr.Dropdown(list(METHOD_CHOICES), value="box_guidance", label="method")
+        show = gr.Checkbox(value=True, label="attention maps")
+    run = gr.Button("Generate", variant="primary")
+    info = gr.Markdown()
+    with gr.Row():
+        image = gr.Image(label="image with its boxes", interactive=False)
+        attention = gr.Gallery(label="cross-attention per phrase", columns=3)
+    plan.click(on_plan, prompt, [table, preview])
+    use.click(on_drawn, [canvas, table], [table, preview])
+    table.change(on_preview, table, preview)
+    run.click(
+        on_generate,
+        [model, prompt, table, method, steps, guidance, seed, show],
+        [image, attention, info],
+        concurrency_id="models",
+    )
+
+
+def _poster_tab(gr: Any) -> None:
+    def on_poster(model, product, prompt, taglines, steps, guidance, seed):
+        try:
+            return make_poster(model, product, prompt, taglines, int(steps), float(guidance), int(seed))
+        except (ValueError, FileNotFoundError) as err:
+            raise gr.Error(str(err)) from err
+
+    gr.Markdown(
+        "# Product poster (PAID)\nThe product is kept pixel for pixel (transparent pixels are not product); "
+        "the background is generated around it from the prompt; the taglines are drawn in a band at the top."
+    )
+    with gr.Row():
+        product = gr.Image(label="product (PNG with transparency)", type="pil", image_mode="RGBA", height=256)
+        poster = gr.Image(label="poster", interactive=False, height=256)
+    prompt = gr.Textbox(label="background prompt", value="a large green square on the left")
+    taglines = gr.Textbox(label="taglines (one per line)", value="Fresh", lines=2)
+    with gr.Row():
+        model, steps, guidance, seed = _settings(gr)
+    make = gr.Button("Make the poster", variant="primary")
+    make.click(
+        on_poster,
+        [model, product, prompt, taglines, steps, guidance, seed],
+        poster,
+        concurrency_id="models",
+    )
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def generate_product_poster(
     margin: float = 0.1,
     text_color: tuple[float, float, float] = (1.0, 1.0, 1.0),
     generator: torch.Generator | None = None,
+    output_size: int | None = None,
     **kwargs: Any,
 ) -> torch.Tensor:
     """PAID's chain for a product image: layout (tagline band, product box in the rest of the image with
@@ -106,10 +107,12 @@ def generate_product_poster(
         prompt: what the background shows.
         product: the product (PIL image with alpha, or a `(3|4, h, w)` tensor; see
             :func:`generators.layout.background.product_tensors`).
+        output_size: enlarge the generated image to this side (pixels) before the taglines are drawn, so
+            text stays sharp on small models (default: the generated size).
         kwargs: more arguments of :func:`generators.layout.background.generate_background`.
 
     Returns:
-        `torch.Tensor` of shape `(3, H, W)` in [0, 1].
+        `torch.Tensor` of shape `(3, H, W)` in [0, 1] (``H = W = output_size`` when given).
     """
     from .background import generate_background
 
@@ -123,6 +126,10 @@ def generate_product_poster(
     height = free[1] - free[0]
     box = (margin, free[0] + margin * height, 1.0 - margin, free[1] - margin * height)
     image = generate_background(pipe, prompt, product, box, generator=generator, **kwargs)
+    if output_size is not None and output_size != image.shape[-1]:
+        image = torch.nn.functional.interpolate(
+            image[None], size=(output_size, output_size), mode="bicubic", antialias=True, align_corners=False
+        )[0].clamp(0, 1)
     band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
     step = band_height / len(taglines)
     items = [

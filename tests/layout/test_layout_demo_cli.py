@@ -34,6 +34,44 @@ def test_demo_handlers():
     assert build() is not None
 
 
+def test_demo_boxes_from_drawn_layers_and_product_poster():
+    from PIL import Image
+
+    from apps.layout_demo import boxes_from_drawing, make_poster
+
+    first, second = np.zeros((256, 256, 4), np.uint8), np.zeros((256, 256, 4), np.uint8)
+    first[64:128, 0:128, 3] = 255  # a stroke over the left middle
+    second[32:224, 160:256, 3] = 255
+    empty = np.zeros((256, 256, 4), np.uint8)
+    rows = boxes_from_drawing({"layers": [first, empty, second]}, plan_rows_of(PROMPT))
+    assert rows == [
+        ["a large red circle", 0.0, 0.25, 0.5, 0.5],
+        ["a large blue star", 0.625, 0.125, 1.0, 0.875],
+    ]
+    rows = boxes_from_drawing({"layers": [first, second, first]}, [["a large red circle", 0, 0, 1, 1]])
+    assert [r[0] for r in rows] == ["a large red circle", "", ""]  # new rows wait for their phrase
+    with pytest.raises(LayoutError, match="nothing drawn"):
+        boxes_from_drawing({"layers": [empty]}, [])
+    with pytest.raises(LayoutError, match="nothing drawn"):
+        boxes_from_drawing(None, [])
+
+    product = Image.new("RGBA", (16, 16), (255, 255, 255, 255))
+    poster = make_poster("dummy", product, "a blue background", "Sale\n\n", steps=1)
+    assert poster.shape == (256, 256, 3)
+    with pytest.raises(ValueError, match="upload a product"):
+        make_poster("dummy", None, "a blue background", "Sale", steps=1)
+    with pytest.raises(ValueError, match="at least one tagline"):
+        make_poster("dummy", product, "a blue background", " \n ", steps=1)
+    with pytest.raises(LayoutError, match="prompt is empty"):
+        make_poster("dummy", product, "", "Sale", steps=1)
+
+
+def plan_rows_of(prompt):
+    from apps.layout_demo import plan_rows
+
+    return plan_rows(prompt)
+
+
 def _cli(argv):
     from generators.layout.cli import register
 

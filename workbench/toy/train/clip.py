@@ -131,8 +131,10 @@ def partial_caption(obj: ObjectSpec, keep: tuple[str, ...]) -> str:
 
 class CLIPTrainer(EMATrainer):
     name = "clip"
-    recipe = "fixed-temperature-100-partial-captions"  # warm starts only from weights of the same recipe...
-    compatible_recipes = ("fixed-temperature-100",)  # ...or of the one this recipe extends
+    recipe = (
+        "fixed-temperature-100-short-captions-shape-head"  # warm starts from the same recipe's weights...
+    )
+    compatible_recipes = ("fixed-temperature-100",)  # ...or from those of the one this recipe extends
 
     def __init__(
         self,
@@ -143,11 +145,12 @@ class CLIPTrainer(EMATrainer):
         device: str | None = None,
         aux_weight: float = 0.5,
         partial_prob: float = 0.5,
+        embed_shape_weight: float = 1.0,
     ) -> None:
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.aux_weight = seed, batch_size, lr, aux_weight
-        self.partial_prob = partial_prob
+        self.partial_prob, self.embed_shape_weight = partial_prob, embed_shape_weight
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_clip_tokenizer()
         self.model = CLIPModel(
@@ -163,10 +166,21 @@ class CLIPTrainer(EMATrainer):
                 "entity": torch.nn.Linear(width, len(ENTITY_NAMES) + 1),
             }
         )
+        # a linear shape classifier on the (normalised) image embedding of single-object scenes: contrastive
+        # loss alone learns shapes slowly here (colour and position tell most captions apart), and a shape
+        # the image embedding does not hold, no caption can match
+        self.embed_heads = torch.nn.ModuleDict(
+            {"shape": torch.nn.Linear(self.model.config.projection_dim, len(SHAPES))}
+        )
         self.model.logit_scale.requires_grad_(False)
-        params = [p for p in self.model.parameters() if p.requires_grad] + list(self.heads.parameters())
+        params = (
+            [p for p in self.model.parameters() if p.requires_grad]
+            + list(self.heads.parameters())
+            + list(self.embed_heads.parameters())
+        )
         self.model.to(self.device)
         self.heads.to(self.device)
+        self.embed_heads.to(self.device)
         self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
         self.ema = EMA(self.model, 0.998)
 
@@ -238,9 +252,23 @@ class CLIPTrainer(EMATrainer):
             F.cross_entropy(self.heads[k](patches).flatten(0, 1), labels[k].flatten().to(self.device))
             for k in self.heads
         )
-        loss = out.loss + self.aux_weight * aux
+        shape = torch.tensor(
+            [
+                SHAPES.index(s.objects[0].shape)
+                if len(s.objects) == 1 and s.objects[0].entity is None
+                else -100
+                for s in batch.scenes
+            ],
+            device=self.device,
+        )
+        embed_shape = F.cross_entropy(self.embed_heads["shape"](out.image_embeds), shape, ignore_index=-100)
+        loss = out.loss + self.aux_weight * aux + self.embed_shape_weight * embed_shape
         self.optimise(loss, step)
-        return {"loss": out.loss.item(), "aux": float(aux.detach())}
+        return {
+            "loss": out.loss.item(),
+            "aux": float(aux.detach()),
+            "embed_shape": float(embed_shape.detach()),
+        }
 
     def ema_model(self) -> CLIPModel:
         return self.ema_copy(lambda: CLIPModel(self.model.config))
@@ -255,10 +283,11 @@ class CLIPTrainer(EMATrainer):
         self.warm_start_from(CLIPModel.from_pretrained(export_dir))
 
     def extra_state(self) -> dict[str, Any]:
-        return {"heads": self.heads.state_dict()}
+        return {"heads": self.heads.state_dict(), "embed_heads": self.embed_heads.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.heads.load_state_dict(state["heads"])
+        self.embed_heads.load_state_dict(state["embed_heads"])
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         model = self.ema_model()

@@ -34,6 +34,7 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 # the captions apart: no modality gap, unlike every real CLIP. At 1/100 the gap from initialisation is
 # kept ("Mind the Gap", Liang et al. 2022), and CLIPMasterPrints exploit exactly that gap.
 LOGIT_SCALE = 4.6052
+EMBED_HEAD_SCALE = 20.0
 
 
 def clip_config(vocab_size: int, bos: int, eos: int, image_size: int = 64) -> CLIPConfig:
@@ -261,7 +262,9 @@ class CLIPTrainer(EMATrainer):
             ],
             device=self.device,
         )
-        embed_shape = F.cross_entropy(self.embed_heads["shape"](out.image_embeds), shape, ignore_index=-100)
+        # the embeddings are unit vectors: logits scaled as a cosine classifier's, or the head starts flat
+        logits = self.embed_heads["shape"](EMBED_HEAD_SCALE * out.image_embeds)  # (B, shapes)
+        embed_shape = F.cross_entropy(logits, shape, ignore_index=-100)
         loss = out.loss + self.aux_weight * aux + self.embed_shape_weight * embed_shape
         self.optimise(loss, step)
         return {

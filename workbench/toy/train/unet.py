@@ -225,7 +225,8 @@ class UNetTrainer(EMATrainer):
             out_dir,
             "Toy Stable Diffusion (diffusers StableDiffusionPipeline)",
             "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on the toy CLIP text tower "
-            "(77 tokens), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for classifier-free "
+            "(77 tokens) by cross-attention at 8x8 and 4x4 and by the attention-pooled caption added to the "
+            'timestep embedding (diffusers\' TextTimeEmbedding, `addition_embed_type="text"`), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for classifier-free '
             "guidance, EMA 0.999 weights; DDIM scheduler. Loads with `StableDiffusionPipeline.from_pretrained` "
             "and `StableDiffusionImg2ImgPipeline.from_pretrained`.",
             dict(pipe.unet.config),

@@ -70,6 +70,15 @@ def _gligen() -> Any:
         return _GLIGEN["pipe"]
 
 
+def _table_rows(rows: Any) -> list[list[Any]]:
+    """The table's rows as lists (``gr.Dataframe`` gives a list of lists or a pandas DataFrame)."""
+    if rows is None:
+        return []
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame
+        return rows.values.tolist()
+    return [list(r) for r in rows]
+
+
 def rows_to_layout(rows: Any) -> Any:
     """Table rows ``[phrase, x0, y0, x1, y1]`` (a list of lists or a DataFrame) -> a validated ``BoxLayout``;
     rows without a phrase are ignored.
@@ -79,12 +88,8 @@ def rows_to_layout(rows: Any) -> Any:
     """
     from generators.layout import BoxLayout, LayoutError
 
-    if rows is None:
-        rows = []
-    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame
-        rows = rows.values.tolist()
     phrases, boxes = [], []
-    for k, row in enumerate(rows):
+    for k, row in enumerate(_table_rows(rows)):
         row = list(row) + [None] * (5 - len(row))
         phrase = str(row[0] or "").strip()
         if not phrase or phrase.lower() == "nan":
@@ -159,10 +164,8 @@ def boxes_from_drawing(drawing: Any, rows: Any) -> list[list[Any]]:
         raise LayoutError("nothing drawn: paint each object's area in its own layer (layer 1 = first row)")
     if len(boxes) > MAX_BOXES:
         raise LayoutError(f"{len(boxes)} drawn layers; the demo takes at most {MAX_BOXES}")
-    if rows is not None and hasattr(rows, "values") and hasattr(rows, "columns"):
-        rows = rows.values.tolist()
     phrases = [
-        str(r[0] or "").strip() for r in (rows or []) if r and str(r[0] or "").strip().lower() != "nan"
+        str(r[0] or "").strip() for r in _table_rows(rows) if r and str(r[0] or "").strip().lower() != "nan"
     ]
     phrases += [""] * (len(boxes) - len(phrases))
     return [[phrase, *box] for phrase, box in zip(phrases, boxes)]

@@ -35,6 +35,32 @@ class PosterPlan:
     text_items: list[TextItem]
 
 
+def tagline_band(
+    taglines: Sequence[str],
+    band: Literal["top", "bottom"],
+    band_height: float,
+    text_color: tuple[float, float, float],
+) -> tuple[tuple[float, float, float, float], list[TextItem]]:
+    """The tagline band (normalised xyxy) and one text item per tagline stacked in it, first on top.
+
+    Raises:
+        LayoutError: a band height outside [0.05, 0.6], or no tagline.
+    """
+    if not 0.05 <= band_height <= 0.6:
+        raise LayoutError(f"band_height must be in [0.05, 0.6], got {band_height}")
+    if not taglines:
+        raise LayoutError("a poster needs at least one tagline")
+    band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
+    step = band_height / len(taglines)
+    items = [
+        TextItem(
+            text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color
+        )
+        for k, t in enumerate(taglines)
+    ]
+    return band_box, items
+
+
 def plan_poster(
     prompt: str,
     taglines: Sequence[str],
@@ -52,22 +78,11 @@ def plan_poster(
         band: where the taglines go.
         band_height: the band's share of the image height.
     """
-    if not 0.05 <= band_height <= 0.6:
-        raise LayoutError(f"band_height must be in [0.05, 0.6], got {band_height}")
-    if not taglines:
-        raise LayoutError("a poster needs at least one tagline")
+    band_box, items = tagline_band(taglines, band, band_height, text_color)
     base = planner.plan(prompt)
     top = band_height if band == "top" else 0.0
     squeeze = 1.0 - band_height
     boxes = [(x0, top + y0 * squeeze, x1, top + y1 * squeeze) for x0, y0, x1, y1 in base.boxes]
-    band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
-    step = band_height / len(taglines)
-    items = [
-        TextItem(
-            text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color
-        )
-        for k, t in enumerate(taglines)
-    ]
     layout = BoxLayout(
         phrases=list(base.phrases), boxes=boxes, max_overlap=base.max_overlap, reserved=[band_box]
     )
@@ -116,12 +131,9 @@ def generate_product_poster(
     """
     from .background import generate_background
 
-    if not 0.05 <= band_height <= 0.6:
-        raise LayoutError(f"band_height must be in [0.05, 0.6], got {band_height}")
+    _, items = tagline_band(taglines, band, band_height, text_color)
     if not 0 <= margin < 0.4:
         raise LayoutError(f"margin must be in [0, 0.4), got {margin}")
-    if not taglines:
-        raise LayoutError("a poster needs at least one tagline")
     free = (band_height, 1.0) if band == "top" else (0.0, 1.0 - band_height)
     height = free[1] - free[0]
     box = (margin, free[0] + margin * height, 1.0 - margin, free[1] - margin * height)
@@ -130,12 +142,4 @@ def generate_product_poster(
         image = torch.nn.functional.interpolate(
             image[None], size=(output_size, output_size), mode="bicubic", antialias=True, align_corners=False
         )[0].clamp(0, 1)
-    band_box = (0.0, 0.0, 1.0, band_height) if band == "top" else (0.0, 1.0 - band_height, 1.0, 1.0)
-    step = band_height / len(taglines)
-    items = [
-        TextItem(
-            text=t, box=(0.0, band_box[1] + k * step, 1.0, band_box[1] + (k + 1) * step), color=text_color
-        )
-        for k, t in enumerate(taglines)
-    ]
     return render_text_items(image, items)

@@ -8,6 +8,7 @@ tokenizer, unet, scheduler), so ``StableDiffusionPipeline.from_pretrained(dir)``
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,11 @@ class UNetTrainer(EMATrainer):
     def encode_text(self, captions: list[str]) -> torch.Tensor:
         return encode_prompts(self.tokenizer, self.text_encoder, captions, self.device)[0]  # (B, 77, D)
 
+    @functools.cached_property
+    def empty_prompt(self) -> torch.Tensor:
+        """The empty caption's states (1, 77, D): the unconditional input of classifier-free guidance."""
+        return self.encode_text([""])
+
     @torch.no_grad()
     def encoded(self, key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Posterior mean and std of batch ``key`` (B, 4, h, w) and its caption embeddings (B, 77, D)."""
@@ -161,8 +167,7 @@ class UNetTrainer(EMATrainer):
         with torch.no_grad():
             eps = torch.randn(mean.shape, generator=g).to(self.device)
             latents = (mean + std * eps) * self.vae.config.scaling_factor  # (B, 4, h, w)
-            empty = self.encode_text([""])  # (1, 77, D)
-            cond = torch.where(drop.to(self.device)[:, None, None], empty, text)
+            cond = torch.where(drop.to(self.device)[:, None, None], self.empty_prompt, text)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
         t = torch.randint(
             0, self.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=g

@@ -267,16 +267,17 @@ class GligenTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         from workbench.toy.train.model_card import write_model_card
+        from workbench.toy.train.storage import save_pipeline_half
 
         pipe = self.pipeline()
-        pipe.save_pretrained(out_dir, safe_serialization=True)
+        save_pipeline_half(pipe, out_dir)
         write_model_card(
             Path(out_dir),
             "Toy GLIGEN (diffusers StableDiffusionGLIGENPipeline)",
             "The toy SD's UNet with attention_type='gated': GLIGEN's gated self-attention over grounding tokens "
             "(pooled toy-CLIP phrase embedding + Fourier-embedded box, 30 slots), trained on shapes-world scenes "
             "with their ground-truth boxes; only position_net and the fusers train, the toy SD is frozen; EMA "
-            "0.999 weights; 10% caption and grounding dropout. Loads with "
+            "0.999 weights (UNet and VAE stored in float16, loaded as float32); 10% caption and grounding dropout. Loads with "
             "`StableDiffusionGLIGENPipeline.from_pretrained`.",
             {k: v for k, v in pipe.unet.config.items() if not k.startswith("_")},
             info,

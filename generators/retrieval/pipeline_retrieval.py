@@ -161,15 +161,24 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
             use_safetensors=True, **kwargs,
         )  # fmt: skip
 
-    def save_export(self, folder: str | Path) -> Path:
-        """Save the Stable Diffusion parts (``save_pretrained``) and the conditioner in ``retrieval_conditioner/``."""
+    def save_export(self, folder: str | Path, half: bool = False) -> Path:
+        """Save the Stable Diffusion parts (``save_pretrained``) and the conditioner in ``retrieval_conditioner/``;
+        ``half`` stores the diffusers models (UNet, VAE, conditioner) in float16, loaded back as float32."""
+        from workbench.toy.train.storage import save_model_half, save_pipeline_half
+
         folder = Path(folder)
         conditioner = self.retrieval_conditioner
-        StableDiffusionPipeline(
+        pipe = StableDiffusionPipeline(
             self.vae, self.text_encoder, self.tokenizer, self.unet, self.scheduler, None, None,
             requires_safety_checker=False,
-        ).save_pretrained(folder, safe_serialization=True)  # fmt: skip
-        if conditioner is not None:
+        )  # fmt: skip
+        if half:
+            save_pipeline_half(pipe, folder)
+        else:
+            pipe.save_pretrained(folder, safe_serialization=True)
+        if conditioner is not None and half:
+            save_model_half(conditioner, folder / CONDITIONER_FOLDER)
+        elif conditioner is not None:
             conditioner.save_pretrained(folder / CONDITIONER_FOLDER, safe_serialization=True)
         return folder
 

@@ -289,14 +289,14 @@ class RetrievalTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         out_dir = Path(out_dir)
-        self.pipeline().save_export(out_dir)
+        self.pipeline().save_export(out_dir, half=True)
         write_model_card(
             out_dir,
             "Toy retrieval-conditioned Stable Diffusion (Re-Imagen style)",
             "The toy SD's UNet fine-tuned to read k retrieved neighbours as extra cross-attention tokens "
             f"(RetrievalConditioner in {CONDITIONER_FOLDER}/: CLIP image + text embeddings of each neighbour), "
             "trained on (scene, caption, other views of the same entity) triples with independent text and "
-            "retrieval dropout. Load with `RetrievalAugmentedPipeline.from_export`.",
+            "retrieval dropout; UNet, VAE and conditioner stored in float16, loaded as float32. Load with `RetrievalAugmentedPipeline.from_export`.",
             {"conditioner": dict(self.conditioner.config), "knowledge_base": self.kb.describe(), "k": self.k},
             info,
         )

@@ -128,6 +128,12 @@ def test_conditioned_mode_and_export(tmp_path, sd_pipe, neighbours, kb):
     loaded.set_progress_bar_config(disable=True)
     again = loaded(PROMPTS, neighbours=neighbours, generator=_gen(0, 2), **kw).images
     assert torch.allclose(again, out.images, atol=1e-6)
+    pipe.save_export(tmp_path / "half", half=True)  # float16 on disk, float32 once loaded
+    half = RetrievalAugmentedPipeline.from_export(tmp_path / "half")
+    assert half.unet.dtype == half.retrieval_conditioner.dtype == torch.float32
+    half.set_progress_bar_config(disable=True)
+    rounded = half(PROMPTS, neighbours=neighbours, generator=_gen(0, 2), **kw).images
+    assert (rounded - out.images).abs().max() < 0.05
     with pytest.raises(ValueError, match="at most 2 neighbours"):
         pipe(PROMPTS, knowledge_base=kb, k=3, num_inference_steps=1, output_type="pt")
 

@@ -41,8 +41,14 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
     elif name == "sd":
         from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-        StableDiffusionPipeline.from_pretrained(folder)
+        pipe = StableDiffusionPipeline.from_pretrained(folder)
         StableDiffusionImg2ImgPipeline.from_pretrained(folder)
+        assert pipe.unet.dtype == pipe.vae.dtype == torch.float32  # float16 on disk, float32 once loaded
+    elif name == "sd-retrieval":
+        from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
+
+        pipe = RetrievalAugmentedPipeline.from_export(folder)
+        assert pipe.unet.dtype == pipe.retrieval_conditioner.dtype == torch.float32
     else:
         pytest.fail(f"unexpected model folder {name}: add its loading check here")
 

@@ -92,6 +92,15 @@ def test_warm_start_only_from_the_same_recipe(tmp_path):
     assert extends.warm
 
 
+def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):
+    run_training(_Tiny(), tmp_path, max_steps=2, eval_every=10**6)
+    newer = _Tiny()
+    newer.recipe = "r3"
+    with pytest.raises(ValueError, match="recipe 'r2'.*another --work-dir"):
+        run_training(newer, tmp_path, max_steps=4, eval_every=10**6)
+    assert run_training(_Tiny(), tmp_path, max_steps=4, eval_every=10**6)["step"] == 4  # it is kept
+
+
 def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
     """The pooled-caption embedding starts at zero output: same predictions as the exported UNet."""
     from workbench.toy.train.unet import UNetTrainer
@@ -134,3 +143,35 @@ def test_each_trainer_exports_to_the_folder_its_users_load(tmp_path):
         tmp_path / "unet-seed2",
         MODELS_DIR / "sd-seed2",
     )
+
+
+def test_unet_trains_its_text_encoder_resumably_and_exports_its_ema(tmp_path):
+    """The text encoder learns with the UNet (token states that say where an object is), its weights and
+    EMA resume exactly, the pipeline carries the EMA copy; ``text_lr=0`` keeps it frozen."""
+    from workbench.toy.train.unet import UNetTrainer
+
+    torch.set_num_threads(1)
+
+    def text_weights(trainer):
+        return {k: v.clone() for k, v in trainer.text_encoder.state_dict().items()}
+
+    straight = _trainer("unet")
+    start = text_weights(straight)
+    run_training(straight, tmp_path / "a", max_steps=3, eval_every=10**6)
+    run_training(_trainer("unet"), tmp_path / "b", max_steps=2, eval_every=10**6)
+    resumed = _trainer("unet")
+    run_training(resumed, tmp_path / "b", max_steps=3, eval_every=10**6)
+    a, b = text_weights(straight), text_weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], start[k]) for k in a)  # it trained
+    assert all(torch.equal(straight.text_ema.shadow[k], resumed.text_ema.shadow[k]) for k in a)
+    pipe_encoder = straight.pipeline().text_encoder
+    assert pipe_encoder is not straight.text_encoder
+    assert all(torch.equal(v, straight.text_ema.shadow[k]) for k, v in pipe_encoder.state_dict().items())
+
+    frozen = UNetTrainer(seed=3, batch_size=4, text_lr=0.0)
+    frozen.evaluate = lambda: {}
+    before = text_weights(frozen)
+    run_training(frozen, tmp_path / "c", max_steps=1, eval_every=10**6)
+    assert all(torch.equal(v, before[k]) for k, v in text_weights(frozen).items())
+    assert frozen.text_ema is None and frozen.pipeline().text_encoder is frozen.text_encoder

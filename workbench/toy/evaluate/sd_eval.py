@@ -1,5 +1,5 @@
 """Toy SD quality, read by the judge: prompted colour / shape / position, two-object prompts,
-img2img preservation, and time per image."""
+img2img preservation, time per image; and how distinct its text encoder keeps each attribute."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from ..judge.matching import match_boxes
 from ..world import ShapesWorld
+from .text_states import text_state_cosines
 
 
 def _load_judge(models_dir: Path | None = None):
@@ -80,6 +81,7 @@ def evaluate_sd_quick(pipe, n: int = 32, seed: int = 4242) -> dict[str, float]:
     out = {"seconds_per_image": (time.time() - t0) / n}
     if judge is not None:
         out.update(_single_scores(judge, scenes, images))
+    out.update(text_state_cosines(pipe.tokenizer, pipe.text_encoder))
     return out
 
 
@@ -125,4 +127,5 @@ def evaluate_sd(
             )
     out["img2img_preserve_acc"] = kept / n
     out["seconds_per_image"] = seconds
+    out.update(text_state_cosines(pipe.tokenizer, pipe.text_encoder))
     return out

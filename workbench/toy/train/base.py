@@ -24,11 +24,15 @@ class EMATrainer:
     def module(self) -> torch.nn.Module:
         return getattr(self, self.module_key)
 
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """What the optimiser trains and the gradient clipping sees: the module's parameters."""
+        return list(self.module.parameters())
+
     def optimise(self, loss: torch.Tensor, step: int) -> None:
         """One optimiser step on ``loss`` with gradient clipping, then the EMA update."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.trained_parameters(), self.grad_clip)
         self.opt.step()
         self.ema.update(self.module, step)
 

@@ -102,6 +102,11 @@ def run_training(
     info = read_export_info(export_dir) if export_dir is not None and state is None else None
     recipe = getattr(trainer, "recipe", None)
     step, seconds = 0, 0.0
+    if state is not None and state.get("recipe", recipe) != recipe:
+        raise ValueError(
+            f"{ckpt_path} was written by recipe {state['recipe']!r}, this {trainer.name} trainer's recipe is "
+            f"{recipe!r}: train in another --work-dir, or delete the checkpoint to start over"
+        )
     if state is not None:
         trainer.load_state_dict(state["trainer"])
         step, seconds = state["step"], state["seconds"]
@@ -129,7 +134,9 @@ def run_training(
     running: dict[str, float] = {}
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {"trainer": trainer.state_dict(), "step": step, "seconds": seconds})
+        save_checkpoint(
+            ckpt_path, {"trainer": trainer.state_dict(), "step": step, "seconds": seconds, "recipe": recipe}
+        )
 
     stop = {"requested": False}
 

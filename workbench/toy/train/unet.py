@@ -1,5 +1,6 @@
 """Toy Stable Diffusion: a diffusers ``UNet2DConditionModel`` on the toy VAE's 4x16x16 latents,
-conditioned on the toy CLIP text encoder, trained with epsilon prediction and min-SNR weighting.
+conditioned on a text encoder started from the toy CLIP's and trained with it (``text_lr``), with
+epsilon prediction and min-SNR weighting.
 
 The exported folder is a stock ``StableDiffusionPipeline`` (``model_index.json``, vae, text_encoder,
 tokenizer, unet, scheduler), so ``StableDiffusionPipeline.from_pretrained(dir)`` and
@@ -25,10 +26,11 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..world import SceneBatch, ShapesWorld
 from .base import EMATrainer
-from .data import encode_prompts, step_generator, train_batch
+from .data import step_generator, train_batch
 from .loop import EMA
 from .model_card import write_model_card
 from .registry import MODELS_DIR
+from .storage import save_pipeline_half
 
 UNET_CONFIG: dict[str, Any] = dict(
     sample_size=16,
@@ -59,11 +61,11 @@ SCHEDULER_CONFIG: dict[str, Any] = dict(
 
 
 def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer]:
-    """The frozen VAE and text encoder the UNet trains against.
+    """The frozen VAE and the text encoder the UNet trains with (returned frozen; the trainer unfreezes it).
 
     Once the toy SD is exported, its own ``vae`` / ``text_encoder`` / ``tokenizer`` are used, so training
-    continues against the same frozen parts even after the stand-alone toy VAE or CLIP trains further
-    (as Stable Diffusion keeps its CLIP text encoder fixed). Before that, the shipped toy VAE and CLIP.
+    continues with the same parts even after the stand-alone toy VAE or CLIP trains further. Before that,
+    the shipped toy VAE and CLIP.
     """
     sd = models_dir / "sd"
     if (sd / "model_index.json").exists():
@@ -85,8 +87,8 @@ def load_frozen_parts(models_dir: Path = MODELS_DIR) -> tuple[AutoencoderKL, CLI
 class UNetTrainer(EMATrainer):
     name = "unet"
     module_key = "unet"
-    recipe = "attention-8x8-4x4-pooled-text"  # warm starts only from weights of the same recipe...
-    compatible_recipes = ("attention-8x8-4x4",)  # ...or of one that this recipe extends
+    recipe = "attention-8x8-4x4-pooled-text-tuned-text"  # warm starts only from weights of the same recipe...
+    compatible_recipes = ("attention-8x8-4x4-pooled-text", "attention-8x8-4x4")  # ...or one it extends
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class UNetTrainer(EMATrainer):
         uncond_prob: float = 0.1,
         snr_gamma: float = 5.0,
         reuse: int = 4,
+        text_lr: float = 1e-4,
         parts: tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer] | None = None,
         unet_config: dict[str, Any] | None = None,
     ) -> None:
@@ -114,6 +117,10 @@ class UNetTrainer(EMATrainer):
         # and caption dropout: the VAE encoder is ~45% of a step on the CPU, the world never runs out
         self.reuse = max(1, int(reuse))
         self._encoded: tuple[int, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        # the text encoder trains with the UNet (``text_lr`` > 0): the toy CLIP's contrastive objective never
+        # needed where an object is, so its frozen token states for "on the left" and "on the right" are
+        # nearly equal (cosine 0.99) and no amount of UNet training can read the position from them
+        self.text_lr = float(text_lr)
         self.world = ShapesWorld(image_size)
         self.vae, self.text_encoder, self.tokenizer = parts if parts is not None else load_frozen_parts()
         cfg = {**UNET_CONFIG, **(unet_config or {})}
@@ -124,13 +131,23 @@ class UNetTrainer(EMATrainer):
         self.unet.to(self.device)
         self.vae.to(self.device)
         self.text_encoder.to(self.device)
-        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=lr, weight_decay=1e-2)
+        groups = [{"params": list(self.unet.parameters()), "lr": lr, "base_lr": lr}]
+        self.text_ema: EMA | None = None
+        if self.text_lr > 0:
+            self.text_encoder.train().requires_grad_(True)
+            groups.append({"params": list(self.text_encoder.parameters()), "lr": text_lr, "base_lr": text_lr})
+            self.text_ema = EMA(self.text_encoder, 0.999)
+        self.opt = torch.optim.AdamW(groups, weight_decay=1e-2)
         self.ema = EMA(self.unet, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = alphas / (1 - alphas)
 
     def lr_at(self, step: int) -> float:
-        return self.lr * min(1.0, (step + 1) / 500)
+        """The warm-up factor of every parameter group's learning rate."""
+        return min(1.0, (step + 1) / 500)
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.opt.param_groups for p in group["params"]]
 
     def data(self, step: int) -> SceneBatch:
         n1 = self.batch_size * 3 // 8
@@ -142,32 +159,40 @@ class UNetTrainer(EMATrainer):
             one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
         )
 
-    @torch.no_grad()
-    def encode_text(self, captions: list[str]) -> torch.Tensor:
-        return encode_prompts(self.tokenizer, self.text_encoder, captions, self.device)[0]  # (B, 77, D)
+    def token_ids(self, captions: list[str]) -> torch.Tensor:
+        """Token ids (B, 77), padded as Stable Diffusion pipelines pad prompts."""
+        return self.tokenizer(
+            captions,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(self.device)
 
     @functools.cached_property
-    def empty_prompt(self) -> torch.Tensor:
-        """The empty caption's states (1, 77, D): the unconditional input of classifier-free guidance."""
-        return self.encode_text([""])
+    def empty_ids(self) -> torch.Tensor:
+        """The empty caption's ids (1, 77): the unconditional input of classifier-free guidance."""
+        return self.token_ids([""])
 
     @torch.no_grad()
     def encoded(self, key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Posterior mean and std of batch ``key`` (B, 4, h, w) and its caption embeddings (B, 77, D)."""
+        """Posterior mean and std of batch ``key`` (B, 4, h, w) and its captions' token ids (B, 77)."""
         if self._encoded is None or self._encoded[0] != key:
             batch = self.data(key)
             post = self.vae.encode(batch.images.to(self.device) * 2 - 1).latent_dist
-            self._encoded = (key, post.mean, post.std, self.encode_text(batch.captions))
+            self._encoded = (key, post.mean, post.std, self.token_ids(batch.captions))
         return self._encoded[1:]
 
     def step(self, step: int) -> dict[str, float]:
-        mean, std, text = self.encoded(step // self.reuse)
+        mean, std, ids = self.encoded(step // self.reuse)
         g = step_generator(self.seed, step)
         drop = torch.rand(mean.shape[0], generator=g) < self.uncond_prob
+        ids = torch.where(drop.to(self.device)[:, None], self.empty_ids, ids)  # (B, 77)
+        with torch.set_grad_enabled(self.text_ema is not None):
+            cond = self.text_encoder(ids)[0]  # (B, 77, D)
         with torch.no_grad():
             eps = torch.randn(mean.shape, generator=g).to(self.device)
             latents = (mean + std * eps) * self.vae.config.scaling_factor  # (B, 4, h, w)
-            cond = torch.where(drop.to(self.device)[:, None, None], self.empty_prompt, text)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
         t = torch.randint(
             0, self.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=g
@@ -176,7 +201,7 @@ class UNetTrainer(EMATrainer):
         t = t.to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         for group in self.opt.param_groups:
-            group["lr"] = self.lr_at(step)
+            group["lr"] = group["base_lr"] * self.lr_at(step)
         pred = self.unet(noisy, t, encoder_hidden_states=cond).sample
         weight = (
             torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
@@ -185,13 +210,36 @@ class UNetTrainer(EMATrainer):
         self.optimise(loss, step)
         return {"loss": loss.item()}
 
+    def optimise(self, loss: torch.Tensor, step: int) -> None:
+        super().optimise(loss, step)
+        if self.text_ema is not None:
+            self.text_ema.update(self.text_encoder, step)
+
+    def extra_state(self) -> dict[str, Any]:
+        if self.text_ema is None:
+            return {}
+        return {"text_encoder": self.text_encoder.state_dict(), "text_ema": self.text_ema.shadow}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.text_ema is not None:
+            self.text_encoder.load_state_dict(state["text_encoder"])
+            self.text_ema.shadow = state["text_ema"]
+
     def ema_unet(self) -> UNet2DConditionModel:
         return self.ema_copy(lambda: UNet2DConditionModel(**self.unet.config))
+
+    def ema_text_encoder(self) -> CLIPTextModel:
+        """The text encoder the pipeline uses: its EMA weights when it trains, else the frozen one."""
+        if self.text_ema is None:
+            return self.text_encoder
+        encoder = CLIPTextModel(self.text_encoder.config)
+        self.text_ema.copy_to(encoder)
+        return encoder.eval().to(self.device)
 
     def pipeline(self) -> StableDiffusionPipeline:
         return StableDiffusionPipeline(
             vae=self.vae,
-            text_encoder=self.text_encoder,
+            text_encoder=self.ema_text_encoder(),
             tokenizer=self.tokenizer,
             unet=self.ema_unet(),
             scheduler=DDIMScheduler(**SCHEDULER_CONFIG, set_alpha_to_one=False, steps_offset=1),
@@ -225,14 +273,14 @@ class UNetTrainer(EMATrainer):
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         pipe = self.pipeline()
-        pipe.save_pretrained(out_dir, safe_serialization=True)
+        save_pipeline_half(pipe, out_dir)
         write_model_card(
             out_dir,
             "Toy Stable Diffusion (diffusers StableDiffusionPipeline)",
-            "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on the toy CLIP text tower "
-            "(77 tokens) by cross-attention at 8x8 and 4x4 and by the attention-pooled caption added to the "
+            "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on a CLIP text tower started "
+            "from the toy CLIP's and trained with the UNet (77 tokens) by cross-attention at 8x8 and 4x4 and by the attention-pooled caption added to the "
             'timestep embedding (diffusers\' TextTimeEmbedding, `addition_embed_type="text"`), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for classifier-free '
-            "guidance, EMA 0.999 weights; DDIM scheduler. Loads with `StableDiffusionPipeline.from_pretrained` "
+            "guidance, EMA 0.999 weights (stored in float16, loaded as float32); DDIM scheduler. Loads with `StableDiffusionPipeline.from_pretrained` "
             "and `StableDiffusionImg2ImgPipeline.from_pretrained`.",
             dict(pipe.unet.config),
             info,

@@ -19,7 +19,7 @@ from workbench.toy.scene import ObjectSpec, Scene
 from workbench.toy.vocab import SIZES
 from workbench.toy.world import cell_box, sample_scene
 
-__all__ = ["entity_scene", "sample_training_entity"]
+__all__ = ["entity_scene", "sample_training_entity", "without_name"]
 
 
 def entity_scene(rng: np.random.Generator, entity: str, n_others: int = 0) -> Scene:
@@ -54,3 +54,12 @@ def sample_training_entity(rng: np.random.Generator, entities: Sequence[str] | N
         raise ValueError("no training entity: every allowed entity is unseen by the generator")
     weights = np.array([w for _, w in pool], dtype=np.float64)
     return pool[int(rng.choice(len(pool), p=weights / weights.sum()))][0]
+
+
+def without_name(caption: str, entity: str) -> str:
+    """``caption`` with ``entity``'s name left out: ``"a zorvik emblem on the left"`` -> ``"an emblem on the
+    left"``; then only retrieved neighbours can say which design to draw."""
+    phrase = f"a {entity} emblem"
+    if phrase not in caption:
+        raise ValueError(f"{caption!r} does not name the entity {entity!r} as {phrase!r}")
+    return caption.replace(phrase, "an emblem", 1)

@@ -36,7 +36,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.embedder import ClipEmbedder
-from generators.retrieval.entity_scenes import entity_scene, sample_training_entity
+from generators.retrieval.entity_scenes import entity_scene, sample_training_entity, without_name
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.pipeline_retrieval import CONDITIONER_FOLDER, RetrievalAugmentedPipeline
 from generators.retrieval.sources import ToyEntitySource
@@ -60,6 +60,9 @@ class RetrievalTrainer:
         image_size: scene side in pixels (the pipeline's).
         num_neighbours: ``k`` neighbours per example.
         text_drop, retrieval_drop: independent probabilities of dropping the caption / the neighbours.
+        name_drop: probability of leaving the entity's name out of the caption (``"an emblem on the left"``):
+            then only the neighbours say which design to draw. Without it the sampled entities are almost all
+            frequent ones, whose names already say it, and the UNet learns to ignore the neighbours.
         snr_gamma: min-SNR weighting of the loss.
         views_per_entity: catalogue views per entity when the knowledge base is built here.
         device: training device (``None``: CPU).
@@ -72,6 +75,7 @@ class RetrievalTrainer:
     """
 
     name = "retrieval_sd"
+    recipe = "name-drop"
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class RetrievalTrainer:
         num_neighbours: int = 4,
         text_drop: float = 0.1,
         retrieval_drop: float = 0.1,
+        name_drop: float = 0.5,
         snr_gamma: float = 5.0,
         views_per_entity: int = 8,
         device: str | None = None,
@@ -101,6 +106,7 @@ class RetrievalTrainer:
             float(retrieval_drop),
             float(snr_gamma),
         )
+        self.name_drop = float(name_drop)
         self.lr, self.conditioner_lr = float(lr), float(conditioner_lr)
         runtime = Runtime(seed=seed, device="cpu")
         if pipeline is None:
@@ -157,9 +163,11 @@ class RetrievalTrainer:
     def examples(
         self, step: int, count: int, split: str = "train"
     ) -> tuple[torch.Tensor, list[str], list[list[int]]]:
-        """The triples of ``step``: images `(count, 3, S, S)` in [0, 1], captions, neighbour rows per image."""
-        salt = {"train": 0, "val": 1}[split]
-        scenes, neighbours = [], []
+        """The triples of ``step``: images `(count, 3, S, S)` in [0, 1], captions, neighbour rows per image.
+        Training captions leave the entity's name out with probability ``name_drop``; ``split="val-unnamed"``
+        gives the validation triples with every name left out."""
+        salt = {"train": 0, "val": 1, "val-unnamed": 1}[split]
+        scenes, neighbours, unnamed = [], [], []
         for i in range(count):
             rng = np.random.default_rng([self.seed, salt, step, i])
             known = sorted(self.groups)
@@ -172,8 +180,11 @@ class RetrievalTrainer:
             rows = self.groups[entity]
             pick = rng.choice(len(rows), size=self.k, replace=len(rows) < self.k)
             neighbours.append([rows[int(j)] for j in pick])
+            drop = rng.random() < self.name_drop if split == "train" else split == "val-unnamed"
+            unnamed.append(entity if drop else None)
         batch = self.world.render(scenes)
-        return batch.images, batch.captions, neighbours
+        captions = [c if e is None else without_name(c, e) for c, e in zip(batch.captions, unnamed)]
+        return batch.images, captions, neighbours
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
@@ -233,13 +244,16 @@ class RetrievalTrainer:
     @torch.no_grad()
     def evaluate(self, count: int = 32) -> dict[str, float]:
         """Denoising loss on held-out triples of every entity (unseen ones included), with the neighbours and
-        with the null tokens: retrieval helps when ``val_loss_retrieval < val_loss_no_retrieval``."""
-        images, captions, rows = self.examples(0, count, split="val")
+        with the null tokens, captions with and without the entity's name: retrieval helps when
+        ``val_loss_retrieval < val_loss_no_retrieval`` (most where the name is left out: ``*_unnamed``)."""
         self.unet.eval()
         out = {}
-        for name, keep in (("retrieval", True), ("no_retrieval", False)):
-            g = step_generator(self.seed, 0, salt=23)  # the same noise and timesteps for both
-            out[f"val_loss_{name}"] = self._loss(images, captions, rows, torch.full((count,), keep), g).item()
+        for split, suffix in (("val", ""), ("val-unnamed", "_unnamed")):
+            images, captions, rows = self.examples(0, count, split=split)
+            for name, keep in (("retrieval", True), ("no_retrieval", False)):
+                g = step_generator(self.seed, 0, salt=23)  # the same noise and timesteps for both
+                loss = self._loss(images, captions, rows, torch.full((count,), keep), g)
+                out[f"val_loss_{name}{suffix}"] = loss.item()
         self.unet.train()
         return out
 

@@ -22,7 +22,7 @@ def _trainer(kb, embedder, sd_pipe, **kw):
 
 
 def test_examples_are_keyed_by_step_and_group_neighbours(kb, embedder, sd_pipe):
-    t = _trainer(kb, embedder, sd_pipe)
+    t = _trainer(kb, embedder, sd_pipe, name_drop=0.0)
     images, captions, rows = t.examples(3, 4)
     images2, captions2, rows2 = t.examples(3, 4)
     assert torch.equal(images, images2) and captions == captions2 and rows == rows2
@@ -31,6 +31,28 @@ def test_examples_are_keyed_by_step_and_group_neighbours(kb, embedder, sd_pipe):
         entity = caption.split()[1]
         assert entity != "xandro"  # unseen entities never appear in training scenes
         assert all(kb.entries[r]["meta"]["entity"] == entity for r in nbrs)
+
+
+def test_names_are_left_out_of_training_captions_at_the_name_drop_rate(kb, embedder, sd_pipe):
+    import pytest
+
+    from generators.retrieval.entity_scenes import without_name
+
+    assert without_name("a zorvik emblem on the left and a red circle", "zorvik") == (
+        "an emblem on the left and a red circle"
+    )
+    with pytest.raises(ValueError, match="does not name the entity"):
+        without_name("a red circle", "zorvik")
+    named = _trainer(kb, embedder, sd_pipe, name_drop=0.0).examples(5, 16)
+    unnamed = _trainer(kb, embedder, sd_pipe, name_drop=1.0).examples(5, 16)
+    assert torch.equal(named[0], unnamed[0]) and named[2] == unnamed[2]  # the same scenes and neighbours
+    assert not any(c.startswith("an emblem") for c in named[1])
+    assert all(c.startswith("an emblem") for c in unnamed[1])
+    half = _trainer(kb, embedder, sd_pipe, name_drop=0.5).examples(5, 64)[1]
+    assert 10 < sum(c.startswith("an emblem") for c in half) < 54
+    val = _trainer(kb, embedder, sd_pipe, name_drop=0.0)
+    assert all(c.startswith("an emblem") for c in val.examples(0, 4, split="val-unnamed")[1])
+    assert not any(c.startswith("an emblem") for c in val.examples(0, 4, split="val")[1])
 
 
 def test_resume_is_exact_and_export_loads(tmp_path, kb, embedder, sd_pipe):

@@ -180,14 +180,21 @@ def summarize(rows_by_method: dict[str, list[dict[str, Any]]]) -> list[dict[str,
 
 
 def claims(
-    table: list[dict[str, Any]], baseline: str = "none/single", gain: float = 30.0, max_drop: float = 5.0
+    table: list[dict[str, Any]],
+    baseline: str = "none/single",
+    gain: float = 30.0,
+    max_drop: float = 5.0,
+    prefix: str = "",
 ) -> list[dict[str, Any]]:
-    """The issue's claims for each retrieval method against ``baseline``: on rare and unseen entities
-    fidelity at least ``gain`` points higher; on frequent ones at most ``max_drop`` points lower."""
+    """The issue's claims for each retrieval method (whose name starts with ``prefix``) against
+    ``baseline``: on rare and unseen entities fidelity at least ``gain`` points higher; on frequent ones at
+    most ``max_drop`` points lower."""
     base = {r["bucket"]: r["fidelity"] for r in table if r["method"] == baseline}
     out = []
     for row in table:
-        if row["method"] == baseline or row["fidelity"] is None or base.get(row["bucket"]) is None:
+        if row["method"] == baseline or not row["method"].startswith(prefix) or row["method"].startswith("none/"):
+            continue
+        if row["fidelity"] is None or base.get(row["bucket"]) is None:
             continue
         delta = row["fidelity"] - base[row["bucket"]]
         need = f">= -{max_drop:g}" if row["bucket"] == "frequent" else f">= +{gain:g}"
@@ -195,6 +202,7 @@ def claims(
         out.append(
             {
                 "method": row["method"],
+                "baseline": baseline,
                 "bucket": row["bucket"],
                 "delta_points": delta,
                 "needed": need,

@@ -96,6 +96,19 @@ def test_summary_and_claims_arithmetic():
         not checked[("x/single", "frequent")]["holds"]
         and checked[("x/single", "rare")]["delta_points"] == 100.0
     )
+    # the trained pipeline against itself with retrieval off
+    table = summarize(
+        {
+            "none/single": rows([1, 1, 1, 1]),
+            "conditioned/none": rows([1, 1, 0, 0]),
+            "conditioned/single": rows([1, 1, 1, 0]),
+            "reference/single": rows([1, 1, 1, 1]),
+        }
+    )
+    own = claims(table, baseline="conditioned/none", prefix="conditioned/")
+    assert {(c["method"], c["bucket"]) for c in own} == {("conditioned/single", b) for b in ("frequent", "rare")}
+    assert all(c["baseline"] == "conditioned/none" for c in own)
+    assert {c["bucket"]: c["delta_points"] for c in own}["rare"] == 50.0
 
 
 def test_bench_with_a_trained_export(tmp_path):
@@ -123,6 +136,7 @@ def test_bench_with_a_trained_export(tmp_path):
     assert {
         "conditioned/single.unseen.clip_t",
         "conditioned/interleaved-0.50.unseen.clip_i",
+        "conditioned/none.unseen.clip_t",
         "reference/single.unseen.clip_t",
     } <= set(metrics)
     assert not any(k.endswith(".fidelity") for k in metrics)  # no judge: no fidelity, claims not checked

@@ -192,7 +192,11 @@ def claims(
     base = {r["bucket"]: r["fidelity"] for r in table if r["method"] == baseline}
     out = []
     for row in table:
-        if row["method"] == baseline or not row["method"].startswith(prefix) or row["method"].startswith("none/"):
+        if (
+            row["method"] == baseline
+            or not row["method"].startswith(prefix)
+            or row["method"].startswith("none/")
+        ):
             continue
         if row["fidelity"] is None or base.get(row["bucket"]) is None:
             continue

@@ -106,7 +106,9 @@ def test_summary_and_claims_arithmetic():
         }
     )
     own = claims(table, baseline="conditioned/none", prefix="conditioned/")
-    assert {(c["method"], c["bucket"]) for c in own} == {("conditioned/single", b) for b in ("frequent", "rare")}
+    assert {(c["method"], c["bucket"]) for c in own} == {
+        ("conditioned/single", b) for b in ("frequent", "rare")
+    }
     assert all(c["baseline"] == "conditioned/none" for c in own)
     assert {c["bucket"]: c["delta_points"] for c in own}["rare"] == 50.0
 

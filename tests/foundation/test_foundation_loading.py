@@ -42,12 +42,12 @@ def test_offline_uncached_hub_id_fails_fast_naming_it(runtime, monkeypatch, tmp_
 
 
 def test_unreachable_hub_switches_to_offline(monkeypatch):
-    import workbench.loading as loading
+    import workbench.loading.hub as hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
-    monkeypatch.setattr(loading, "_OFFLINE_CHECKED", {})
+    monkeypatch.setattr(hub, "_OFFLINE_CHECKED", {})
     start = time.perf_counter()
     assert hub_offline(timeout=2.0)
     assert time.perf_counter() - start < 3

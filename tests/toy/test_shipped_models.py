@@ -73,3 +73,8 @@ def test_the_judge_is_shipped_and_reads_held_out_scenes():
     result = evaluate_judge(ShapesJudge.from_pretrained(MODELS_DIR / "judge").eval(), n=100, seed=2718)
     assert result["shape_acc"] >= 0.97 and result["color_acc"] >= 0.99
     assert result["box_iou"] >= 0.8 and result["count_acc"] >= 0.95
+
+
+def test_the_shipped_weights_stay_under_80_mb():
+    total = sum(p.stat().st_size for p in MODELS_DIR.rglob("*") if p.is_file())
+    assert total < 80e6, f"{total / 1e6:.1f} MB of toy models: store diffusers weights in float16 or drop one"

@@ -54,7 +54,7 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
         "recipe": getattr(trainer, "recipe", None),
         "command": f"workbench toy train {name} --seed {args.seed}",
         "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
-        "eval_command": "workbench toy eval --json",
+        "eval_command": getattr(trainer, "eval_command", "workbench toy eval --json"),
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     trainer.export(out, info)

@@ -176,10 +176,12 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
             save_pipeline_half(pipe, folder)
         else:
             pipe.save_pretrained(folder, safe_serialization=True)
-        if conditioner is not None and half:
-            save_model_half(conditioner, folder / CONDITIONER_FOLDER)
-        elif conditioner is not None:
-            conditioner.save_pretrained(folder / CONDITIONER_FOLDER, safe_serialization=True)
+        if conditioner is not None:
+            target = folder / CONDITIONER_FOLDER
+            if half:
+                save_model_half(conditioner, target)
+            else:
+                conditioner.save_pretrained(target, safe_serialization=True)
         return folder
 
     @torch.no_grad()

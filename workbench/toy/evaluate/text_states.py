@@ -17,24 +17,24 @@ import itertools
 
 import torch
 
+from ..train.data import prompt_ids
 from ..vocab import COLOR_NAMES, SHAPES
 
 __all__ = ["text_state_cosines"]
 
-# same-length captions that differ in exactly one token
-_FAMILIES: dict[str, list[str]] = {
-    "color": [f"a {c} circle on the left" for c in COLOR_NAMES],
-    "shape": [f"a red {s} on the left" for s in SHAPES],
-    "position": ["a red circle on the left", "a red circle on the right"],
+# per attribute, groups of same-length captions that differ in exactly one token; pairs come from within a group
+_FAMILIES: dict[str, list[list[str]]] = {
+    "color": [[f"a {c} circle on the left" for c in COLOR_NAMES]],
+    "shape": [[f"a red {s} on the left" for s in SHAPES]],
+    "position": [
+        ["a red circle on the left", "a red circle on the right"],
+        ["a red circle at the top", "a red circle at the bottom"],
+    ],
 }
-_EXTRA_POSITION = ["a red circle at the top", "a red circle at the bottom"]
 
 
 def _pair_cosines(tokenizer, text_encoder, captions: list[str]) -> list[float]:
-    ids = tokenizer(
-        captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-        return_tensors="pt",
-    ).input_ids.to(text_encoder.device)  # fmt: skip
+    ids = prompt_ids(tokenizer, captions, text_encoder.device)  # (N, 77)
     states = torch.nn.functional.normalize(text_encoder(ids)[0].float(), dim=-1)  # (N, 77, D)
     out = []
     for i, j in itertools.combinations(range(len(captions)), 2):
@@ -51,9 +51,7 @@ def text_state_cosines(tokenizer, text_encoder) -> dict[str, float]:
     """Mean cosine similarity of the token states at the word that differs, per attribute (colour, shape,
     position); lower is more distinct."""
     result = {}
-    for kind, captions in _FAMILIES.items():
-        cos = _pair_cosines(tokenizer, text_encoder, captions)
-        if kind == "position":
-            cos += _pair_cosines(tokenizer, text_encoder, _EXTRA_POSITION)
+    for kind, groups in _FAMILIES.items():
+        cos = [c for captions in groups for c in _pair_cosines(tokenizer, text_encoder, captions)]
         result[f"text_cosine_{kind}"] = sum(cos) / len(cos)
     return result

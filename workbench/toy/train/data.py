@@ -29,16 +29,21 @@ def random_crops(images: torch.Tensor, crop: int, generator: torch.Generator) ->
     return torch.stack([img[:, y : y + crop, x : x + crop] for img, y, x in zip(images, ys, xs)])
 
 
-@torch.no_grad()
-def encode_prompts(tokenizer, text_encoder, texts: list[str], device: torch.device | str = "cpu"):
-    """A frozen CLIP text encoder's output for ``texts`` padded to the tokenizer's full length (77), as
-    Stable Diffusion pipelines encode prompts: ``[0]`` the token states `(B, 77, D)`, ``.pooler_output``
-    the pooled embeddings `(B, D)`."""
-    tok = tokenizer(
+def prompt_ids(tokenizer, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Token ids `(B, 77)` of ``texts`` padded to the tokenizer's full length, as Stable Diffusion
+    pipelines pad prompts."""
+    return tokenizer(
         texts,
         padding="max_length",
         max_length=tokenizer.model_max_length,
         truncation=True,
         return_tensors="pt",
-    )
-    return text_encoder(tok.input_ids.to(device))
+    ).input_ids.to(device)
+
+
+@torch.no_grad()
+def encode_prompts(tokenizer, text_encoder, texts: list[str], device: torch.device | str = "cpu"):
+    """A frozen CLIP text encoder's output for ``texts`` (:func:`prompt_ids`), as Stable Diffusion
+    pipelines encode prompts: ``[0]`` the token states `(B, 77, D)`, ``.pooler_output`` the pooled
+    embeddings `(B, D)`."""
+    return text_encoder(prompt_ids(tokenizer, texts, device))

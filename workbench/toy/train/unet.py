@@ -26,7 +26,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..world import SceneBatch, ShapesWorld
 from .base import EMATrainer
-from .data import step_generator, train_batch
+from .data import prompt_ids, step_generator, train_batch
 from .loop import EMA
 from .model_card import write_model_card
 from .registry import MODELS_DIR
@@ -119,7 +119,7 @@ class UNetTrainer(EMATrainer):
         self._encoded: tuple[int, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         # the text encoder trains with the UNet (``text_lr`` > 0): the toy CLIP's contrastive objective never
         # needed where an object is, so its frozen token states for "on the left" and "on the right" are
-        # nearly equal (cosine 0.99) and no amount of UNet training can read the position from them
+        # nearly equal (cosine 0.97, `text_cosine_position`) and no amount of UNet training can read the position from them
         self.text_lr = float(text_lr)
         self.world = ShapesWorld(image_size)
         self.vae, self.text_encoder, self.tokenizer = parts if parts is not None else load_frozen_parts()
@@ -159,20 +159,10 @@ class UNetTrainer(EMATrainer):
             one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
         )
 
-    def token_ids(self, captions: list[str]) -> torch.Tensor:
-        """Token ids (B, 77), padded as Stable Diffusion pipelines pad prompts."""
-        return self.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids.to(self.device)
-
     @functools.cached_property
     def empty_ids(self) -> torch.Tensor:
         """The empty caption's ids (1, 77): the unconditional input of classifier-free guidance."""
-        return self.token_ids([""])
+        return prompt_ids(self.tokenizer, [""], self.device)
 
     @torch.no_grad()
     def encoded(self, key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -180,7 +170,12 @@ class UNetTrainer(EMATrainer):
         if self._encoded is None or self._encoded[0] != key:
             batch = self.data(key)
             post = self.vae.encode(batch.images.to(self.device) * 2 - 1).latent_dist
-            self._encoded = (key, post.mean, post.std, self.token_ids(batch.captions))
+            self._encoded = (
+                key,
+                post.mean,
+                post.std,
+                prompt_ids(self.tokenizer, batch.captions, self.device),
+            )
         return self._encoded[1:]
 
     def step(self, step: int) -> dict[str, float]:

@@ -186,9 +186,9 @@ def claims(
     max_drop: float = 5.0,
     prefix: str = "",
 ) -> list[dict[str, Any]]:
-    """The issue's claims for each retrieval method (whose name starts with ``prefix``) against
-    ``baseline``: on rare and unseen entities fidelity at least ``gain`` points higher; on frequent ones at
-    most ``max_drop`` points lower."""
+    """The issue's claims for each retrieval method (whose name starts with ``prefix``; not the runs without
+    retrieval, ``none/...`` and ``.../none``) against ``baseline``: on rare and unseen entities fidelity at
+    least ``gain`` points higher; on frequent ones at most ``max_drop`` points lower."""
     base = {r["bucket"]: r["fidelity"] for r in table if r["method"] == baseline}
     out = []
     for row in table:
@@ -196,6 +196,7 @@ def claims(
             row["method"] == baseline
             or not row["method"].startswith(prefix)
             or row["method"].startswith("none/")
+            or row["method"].endswith("/none")
         ):
             continue
         if row["fidelity"] is None or base.get(row["bucket"]) is None:

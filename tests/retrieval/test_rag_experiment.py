@@ -105,6 +105,10 @@ def test_summary_and_claims_arithmetic():
             "reference/single": rows([1, 1, 1, 1]),
         }
     )
+    assert {c["method"] for c in claims(table)} == {
+        "conditioned/single",
+        "reference/single",
+    }  # not the ablation
     own = claims(table, baseline="conditioned/none", prefix="conditioned/")
     assert {(c["method"], c["bucket"]) for c in own} == {
         ("conditioned/single", b) for b in ("frequent", "rare")

@@ -20,6 +20,7 @@ EPILOG = """examples:
   workbench masterprints list
   workbench masterprints evaluate runs/masterprints_adam_latent-.../outputs/master.png --prompts targets.txt
   workbench masterprints evaluate master.png --prompts 'a red circle' 'a blue star' --clip toy --json scores.json
+  workbench masterprints evaluate master.png --prompts targets.txt --through-vae toy   # inside the VAE's latent space?
   workbench run examples/masterprints_cma_latent.yaml --set attack.budget.seconds=600   # mine
 """
 
@@ -67,6 +68,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     runtime = Runtime(seed=0, device=args.device)
     scorer = load_scorer(args.clip, runtime, kind=args.scorer)
     real = ToyWorldImages(size=image.shape[-1], per_prompt=args.real_per_prompt, seed=args.world_seed)
+    if args.through_vae:
+        from attacks.masterprints.models import load_vae
+        from attacks.masterprints.spaces.vae_latent import vae_round_trip
+
+        vae = load_vae(args.through_vae, runtime, image_size=image.shape[-1])
+        trip = vae_round_trip(vae, image[None])[0]  # (3, H, W)
+        mse = float(((trip - image) ** 2).mean())
+        print(
+            f"scoring the image after a round trip through the VAE {args.through_vae!r} (MSE to the image {mse:.4f})"
+        )
+        image = trip
     report = evaluate_fooling(scorer, image[None], prompts, real)
     print(f"{'prompt':40s} {'master':>8s} {'best real':>10s} {'fooling':>8s}")
     for r in report.per_prompt:
@@ -112,6 +124,12 @@ def register(subparsers: Any) -> None:
     q.add_argument("--world-seed", type=int, default=0)
     q.add_argument("--device", default=None, help="cpu, cuda, ... (default: accelerate decides)")
     q.add_argument("--json", help="also write the per-prompt scores to this JSON file")
+    q.add_argument(
+        "--through-vae",
+        default=None,
+        help="score the image's encode-decode round trip through this VAE (toy, sd15, a folder): "
+        "is the image inside that VAE's latent space?",
+    )
     q.set_defaults(func=cmd_evaluate)
 
 

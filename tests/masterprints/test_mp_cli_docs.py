@@ -53,6 +53,24 @@ def test_evaluate_an_image(tmp_path, capsys):
     assert "fooling accuracy" in capsys.readouterr().out
 
 
+def test_evaluate_through_a_vae_scores_the_round_trip(tmp_path, capsys, vae):
+    from attacks.masterprints.spaces.vae_latent import vae_round_trip
+
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    trip = vae_round_trip(vae, image)
+    assert trip.shape == image.shape and 0 <= trip.min() and trip.max() <= 1
+    assert not torch.allclose(trip, image, atol=0.05)  # a random-weight VAE does not hold noise
+    save_image(tmp_path / "master.png", image[0])
+    argv = ["masterprints", "evaluate", str(tmp_path / "master.png"), "--prompts", "a red circle"]
+    argv += ["--clip", "dummy", "--real-per-prompt", "4", "--device", "cpu", "--json"]
+    plain, tripped = tmp_path / "plain.json", tmp_path / "trip.json"
+    for args in (_parse([*argv, str(plain)]), _parse([*argv, str(tripped), "--through-vae", "dummy"])):
+        assert args.func(args) == 0
+    assert "round trip through the VAE 'dummy'" in capsys.readouterr().out
+    score = lambda f: json.loads(f.read_text())["per_prompt"]["a red circle"]["master_score"]  # noqa: E731
+    assert score(plain) != pytest.approx(score(tripped), abs=1e-6)
+
+
 def test_evaluate_bad_input(tmp_path, capsys):
     save_image(tmp_path / "wide.png", torch.rand(3, 16, 32))
     for image in (tmp_path / "missing.png", tmp_path / "wide.png"):

@@ -82,3 +82,33 @@ def test_vectors_round_trip(name, vae):
     assert torch.allclose(space.from_vectors(vectors), params, atol=1e-6)
     with pytest.raises(ValueError, match="expects parameters of shape"):
         space.decode(torch.zeros(1, 5))
+
+
+def test_sigmoid_pixel_space_keeps_gradients_where_clamp_loses_them(runtime):
+    clamp = build_space({"name": "pixels"}, image_size=16)
+    sigmoid = build_space({"name": "pixels", "squash": "sigmoid"}, image_size=16)
+    assert torch.equal(sigmoid.decode(torch.zeros(1, 3, 16, 16)), torch.full((1, 3, 16, 16), 0.5))
+    far = torch.full((1, 3, 16, 16), 3.0)  # saturated: clamped to 1, sigmoid 0.95
+    grads = []
+    for space in (clamp, sigmoid):
+        x = far.clone().requires_grad_(True)
+        space.decode(x).sum().backward()
+        grads.append(x.grad.abs().sum().item())
+    assert grads[0] == 0 and grads[1] > 0
+    p = sigmoid.init(2, runtime.generator("t"))
+    img = sigmoid.decode(p)
+    assert 0 < img.min() and img.max() < 1 and img.std() > 0.2  # uniform noise, as the clamp space starts
+    with pytest.raises(ValueError, match="quantise with squash: clamp"):
+        sigmoid.quantize(p)
+    assert sigmoid.vector_scale == 1.0 and clamp.vector_scale == 0.25
+
+
+def test_pgd_refuses_logit_pixels(clip_scorer, runtime):
+    from attacks.masterprints import MultiPromptObjective, build_optimizer
+
+    space = build_space({"name": "pixels", "squash": "sigmoid"}, image_size=32)
+    objective = MultiPromptObjective(clip_scorer, ["a red circle"])
+    with pytest.raises(ValueError, match="squash: clamp"):
+        build_optimizer({"name": "pgd"}, space, objective, runtime)
+    adam = build_optimizer({"name": "adam", "population": 2}, space, objective, runtime)
+    assert adam.step().losses.shape == (2,)

@@ -35,6 +35,11 @@ class PGD(MasterPrintOptimizer):
 
     def __init__(self, config: PGDConfig, space, objective, runtime) -> None:
         super().__init__(config, space, objective, runtime)
+        if getattr(space, "sigmoid", False):
+            raise ValueError(
+                "pgd takes sign steps in pixel units; the pixel space with squash='sigmoid' holds logits. "
+                "Use squash: clamp (the default) with pgd, or a gradient optimiser such as adam"
+            )
         params = space.project(space.init(config.population, self.generator("init")))
         if config.quantize:
             params = space.quantize(params)  # fails at once for spaces without a pixel grid

@@ -101,3 +101,15 @@ class VAELatentSpace(SearchSpace):
                 )
             out.append(((x + 1) / 2).clamp(0, 1))  # (n, 3, H, W)
         return torch.cat(out)
+
+
+@torch.no_grad()
+def vae_round_trip(vae, images: torch.Tensor) -> torch.Tensor:
+    """`(N, 3, H, W)` images in [0, 1] after the VAE's encode (posterior mode) and decode: what of
+    an image the VAE's latent space can hold. A master image that does not survive its round trip
+    lies outside the space ``vae_latent`` searches."""
+    dtype = next(vae.parameters()).dtype
+    device = next(vae.parameters()).device
+    z = vae.encode((images * 2 - 1).to(device, dtype)).latent_dist.mode()  # (N, c, H / f, W / f)
+    x = vae.decode(z).sample.float()  # (N, 3, H, W) in about [-1, 1]
+    return ((x + 1) / 2).clamp(0, 1).to(images.device)

@@ -313,7 +313,7 @@ class CLIPTrainer(EMATrainer):
             "a linear shape classifier on the image embedding (training only, not exported) and per-patch "
             "shape/colour/entity heads help the image tower learn shapes. Like real CLIPs it keeps a modality "
             "gap (`matching_cos`, `text_text_cos`, `modality_gap` below): a free image embedding's worst-case "
-            "margin over the best real image of 25 colour-shape prompts is +0.46 at step 1,024 (+0.13 for the "
+            "margin over the best real image of 25 colour-shape prompts is +0.46 for the seed-0 model at step 1,024 (+0.13 for the "
             "earlier 200-step model without short captions and shape head), which CLIPMasterPrints exploit.",
             model.config.to_dict(),
             info,

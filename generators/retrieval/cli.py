@@ -209,7 +209,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("query", help="the query text")
     p.add_argument("-k", type=int, default=5, help="neighbours (default 5)")
     p.add_argument(
-        "--target", default="image", choices=["image", "text"], help="text-to-image (default) or text-to-text"
+        "--target",
+        default="image",
+        choices=["image", "text", "bm25"],
+        help="text-to-image (default), text-to-text by CLIP embeddings, or text-to-text by BM25 on the words",
     )
     p.add_argument(
         "--filter",

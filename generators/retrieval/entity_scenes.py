@@ -14,32 +14,48 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workbench.toy.entities import BUCKET_WEIGHT, BUCKETS, entity_design
+from workbench.toy.entities import BUCKET_WEIGHT, BUCKETS, EntityDesign, entity_design
 from workbench.toy.scene import ObjectSpec, Scene
 from workbench.toy.vocab import SIZES
 from workbench.toy.world import cell_box, sample_scene
 
-__all__ = ["entity_scene", "sample_training_entity", "without_name"]
+__all__ = ["emblem_object", "emblem_view", "entity_scene", "sample_training_entity", "without_name"]
 
 
-def entity_scene(rng: np.random.Generator, entity: str, n_others: int = 0) -> Scene:
-    """A scene with ``entity`` (large, its fixed design) first and ``n_others`` plain objects, all in
-    distinct grid cells; the caption names the entity: ``"a zorvik emblem on the left and a small red
-    circle at the top"``."""
+def emblem_object(
+    box: tuple[float, float, float, float], entity: str | None = None, design: EntityDesign | None = None
+) -> ObjectSpec:
+    """A large emblem in ``box``: the named ``entity``'s design, or an anonymous ``design``."""
+    if (entity is None) == (design is None):
+        raise ValueError("give exactly one of entity (a named emblem) and design (an anonymous one)")
+    d = entity_design(entity) if entity is not None else design
+    return ObjectSpec(
+        d.outer_shape, d.outer_color, "large", d.outer_texture, box, entity=entity, design=design
+    )
+
+
+def emblem_view(
+    rng: np.random.Generator, entity: str | None = None, design: EntityDesign | None = None, seed: int = 0
+) -> Scene:
+    """A catalogue view: the emblem alone at a random grid cell on a dark grey background (the knowledge
+    base's images of an entity, ``"a zorvik emblem on the left"``)."""
+    box = cell_box(int(rng.integers(9)), SIZES["large"], rng)
+    tint = float(rng.uniform(0.06, 0.16))
+    return Scene(objects=(emblem_object(box, entity, design),), background=(tint, tint, tint), seed=seed)
+
+
+def entity_scene(
+    rng: np.random.Generator, entity: str | None, n_others: int = 0, design: EntityDesign | None = None
+) -> Scene:
+    """A scene with ``entity`` (large, its fixed design; or an anonymous ``design``) first and ``n_others``
+    plain objects, all in distinct grid cells; the caption names the entity: ``"a zorvik emblem on the left
+    and a small red circle at the top"`` (``"an emblem on the left ..."`` for a design)."""
     if not 0 <= n_others <= 3:
         raise ValueError(f"n_others must be 0 to 3, got {n_others}")
     base = sample_scene(rng, n_objects=n_others + 1, entity_prob=0.0)
     first = base.objects[0]
     row, col = min(int(first.center[1] * 3), 2), min(int(first.center[0] * 3), 2)
-    d = entity_design(entity)
-    obj = ObjectSpec(
-        d.outer_shape,
-        d.outer_color,
-        "large",
-        d.outer_texture,
-        cell_box(row * 3 + col, SIZES["large"], rng),
-        entity=entity,
-    )
+    obj = emblem_object(cell_box(row * 3 + col, SIZES["large"], rng), entity, design)
     return Scene(objects=(obj, *base.objects[1:]), background=base.background, seed=base.seed)
 
 

@@ -94,7 +94,8 @@ class RetrievalSection(BaseModel):
 
     Args:
         k: neighbours per prompt.
-        target: ``text`` (text-to-text retrieval) or ``image`` (text-to-image).
+        target: ``text`` (text-to-text retrieval by CLIP embeddings), ``bm25`` (text-to-text by the words)
+            or ``image`` (text-to-image).
         modes: conditioning modes to measure (``conditioned`` needs ``models.conditioned``).
         layers: reference-attention layers (preset or patterns).
         reference_weight: logit bias inside the neighbours' boxes.
@@ -103,7 +104,7 @@ class RetrievalSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(default=4, ge=1)
-    target: Literal["text", "image"] = "text"
+    target: Literal["text", "image", "bm25"] = "bm25"
     modes: list[Literal["reference", "conditioned"]] = ["reference", "conditioned"]
     layers: str | list[str] = "decoder"
     reference_weight: float = 0.0

@@ -37,6 +37,7 @@ import torch
 from generators.retrieval.dedup import content_hash, near_duplicates
 from generators.retrieval.embedder import ClipEmbedder
 from generators.retrieval.index import ExactIndex, FaissIndex, IndexSettings, build_index
+from generators.retrieval.lexical import Bm25Index
 from generators.retrieval.manifest import (
     ChunkRecord,
     DedupSettings,
@@ -62,7 +63,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["AddResult", "KnowledgeBase", "SearchHit"]
 
-Target = Literal["image", "text"]
+Target = Literal["image", "text", "bm25"]
 CHUNKS_DIR, IMAGES_DIR, INDEX_DIR = "chunks", "images", "index"
 
 
@@ -103,7 +104,7 @@ class KnowledgeBase:
         dim = manifest.embedder.dim
         self.image_emb, self.text_emb = torch.zeros(0, dim), torch.zeros(0, dim)
         self._hashes: set[str] = set()
-        self._indexes: dict[str, ExactIndex | FaissIndex] = {}
+        self._indexes: dict[str, ExactIndex | FaissIndex | Bm25Index] = {}
         self.index_settings: IndexSettings = manifest.index  # this session's search settings
         self._load_chunks()
 
@@ -329,7 +330,10 @@ class KnowledgeBase:
         self.text_emb = torch.cat([self.text_emb, new_text])
         self._hashes.update(e["hash"] for e in entries)
         for target, index in self._indexes.items():
-            index.add(new_image if target == "image" else new_text)
+            if target == "bm25":
+                index.add([e["text"] for e in entries])
+            else:
+                index.add(new_image if target == "image" else new_text)
         return len(entries), exact, int(near.sum())
 
     def _store_image(self, image: torch.Tensor, digest: str, item: KBItem) -> str:
@@ -370,11 +374,15 @@ class KnowledgeBase:
             out &= torch.tensor([v in options for v in values], dtype=torch.bool)
         return out
 
-    def index(self, target: Target) -> ExactIndex | FaissIndex:
-        """The search index over the ``target`` embeddings (built, or loaded from ``index/``, once)."""
-        if target not in ("image", "text"):
-            raise ValueError(f"target must be 'image' or 'text', got {target!r}")
+    def index(self, target: Target) -> ExactIndex | FaissIndex | Bm25Index:
+        """The search index over the ``target`` embeddings (built, or loaded from ``index/``, once), or the
+        BM25 index over the captions (``"bm25"``, built in memory)."""
+        if target not in ("image", "text", "bm25"):
+            raise ValueError(f"target must be 'image', 'text' or 'bm25', got {target!r}")
         if target in self._indexes:
+            return self._indexes[target]
+        if target == "bm25":
+            self._indexes[target] = Bm25Index([e["text"] for e in self.entries])
             return self._indexes[target]
         vectors = self.image_emb if target == "image" else self.text_emb
         settings = self.index_settings
@@ -422,7 +430,8 @@ class KnowledgeBase:
             queries: captions (text-to-image or text-to-text retrieval), images `(Q, 3, H, W)` in [0, 1],
                 or query vectors `(Q, D)`.
             k: neighbours per query.
-            target: compare against the entries' ``"image"`` or ``"text"`` embeddings.
+            target: compare against the entries' ``"image"`` or ``"text"`` embeddings, or their captions'
+                words (``"bm25"``: lexical, captions as queries only; the score is BM25's, not a cosine).
             filters: metadata filters (see :meth:`mask`), e.g. ``{"bucket": ["rare", "unseen"]}``.
 
         Returns:
@@ -430,8 +439,13 @@ class KnowledgeBase:
         """
         if len(self) == 0:
             raise KnowledgeBaseError(f"knowledge base {str(self.folder)!r} is empty; add entries first")
-        vectors = self.embed_queries(queries)  # (Q, D)
-        scores, ids = self.index(target).search(vectors, k, self.mask(filters))  # (Q, k) each
+        if target == "bm25":
+            if isinstance(queries, torch.Tensor):
+                raise ValueError("target 'bm25' searches captions: give text queries, not images or vectors")
+            queries = [queries] if isinstance(queries, str) else list(queries)
+        else:
+            queries = self.embed_queries(queries)  # (Q, D)
+        scores, ids = self.index(target).search(queries, k, self.mask(filters))  # (Q, k) each
         return [
             [
                 SearchHit(

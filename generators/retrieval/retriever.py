@@ -35,7 +35,7 @@ class RetrievedNeighbours:
         images (`torch.Tensor` of shape `(k, 3, H, W)`): in [0, 1].
         image_embeds, text_embeds (`torch.Tensor` of shape `(k, D)`): unit-norm CLIP embeddings.
         texts: the ``k`` captions.
-        scores (`torch.Tensor` of shape `(k,)`): query-neighbour cosine.
+        scores (`torch.Tensor` of shape `(k,)`): query-neighbour cosine (BM25 score for ``"bm25"``).
         ids: the entries' rows in the base.
         boxes: per neighbour, the normalised xyxy box of its subject (``meta["box"]``) or ``None``.
         meta: per neighbour, its metadata.
@@ -95,7 +95,7 @@ def retrieve(
     kb: KnowledgeBase,
     prompts: str | Sequence[str],
     k: int = 4,
-    target: Literal["image", "text"] = "text",
+    target: Literal["image", "text", "bm25"] = "text",
     filters: dict[str, Any] | None = None,
 ) -> list[RetrievedNeighbours]:
     """The ``k`` neighbours of each prompt in ``kb``.
@@ -105,7 +105,9 @@ def retrieve(
         prompts: one prompt or a list.
         k: neighbours per prompt.
         target: ``"text"`` (text-to-text: the prompt against the entries' captions, the default: an entity's
-            name finds its entries) or ``"image"`` (text-to-image: the prompt against the entries' images).
+            name finds its entries), ``"bm25"`` (text-to-text by the words: a name the CLIP text encoder tells
+            apart poorly still finds its entries) or ``"image"`` (text-to-image: the prompt against the entries'
+            images).
         filters: metadata filters (see :meth:`KnowledgeBase.mask`).
 
     Returns:

@@ -244,18 +244,14 @@ class ToyEntitySource:
 
     def scene(self, index: int):
         """The :class:`~workbench.toy.scene.Scene` of item ``index``."""
-        from workbench.toy.entities import entity_design
-        from workbench.toy.scene import ObjectSpec, Scene
-        from workbench.toy.vocab import ENTITY_NAMES, SIZES
-        from workbench.toy.world import cell_box
+        from workbench.toy.vocab import ENTITY_NAMES
+
+        from .entity_scenes import emblem_view
 
         name, view = self.entities[index // self.views], index % self.views
-        rng = np.random.default_rng([self.seed, ENTITY_NAMES.index(name), view])
-        d = entity_design(name)
-        box = cell_box(int(rng.integers(9)), SIZES["large"], rng)
-        obj = ObjectSpec(d.outer_shape, d.outer_color, "large", d.outer_texture, box, entity=name)
-        tint = float(rng.uniform(0.06, 0.16))
-        return Scene(objects=(obj,), background=(tint, tint, tint), seed=index)
+        return emblem_view(
+            np.random.default_rng([self.seed, ENTITY_NAMES.index(name), view]), name, seed=index
+        )
 
     def item(self, index: int) -> KBItem:
         from workbench.toy.entities import entity_bucket

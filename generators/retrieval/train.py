@@ -4,6 +4,10 @@ training loop (:func:`workbench.toy.train.loop.run_training`).
 Each example is an (image, text, retrieval) triple: a scene with one named entity (drawn with the toy
 generator's training frequencies: frequent often, rare seldom, unseen never), its caption, and ``k``
 neighbours of that image: other views of the same entity in the knowledge base (the toy entity catalogue).
+A share of the examples (``design_frac``) hold an anonymous emblem instead: a random design that is none of
+the named entities', captioned ``"an emblem"``, its ``k`` neighbours catalogue-style views of the same design
+rendered and embedded on the fly. Only these teach the model to copy a design it has never seen from its
+neighbours, which is what rare and unseen entities need; 16 frequent entities alone are learnt by heart.
 The neighbours' CLIP image and text embeddings go through a :class:`RetrievalConditioner` into extra
 cross-attention tokens; the conditioner is trained from scratch and the UNet fine-tuned from the toy SD.
 Text and retrieval are dropped independently (``text_drop``, ``retrieval_drop``) so that all four
@@ -36,12 +40,19 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.embedder import ClipEmbedder
-from generators.retrieval.entity_scenes import entity_scene, sample_training_entity, without_name
+from generators.retrieval.entity_scenes import (
+    emblem_view,
+    entity_scene,
+    sample_training_entity,
+    without_name,
+)
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.pipeline_retrieval import CONDITIONER_FOLDER, RetrievalAugmentedPipeline
 from generators.retrieval.sources import ToyEntitySource
 from workbench.toy.train.data import encode_prompts, step_generator
 from workbench.toy.train.loop import EMA, default_work_dir, warm_start_module
+from workbench.toy.entities import random_design
+from workbench.toy.scene import Scene
 from workbench.toy.train.model_card import write_model_card
 from workbench.toy.world import ShapesWorld
 
@@ -63,6 +74,7 @@ class RetrievalTrainer:
         name_drop: probability of leaving the entity's name out of the caption (``"an emblem on the left"``):
             then only the neighbours say which design to draw. Without it the sampled entities are almost all
             frequent ones, whose names already say it, and the UNet learns to ignore the neighbours.
+        design_frac: share of training examples holding an anonymous random design (see the module doc).
         snr_gamma: min-SNR weighting of the loss.
         views_per_entity: catalogue views per entity when the knowledge base is built here.
         device: training device (``None``: CPU).
@@ -75,7 +87,7 @@ class RetrievalTrainer:
     """
 
     name = "retrieval_sd"
-    recipe = "name-drop"
+    recipe = "design-mix"
     # what the model card's numbers come from: the losses of :meth:`evaluate`; the benchmark measures fidelity
     eval_command = (
         "RetrievalTrainer.evaluate (denoising loss on 32 held-out triples); entity fidelity: "
@@ -93,6 +105,7 @@ class RetrievalTrainer:
         text_drop: float = 0.1,
         retrieval_drop: float = 0.1,
         name_drop: float = 0.5,
+        design_frac: float = 0.5,
         snr_gamma: float = 5.0,
         views_per_entity: int = 8,
         device: str | None = None,
@@ -111,7 +124,9 @@ class RetrievalTrainer:
             float(retrieval_drop),
             float(snr_gamma),
         )
-        self.name_drop = float(name_drop)
+        self.name_drop, self.design_frac = float(name_drop), float(design_frac)
+        if not 0.0 <= self.design_frac <= 1.0:
+            raise ValueError(f"design_frac must be in [0, 1], got {design_frac}")
         self.lr, self.conditioner_lr = float(lr), float(conditioner_lr)
         runtime = Runtime(seed=seed, device="cpu")
         if pipeline is None:
@@ -167,14 +182,22 @@ class RetrievalTrainer:
     # ------------------------------------------------------------------ data
     def examples(
         self, step: int, count: int, split: str = "train"
-    ) -> tuple[torch.Tensor, list[str], list[list[int]]]:
-        """The triples of ``step``: images `(count, 3, S, S)` in [0, 1], captions, neighbour rows per image.
+    ) -> tuple[torch.Tensor, list[str], list[list[int] | list[Scene]]]:
+        """The triples of ``step``: images `(count, 3, S, S)` in [0, 1], captions, and per image its neighbours:
+        knowledge-base rows (a named entity) or ``k`` catalogue-style view scenes (an anonymous design).
         Training captions leave the entity's name out with probability ``name_drop``; ``split="val-unnamed"``
-        gives the validation triples with every name left out."""
-        salt = {"train": 0, "val": 1, "val-unnamed": 1}[split]
+        gives the validation triples with every name left out, ``split="val-design"`` anonymous designs only."""
+        salt = {"train": 0, "val": 1, "val-unnamed": 1, "val-design": 2}[split]
         scenes, neighbours, unnamed = [], [], []
         for i in range(count):
             rng = np.random.default_rng([self.seed, salt, step, i])
+            anonymous = split == "val-design" or split == "train" and rng.random() < self.design_frac
+            if anonymous:
+                design = random_design(rng)
+                scenes.append(entity_scene(rng, None, n_others=int(rng.integers(0, 3)), design=design))
+                neighbours.append([emblem_view(rng, design=design) for _ in range(self.k)])
+                unnamed.append(None)
+                continue
             known = sorted(self.groups)
             entity = (
                 sample_training_entity(rng, known)
@@ -191,6 +214,29 @@ class RetrievalTrainer:
         captions = [c if e is None else without_name(c, e) for c, e in zip(batch.captions, unnamed)]
         return batch.images, captions, neighbours
 
+    def neighbour_embeddings(
+        self, neighbours: list[list[int] | list[Scene]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP image and text embeddings of each example's neighbours, `(B, k, D)` each: knowledge-base rows
+        are looked up, view scenes rendered and embedded by the knowledge base's CLIP."""
+        image = torch.zeros(len(neighbours), self.k, self.kb.image_emb.shape[1])  # (B, k, D)
+        text = torch.zeros_like(image)
+        views = [
+            (b, j, v) for b, nb in enumerate(neighbours) for j, v in enumerate(nb) if isinstance(v, Scene)
+        ]
+        for b, nb in enumerate(neighbours):
+            rows = [v for v in nb if not isinstance(v, Scene)]
+            if rows:
+                image[b, : len(rows)] = self.kb.image_emb[rows].float()
+                text[b, : len(rows)] = self.kb.text_emb[rows].float()
+        if views:
+            batch = self.world.render([v for _, _, v in views])
+            img_emb = self.embedder.embed_images(batch.images)  # (V, D)
+            txt_emb = self.embedder.embed_texts(batch.captions)  # (V, D)
+            for n, (b, j, _) in enumerate(views):
+                image[b, j], text[b, j] = img_emb[n], txt_emb[n]
+        return image, text
+
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
         return encode_prompts(self.tokenizer, self.text_encoder, captions, self.device)[0]  # (B, 77, C)
@@ -199,7 +245,7 @@ class RetrievalTrainer:
         self,
         images: torch.Tensor,
         captions: list[str],
-        rows: list[list[int]],
+        neighbours: list[list[int] | list[Scene]],
         keep_retrieval: torch.Tensor,
         g: torch.Generator,
     ) -> torch.Tensor:
@@ -208,10 +254,8 @@ class RetrievalTrainer:
             eps = torch.randn(post.mean.shape, generator=g).to(self.device)
             latents = (post.mean + post.std * eps) * self.vae.config.scaling_factor  # (B, 4, h, w)
             text = self.encode_text(captions)  # (B, 77, C)
-        ids = torch.tensor(rows)  # (B, k)
-        tokens = self.conditioner(
-            self.kb.image_emb[ids].to(self.device), self.kb.text_emb[ids].to(self.device)
-        )  # (B, T, C)
+        image_emb, text_emb = self.neighbour_embeddings(neighbours)  # (B, k, D) each
+        tokens = self.conditioner(image_emb.to(self.device), text_emb.to(self.device))  # (B, T, C)
         null = self.conditioner.null_tokens(tokens.shape[0])
         tokens = torch.where(keep_retrieval.to(self.device)[:, None, None], tokens, null)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
@@ -249,11 +293,12 @@ class RetrievalTrainer:
     @torch.no_grad()
     def evaluate(self, count: int = 32) -> dict[str, float]:
         """Denoising loss on held-out triples of every entity (unseen ones included), with the neighbours and
-        with the null tokens, captions with and without the entity's name: retrieval helps when
-        ``val_loss_retrieval < val_loss_no_retrieval`` (most where the name is left out: ``*_unnamed``)."""
+        with the null tokens, captions with and without the entity's name, and on anonymous designs none of
+        training held: retrieval helps when ``val_loss_retrieval < val_loss_no_retrieval`` (most where the
+        name is left out: ``*_unnamed``; ``*_design`` measures copying a design never trained on)."""
         self.unet.eval()
         out = {}
-        for split, suffix in (("val", ""), ("val-unnamed", "_unnamed")):
+        for split, suffix in (("val", ""), ("val-unnamed", "_unnamed"), ("val-design", "_design")):
             images, captions, rows = self.examples(0, count, split=split)
             for name, keep in (("retrieval", True), ("no_retrieval", False)):
                 g = step_generator(self.seed, 0, salt=23)  # the same noise and timesteps for both
@@ -315,7 +360,8 @@ class RetrievalTrainer:
             "The toy SD's UNet fine-tuned to read k retrieved neighbours as extra cross-attention tokens "
             f"(RetrievalConditioner in {CONDITIONER_FOLDER}/: CLIP image + text embeddings of each neighbour), "
             "trained on (scene, caption, other views of the same entity) triples with independent text and "
-            f"retrieval dropout, the entity's name left out of {self.name_drop:.0%} of the captions; UNet, VAE and conditioner stored in float16, loaded as float32. Load with `RetrievalAugmentedPipeline.from_export`.",
+            f"retrieval dropout, the entity's name left out of {self.name_drop:.0%} of the captions, "
+            f"{self.design_frac:.0%} of the examples anonymous random designs with views rendered on the fly; UNet, VAE and conditioner stored in float16, loaded as float32. Load with `RetrievalAugmentedPipeline.from_export`.",
             {"conditioner": dict(self.conditioner.config), "knowledge_base": self.kb.describe(), "k": self.k},
             info,
         )

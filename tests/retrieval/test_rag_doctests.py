@@ -12,6 +12,7 @@ MODULES = [
     "generators.retrieval.embedder",
     "generators.retrieval.sources",
     "generators.retrieval.index",
+    "generators.retrieval.lexical",
     "generators.retrieval.knowledge_base",
     "generators.retrieval.retriever",
     "generators.retrieval.guidance",

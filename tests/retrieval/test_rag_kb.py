@@ -62,6 +62,28 @@ def test_filters_restrict_hits(kb):
     assert {h.meta["entity"] for h in hits} == {"xandro", "zorvik"} and len(hits) == 4
 
 
+def test_bm25_finds_an_entity_by_its_name_whatever_the_clip(kb, embedder, tmp_path):
+    # the dummy CLIP embeds names at random; BM25 matches the name's word
+    for entity in ENTITIES:
+        hits = kb.search(f"a {entity} emblem in the middle and a red circle", k=2, target="bm25")[0]
+        assert [h.meta["entity"] for h in hits] == [entity, entity]
+        assert hits[0].score > 0
+    hits = kb.search(["a zorvik emblem"], k=10, target="bm25", filters={"bucket": "rare"})[0]
+    assert len(hits) == 2 and all(h.meta["bucket"] == "rare" for h in hits)
+    with pytest.raises(ValueError, match="text queries"):
+        kb.search(kb.image(0)[None], k=1, target="bm25")
+    with pytest.raises(ValueError, match="'bm25'"):
+        kb.search("a zorvik emblem", k=1, target="words")
+    small = KnowledgeBase.build(
+        tmp_path / "small", ListSource([KBItem("a red circle", kb.image(0))]), embedder
+    )
+    assert small.search("a blue snark", k=1, target="bm25")[0][0].text == "a red circle"
+    small.add(ListSource([KBItem("a blue snark", kb.image(1))], source_id="more"))
+    assert (
+        small.search("a blue snark", k=1, target="bm25")[0][0].text == "a blue snark"
+    )  # the index follows adds
+
+
 def test_exact_and_faiss_agree(kb, embedder):
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.normalize(torch.randn(500, 32, generator=g), dim=1)

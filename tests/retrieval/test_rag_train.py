@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from generators.retrieval import RetrievalAugmentedPipeline, retrieve
@@ -22,7 +23,7 @@ def _trainer(kb, embedder, sd_pipe, **kw):
 
 
 def test_examples_are_keyed_by_step_and_group_neighbours(kb, embedder, sd_pipe):
-    t = _trainer(kb, embedder, sd_pipe, name_drop=0.0)
+    t = _trainer(kb, embedder, sd_pipe, name_drop=0.0, design_frac=0.0)
     images, captions, rows = t.examples(3, 4)
     images2, captions2, rows2 = t.examples(3, 4)
     assert torch.equal(images, images2) and captions == captions2 and rows == rows2
@@ -34,8 +35,6 @@ def test_examples_are_keyed_by_step_and_group_neighbours(kb, embedder, sd_pipe):
 
 
 def test_names_are_left_out_of_training_captions_at_the_name_drop_rate(kb, embedder, sd_pipe):
-    import pytest
-
     from generators.retrieval.entity_scenes import without_name
 
     assert without_name("a zorvik emblem on the left and a red circle", "zorvik") == (
@@ -43,16 +42,46 @@ def test_names_are_left_out_of_training_captions_at_the_name_drop_rate(kb, embed
     )
     with pytest.raises(ValueError, match="does not name the entity"):
         without_name("a red circle", "zorvik")
-    named = _trainer(kb, embedder, sd_pipe, name_drop=0.0).examples(5, 16)
-    unnamed = _trainer(kb, embedder, sd_pipe, name_drop=1.0).examples(5, 16)
+    named = _trainer(kb, embedder, sd_pipe, name_drop=0.0, design_frac=0.0).examples(5, 16)
+    unnamed = _trainer(kb, embedder, sd_pipe, name_drop=1.0, design_frac=0.0).examples(5, 16)
     assert torch.equal(named[0], unnamed[0]) and named[2] == unnamed[2]  # the same scenes and neighbours
     assert not any(c.startswith("an emblem") for c in named[1])
     assert all(c.startswith("an emblem") for c in unnamed[1])
-    half = _trainer(kb, embedder, sd_pipe, name_drop=0.5).examples(5, 64)[1]
+    half = _trainer(kb, embedder, sd_pipe, name_drop=0.5, design_frac=0.0).examples(5, 64)[1]
     assert 10 < sum(c.startswith("an emblem") for c in half) < 54
-    val = _trainer(kb, embedder, sd_pipe, name_drop=0.0)
+    val = _trainer(kb, embedder, sd_pipe, name_drop=0.0, design_frac=0.0)
     assert all(c.startswith("an emblem") for c in val.examples(0, 4, split="val-unnamed")[1])
     assert not any(c.startswith("an emblem") for c in val.examples(0, 4, split="val")[1])
+
+
+def test_anonymous_designs_come_with_views_of_their_own_design(kb, embedder, sd_pipe):
+    from workbench.toy.entities import _designs
+    from workbench.toy.scene import Scene
+
+    t = _trainer(kb, embedder, sd_pipe, design_frac=0.5)
+    images, captions, neighbours = t.examples(7, 32)
+    anonymous = [n for n, nb in enumerate(neighbours) if isinstance(nb[0], Scene)]
+    assert 4 < len(anonymous) < 28
+    named = {(d.outer_shape, d.outer_color, d.inner_shape) for d in _designs().values()}
+    for n in anonymous:
+        assert captions[n].startswith("an emblem")
+        designs = {v.objects[0].design for v in neighbours[n]}
+        assert len(designs) == 1 and len(neighbours[n]) == 2  # k views of one design
+        d = designs.pop()
+        assert (d.outer_shape, d.outer_color, d.inner_shape) not in named
+    image, text = t.neighbour_embeddings(neighbours)
+    assert image.shape == text.shape == (32, 2, kb.image_emb.shape[1])
+    n = anonymous[0]
+    view = t.world.render([neighbours[n][1]])
+    assert torch.allclose(image[n, 1], embedder.embed_images(view.images)[0], atol=1e-5)
+    rows = next(nb for nb in neighbours if not isinstance(nb[0], Scene))
+    m = neighbours.index(rows)
+    assert torch.allclose(image[m], kb.image_emb[rows].float())
+    assert torch.allclose(text[m], kb.text_emb[rows].float())
+    val = t.examples(0, 4, split="val-design")
+    assert all(isinstance(nb[0], Scene) for nb in val[2])
+    with pytest.raises(ValueError, match="design_frac"):
+        _trainer(kb, embedder, sd_pipe, design_frac=1.5)
 
 
 def test_resume_is_exact_and_export_loads(tmp_path, kb, embedder, sd_pipe):
@@ -61,7 +90,7 @@ def test_resume_is_exact_and_export_loads(tmp_path, kb, embedder, sd_pipe):
     b = _trainer(kb, embedder, sd_pipe)
     summary = run_training(b, tmp_path / "work", max_steps=3, eval_every=100)  # resumes at step 2
     assert summary["step"] == 3
-    assert set(summary) >= {"val_loss_retrieval", "val_loss_no_retrieval"}
+    assert set(summary) >= {"val_loss_retrieval", "val_loss_no_retrieval", "val_loss_retrieval_design"}
     c = _trainer(kb, embedder, sd_pipe)
     run_training(c, tmp_path / "straight", max_steps=3, eval_every=100)
     for (k1, v1), v2 in zip(b.unet.state_dict().items(), c.unet.state_dict().values()):

@@ -37,26 +37,38 @@ class EntityDesign:
         return f"a {tex}{self.outer_color} {self.outer_shape} with a {self.inner_color} {self.inner_shape} inside"
 
 
+OUTER_SHAPES: tuple[str, ...] = ("circle", "square", "diamond", "star", "cross", "triangle")
+
+
+def _draw_design(rng: np.random.Generator, name: str, used: set[tuple[str, str, str]]) -> EntityDesign:
+    """Draw designs until one is allowed (inner colour differs from the outer one; thin outer shapes hold
+    only a circle) and its (outer shape, outer colour, inner shape) is not in ``used``; add it there."""
+    while True:
+        os_ = OUTER_SHAPES[rng.integers(len(OUTER_SHAPES))]
+        oc = COLOR_NAMES[rng.integers(len(COLOR_NAMES))]
+        is_ = SHAPES[rng.integers(len(SHAPES))]
+        ic = COLOR_NAMES[rng.integers(len(COLOR_NAMES))]
+        tex = TEXTURES[rng.integers(len(TEXTURES))]
+        if ic == oc or (os_, oc, is_) in used or os_ in ("star", "cross", "triangle") and is_ != "circle":
+            continue
+        used.add((os_, oc, is_))
+        scale = 0.45 if os_ in ("circle", "square") else 0.35
+        return EntityDesign(name, os_, oc, tex, is_, ic, scale)
+
+
 @cache
 def _designs() -> dict[str, EntityDesign]:
     rng = np.random.default_rng(20261128)
-    out: dict[str, EntityDesign] = {}
     used: set[tuple[str, str, str]] = set()
-    outer_shapes = ("circle", "square", "diamond", "star", "cross", "triangle")
-    for name in ENTITY_NAMES:
-        while True:
-            os_ = outer_shapes[rng.integers(len(outer_shapes))]
-            oc = COLOR_NAMES[rng.integers(len(COLOR_NAMES))]
-            is_ = SHAPES[rng.integers(len(SHAPES))]
-            ic = COLOR_NAMES[rng.integers(len(COLOR_NAMES))]
-            tex = TEXTURES[rng.integers(len(TEXTURES))]
-            if ic == oc or (os_, oc, is_) in used or os_ in ("star", "cross", "triangle") and is_ != "circle":
-                continue
-            used.add((os_, oc, is_))
-            scale = 0.45 if os_ in ("circle", "square") else 0.35
-            out[name] = EntityDesign(name, os_, oc, tex, is_, ic, scale)
-            break
-    return out
+    return {name: _draw_design(rng, name, used) for name in ENTITY_NAMES}
+
+
+def random_design(rng: np.random.Generator) -> EntityDesign:
+    """An anonymous emblem design (name ``""``) drawn by the catalogue's rules, never one of the named
+    entities' designs (no shared outer shape + outer colour + inner shape): training data that teaches a
+    generator to copy a design from retrieved images without ever showing it a named entity's design."""
+    used = {(d.outer_shape, d.outer_color, d.inner_shape) for d in _designs().values()}
+    return _draw_design(rng, "", used)
 
 
 def entity_design(name: str) -> EntityDesign:

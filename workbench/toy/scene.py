@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .entities import EntityDesign
 from .vocab import COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, TEXTURES
 
 
@@ -11,7 +12,8 @@ from .vocab import COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES,
 class ObjectSpec:
     """One object of a scene.
 
-    ``shape`` is one of :data:`SHAPES`, or ``"entity"`` with ``entity`` naming a named entity.
+    ``shape`` is one of :data:`SHAPES`; an emblem has ``entity`` naming a named entity, or ``design`` (an
+    :class:`~workbench.toy.entities.EntityDesign`) for an anonymous one, captioned ``"an emblem"``.
     ``box`` is normalised ``(x0, y0, x1, y1)`` in [0, 1], image coordinates (y down).
     """
 
@@ -21,6 +23,7 @@ class ObjectSpec:
     texture: str = "plain"
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     entity: str | None = None
+    design: EntityDesign | None = None
 
     @property
     def center(self) -> tuple[float, float]:
@@ -39,6 +42,8 @@ class ObjectSpec:
         """The caption phrase: ``"a large striped red circle on the left"``."""
         if self.entity is not None:
             words = ["a", self.entity, "emblem"]
+        elif self.design is not None:
+            words = ["an", "emblem"]
         else:
             words = ["a", self.size]
             if self.texture != "plain":
@@ -49,7 +54,7 @@ class ObjectSpec:
         return " ".join(words)
 
     def validate(self) -> None:
-        if self.entity is None:
+        if self.entity is None and self.design is None:
             if self.shape not in SHAPES:
                 raise ValueError(f"unknown shape {self.shape!r}; known: {', '.join(SHAPES)}")
             if self.color not in COLOR_NAMES:
@@ -94,7 +99,16 @@ class Scene:
 
     @classmethod
     def from_dict(cls, d: dict) -> Scene:
-        objs = tuple(ObjectSpec(**{**o, "box": tuple(o["box"])}) for o in d["objects"])
+        objs = tuple(
+            ObjectSpec(
+                **{
+                    **o,
+                    "box": tuple(o["box"]),
+                    "design": EntityDesign(**o["design"]) if o.get("design") else None,
+                }
+            )
+            for o in d["objects"]
+        )
         return cls(
             objects=objs, background=tuple(d.get("background", (0.12, 0.12, 0.12))), seed=d.get("seed", 0)
         )

@@ -49,10 +49,10 @@ from generators.retrieval.entity_scenes import (
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.pipeline_retrieval import CONDITIONER_FOLDER, RetrievalAugmentedPipeline
 from generators.retrieval.sources import ToyEntitySource
-from workbench.toy.train.data import encode_prompts, step_generator
-from workbench.toy.train.loop import EMA, default_work_dir, warm_start_module
 from workbench.toy.entities import random_design
 from workbench.toy.scene import Scene
+from workbench.toy.train.data import encode_prompts, step_generator
+from workbench.toy.train.loop import EMA, default_work_dir, warm_start_module
 from workbench.toy.train.model_card import write_model_card
 from workbench.toy.world import ShapesWorld
 

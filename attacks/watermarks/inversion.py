@@ -31,9 +31,53 @@ def empty_prompt_embeds(pipe, batch_size: int) -> torch.Tensor:
     return embeds
 
 
+def refine_latents(
+    pipe, latents: torch.Tensor, images: torch.Tensor, steps: int, lr: float = 0.1
+) -> torch.Tensor:
+    """Decoder inversion (Hong et al. 2023, "On Exact Inversion of DPM-Solvers"): starting from the
+    encoder's latents, minimise ``|| decode(z) - x ||^2`` over ``z`` with Adam for ``steps`` steps.
+
+    The encoder only approximates the decoder's inverse: on the toy SD, ``encode(decode(z))`` is 40 % off
+    ``z`` and DDIM inversion from it loses the initial noise (correlation 0.03 vs 0.74 from the true
+    latents, 8 toy SD generations at guidance 5); 200 steps raise it to 0.33.
+
+    Args:
+        latents (`torch.Tensor` of shape `(B, 4, h, w)`): scaled starting latents.
+        images (`torch.Tensor` of shape `(B, 3, H, W)`): the images in [0, 1] they should decode to.
+
+    Returns:
+        `torch.Tensor` of shape `(B, 4, h, w)`: refined scaled latents.
+    """
+    if steps <= 0:
+        return latents
+    vae = pipe.vae
+    sf = vae.config.scaling_factor
+    target = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, H, W) in [-1, 1]
+    z = latents.detach().clone().to(vae.dtype).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    grads = [p.requires_grad for p in vae.parameters()]
+    vae.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            for _ in range(int(steps)):
+                loss = torch.nn.functional.mse_loss(vae.decode(z / sf).sample, target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    finally:
+        for p, g in zip(vae.parameters(), grads):
+            p.requires_grad_(g)
+    return z.detach()
+
+
 @torch.no_grad()
 def ddim_invert(
-    pipe, images: torch.Tensor, num_inference_steps: int, size: tuple[int, int] | None = None
+    pipe,
+    images: torch.Tensor,
+    num_inference_steps: int,
+    size: tuple[int, int] | None = None,
+    decoder_steps: int = 0,
+    decoder_lr: float = 0.1,
 ) -> torch.Tensor:
     """Invert images to initial latents with ``DDIMInverseScheduler`` (empty prompt, guidance 1).
 
@@ -42,6 +86,7 @@ def ddim_invert(
         images (`torch.Tensor` of shape `(B, 3, H, W)`): float in [0, 1].
         num_inference_steps: inversion steps (the generation's step count works best).
         size: ``(h, w)`` the images are resized to first (the generation size).
+        decoder_steps, decoder_lr: decoder inversion after encoding (:func:`refine_latents`; 0: none).
 
     Returns:
         `torch.Tensor` of shape `(B, 4, h/f, w/f)`: the estimated initial noise, float32.
@@ -49,6 +94,7 @@ def ddim_invert(
     if size is not None:
         images = resize(images.float(), size)
     latents = encode_images(pipe, images)  # (B, 4, h/f, w/f)
+    latents = refine_latents(pipe, latents, images, decoder_steps, decoder_lr)  # (B, 4, h/f, w/f)
     return invert_latents(pipe, latents, num_inference_steps)
 
 

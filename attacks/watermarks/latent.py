@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import torch
+from pydantic import Field
 
 from attacks.image.base import check_images, per_image_generators
 from attacks.image.ops import resize
@@ -32,6 +33,9 @@ class LatentWatermarkConfig(WatermarkConfig):
     num_inference_steps: DDIM steps of watermarked generation.
     guidance_scale: classifier-free guidance of watermarked generation.
     inversion_steps: DDIM inversion steps at detection (empty prompt, guidance 1).
+    decoder_inversion_steps: Adam steps of decoder inversion before DDIM inversion (0: the encoder's
+        latents as they are; see :func:`~attacks.watermarks.inversion.refine_latents`).
+    decoder_inversion_lr: its learning rate.
     latent_size: side of the latent the key is made for (``None``: the UNet's ``sample_size``).
     """
 
@@ -39,6 +43,8 @@ class LatentWatermarkConfig(WatermarkConfig):
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
     inversion_steps: int = 50
+    decoder_inversion_steps: int = Field(default=0, ge=0)
+    decoder_inversion_lr: float = Field(default=0.1, gt=0)
     latent_size: int | None = None
 
 
@@ -171,7 +177,14 @@ class LatentWatermark(Watermark):
     def invert(self, images: torch.Tensor) -> torch.Tensor:
         """Estimated initial latents ``(B, C, h, w)`` of images (resized to :attr:`image_size`)."""
         check_images(images)
-        return ddim_invert(self.ddim, images, self.config.inversion_steps, size=self.image_size).cpu()
+        return ddim_invert(
+            self.ddim,
+            images,
+            self.config.inversion_steps,
+            size=self.image_size,
+            decoder_steps=self.config.decoder_inversion_steps,
+            decoder_lr=self.config.decoder_inversion_lr,
+        ).cpu()
 
     def _decode(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode_latents(self.invert(images))

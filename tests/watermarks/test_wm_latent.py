@@ -97,3 +97,32 @@ def test_key_files(tmp_path, treering, shading, txt2img_pipe):
         assert torch.equal(again.payload, wm.payload)
     other = build_watermark("treering", pipe=txt2img_pipe, seed=1, **STEPS)
     assert other.fingerprint() != treering.fingerprint()
+
+
+def test_decoder_inversion_fits_the_image_and_leaves_the_vae_as_it_was(txt2img_pipe):
+    from attacks.watermarks.inversion import encode_images, refine_latents
+
+    vae = txt2img_pipe.vae
+    sf = vae.config.scaling_factor
+    with torch.no_grad():
+        z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+        images = vae.decode(z / sf).sample.add(1).div(2).clamp(0, 1)  # (2, 3, H, W)
+        start = encode_images(txt2img_pipe, images)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    flags = [p.requires_grad for p in vae.parameters()]
+
+    def error(latents):
+        with torch.no_grad():
+            return torch.nn.functional.mse_loss(vae.decode(latents / sf).sample, images * 2 - 1).item()
+
+    refined = refine_latents(txt2img_pipe, start, images, steps=30, lr=0.05)
+    assert refined.shape == start.shape and error(refined) < 0.5 * error(start)
+    assert torch.equal(refine_latents(txt2img_pipe, start, images, steps=0), start)
+    assert all(torch.equal(v, before[k]) for k, v in vae.state_dict().items())
+    assert [p.requires_grad for p in vae.parameters()] == flags
+    wm = build_watermark(
+        "gaussian_shading", pipe=txt2img_pipe, hw_factor=4, decoder_inversion_steps=2, **STEPS
+    )
+    assert wm.invert(images).shape == (2, 4, 16, 16)
+    with pytest.raises(ValueError, match="decoder_inversion_steps"):
+        build_watermark("gaussian_shading", pipe=txt2img_pipe, decoder_inversion_steps=-1)

@@ -14,24 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workbench.toy.entities import BUCKET_WEIGHT, BUCKETS, EntityDesign, entity_design
-from workbench.toy.scene import ObjectSpec, Scene
+from workbench.toy.entities import BUCKET_WEIGHT, BUCKETS, EntityDesign
+from workbench.toy.scene import Scene
 from workbench.toy.vocab import SIZES
-from workbench.toy.world import cell_box, sample_scene
+from workbench.toy.world import cell_box, emblem_object, sample_scene
 
-__all__ = ["emblem_object", "emblem_view", "entity_scene", "sample_training_entity", "without_name"]
-
-
-def emblem_object(
-    box: tuple[float, float, float, float], entity: str | None = None, design: EntityDesign | None = None
-) -> ObjectSpec:
-    """A large emblem in ``box``: the named ``entity``'s design, or an anonymous ``design``."""
-    if (entity is None) == (design is None):
-        raise ValueError("give exactly one of entity (a named emblem) and design (an anonymous one)")
-    d = entity_design(entity) if entity is not None else design
-    return ObjectSpec(
-        d.outer_shape, d.outer_color, "large", d.outer_texture, box, entity=entity, design=design
-    )
+__all__ = ["emblem_view", "entity_scene", "sample_training_entity", "without_name"]
 
 
 def emblem_view(

@@ -63,6 +63,17 @@ def _check_queries(queries: torch.Tensor, dim: int) -> torch.Tensor:
     return queries.cpu().contiguous()
 
 
+def mask_scores(
+    scores: torch.Tensor, k: int, allowed: torch.Tensor | None = None
+) -> tuple[torch.Tensor, int]:
+    """``scores`` `(Q, N)` with entries outside ``allowed`` `(N,)` at -inf, and ``k`` cut to the allowed count."""
+    n_valid = scores.shape[1]
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed.to(torch.bool)[None], float("-inf"))
+        n_valid = int(allowed.sum())
+    return scores, min(int(k), n_valid)
+
+
 class ExactIndex:
     """Exact inner-product search in torch over `(N, D)` float32 vectors."""
 
@@ -81,12 +92,7 @@ class ExactIndex:
         self, queries: torch.Tensor, k: int, allowed: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         queries = _check_queries(queries, self.vectors.shape[1])  # (Q, D)
-        scores = queries @ self.vectors.T  # (Q, N)
-        n_valid = len(self)
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed.to(torch.bool)[None], float("-inf"))
-            n_valid = int(allowed.sum())
-        k = min(int(k), n_valid)
+        scores, k = mask_scores(queries @ self.vectors.T, k, allowed)  # (Q, N)
         top = scores.topk(k, dim=1, sorted=True)
         return top.values, top.indices  # (Q, k) each
 

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from generators.retrieval.index import mask_scores
+
 __all__ = ["Bm25Index"]
 
 
@@ -71,13 +73,9 @@ class Bm25Index:
         """The ``k`` best entries per query by BM25 score, ties broken by row (stable)."""
         if isinstance(queries, (str, torch.Tensor)) or not all(isinstance(q, str) for q in queries):
             raise ValueError("BM25 search takes captions (a list of str), not images or vectors")
-        scores = torch.from_numpy(np.stack([self.scores(q) for q in queries])) if queries else None
-        if scores is None:
+        if not queries:
             return torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.long)
-        n_valid = len(self)
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed.to(torch.bool)[None], float("-inf"))
-            n_valid = int(allowed.sum())
-        k = min(int(k), n_valid)
+        scores = torch.from_numpy(np.stack([self.scores(q) for q in queries]))  # (Q, N)
+        scores, k = mask_scores(scores, k, allowed)
         order = torch.sort(scores, dim=1, descending=True, stable=True)
         return order.values[:, :k], order.indices[:, :k]  # (Q, k) each

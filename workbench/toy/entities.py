@@ -63,12 +63,16 @@ def _designs() -> dict[str, EntityDesign]:
     return {name: _draw_design(rng, name, used) for name in ENTITY_NAMES}
 
 
+@cache
+def _named_triples() -> frozenset[tuple[str, str, str]]:
+    return frozenset((d.outer_shape, d.outer_color, d.inner_shape) for d in _designs().values())
+
+
 def random_design(rng: np.random.Generator) -> EntityDesign:
     """An anonymous emblem design (name ``""``) drawn by the catalogue's rules, never one of the named
     entities' designs (no shared outer shape + outer colour + inner shape): training data that teaches a
     generator to copy a design from retrieved images without ever showing it a named entity's design."""
-    used = {(d.outer_shape, d.outer_color, d.inner_shape) for d in _designs().values()}
-    return _draw_design(rng, "", used)
+    return _draw_design(rng, "", set(_named_triples()))
 
 
 def entity_design(name: str) -> EntityDesign:

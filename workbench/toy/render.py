@@ -125,12 +125,10 @@ def paint_object(
     img: np.ndarray, mask: np.ndarray | None, obj_index: int, obj: ObjectSpec, size: int
 ) -> None:
     """Composite one object into ``img`` (3, H, W) in place; write ``obj_index`` into ``mask`` (H, W)."""
-    if obj.entity is None and obj.design is None:
+    d = obj.emblem_design
+    if d is None:
         _paint(img, mask, obj_index, obj.shape, obj.color, obj.texture, obj.box, size)
         return
-    from .entities import entity_design
-
-    d = obj.design if obj.design is not None else entity_design(obj.entity)
     _paint(img, mask, obj_index, d.outer_shape, d.outer_color, d.outer_texture, obj.box, size)
     x0, y0, x1, y1 = obj.box
     cx, cy, hw, hh = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .entities import EntityDesign
+from .entities import EntityDesign, entity_design
 from .vocab import COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, TEXTURES
 
 
@@ -24,6 +24,13 @@ class ObjectSpec:
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     entity: str | None = None
     design: EntityDesign | None = None
+
+    @property
+    def emblem_design(self) -> EntityDesign | None:
+        """The emblem's design (the named entity's, or the anonymous ``design``); ``None`` for a plain shape."""
+        if self.design is not None:
+            return self.design
+        return entity_design(self.entity) if self.entity is not None else None
 
     @property
     def center(self) -> tuple[float, float]:
@@ -54,7 +61,7 @@ class ObjectSpec:
         return " ".join(words)
 
     def validate(self) -> None:
-        if self.entity is None and self.design is None:
+        if self.emblem_design is None:
             if self.shape not in SHAPES:
                 raise ValueError(f"unknown shape {self.shape!r}; known: {', '.join(SHAPES)}")
             if self.color not in COLOR_NAMES:

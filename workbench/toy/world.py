@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .entities import BUCKET_WEIGHT, BUCKETS, entity_design
+from .entities import BUCKET_WEIGHT, BUCKETS, EntityDesign, entity_design
 from .render import render_scene
 from .scene import ObjectSpec, Scene
 from .vocab import COLOR_NAMES, ENTITY_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, SIZES, TEXTURES
@@ -41,6 +41,18 @@ def cell_box(cell: int, radius: float, rng: np.random.Generator | None) -> tuple
         cx += rng.uniform(-slack, slack)
         cy += rng.uniform(-slack, slack)
     return (cx - radius, cy - radius, cx + radius, cy + radius)
+
+
+def emblem_object(
+    box: tuple[float, float, float, float], entity: str | None = None, design: EntityDesign | None = None
+) -> ObjectSpec:
+    """A large emblem in ``box``: the named ``entity``'s design, or an anonymous ``design``."""
+    if (entity is None) == (design is None):
+        raise ValueError("give exactly one of entity (a named emblem) and design (an anonymous one)")
+    d = entity_design(entity) if entity is not None else design
+    return ObjectSpec(
+        d.outer_shape, d.outer_color, "large", d.outer_texture, box, entity=entity, design=design
+    )
 
 
 def sample_scene(
@@ -69,9 +81,7 @@ def sample_scene(
     for cell in cells:
         if entity_prob > 0 and names and rng.random() < entity_prob:
             name = names[rng.choice(len(names), p=weights / weights.sum())]
-            d = entity_design(name)
-            box = cell_box(int(cell), SIZES["large"], rng)
-            objs.append(ObjectSpec(d.outer_shape, d.outer_color, "large", d.outer_texture, box, entity=name))
+            objs.append(emblem_object(cell_box(int(cell), SIZES["large"], rng), entity=name))
             continue
         size = SIZE_NAMES[rng.integers(len(SIZE_NAMES))]
         objs.append(

@@ -55,10 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir = run_experiment(cfg, output_dir=args.output_dir, inputs={"config file": args.config})
     from accelerate import PartialState
 
+    from workbench.runtime import end_process_group
+
     if PartialState().is_main_process:
         logger.info("report: %s", run_dir / "report.html")
         sys.stdout.flush()
         print(run_dir)  # the last line of stdout: the run folder
+    end_process_group()
     return 0
 
 

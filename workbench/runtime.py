@@ -32,6 +32,20 @@ def derive_seed(seed: int, *keys: Any) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & ((1 << 63) - 1)
 
 
+def end_process_group() -> None:
+    """Wait for every process, then destroy the default process group (a no-op in one process).
+
+    A ``gloo`` or ``nccl`` group left to the interpreter's exit can abort the process with
+    ``terminate called without an active exception``; launched entry points end with this.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.num_processes > 1 and torch.distributed.is_initialized():
+        state.wait_for_everyone()
+        state.destroy_process_group()
+
+
 class Runtime:
     """Device, precision, seed and process layout for one run.
 
@@ -155,6 +169,17 @@ class Runtime:
     def main_process_first(self) -> Iterator[None]:
         with self._state.main_process_first():
             yield
+
+    def close(self) -> None:
+        """End the run's process group (see ``end_process_group``); call it once, at the end."""
+        end_process_group()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
 
     def describe(self) -> dict[str, Any]:
         return {

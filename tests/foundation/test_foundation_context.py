@@ -91,3 +91,15 @@ def test_auto_model_choice_follows_the_toy_world():
         expected = "toy" if resolve_model("toy", kind=kind).available else "dummy"
         assert resolve_choice("auto", kind) == expected
     assert resolve_choice("sd15", "sd") == "sd15"
+
+
+def test_runtime_close_is_a_no_op_in_one_process():
+    import torch
+
+    from workbench.runtime import Runtime
+
+    with Runtime(seed=3, device="cpu") as rt:
+        a = torch.rand(2, generator=rt.generator("x"))
+    rt.close()  # twice is harmless
+    assert not torch.distributed.is_initialized()
+    assert torch.equal(a, torch.rand(2, generator=rt.generator("x")))  # still usable after close

@@ -51,6 +51,7 @@ def main(out_path: str) -> None:
     if rt.is_main:
         with open(out_path, "w") as f:
             json.dump(result, f)
+    rt.close()
 
 
 if __name__ == "__main__":

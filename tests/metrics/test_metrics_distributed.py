@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.timeout(120)
 def test_two_processes_equal_one(tmp_path):
     if shutil.which("accelerate") is None:
@@ -36,7 +43,7 @@ def test_two_processes_equal_one(tmp_path):
     spec.loader.exec_module(module)
     module.main(str(one))  # one process: this one
     launch = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "--main_process_port", "29517", str(SCRIPT), str(two)]  # fmt: skip
+              "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
     proc = subprocess.run(launch, env=_env(), timeout=100, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = json.loads(one.read_text()), json.loads(two.read_text())

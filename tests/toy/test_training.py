@@ -175,3 +175,19 @@ def test_unet_trains_its_text_encoder_resumably_and_exports_its_ema(tmp_path):
     run_training(frozen, tmp_path / "c", max_steps=1, eval_every=10**6)
     assert all(torch.equal(v, before[k]) for k, v in text_weights(frozen).items())
     assert frozen.text_ema is None and frozen.pipeline().text_encoder is frozen.text_encoder
+
+
+def test_captioner_vae_roundtrip_replaces_its_share_of_the_batch():
+    from workbench.toy.train.captioner import CaptionerTrainer
+
+    images = torch.rand(16, 3, 64, 64)
+    none = CaptionerTrainer(seed=0, batch_size=4, vae_frac=0.0)
+    assert none.vae is None and torch.equal(none.vae_roundtrip(images, 5), images)
+    half = CaptionerTrainer(seed=0, batch_size=4, vae_frac=0.5)
+    out = half.vae_roundtrip(images, 5)
+    changed = (out - images).flatten(1).abs().amax(1) > 1e-3  # (16,)
+    assert 0 < int(changed.sum()) < 16 and out.shape == images.shape
+    assert torch.equal(out[~changed], images[~changed])
+    assert torch.equal(out, half.vae_roundtrip(images, 5))  # the step decides: resumes exactly
+    with pytest.raises(ValueError, match="vae_frac"):
+        CaptionerTrainer(vae_frac=1.5)

@@ -20,7 +20,7 @@ from ..vocab import all_words
 from ..world import SceneBatch, ShapesWorld
 from .base import EMATrainer
 from .clip import OPENAI_MEAN, OPENAI_STD, normalize
-from .data import train_batch
+from .data import step_generator, train_batch
 from .loop import EMA
 from .model_card import write_model_card
 
@@ -67,7 +67,23 @@ def blip_config(tok: BertTokenizer, image_size: int = 64) -> BlipConfig:
 
 
 class CaptionerTrainer(EMATrainer):
+    """Trains the toy BLIP captioner on shapes-world scenes.
+
+    Args:
+        seed: data and initialisation seed (batches are drawn from ``(seed, step)``: resumes exactly).
+        batch_size: scenes per step (half single objects, half 2-4 objects).
+        lr: AdamW learning rate (warm-up over 300 steps).
+        image_size: scene side in pixels.
+        device: ``cpu`` (default) or ``cuda``.
+        vae_frac: share of each batch passed through the toy SD's VAE (encode, sample, decode) before
+            captioning, so the captioner reads images as the toy SD draws them (its generations and
+            img2img outputs are VAE decodes); 0 trains on clean renders only.
+        vae: the VAE of that round trip (default: the toy SD's, else the shipped toy VAE).
+    """
+
     name = "captioner"
+    recipe = "vae-roundtrip"  # warm starts from the same recipe's weights or from the clean-render ones
+    compatible_recipes = (None,)
 
     def __init__(
         self,
@@ -76,10 +92,22 @@ class CaptionerTrainer(EMATrainer):
         lr: float = 5e-4,
         image_size: int = 64,
         device: str | None = None,
+        vae_frac: float = 0.5,
+        vae: Any = None,
     ) -> None:
+        if not 0.0 <= vae_frac <= 1.0:
+            raise ValueError(f"vae_frac must be in [0, 1], got {vae_frac}")
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr = seed, batch_size, lr
+        self.vae_frac = vae_frac
+        self.vae = None
+        if vae_frac > 0:
+            if vae is None:
+                from .unet import load_frozen_parts
+
+                vae = load_frozen_parts()[0]
+            self.vae = vae.eval().requires_grad_(False).to(self.device)
         self.world = ShapesWorld(image_size)
         self.tokenizer = build_blip_tokenizer()
         self.model = BlipForConditionalGeneration(blip_config(self.tokenizer, image_size))
@@ -100,8 +128,25 @@ class CaptionerTrainer(EMATrainer):
             one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
         )
 
+    @torch.no_grad()
+    def vae_roundtrip(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        """``images`` `(B, 3, H, W)` in [0, 1] with a ``vae_frac`` share (chosen by the step) replaced by
+        their VAE round trip."""
+        if self.vae is None:
+            return images
+        g = step_generator(self.seed, step, salt=21)
+        pick = torch.rand(images.shape[0], generator=g) < self.vae_frac
+        if not bool(pick.any()):
+            return images
+        x = images[pick].to(self.device) * 2 - 1  # (P, 3, H, W) in [-1, 1]
+        z = self.vae.encode(x).latent_dist.sample(generator=g)
+        out = images.clone()
+        out[pick] = ((self.vae.decode(z).sample + 1) / 2).clamp(0, 1).to(images.device)
+        return out
+
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)
+        images = self.vae_roundtrip(batch.images, step)
         tok = self.tokenizer(batch.captions, padding="longest", truncation=True, return_tensors="pt")
         input_ids = tok.input_ids.clone()
         input_ids[:, 0] = self.tokenizer.bos_token_id  # BLIP decodes from [DEC], as at generation time
@@ -110,7 +155,7 @@ class CaptionerTrainer(EMATrainer):
             group["lr"] = self.lr_at(step)
         self.model.train()
         out = self.model(
-            pixel_values=normalize(batch.images).to(self.device),
+            pixel_values=normalize(images).to(self.device),
             input_ids=input_ids.to(self.device),
             attention_mask=tok.attention_mask.to(self.device),
             labels=labels.to(self.device),

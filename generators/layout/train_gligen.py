@@ -61,6 +61,9 @@ class GligenTrainer:
         grounding_drop: share of scenes trained without grounding tokens (GLIGEN drops them too).
         snr_gamma: min-SNR-gamma loss weighting.
         sd_pipe: the base pipeline (default: the shipped toy SD); tests pass tiny random components.
+        base_name: what the base loads from by name (``"toy"`` for the default base): the export is then a
+            grounding adapter naming it (the grounding layers only); ``None`` with ``sd_pipe`` exports a
+            full ``StableDiffusionGLIGENPipeline`` folder.
         device: ``cpu`` (default) or ``cuda``.
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
     """
@@ -77,6 +80,7 @@ class GligenTrainer:
         grounding_drop: float = 0.1,
         snr_gamma: float = 5.0,
         sd_pipe: Any = None,
+        base_name: str | None = None,
         device: str | None = None,
         eval_images: int = 16,
     ) -> None:
@@ -88,6 +92,7 @@ class GligenTrainer:
         self.device = torch.device(device or "cpu")
         self.eval_images = eval_images
         base = sd_pipe if sd_pipe is not None else load_toy_sd()
+        self.base_name = base_name if sd_pipe is not None else "toy"
         self.base = base
         self.vae = base.vae.eval().requires_grad_(False).to(self.device)
         self.text_encoder = base.text_encoder.eval().requires_grad_(False).to(self.device)
@@ -242,10 +247,14 @@ class GligenTrainer:
     def warm_start(self, export_dir: Path) -> None:
         from diffusers import UNet2DConditionModel
 
-        exported = UNet2DConditionModel.from_pretrained(export_dir / "unet").to(self.device)
-        state = exported.state_dict()
-        self.unet.load_state_dict(state)
-        self.ema.shadow = {k: v.detach().clone().float().cpu() for k, v in state.items()}
+        from .gligen.adapter import is_adapter_folder, load_grounding_into
+
+        if is_adapter_folder(export_dir):
+            load_grounding_into(self.unet, export_dir)
+        else:
+            exported = UNet2DConditionModel.from_pretrained(export_dir / "unet").to(self.device)
+            self.unet.load_state_dict(exported.state_dict())
+        self.ema.shadow = {k: v.detach().clone().float().cpu() for k, v in self.unet.state_dict().items()}
 
     def state_dict(self) -> dict[str, Any]:
         names = {n for n, p in self.unet.named_parameters() if p.requires_grad}
@@ -266,20 +275,31 @@ class GligenTrainer:
         self.ema.shadow = state["ema"]
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        """A grounding adapter naming the base (when the base has a name), else a full pipeline folder."""
         from workbench.toy.train.model_card import write_model_card
         from workbench.toy.train.storage import save_pipeline_half
 
-        pipe = self.pipeline()
-        save_pipeline_half(pipe, out_dir)
+        from .gligen.adapter import save_grounding_adapter
+
+        unet = self.ema_unet()
+        if self.base_name is not None:
+            save_grounding_adapter(unet, out_dir, self.base_name)
+            form = (
+                f"Stored as a grounding adapter (grounding.safetensors, float16, loaded as float32) on the base "
+                f"`{self.base_name}`; `load_gligen_pipeline` assembles the `StableDiffusionGLIGENPipeline`, whose "
+                "`save_pretrained` writes the full folder."
+            )
+        else:
+            save_pipeline_half(self.pipeline(), out_dir)
+            form = "UNet and VAE stored in float16, loaded as float32. Loads with `StableDiffusionGLIGENPipeline.from_pretrained`."
         write_model_card(
             Path(out_dir),
             "Toy GLIGEN (diffusers StableDiffusionGLIGENPipeline)",
             "The toy SD's UNet with attention_type='gated': GLIGEN's gated self-attention over grounding tokens "
             "(pooled toy-CLIP phrase embedding + Fourier-embedded box, 30 slots), trained on shapes-world scenes "
             "with their ground-truth boxes; only position_net and the fusers train, the toy SD is frozen; EMA "
-            "0.999 weights (UNet and VAE stored in float16, loaded as float32); 10% caption and grounding dropout. Loads with "
-            "`StableDiffusionGLIGENPipeline.from_pretrained`.",
-            {k: v for k, v in pipe.unet.config.items() if not k.startswith("_")},
+            "0.999 weights; 10% caption and grounding dropout. " + form,
+            {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
         )
 

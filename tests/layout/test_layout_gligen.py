@@ -78,3 +78,56 @@ def test_training_loop_export_and_grounded_generation(tmp_path):
         pipe, prompts, layout, [torch.Generator().manual_seed(i) for i in range(2)], num_inference_steps=2
     )
     assert images.shape == (2, 3, 32, 32) and 0 <= float(images.min()) and float(images.max()) <= 1
+
+
+def test_grounding_adapter_export_loads_as_the_full_pipeline(tmp_path):
+    import json
+
+    import pytest
+
+    from generators.layout.gligen.adapter import WEIGHTS_FILE, read_adapter
+
+    base_dir = tmp_path / "base"
+    dummy_sd_pipeline(seed=0).save_pretrained(base_dir, safe_serialization=True)
+    trainer = _trainer(base_name=str(base_dir))
+    trainer.step(0)
+    trainer.export(tmp_path / "adapter", {"steps": 1, "minutes": 0.0})
+    full = _trainer()
+    full.load_state_dict(copy.deepcopy(trainer.state_dict()))
+    full.export(tmp_path / "full", {"steps": 1, "minutes": 0.0})
+
+    assert read_adapter(tmp_path / "adapter")["base"] == str(base_dir)
+    assert not (tmp_path / "adapter" / "unet").exists()  # the grounding layers only
+    adapter_bytes = (tmp_path / "adapter" / WEIGHTS_FILE).stat().st_size
+    assert adapter_bytes < sum(f.stat().st_size for f in (tmp_path / "full" / "unet").glob("*.safetensors"))
+
+    rt = Runtime(seed=0, device="cpu")
+    a, b = load_gligen_pipeline(tmp_path / "adapter", rt), load_gligen_pipeline(tmp_path / "full", rt)
+    assert a.unet.config.attention_type == "gated"
+    sa, sb = a.unet.state_dict(), b.unet.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.allclose(sa[k], sb[k], atol=1e-3) for k in sa)
+    changed = [k for k in sa if ".fuser." in k and not torch.equal(sa[k], _trainer().unet.state_dict()[k])]
+    assert changed  # the trained grounding layers came back, not fresh ones
+
+    retrained = _trainer()  # warm start reads the adapter
+    retrained.warm_start(tmp_path / "adapter")
+    assert all(torch.allclose(retrained.unet.state_dict()[k], sa[k], atol=1e-3) for k in sa)
+
+    meta = json.loads((tmp_path / "adapter" / "adapter.json").read_text())
+    (tmp_path / "adapter" / "adapter.json").write_text(json.dumps({**meta, "format": "other"}))
+    with pytest.raises(ValueError, match="not a GLIGEN grounding adapter"):
+        load_gligen_pipeline(tmp_path / "adapter", rt)
+
+
+def test_grounding_adapter_refuses_another_unet(tmp_path):
+    import pytest
+    from diffusers import UNet2DConditionModel
+
+    from generators.layout.gligen.adapter import load_grounding_into, save_grounding_adapter
+
+    unet = dummy_sd_pipeline(seed=0).unet
+    save_grounding_adapter(gated_unet_from(unet), tmp_path / "a", base="somewhere")
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
+    other = UNet2DConditionModel.from_config({**config, "cross_attention_dim": 48})
+    with pytest.raises(ValueError, match="does not fit|other shapes"):
+        load_grounding_into(gated_unet_from(other), tmp_path / "a")

@@ -31,19 +31,37 @@ def gligen_pipeline_from(sd_pipe: Any, unet: Any) -> Any:
     return pipe
 
 
-def load_gligen_pipeline(path: str | Path | None, runtime: Any) -> Any:
-    """Load a grounded pipeline folder (default: the toy world's, :data:`GLIGEN_DIR`).
+def load_gligen_pipeline(path: str | Path | None, runtime: Any, base: Any = None) -> Any:
+    """Load a grounded pipeline (default: the toy world's, :data:`GLIGEN_DIR`).
+
+    Args:
+        path: a folder saved by ``StableDiffusionGLIGENPipeline.save_pretrained``, or a grounding adapter
+            folder (see :mod:`generators.layout.gligen.adapter`), whose base is loaded by name.
+        runtime: device and dtype.
+        base: an already loaded base ``StableDiffusionPipeline`` for an adapter (its modules are shared).
 
     Raises:
         FileNotFoundError: no such folder, with how to train it.
+        ValueError: an adapter that does not fit its base.
     """
     from diffusers import StableDiffusionGLIGENPipeline
 
+    from .adapter import gated_unet_with_adapter, is_adapter_folder, read_adapter
+
     folder = Path(path) if path is not None else GLIGEN_DIR
+    if is_adapter_folder(folder):
+        meta = read_adapter(folder)
+        if base is None:
+            from workbench.loading import load_sd_pipeline
+
+            base = load_sd_pipeline(meta["base"], runtime, kind="txt2img")
+        unet = gated_unet_with_adapter(base.unet, folder).to(runtime.device, runtime.dtype)
+        return gligen_pipeline_from(base, unet)
     if not (folder / "model_index.json").is_file():
         raise FileNotFoundError(
             f"no grounded (GLIGEN) pipeline in {folder}: train it with `workbench layout train-gligen --minutes 60` "
-            "(needs the toy SD), or pass a folder saved by StableDiffusionGLIGENPipeline.save_pretrained"
+            "(needs the toy SD), or pass a folder saved by StableDiffusionGLIGENPipeline.save_pretrained "
+            "or a grounding adapter folder"
         )
     pipe = StableDiffusionGLIGENPipeline.from_pretrained(
         str(folder),

@@ -129,6 +129,7 @@ def _train(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         eval_every=args.eval_every,
         batch_size=args.batch_size,
+        lr=args.lr,
         device=args.device,
     )
     print(json.dumps(result))
@@ -208,6 +209,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument(
+        "--lr", type=float, default=1e-4, help="learning rate of the grounding layers (applies on resume too)"
+    )
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--device", default=None)
     t.add_argument("--eval-every", type=int, default=500)

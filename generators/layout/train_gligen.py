@@ -336,7 +336,7 @@ def train_gligen(
             "device": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "seed": seed,
-            "command": f"workbench layout train-gligen --seed {seed}",
+            "command": f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --batch-size {trainer.batch_size}",
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
             "eval_command": "workbench run examples/layout_eval.yaml",
         }

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from attacks.image.base import AttackConfig, GeneratorArg, ImageAttack, check_images
 from attacks.image.models import AttackModels
@@ -35,6 +36,10 @@ class VisualParaphraseConfig(AttackConfig):
     caption: a user-given caption for every image (overrides ``captioner``).
     resolution: ``"native"`` (the model's training size), ``"input"`` or an int side.
     negative_prompt: optional negative prompt.
+    decoder_inversion_steps: Adam steps fitting the starting latents to the image through the VAE
+        decoder before noising (0: the encoder's latents, as in the paper); see
+        :func:`attacks.paraphrase.img2img.img2img`.
+    decoder_inversion_lr: their learning rate.
     """
 
     strength: float = 0.4
@@ -45,6 +50,8 @@ class VisualParaphraseConfig(AttackConfig):
     caption: str | None = None
     resolution: int | str = "native"
     negative_prompt: str | None = None
+    decoder_inversion_steps: int = Field(0, ge=0)
+    decoder_inversion_lr: float = Field(0.1, gt=0)
 
 
 @IMAGE_ATTACKS.register("paraphrase")
@@ -90,6 +97,7 @@ class VisualParaphrase(ImageAttack):
             "guidance_scale": cfg.guidance_scale,
             "denoising_steps": int(cfg.num_inference_steps * cfg.strength),
             "captioner": "user caption" if cfg.caption is not None else cfg.captioner,
+            "decoder_inversion_steps": cfg.decoder_inversion_steps,
         }
 
     def captions_for(self, images: torch.Tensor, captions: list[str] | None = None) -> list[str]:
@@ -128,5 +136,7 @@ class VisualParaphrase(ImageAttack):
             generator=generator,
             resolution=self.config.resolution,
             negative_prompt=self.config.negative_prompt,
+            decoder_inversion_steps=self.config.decoder_inversion_steps,
+            decoder_inversion_lr=self.config.decoder_inversion_lr,
         )
         return out.clamp(0, 1).to(dtype=images.dtype)

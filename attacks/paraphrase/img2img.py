@@ -43,6 +43,14 @@ def vae_roundtrip(pipe, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def decode_scaled(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Decode scaled latents ``(B, 4, h, w)`` to images ``(B, 3, H, W)`` in [0, 1]."""
+    vae = pipe.vae
+    out = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
+    return ((out.float() + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
 def img2img(
     pipe,
     images: torch.Tensor,
@@ -53,6 +61,8 @@ def img2img(
     generator: torch.Generator | list[torch.Generator] | None,
     resolution: int | str = "native",
     negative_prompt: str | None = None,
+    decoder_inversion_steps: int = 0,
+    decoder_inversion_lr: float = 0.1,
 ) -> torch.Tensor:
     """Regenerate a batch with image-to-image diffusion, all images in one pipeline call.
 
@@ -70,6 +80,12 @@ def img2img(
         num_inference_steps: the schedule's steps at strength 1.
         generator: one `torch.Generator` per image (batching-independent results) or one shared.
         resolution: ``"native"``, ``"input"`` or an int side.
+        decoder_inversion_steps: Adam steps fitting the starting latents to the image through the VAE
+            decoder (:func:`attacks.watermarks.inversion.refine_latents`) instead of taking the encoder's
+            latents as they are; 0 (default) is plain img2img. A VAE whose encoder is far from the
+            decoder's inverse (the toy SD's) otherwise redraws small shapes and textures even at
+            strength 0.
+        decoder_inversion_lr: their learning rate.
 
     Returns:
         `torch.Tensor` of shape `(B, 3, H, W)` in [0, 1], on the input's device.
@@ -79,12 +95,18 @@ def img2img(
     h, w = images.shape[-2:]
     size = work_size(pipe, images, resolution)
     x = resize(images.float(), size)  # (B, 3, h', w')
+    start = x.to(device=pipe.device, dtype=pipe.vae.dtype)
+    if decoder_inversion_steps > 0:
+        from attacks.watermarks.inversion import encode_images, refine_latents
+
+        # (B, 4, h'/f, w'/f) scaled latents: the img2img pipeline takes 4-channel input as latents
+        start = refine_latents(pipe, encode_images(pipe, x), x, decoder_inversion_steps, decoder_inversion_lr)
     if int(num_inference_steps * strength) < 1:
-        out = vae_roundtrip(pipe, x)
+        out = vae_roundtrip(pipe, x) if decoder_inversion_steps <= 0 else decode_scaled(pipe, start)
     else:
         out = pipe(
             prompt=list(prompts),
-            image=x.to(device=pipe.device, dtype=pipe.vae.dtype),
+            image=start,
             strength=strength,
             guidance_scale=guidance_scale,
             num_inference_steps=num_inference_steps,

@@ -90,6 +90,25 @@ def test_strength_without_denoising_steps_is_the_vae_round_trip(models, img2img_
     torch.testing.assert_close(vae(images), vae_roundtrip(img2img_pipe, images), atol=1e-5, rtol=0)
 
 
+def test_paraphrase_decoder_inversion_starts_from_latents_that_decode_closer(models, img2img_pipe):
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    plain = VisualParaphrase(strength=0.0, caption="x", models=models)
+    fitted = VisualParaphrase(strength=0.0, caption="x", decoder_inversion_steps=20, models=models)
+    err = lambda out: float((out - images).pow(2).mean())  # noqa: E731
+    assert err(fitted(images)) < 0.9 * err(plain(images))  # the round trip comes closer to the image
+    assert fitted.parameters()["decoder_inversion_steps"] == 20
+    # with denoising steps the fitted latents start the img2img pipeline (4-channel input = latents)
+    a = VisualParaphrase(strength=0.5, num_inference_steps=4, caption="x", models=models)(
+        images, generators(2)
+    )
+    b = VisualParaphrase(
+        strength=0.5, num_inference_steps=4, caption="x", decoder_inversion_steps=5, models=models
+    )(images, generators(2))
+    assert a.shape == b.shape == images.shape and not torch.allclose(a, b)
+    with pytest.raises(ValueError):
+        VisualParaphrase(decoder_inversion_steps=-1, models=models)
+
+
 def test_resolution_rule(models, img2img_pipe):
     """At "native" the pipeline runs at its training size; the output comes back at the input size."""
     seen = []

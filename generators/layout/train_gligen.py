@@ -191,10 +191,11 @@ class GligenTrainer:
         self.ema.copy_to(unet)
         return unet.to(self.device).eval()
 
-    def pipeline(self) -> Any:
+    def pipeline(self, unet: Any = None) -> Any:
+        """The grounded DDIM pipeline on ``unet`` (default: a fresh copy of the EMA weights)."""
         from diffusers import DDIMScheduler
 
-        pipe = gligen_pipeline_from(self.base, self.ema_unet())
+        pipe = gligen_pipeline_from(self.base, unet if unet is not None else self.ema_unet())
         pipe.scheduler = DDIMScheduler.from_config(self.base.scheduler.config)
         return pipe
 
@@ -290,7 +291,7 @@ class GligenTrainer:
                 "`save_pretrained` writes the full folder."
             )
         else:
-            save_pipeline_half(self.pipeline(), out_dir)
+            save_pipeline_half(self.pipeline(unet), out_dir)
             form = "UNet and VAE stored in float16, loaded as float32. Loads with `StableDiffusionGLIGENPipeline.from_pretrained`."
         write_model_card(
             Path(out_dir),

@@ -87,14 +87,13 @@ def load_grounding_into(unet: Any, folder: str | Path) -> Any:
     from safetensors.torch import load_file
 
     state = load_file(str(Path(folder) / WEIGHTS_FILE))
-    expected = set(grounding_state(unet))
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+    own = grounding_state(unet)
+    if set(state) != set(own):
+        missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         raise ValueError(
             f"the grounding adapter in {folder} does not fit this UNet: missing {missing[:3]}, "
             f"unexpected {extra[:3]}; it was trained on another base model"
         )
-    own = unet.state_dict()
     bad = [k for k, v in state.items() if v.shape != own[k].shape]
     if bad:
         raise ValueError(f"the grounding adapter in {folder} has other shapes than this UNet at {bad[:3]}")

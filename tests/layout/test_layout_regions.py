@@ -71,3 +71,35 @@ def test_batched_layouts_bootstrap_and_errors(components, two_boxes):
     assert [m.shape[0] for m in out.region_masks] == [3, 2]
     with pytest.raises(LayoutError, match="region prompts for 2 layout regions"):
         pipe(PROMPT, layout=two_boxes, region_prompts=[["only one"]], num_inference_steps=1)
+
+
+def test_background_bootstrap_holds_the_image_flat_outside_every_region(components, two_boxes):
+    # the UNet's input for the image's own row, outside the boxes, no longer depends on the starting latents
+    pipe = make(StableDiffusionRegionsPipeline, components)
+    seen = []
+    forward = pipe.unet.forward
+    pipe.unet.forward = lambda sample, *a, **k: (seen.append(sample.clone()), forward(sample, *a, **k))[1]
+    config = RegionsConfig(bootstrap_fraction=1.0, bootstrap_color=(0.12, 0.12, 0.12), background_bootstrap=True)
+    for seed in (0, 1):
+        start = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(seed))
+        pipe(
+            PROMPT,
+            layout=two_boxes,
+            config=config,
+            num_inference_steps=1,
+            latents=start,
+            generator=torch.Generator().manual_seed(5),
+            output_type="latent",
+        )
+    first, second = seen[0][0], seen[1][0]  # the image's own row (uncond half), (4, 16, 16)
+    union = two_boxes.region_masks(16, 16).sum(0) > 0  # (16, 16)
+    assert torch.equal(first[:, ~union], second[:, ~union])
+    assert not torch.allclose(first[:, union], second[:, union])
+
+
+def test_bootstrap_colour_is_checked():
+    assert RegionsConfig(bootstrap_color=[0.1, 0.2, 0.3]).bootstrap_color == (0.1, 0.2, 0.3)
+    with pytest.raises(ValueError, match="outside \\[0, 1\\]"):
+        RegionsConfig(bootstrap_color=(1.5, 0.0, 0.0))
+    with pytest.raises(ValueError):
+        RegionsConfig(bootstrap_color="auto")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class RegionsConfig(BaseModel):
@@ -15,6 +17,10 @@ class RegionsConfig(BaseModel):
     Args:
         bootstrap_fraction: share of the first steps during which each region is denoised on a noised
             flat-colour background outside its mask (MultiDiffusion's bootstrapping: tighter regions).
+        bootstrap_color: the flat backgrounds' colour: ``"random"`` per region (MultiDiffusion) or an RGB
+            triple in [0, 1] (the background the images should have, e.g. the toy world's dark grey).
+        background_bootstrap: during the bootstrap steps, also hold the image's latents outside every region
+            at the noised flat background, so that no object starts outside its box.
         region_weight: weight of a region's prediction inside its mask (the background's is 1).
     """
 
@@ -22,3 +28,12 @@ class RegionsConfig(BaseModel):
 
     bootstrap_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
     region_weight: float = Field(default=1.0, gt=0.0)
+    bootstrap_color: Literal["random"] | tuple[float, float, float] = "random"
+    background_bootstrap: bool = False
+
+    @field_validator("bootstrap_color")
+    @classmethod
+    def _colour_range(cls, value: Any) -> Any:
+        if isinstance(value, tuple) and not all(0.0 <= c <= 1.0 for c in value):
+            raise ValueError(f"bootstrap_color {value} is outside [0, 1]; give RGB in [0, 1], or 'random'")
+        return value

@@ -152,13 +152,15 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         row_masks = torch.cat(masks)[:, None]  # (R, 1, h, w)
         owner_t = torch.tensor(owner, device=device)
         is_region = torch.ones(len(texts), dtype=torch.bool, device=device)
-        is_region[torch.tensor(starts, device=device)] = False
+        starts_t = torch.tensor(starts, device=device)
+        is_region[starts_t] = False
+        union = (torch.stack([m[1:].sum(0) for m in masks]) > 0)[:, None]  # (B, 1, h, w)
         n_bootstrap = int(round(config.bootstrap_fraction * len(timesteps)))
-        flat = None
+        flat = None  # (R, 4, h, w): latents of each row's flat bootstrap background
         if n_bootstrap > 0:
             flat = self._flat_backgrounds(
-                len(texts), height, width, generator, latents.dtype, device
-            )  # (R, 4, h, w)
+                self._bootstrap_colours(config, len(texts), generator, device), height, width, latents.dtype
+            )
 
         # 6. Denoising loop
         with self.progress_bar(total=num_inference_steps) as progress_bar:
@@ -170,6 +172,9 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
                     g = generator[0] if isinstance(generator, list) else generator
                     noise = randn_tensor(flat.shape, generator=g, device=device, dtype=flat.dtype)
                     bg = self.scheduler.add_noise(flat, noise, t.reshape(1))
+                    if config.background_bootstrap:  # the sample itself: flat outside every region
+                        latents = torch.where(union, latents, bg[starts_t])
+                        x = latents[owner_t]
                     inside = torch.where(is_region[:, None, None, None], row_masks.clamp(max=1).bool(), True)
                     x = torch.where(inside, x, bg)
 
@@ -213,14 +218,23 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
             return image, region_masks
         return RegionsPipelineOutput(images=image, region_masks=region_masks)
 
-    def _flat_backgrounds(
-        self, rows: int, height: int, width: int, generator: Any, dtype: torch.dtype, device: torch.device
+    @staticmethod
+    def _bootstrap_colours(
+        config: RegionsConfig, rows: int, generator: Any, device: torch.device
     ) -> torch.Tensor:
-        """Latents `(rows, 4, h, w)` of random flat-colour images (MultiDiffusion's bootstrap backgrounds)."""
-        g = generator[0] if isinstance(generator, list) else generator
-        colours = torch.rand(rows, 3, 1, 1, generator=g, device=g.device if g is not None else "cpu")
+        """Colours `(rows, 3)` in [0, 1]: random per row (MultiDiffusion), or the configured one."""
+        if config.bootstrap_color == "random":
+            g = generator[0] if isinstance(generator, list) else generator
+            return torch.rand(rows, 3, generator=g, device=g.device if g is not None else "cpu").to(device)
+        return torch.tensor([config.bootstrap_color], device=device).expand(rows, 3)
+
+    def _flat_backgrounds(
+        self, colours: torch.Tensor, height: int, width: int, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Latents `(rows, 4, h, w)` of flat images of the given colours `(rows, 3)` in [0, 1]."""
+        rows = colours.shape[0]
         images = (
-            colours.to(device, self.vae.dtype).expand(rows, 3, height, width) * 2 - 1
+            colours.to(self.vae.device, self.vae.dtype)[:, :, None, None].expand(rows, 3, height, width) * 2 - 1
         )  # (R, 3, H, W) in [-1, 1]
         lat = self.vae.encode(images).latent_dist.mode() * self.vae.config.scaling_factor  # (R, 4, h, w)
         return lat.to(dtype)

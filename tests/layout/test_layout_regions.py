@@ -79,7 +79,9 @@ def test_background_bootstrap_holds_the_image_flat_outside_every_region(componen
     seen = []
     forward = pipe.unet.forward
     pipe.unet.forward = lambda sample, *a, **k: (seen.append(sample.clone()), forward(sample, *a, **k))[1]
-    config = RegionsConfig(bootstrap_fraction=1.0, bootstrap_color=(0.12, 0.12, 0.12), background_bootstrap=True)
+    config = RegionsConfig(
+        bootstrap_fraction=1.0, bootstrap_color=(0.12, 0.12, 0.12), background_bootstrap=True
+    )
     for seed in (0, 1):
         start = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(seed))
         pipe(

@@ -234,7 +234,8 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         """Latents `(rows, 4, h, w)` of flat images of the given colours `(rows, 3)` in [0, 1]."""
         rows = colours.shape[0]
         images = (
-            colours.to(self.vae.device, self.vae.dtype)[:, :, None, None].expand(rows, 3, height, width) * 2 - 1
+            colours.to(self.vae.device, self.vae.dtype)[:, :, None, None].expand(rows, 3, height, width) * 2
+            - 1
         )  # (R, 3, H, W) in [-1, 1]
         lat = self.vae.encode(images).latent_dist.mode() * self.vae.config.scaling_factor  # (R, 4, h, w)
         return lat.to(dtype)

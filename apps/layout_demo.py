@@ -236,7 +236,7 @@ def generate_layout(
     Raises:
         ValueError (``LayoutError``): no prompt, a bad layout, a phrase missing from the prompt, bad settings.
     """
-    from generators.layout import BoxGuidanceConfig, StableDiffusionBoxGuidancePipeline
+    from generators.layout import BoxGuidanceConfig, RegionsConfig, StableDiffusionBoxGuidancePipeline
     from generators.layout.methods import METHODS, MethodSettings
     from generators.layout.visual import attention_overlay, draw_boxes
 
@@ -276,6 +276,7 @@ def generate_layout(
             sd_pipe=pipe,
             steps=int(steps),
             guidance_scale=float(guidance),
+            regions=RegionsConfig.for_model(source),
             gligen_pipe=_gligen() if method == "gligen" else None,
         )
         image = METHODS.get(method)(settings)([prompt], [layout], [list(layout.phrases)], [g])[0]

@@ -46,6 +46,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .layout import BoxLayout
     from .methods import METHODS, MethodSettings
     from .planner import ShapesGrammarPlanner
+    from .regions import RegionsConfig
 
     rt = Runtime(seed=args.seed, device=args.device)
     if args.layout:
@@ -61,9 +62,14 @@ def _generate(args: argparse.Namespace) -> int:
         from .gligen import load_gligen_pipeline
 
         gligen = load_gligen_pipeline(args.gligen, rt)
-    method = METHODS.get(args.method)(
-        MethodSettings(sd_pipe=pipe, steps=args.steps, guidance_scale=args.guidance_scale, gligen_pipe=gligen)
+    settings = MethodSettings(
+        sd_pipe=pipe,
+        steps=args.steps,
+        guidance_scale=args.guidance_scale,
+        regions=RegionsConfig.for_model(name),
+        gligen_pipe=gligen,
     )
+    method = METHODS.get(args.method)(settings)
     images = method([args.prompt], [layout], [regions], [rt.generator("image", 0)])
     save_image(Path(args.output), images[0])
     if args.boxes:

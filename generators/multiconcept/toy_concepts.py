@@ -20,13 +20,12 @@ import torch
 
 from workbench.toy.entities import entity_design
 from workbench.toy.scene import ObjectSpec, Scene
-from workbench.toy.vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
+from workbench.toy.vocab import BACKGROUND, COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
 from workbench.toy.world import ShapesWorld, cell_box
 
 __all__ = ["Composition", "LAYOUTS", "ToyConcept", "concept_pool", "sample_compositions"]
 
 CENTER_CELL = 4
-BACKGROUND = (0.12, 0.12, 0.12)
 # Grid cells (row-major 3x3, see workbench.toy.vocab.POSITIONS) a composition of 2 or 3 places objects in.
 LAYOUTS: dict[int, list[tuple[int, ...]]] = {
     2: [(3, 5), (1, 7), (0, 8), (2, 6), (3, 2), (6, 5)],

@@ -105,3 +105,11 @@ def test_bootstrap_colour_is_checked():
         RegionsConfig(bootstrap_color=(1.5, 0.0, 0.0))
     with pytest.raises(ValueError):
         RegionsConfig(bootstrap_color="auto")
+
+
+def test_settings_for_the_toy_sd_bootstrap_on_its_background():
+    from workbench.toy.vocab import BACKGROUND
+
+    toy = RegionsConfig.for_model("toy")
+    assert toy.bootstrap_color == BACKGROUND and toy.background_bootstrap
+    assert RegionsConfig.for_model("runwayml/stable-diffusion-v1-5") == RegionsConfig()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .entities import EntityDesign, entity_design
-from .vocab import COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, TEXTURES
+from .vocab import BACKGROUND, COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, TEXTURES
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Scene:
     """A scene: objects on a background, with its caption."""
 
     objects: tuple[ObjectSpec, ...]
-    background: tuple[float, float, float] = (0.12, 0.12, 0.12)
+    background: tuple[float, float, float] = BACKGROUND
     seed: int = 0
     extras: dict = field(default_factory=dict, compare=False)
 
@@ -116,6 +116,4 @@ class Scene:
             )
             for o in d["objects"]
         )
-        return cls(
-            objects=objs, background=tuple(d.get("background", (0.12, 0.12, 0.12))), seed=d.get("seed", 0)
-        )
+        return cls(objects=objs, background=tuple(d.get("background", BACKGROUND)), seed=d.get("seed", 0))

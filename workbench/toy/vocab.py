@@ -14,6 +14,8 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "cyan": (0.10, 0.85, 0.90),
 }
 COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
+# A scene's background when none is drawn (drawn ones are greys around it: 0.06-0.16, tinted by +-0.05).
+BACKGROUND: tuple[float, float, float] = (0.12, 0.12, 0.12)
 SIZES: dict[str, float] = {"small": 0.085, "large": 0.15}  # radius as a fraction of the image side
 SIZE_NAMES: tuple[str, ...] = tuple(SIZES)
 TEXTURES: tuple[str, ...] = ("plain", "striped", "dotted")

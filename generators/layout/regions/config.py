@@ -31,6 +31,16 @@ class RegionsConfig(BaseModel):
     bootstrap_color: Literal["random"] | tuple[float, float, float] = "random"
     background_bootstrap: bool = False
 
+    @classmethod
+    def for_model(cls, name: str) -> RegionsConfig:
+        """The settings measured best for a model: on the toy SD, bootstrap on the toy world's background with
+        the image held flat outside its boxes; elsewhere MultiDiffusion's random colours."""
+        if name.split(":")[0] != "toy":
+            return cls()
+        from workbench.toy.vocab import BACKGROUND
+
+        return cls(bootstrap_color=BACKGROUND, background_bootstrap=True)
+
     @field_validator("bootstrap_color")
     @classmethod
     def _colour_range(cls, value: Any) -> Any:

@@ -1,7 +1,7 @@
 """Batched visual paraphrase against one image at a time, measured side by side in one run.
 
     python benchmarks/bench_paraphrase.py                       # tiny random-weight SD + BLIP (CPU)
-    python benchmarks/bench_paraphrase.py --model toy --captioner toy --images 16
+    python benchmarks/bench_paraphrase.py --model toy --captioner toy --images 16 --source scenes --size 64
     python benchmarks/bench_paraphrase.py --device cuda --model sd15 --captioner blip-base
 
 Prints images/s of both ways and their ratio (target on 2 CPU cores: >= 3x). Both ways caption and
@@ -43,11 +43,21 @@ def build(args):
         strength=args.strength,
         guidance_scale=args.guidance,
         num_inference_steps=args.steps,
+        decoder_inversion_steps=args.decoder_inversion_steps,
         model=args.model,
         captioner="dummy" if args.model == "dummy" else args.captioner,
         models=models,
     )
     return runtime, attack
+
+
+def make_images(source: str, n: int, size: int) -> torch.Tensor:
+    """`(n, 3, size, size)` in [0, 1]: uniform noise, or toy-world scenes of the held-out seed 999."""
+    if source == "noise":
+        return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+    from workbench.toy.world import ShapesWorld
+
+    return ShapesWorld(size).batch(999, "test", 0, n).images
 
 
 def timed(fn, *args) -> tuple[float, torch.Tensor]:
@@ -70,10 +80,22 @@ def main() -> None:
     parser.add_argument("--captioner", default="toy", help="captioner preset when --model is not dummy")
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--size", type=int, default=32, help="image side (dummy model: its native size)")
+    parser.add_argument(
+        "--source",
+        choices=["noise", "scenes"],
+        default="noise",
+        help="images: uniform noise, or held-out toy-world scenes (what the watermark benchmark paraphrases)",
+    )
     parser.add_argument("--strength", type=float, default=0.4)
     parser.add_argument("--guidance", type=float, default=5.0)
     parser.add_argument(
         "--steps", type=int, default=20, help="steps at strength 1 (int(steps * strength) run)"
+    )
+    parser.add_argument(
+        "--decoder-inversion-steps",
+        type=int,
+        default=0,
+        help="fit the starting latents through the VAE decoder",
     )
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best is reported")
     parser.add_argument("--device", default=None)
@@ -89,7 +111,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     runtime, attack = build(args)
-    images = torch.rand(args.images, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    images = make_images(args.source, args.images, args.size)
     gens = lambda: [runtime.generator("bench", i, device="cpu") for i in range(args.images)]  # noqa: E731
 
     attack(images[:2], gens()[:2])  # warm-up (lazy loading, allocator)
@@ -102,8 +124,8 @@ def main() -> None:
     diff = float((batched - single).abs().max())
     print(
         f"device {runtime.device}, torch threads {torch.get_num_threads()}, model {args.model}, {args.images} images "
-        f"{args.size}x{args.size}, strength {args.strength}, guidance {args.guidance}, "
-        f"{int(args.steps * args.strength)} denoising steps"
+        f"{args.size}x{args.size} ({args.source}), strength {args.strength}, guidance {args.guidance}, "
+        f"{int(args.steps * args.strength)} denoising steps, {args.decoder_inversion_steps} decoder inversion steps"
     )
     print(
         f"batched (one call of {args.images}): {args.images / batched_s:8.2f} images/s  ({batched_s:.3f} s)"

@@ -118,6 +118,10 @@ def test_decoder_inversion_fits_the_image_and_leaves_the_vae_as_it_was(txt2img_p
     refined = refine_latents(txt2img_pipe, start, images, steps=30, lr=0.05)
     assert refined.shape == start.shape and error(refined) < 0.5 * error(start)
     assert torch.equal(refine_latents(txt2img_pipe, start, images, steps=0), start)
+    alone = torch.cat(
+        [refine_latents(txt2img_pipe, start[i : i + 1], images[i : i + 1], 30, 0.05) for i in (0, 1)]
+    )
+    assert torch.allclose(alone, refined, atol=1e-4)  # batching does not change the fit
     assert all(torch.equal(v, before[k]) for k, v in vae.state_dict().items())
     assert [p.requires_grad for p in vae.parameters()] == flags
     wm = build_watermark(

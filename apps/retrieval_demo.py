@@ -97,6 +97,10 @@ def generate(
     pipe, kb, rt = models["pipe"], models["kb"], models["runtime"]
     neighbours = retrieve(kb, [prompt], k=int(k), target="text")[0]
     guidance = GuidanceConfig(scheme=scheme, ratio=float(ratio), guidance_scale=float(guidance_scale))
+    extra: dict[str, Any] = {}
+    if mode == "blend":  # the top neighbour's subject in the box the prompt names (single guidance)
+        guidance = GuidanceConfig(scheme="single", guidance_scale=float(guidance_scale))
+        extra["target_boxes"] = [_subject_box(prompt, neighbours)]
     common = {"num_inference_steps": int(steps), "output_type": "pt"}
     without = pipe(
         prompt, guidance_scale=float(guidance_scale), generator=rt.generator("demo", seed), **common
@@ -107,6 +111,7 @@ def generate(
         mode=mode,
         guidance=guidance,
         generator=rt.generator("demo", seed),
+        **extra,
         **common,
     ).images[0]
     gallery = [
@@ -116,6 +121,21 @@ def generate(
     src = models["sources"]
     info = f"generator **{src['sd']}**, CLIP **{src['clip']}**, {len(kb)} entries; {guidance.label()}, {int(steps)} steps, seed {int(seed)}"
     return gallery, to_pil(without.float().clamp(0, 1)), to_pil(with_ret.float().clamp(0, 1)), info
+
+
+def _subject_box(prompt: str, neighbours: Any) -> tuple[float, float, float, float] | None:
+    """The box the shapes planner reads for the top neighbour's entity in ``prompt``; ``None`` (the subject
+    stays where it is in the neighbour) when the prompt is not in the shapes grammar or does not name it."""
+    from generators.layout.layout import LayoutError
+    from generators.layout.planner import ShapesGrammarPlanner
+
+    entity = neighbours.meta[0].get("entity") if neighbours.meta else None
+    try:
+        objects = ShapesGrammarPlanner().objects(prompt)
+    except LayoutError:
+        return None
+    found = [o.box for o in objects if entity and entity in o.phrase]
+    return tuple(found[0]) if found else None
 
 
 def _generate_ui(prompt, k, mode, scheme, ratio, guidance_scale, steps, seed):
@@ -147,7 +167,7 @@ def build():
             run = gr.Button("Generate", variant="primary", scale=1)
         with gr.Row():
             k = gr.Slider(1, MAX_K, value=4, step=1, label="neighbours k")
-            mode = gr.Dropdown(["reference", "conditioned"], value="reference", label="conditioning")
+            mode = gr.Dropdown(["reference", "conditioned", "blend"], value="reference", label="conditioning")
             scheme = gr.Dropdown(["single", "interleaved"], value="interleaved", label="guidance")
             ratio = gr.Slider(0, 1, value=0.5, step=0.05, label="interleaving ratio (text-enhanced steps)")
         with gr.Row():

@@ -97,7 +97,7 @@ def img2img(
     x = resize(images.float(), size)  # (B, 3, h', w')
     start = x.to(device=pipe.device, dtype=pipe.vae.dtype)
     if decoder_inversion_steps > 0:
-        from attacks.watermarks.inversion import encode_images, refine_latents
+        from workbench.latents import encode_images, refine_latents
 
         # (B, 4, h'/f, w'/f) scaled latents: the img2img pipeline takes 4-channel input as latents
         start = refine_latents(pipe, encode_images(pipe, x), x, decoder_inversion_steps, decoder_inversion_lr)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from generators.retrieval.blend import BlendConfig
 from generators.retrieval.entitydraw import (
     BenchPrompt,
     claims,
@@ -96,7 +97,8 @@ class RetrievalSection(BaseModel):
         k: neighbours per prompt.
         target: ``text`` (text-to-text retrieval by CLIP embeddings), ``bm25`` (text-to-text by the words)
             or ``image`` (text-to-image).
-        modes: conditioning modes to measure (``conditioned`` needs ``models.conditioned``).
+        modes: conditioning modes to measure (``conditioned`` needs ``models.conditioned``; ``blend`` puts
+            the top neighbour's subject in the box the shapes planner reads from the prompt, single guidance).
         layers: reference-attention layers (preset or patterns).
         reference_weight: logit bias inside the neighbours' boxes.
     """
@@ -105,9 +107,10 @@ class RetrievalSection(BaseModel):
 
     k: int = Field(default=4, ge=1)
     target: Literal["text", "image", "bm25"] = "bm25"
-    modes: list[Literal["reference", "conditioned"]] = ["reference", "conditioned"]
+    modes: list[Literal["reference", "conditioned", "blend"]] = ["reference", "conditioned"]
     layers: str | list[str] = "decoder"
     reference_weight: float = 0.0
+    blend: BlendConfig = BlendConfig()
 
 
 class GuidanceSection(BaseModel):
@@ -149,6 +152,7 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
         "pipelines": {
             "none": RetrievalAugmentedPipeline.from_pipe(pipe),
             "reference": RetrievalAugmentedPipeline.from_pipe(pipe),
+            "blend": RetrievalAugmentedPipeline.from_pipe(pipe),
         },
         "sources": {"sd": sd_source, "clip": clip_source},
         "embedder": ClipEmbedder(clip_model, processor, name=clip_source),
@@ -202,18 +206,33 @@ def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[st
     for mode in modes:
         if "single" in g.schemes:
             out[f"{mode}/single"] = (mode, GuidanceConfig(**common))
-        if "interleaved" in g.schemes:
+        if "interleaved" in g.schemes and mode != "blend":
             out[f"{mode}/interleaved-{g.ratio:.2f}"] = (
                 mode,
                 GuidanceConfig(scheme="interleaved", ratio=g.ratio, **common),
             )
-    if modes:
+    swept = [m for m in modes if m != "blend"]
+    if swept:
         for r in g.ratio_sweep:
             out.setdefault(
-                f"{modes[0]}/interleaved-{r:.2f}",
-                (modes[0], GuidanceConfig(scheme="interleaved", ratio=r, **common)),
+                f"{swept[0]}/interleaved-{r:.2f}",
+                (swept[0], GuidanceConfig(scheme="interleaved", ratio=r, **common)),
             )
     return out
+
+
+def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float, float]]:
+    """The box of each prompt's entity as the shapes planner reads it from the prompt's words."""
+    from generators.layout.planner import ShapesGrammarPlanner
+
+    planner = ShapesGrammarPlanner()
+    boxes = []
+    for p in prompts:
+        found = [o.box for o in planner.objects(p.prompt) if p.entity in o.phrase]
+        if not found:
+            raise ValueError(f"the shapes planner finds no {p.entity!r} in {p.prompt!r}")
+        boxes.append(tuple(found[0]))
+    return boxes
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -238,6 +257,7 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
     modes = [m for m in cfg.retrieval.modes if m in models["pipelines"]]
     methods = _methods(cfg, modes)
     references = reference_crops(kb, sorted({p.entity for p in prompts}))
+    targets = _target_boxes(prompts) if "blend" in modes else None
 
     images: dict[str, torch.Tensor] = {}
     rows_by_method: dict[str, list[dict[str, Any]]] = {}
@@ -264,6 +284,8 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
                                 guidance=guidance,
                                 layers=cfg.retrieval.layers,
                                 reference_weight=cfg.retrieval.reference_weight,
+                                target_boxes=[targets[i] for i in idx] if mode == "blend" else None,
+                                blend=cfg.retrieval.blend,
                                 num_inference_steps=cfg.bench.num_inference_steps,
                                 height=cfg.models.image_size,
                                 width=cfg.models.image_size,
@@ -351,7 +373,7 @@ def _sweep_plot(ctx, cfg, table, methods) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    modes = [m for m, _ in methods.values() if m]
+    modes = [m for m, g in methods.values() if m and g.scheme == "interleaved"]
     if not modes:
         return
     mode = modes[0]

@@ -1,7 +1,7 @@
 """``RetrievalAugmentedPipeline``: text-to-image generation with (image, text) neighbours retrieved from a
 multimodal knowledge base as references (Re-Imagen; RDM), on any SD-1.x / SD-2.x-shaped pipeline.
 
-Two ways to condition on the neighbours:
+Three ways to condition on the neighbours:
 
 - ``mode="reference"`` (training-free): the neighbours' images, noised to the current timestep, run
   through the UNet first (the *record* pass caches the selected self-attention layers' keys / values);
@@ -11,6 +11,8 @@ Two ways to condition on the neighbours:
 - ``mode="conditioned"`` (trained): a :class:`~generators.retrieval.conditioner.RetrievalConditioner`
   turns the neighbours' CLIP image and text embeddings into extra cross-attention tokens appended to the
   prompt's tokens; the UNet was fine-tuned to read them (:mod:`generators.retrieval.train`).
+- ``mode="blend"`` (training-free): the top neighbour's subject is placed in the box the prompt asks for
+  and its latents are held there for the first steps (:mod:`generators.retrieval.blend`).
 
 Guidance is ordinary single classifier-free guidance or Re-Imagen's interleaved guidance (text-enhanced
 and retrieval-enhanced steps alternated with a ratio; :mod:`generators.retrieval.guidance`).
@@ -44,6 +46,7 @@ from generators.attention import (
     reference_processors,
     resolve_layers,
 )
+from generators.retrieval.blend import BlendConfig, NeighbourBlend
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.guidance import BRANCHES, GuidanceConfig, combine_guidance
 from generators.retrieval.retriever import RetrievedNeighbours, retrieve
@@ -253,6 +256,38 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         cond, uncond = self.encode_prompt(texts, device, 1, True, [""] * len(texts))
         return state, ref_latents, {"cond": cond, "retrieval_only": uncond}
 
+    def _blend_setup(
+        self,
+        neighbours: list[RetrievedNeighbours],
+        target_boxes: Sequence[tuple[float, float, float, float] | None] | None,
+        rows_per_prompt: int,
+        height: int,
+        width: int,
+        blend: BlendConfig | dict[str, Any] | None,
+        seed: int,
+    ) -> NeighbourBlend:
+        """The :class:`NeighbourBlend` of each image row: its prompt's top neighbour in its target box."""
+        config = blend if isinstance(blend, BlendConfig) else BlendConfig(**(blend or {}))
+        if target_boxes is None:
+            target_boxes = [None] * len(neighbours)
+        if len(target_boxes) != len(neighbours):
+            raise ValueError(
+                f"got {len(target_boxes)} target boxes for {len(neighbours)} prompts; give one per prompt"
+            )
+        if any(len(n) == 0 for n in neighbours):
+            raise ValueError("mode='blend' needs at least one neighbour per prompt")
+        rows = [p for p in range(len(neighbours)) for _ in range(rows_per_prompt)]
+        return NeighbourBlend.build(
+            self,
+            [neighbours[p].images[0] for p in rows],
+            [neighbours[p].boxes[0] if neighbours[p].boxes else None for p in rows],
+            [target_boxes[p] for p in rows],
+            height,
+            width,
+            config,
+            seed,
+        )
+
     @torch.no_grad()
     def __call__(
         self,
@@ -268,6 +303,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         layers: str | Sequence[str] = "decoder",
         reference_weight: float = 0.0,
         use_boxes: bool = True,
+        target_boxes: Sequence[tuple[float, float, float, float] | None] | None = None,
+        blend: BlendConfig | dict[str, Any] | None = None,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
@@ -291,7 +328,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                 :class:`~generators.retrieval.knowledge_base.KnowledgeBase` when ``neighbours`` is ``None``
                 (``retrieval_target`` ``"text"``: text-to-text, ``"image"``: text-to-image).
             mode: ``"reference"`` (training-free reference attention), ``"conditioned"`` (the trained
-                conditioner's tokens) or ``"auto"`` (conditioned when the pipeline has a conditioner).
+                conditioner's tokens), ``"blend"`` (the top neighbour's subject blended into its box) or
+                ``"auto"`` (conditioned when the pipeline has a conditioner).
             guidance: a :class:`GuidanceConfig` (or its dict): ``scheme`` single / interleaved, scales, ratio;
                 ``None``: single guidance with ``guidance_scale``.
             guidance_scale: the scale when ``guidance`` is ``None``.
@@ -299,6 +337,9 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                 ``"all"``) or dotted glob patterns over ``unet.attn_processors`` names.
             reference_weight: logit added to the neighbours' keys inside their subject boxes.
             use_boxes: attend only inside the neighbours' subject boxes (``meta["box"]``) when every neighbour has one.
+            target_boxes: ``mode="blend"``: per prompt, the normalised xyxy box its subject goes to (``None``:
+                where it is in the neighbour).
+            blend: ``mode="blend"``: a :class:`~generators.retrieval.blend.BlendConfig` (or its dict).
             height, width, num_inference_steps, negative_prompt, num_images_per_prompt, eta, generator, latents,
             output_type, return_dict: as in ``StableDiffusionPipeline``.
             reference_seed: seed of the noise added to the neighbours' latents at each step (one generator for
@@ -324,8 +365,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         conditioner = self.retrieval_conditioner
         if mode == "auto":
             mode = "conditioned" if conditioner is not None else "reference"
-        if mode not in ("reference", "conditioned"):
-            raise ValueError(f"mode must be 'auto', 'reference' or 'conditioned', got {mode!r}")
+        if mode not in ("reference", "conditioned", "blend"):
+            raise ValueError(f"mode must be 'auto', 'reference', 'conditioned' or 'blend', got {mode!r}")
         if mode == "conditioned" and conditioner is None:
             raise ValueError(
                 "mode='conditioned' needs a trained retrieval conditioner (RetrievalAugmentedPipeline.from_export); "
@@ -408,6 +449,13 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
             processors = reference_processors(self.unet, resolve_layers(self.unet, layers), state)
             ref_generator = torch.Generator(device="cpu").manual_seed(int(reference_seed))
 
+        # 7b. Prepare neighbour blending: each image's top neighbour moved to its box, encoded and fitted
+        blender = None
+        if retrieval and mode == "blend":
+            blender = self._blend_setup(
+                per_prompt, target_boxes, num_images_per_prompt, height, width, blend, reference_seed
+            )
+
         # 8. Denoising loop (reference processors installed for the loop only)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
         self._num_timesteps = len(timesteps)
@@ -480,6 +528,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                     num_warmup_steps,
                     callback_on_step_end,
                 )
+                if blender is not None:
+                    latents = blender.after_step(self.scheduler, latents, i, timesteps)
 
         # 9. Decode
         image, has_nsfw_concept = decode_latents(

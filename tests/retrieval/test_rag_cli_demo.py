@@ -105,6 +105,8 @@ def test_demo_handler(kb, embedder, sd_pipe):
     assert len(gallery) == 3 and all(caption.split()[1] == "a" for _, caption in gallery)
     assert without.size == with_ret.size == (32, 32) and without.tobytes() != with_ret.tobytes()
     assert "interleaved" in info and "8 entries" in info
+    _, _, blended, info = generate("a xandro emblem on the right", k=3, mode="blend", steps=2, models=models)
+    assert blended.size == (32, 32) and "single" in info
     with pytest.raises(ValueError, match="write a prompt"):
         generate("  ", models=models)
     assert type(build()).__name__ == "Blocks"

@@ -20,6 +20,7 @@ MODULES = [
     "generators.retrieval.entity_scenes",
     "generators.retrieval.entitydraw",
     "generators.retrieval.pipeline_retrieval",
+    "generators.retrieval.blend",
 ]
 
 

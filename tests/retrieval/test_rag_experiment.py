@@ -16,7 +16,7 @@ CONFIG = {
     "models": {"sd": "dummy", "clip": "dummy", "conditioned": "auto"},
     "knowledge_base": {"views_per_entity": 2},
     "bench": {"entities_per_bucket": 1, "prompts_per_entity": 1, "num_inference_steps": 2},
-    "retrieval": {"k": 2, "modes": ["reference"]},
+    "retrieval": {"k": 2, "modes": ["reference", "blend"], "blend": {"inversion_steps": 2}},
     "guidance": {"ratio_sweep": [0.0, 1.0]},
 }
 
@@ -42,6 +42,7 @@ def test_bench_run_report_and_resume(tmp_path, judge_dir):
         "reference/interleaved-0.50",
         "reference/interleaved-0.00",
         "reference/interleaved-1.00",
+        "blend/single",  # blend runs with single guidance only
     ]
     for method in methods:
         for bucket in ("frequent", "rare", "unseen"):

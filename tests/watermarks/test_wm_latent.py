@@ -100,7 +100,7 @@ def test_key_files(tmp_path, treering, shading, txt2img_pipe):
 
 
 def test_decoder_inversion_fits_the_image_and_leaves_the_vae_as_it_was(txt2img_pipe):
-    from attacks.watermarks.inversion import encode_images, refine_latents
+    from workbench.latents import encode_images, refine_latents
 
     vae = txt2img_pipe.vae
     sf = vae.config.scaling_factor

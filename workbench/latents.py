@@ -1,0 +1,58 @@
+"""VAE latents of images for any diffusers Stable Diffusion pipeline: encoding, and decoder inversion
+(latents fitted so that the decoder gives the image back), shared by attacks and generators."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["encode_images", "refine_latents"]
+
+
+@torch.no_grad()
+def encode_images(pipe, images: torch.Tensor) -> torch.Tensor:
+    """VAE-encode ``(B, 3, H, W)`` [0, 1] images to scaled latents ``(B, 4, H/f, W/f)`` (posterior mean)."""
+    vae = pipe.vae
+    x = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, H, W) in [-1, 1]
+    return vae.encode(x).latent_dist.mode() * vae.config.scaling_factor  # (B, 4, H/f, W/f)
+
+
+def refine_latents(
+    pipe, latents: torch.Tensor, images: torch.Tensor, steps: int, lr: float = 0.1
+) -> torch.Tensor:
+    """Decoder inversion (Hong et al. 2023, "On Exact Inversion of DPM-Solvers"): starting from the
+    encoder's latents, minimise ``|| decode(z) - x ||^2`` over ``z`` with Adam for ``steps`` steps. Each
+    image is fitted as it would be alone (the result does not depend on the batch).
+
+    The encoder only approximates the decoder's inverse: on the toy SD, ``encode(decode(z))`` is 40 % off
+    ``z`` and DDIM inversion from it loses the initial noise (correlation 0.03 vs 0.74 from the true
+    latents, 8 toy SD generations at guidance 5); 200 steps raise it to 0.33.
+
+    Args:
+        latents (`torch.Tensor` of shape `(B, 4, h, w)`): scaled starting latents.
+        images (`torch.Tensor` of shape `(B, 3, H, W)`): the images in [0, 1] they should decode to.
+
+    Returns:
+        `torch.Tensor` of shape `(B, 4, h, w)`: refined scaled latents.
+    """
+    if steps <= 0:
+        return latents
+    vae = pipe.vae
+    sf = vae.config.scaling_factor
+    target = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, H, W) in [-1, 1]
+    z = latents.detach().clone().to(vae.dtype).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    grads = [p.requires_grad for p in vae.parameters()]
+    vae.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            for _ in range(int(steps)):
+                # per-image mean squared errors, summed: each image's latents move as they would alone
+                err = torch.nn.functional.mse_loss(vae.decode(z / sf).sample, target, reduction="none")
+                loss = err.flatten(1).mean(1).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    finally:
+        for p, g in zip(vae.parameters(), grads):
+            p.requires_grad_(g)
+    return z.detach()

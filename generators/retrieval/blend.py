@@ -23,6 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.latents import encode_images, refine_latents
+from workbench.toy.vocab import BACKGROUND
 
 __all__ = ["BlendConfig", "NeighbourBlend", "subject_canvas"]
 
@@ -39,8 +40,9 @@ class BlendConfig(BaseModel):
             latents; a VAE whose encoder is not the decoder's inverse, like the toy SD's, redraws small
             details otherwise).
         inversion_lr: their learning rate.
-        background: the colour `(r, g, b)` in [0, 1] of the canvas outside the subject (only the box is
-            blended, so it matters only through the VAE's receptive field at the box's edge).
+        background: the colour `(r, g, b)` in [0, 1] of the canvas outside the subject (default: the toy
+            world's; only the box is blended, so it matters only through the VAE's receptive field at the
+            box's edge).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +50,7 @@ class BlendConfig(BaseModel):
     fraction: float = Field(default=1.0, ge=0.0, le=1.0)
     inversion_steps: int = Field(default=50, ge=0)
     inversion_lr: float = Field(default=0.1, gt=0.0)
-    background: tuple[float, float, float] = (0.12, 0.12, 0.12)
+    background: tuple[float, float, float] = BACKGROUND
 
 
 def _pixel_box(box: Sequence[float], height: int, width: int) -> tuple[int, int, int, int]:
@@ -64,7 +66,7 @@ def subject_canvas(
     target_box: Sequence[float] | None,
     height: int,
     width: int,
-    background: Sequence[float] = (0.12, 0.12, 0.12),
+    background: Sequence[float] = BACKGROUND,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The neighbour's subject moved to ``target_box`` on a flat canvas.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["encode_images", "refine_latents"]
+__all__ = ["decode_images", "encode_images", "refine_latents"]
 
 
 @torch.no_grad()
@@ -14,6 +14,13 @@ def encode_images(pipe, images: torch.Tensor) -> torch.Tensor:
     vae = pipe.vae
     x = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, H, W) in [-1, 1]
     return vae.encode(x).latent_dist.mode() * vae.config.scaling_factor  # (B, 4, H/f, W/f)
+
+
+def decode_images(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Decode scaled latents ``(B, 4, h, w)`` to images ``(B, 3, H, W)`` in [0, 1] (float32)."""
+    vae = pipe.vae
+    out = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
+    return ((out.float() + 1) / 2).clamp(0, 1)
 
 
 def refine_latents(

@@ -7,6 +7,7 @@ import logging
 import torch
 
 from attacks.image.ops import resize
+from workbench.latents import decode_images, encode_images, refine_latents
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,6 @@ def vae_roundtrip(pipe, images: torch.Tensor) -> torch.Tensor:
     x = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, h, w) in [-1, 1]
     latents = vae.encode(x).latent_dist.mode()  # (B, 4, h/f, w/f)
     out = vae.decode(latents).sample  # (B, 3, h, w)
-    return ((out.float() + 1) / 2).clamp(0, 1)
-
-
-@torch.no_grad()
-def decode_scaled(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Decode scaled latents ``(B, 4, h, w)`` to images ``(B, 3, H, W)`` in [0, 1]."""
-    vae = pipe.vae
-    out = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
     return ((out.float() + 1) / 2).clamp(0, 1)
 
 
@@ -97,12 +90,10 @@ def img2img(
     x = resize(images.float(), size)  # (B, 3, h', w')
     start = x.to(device=pipe.device, dtype=pipe.vae.dtype)
     if decoder_inversion_steps > 0:
-        from workbench.latents import encode_images, refine_latents
-
         # (B, 4, h'/f, w'/f) scaled latents: the img2img pipeline takes 4-channel input as latents
         start = refine_latents(pipe, encode_images(pipe, x), x, decoder_inversion_steps, decoder_inversion_lr)
     if int(num_inference_steps * strength) < 1:
-        out = vae_roundtrip(pipe, x) if decoder_inversion_steps <= 0 else decode_scaled(pipe, start)
+        out = vae_roundtrip(pipe, x) if decoder_inversion_steps <= 0 else decode_images(pipe, start)
     else:
         out = pipe(
             prompt=list(prompts),

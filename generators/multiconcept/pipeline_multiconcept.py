@@ -35,6 +35,7 @@ from generators.attention import (
 from generators.multiconcept.concept import Concept, prepare_concepts
 from generators.multiconcept.sharing import share_components
 from generators.sampling import decode_latents, scheduler_step
+from workbench.latents import encode_images
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +109,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         Returns:
             `torch.Tensor` of shape `(R, 4, H / f, W / f)` (``f`` the VAE scale factor), in the UNet's scale.
         """
-        x = images.to(device=self._execution_device, dtype=self.vae.dtype) * 2 - 1  # [0, 1] -> [-1, 1]
-        latents = self.vae.encode(x).latent_dist.mean  # (R, 4, h, w)
-        return latents * self.vae.config.scaling_factor
+        return encode_images(self, images)
 
     @torch.no_grad()
     def __call__(

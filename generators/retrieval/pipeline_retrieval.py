@@ -51,6 +51,7 @@ from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.guidance import BRANCHES, GuidanceConfig, combine_guidance
 from generators.retrieval.retriever import RetrievedNeighbours, retrieve
 from generators.sampling import decode_latents, scheduler_step
+from workbench.latents import encode_images
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
     def encode_references(self, images: torch.Tensor) -> torch.Tensor:
         """VAE latents (posterior means, scaled) of reference images `(R, 3, H, W)` in [0, 1] ->
         `(R, 4, H / f, W / f)`."""
-        x = images.to(device=self._execution_device, dtype=self.vae.dtype) * 2 - 1  # [0, 1] -> [-1, 1]
-        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
+        return encode_images(self, images)
 
     def _neighbours_per_prompt(
         self, neighbours, knowledge_base, prompts: list[str], k: int, target: str, filters

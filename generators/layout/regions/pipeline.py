@@ -15,6 +15,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from generators.sampling import decode_latents
+from workbench.latents import encode_images
 
 from ..common import AnyLayout, as_prompt_list, layouts_for
 from ..layout import LayoutError
@@ -232,10 +233,5 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         self, colours: torch.Tensor, height: int, width: int, dtype: torch.dtype
     ) -> torch.Tensor:
         """Latents `(rows, 4, h, w)` of flat images of the given colours `(rows, 3)` in [0, 1]."""
-        rows = colours.shape[0]
-        images = (
-            colours.to(self.vae.device, self.vae.dtype)[:, :, None, None].expand(rows, 3, height, width) * 2
-            - 1
-        )  # (R, 3, H, W) in [-1, 1]
-        lat = self.vae.encode(images).latent_dist.mode() * self.vae.config.scaling_factor  # (R, 4, h, w)
-        return lat.to(dtype)
+        images = colours[:, :, None, None].expand(colours.shape[0], 3, height, width)  # (R, 3, H, W)
+        return encode_images(self, images).to(dtype)  # (R, 4, h, w)

@@ -86,6 +86,7 @@ def generate(
         ValueError: an empty prompt or settings out of range (shown in the page).
     """
     from generators.retrieval import GuidanceConfig, retrieve
+    from generators.retrieval.boxes import prompt_box
     from workbench.io import to_pil
 
     prompt = (prompt or "").strip()
@@ -100,7 +101,8 @@ def generate(
     extra: dict[str, Any] = {}
     if mode == "blend":  # the top neighbour's subject in the box the prompt names (single guidance)
         guidance = GuidanceConfig(scheme="single", guidance_scale=float(guidance_scale))
-        extra["target_boxes"] = [_subject_box(prompt, neighbours)]
+        entity = neighbours.meta[0].get("entity") if neighbours.meta else None
+        extra["target_boxes"] = [prompt_box(prompt, entity) if entity else None]
     common = {"num_inference_steps": int(steps), "output_type": "pt"}
     without = pipe(
         prompt, guidance_scale=float(guidance_scale), generator=rt.generator("demo", seed), **common
@@ -121,21 +123,6 @@ def generate(
     src = models["sources"]
     info = f"generator **{src['sd']}**, CLIP **{src['clip']}**, {len(kb)} entries; {guidance.label()}, {int(steps)} steps, seed {int(seed)}"
     return gallery, to_pil(without.float().clamp(0, 1)), to_pil(with_ret.float().clamp(0, 1)), info
-
-
-def _subject_box(prompt: str, neighbours: Any) -> tuple[float, float, float, float] | None:
-    """The box the shapes planner reads for the top neighbour's entity in ``prompt``; ``None`` (the subject
-    stays where it is in the neighbour) when the prompt is not in the shapes grammar or does not name it."""
-    from generators.layout.layout import LayoutError
-    from generators.layout.planner import ShapesGrammarPlanner
-
-    entity = neighbours.meta[0].get("entity") if neighbours.meta else None
-    try:
-        objects = ShapesGrammarPlanner().objects(prompt)
-    except LayoutError:
-        return None
-    found = [o.box for o in objects if entity and entity in o.phrase]
-    return tuple(found[0]) if found else None
 
 
 def _generate_ui(prompt, k, mode, scheme, ratio, guidance_scale, steps, seed):

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from pydantic import BaseModel, ConfigDict, Field
 
+from generators.retrieval.boxes import pixel_box
 from workbench.latents import encode_images, refine_latents
 from workbench.toy.vocab import BACKGROUND
 
@@ -53,13 +53,6 @@ class BlendConfig(BaseModel):
     background: tuple[float, float, float] = BACKGROUND
 
 
-def _pixel_box(box: Sequence[float], height: int, width: int) -> tuple[int, int, int, int]:
-    """Pixel bounds ``(x0, y0, x1, y1)`` of a normalised xyxy box (at least one pixel)."""
-    x0, y0 = int(np.floor(box[0] * width)), int(np.floor(box[1] * height))
-    x1, y1 = max(int(np.ceil(box[2] * width)), x0 + 1), max(int(np.ceil(box[3] * height)), y0 + 1)
-    return x0, y0, min(x1, width), min(y1, height)
-
-
 def subject_canvas(
     image: torch.Tensor,
     subject_box: Sequence[float] | None,
@@ -84,8 +77,8 @@ def subject_canvas(
     subject_box = tuple(subject_box) if subject_box is not None else (0.0, 0.0, 1.0, 1.0)
     target_box = tuple(target_box) if target_box is not None else subject_box
     _, h, w = image.shape
-    sx0, sy0, sx1, sy1 = _pixel_box(subject_box, h, w)
-    tx0, ty0, tx1, ty1 = _pixel_box(target_box, height, width)
+    sx0, sy0, sx1, sy1 = pixel_box(subject_box, h, w)
+    tx0, ty0, tx1, ty1 = pixel_box(target_box, height, width)
     subject = image[:, sy0:sy1, sx0:sx1].float()[None]  # (1, 3, h_s, w_s)
     subject = F.interpolate(subject, size=(ty1 - ty0, tx1 - tx0), mode="bilinear", antialias=True)[0]
     canvas = torch.tensor(background, dtype=torch.float32)[:, None, None].repeat(1, height, width)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from generators.retrieval.boxes import pixel_box
 from generators.retrieval.entity_scenes import entity_scene
 from workbench.toy.entities import BUCKETS
 
@@ -75,9 +76,7 @@ def make_prompts(
 
 def crop_box(image: torch.Tensor, box: Sequence[float], size: int = CROP) -> torch.Tensor:
     """The region ``box`` (normalised xyxy) of ``image`` `(3, H, W)`, resized to `(3, size, size)`."""
-    _, h, w = image.shape
-    x0, y0 = int(np.floor(box[0] * w)), int(np.floor(box[1] * h))
-    x1, y1 = max(int(np.ceil(box[2] * w)), x0 + 1), max(int(np.ceil(box[3] * h)), y0 + 1)
+    x0, y0, x1, y1 = pixel_box(box, image.shape[1], image.shape[2])
     region = image[:, y0:y1, x0:x1]  # (3, h', w')
     return F.interpolate(region[None].float(), size=(size, size), mode="bilinear", antialias=True)[0].clamp(
         0, 1

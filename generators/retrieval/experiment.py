@@ -223,15 +223,12 @@ def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[st
 
 def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float, float]]:
     """The box of each prompt's entity as the shapes planner reads it from the prompt's words."""
-    from generators.layout.planner import ShapesGrammarPlanner
+    from generators.retrieval.boxes import prompt_box
 
-    planner = ShapesGrammarPlanner()
-    boxes = []
-    for p in prompts:
-        found = [o.box for o in planner.objects(p.prompt) if p.entity in o.phrase]
-        if not found:
+    boxes = [prompt_box(p.prompt, p.entity) for p in prompts]
+    for p, box in zip(prompts, boxes):
+        if box is None:
             raise ValueError(f"the shapes planner finds no {p.entity!r} in {p.prompt!r}")
-        boxes.append(tuple(found[0]))
     return boxes
 
 

@@ -47,6 +47,7 @@ from generators.attention import (
     resolve_layers,
 )
 from generators.retrieval.blend import BlendConfig, NeighbourBlend
+from generators.retrieval.boxes import pixel_box
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.guidance import BRANCHES, GuidanceConfig, combine_guidance
 from generators.retrieval.retriever import RetrievedNeighbours, retrieve
@@ -110,9 +111,8 @@ def boxes_to_masks(
 ) -> torch.Tensor:
     """Boolean masks `(R, height, width)` of normalised xyxy boxes (at least one pixel each)."""
     masks = torch.zeros(len(boxes), height, width, dtype=torch.bool)
-    for r, (x0, y0, x1, y1) in enumerate(boxes):
-        c0, r0 = int(np.floor(x0 * width)), int(np.floor(y0 * height))
-        c1, r1 = max(int(np.ceil(x1 * width)), c0 + 1), max(int(np.ceil(y1 * height)), r0 + 1)
+    for r, box in enumerate(boxes):
+        c0, r0, c1, r1 = pixel_box(box, height, width)
         masks[r, r0:r1, c0:c1] = True
     return masks
 

@@ -21,6 +21,7 @@ MODULES = [
     "generators.retrieval.entitydraw",
     "generators.retrieval.pipeline_retrieval",
     "generators.retrieval.blend",
+    "generators.retrieval.boxes",
 ]
 
 

@@ -356,9 +356,10 @@ def write_report(
     )
     report.add_table(
         "Detection at matched SSIM",
-        matched_ssim(rows),
+        matched_ssim(rows, cfg.matched_ssim),
         caption="TPR at 1% FPR and bit accuracy interpolated along each attack's strength curve at fixed SSIM "
-        "to the watermarked image (blank: the attack never reaches that SSIM).",
+        "to the watermarked image (by default the SSIMs of the paraphrase cells; blank: the attack never "
+        "reaches that SSIM).",
     )
     import matplotlib.pyplot as plt
 

@@ -20,9 +20,11 @@ class VAELatentSpaceConfig(SpaceConfig):
         init_std: standard deviation of the normal start.
         decode_batch: latents decoded per VAE call (a memory bound; a population is still scored in
             one model call).
-        latent_size: optimise a smaller latent grid (``latent_size`` square) whose decoded image is
-            resized to the image size (``None``: the full ``image_size / f``). Fewer dimensions suit
-            black-box optimisers.
+        latent_size: the latent grid's side (``None``: ``image_size / f``, the scorer's own size). A
+            smaller grid decodes to a smaller image, resized up (fewer dimensions suit black-box
+            optimisers); a larger grid decodes to a larger master image, which the scorer sees shrunk
+            with antialiasing, as CLIP's processor shrinks any large image (SD's VAE at 512 px in front
+            of a 224 px CLIP; the toy VAE at 256 px in front of the 64 px toy CLIP).
     """
 
     name: Literal["vae_latent"] = "vae_latent"
@@ -55,9 +57,10 @@ class VAELatentSpace(SearchSpace):
                 f"image_size {self.image_size} is not a multiple of the VAE's downsampling factor {factor}"
             )
         side = config.latent_size or self.image_size // factor
-        if side * factor > self.image_size:
+        if side * factor > 8 * self.image_size:
             raise ValueError(
-                f"latent_size {side} decodes to {side * factor} px, more than the image size {self.image_size}"
+                f"latent_size {side} decodes to {side * factor} px, more than 8x the scorer's {self.image_size} px; "
+                f"use latent_size <= {8 * self.image_size // factor}"
             )
         self.shape = (int(cfg.latent_channels), side, side)
         self.scaling_factor = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
@@ -96,8 +99,12 @@ class VAELatentSpace(SearchSpace):
             z = chunk / self.scaling_factor + self.shift_factor  # (n, c, h, w), the VAE's own units
             x = self.vae.decode(z.to(dtype)).sample.float()  # (n, 3, h * f, w * f) in about [-1, 1]
             if x.shape[-1] != self.image_size:
-                x = F.interpolate(
-                    x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+                x = F.interpolate(  # antialias when shrinking: an area average, as CLIP's processor does
+                    x,
+                    size=(self.image_size, self.image_size),
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=x.shape[-1] > self.image_size,
                 )
             out.append(((x + 1) / 2).clamp(0, 1))  # (n, 3, H, W)
         return torch.cat(out)

@@ -132,6 +132,8 @@ class WatermarkBenchConfig(ExperimentConfig):
         batch_size: images per attack / decode call.
         fprs: false-positive rates at which TPR is reported (thresholds from clean images).
         examples: images shown per attack in the report.
+        matched_ssim: SSIM levels of the matched-SSIM table (``None``: the SSIMs of the paraphrase
+            cells, so each is compared with the other attacks at its own image quality).
     """
 
     experiment: Literal["watermark_bench"] = "watermark_bench"
@@ -151,6 +153,7 @@ class WatermarkBenchConfig(ExperimentConfig):
     batch_size: int = Field(8, ge=1)
     fprs: list[float] = [0.01, 0.001]
     examples: int = Field(2, ge=0)
+    matched_ssim: list[float] | None = None
 
     @field_validator("watermarks")
     @classmethod
@@ -168,6 +171,13 @@ class WatermarkBenchConfig(ExperimentConfig):
     @classmethod
     def _unit(cls, values: list[float]) -> list[float]:
         return _check_strengths(values)
+
+    @field_validator("matched_ssim")
+    @classmethod
+    def _ssim_levels(cls, values: list[float] | None) -> list[float] | None:
+        if values is not None and (not values or any(not 0 < v <= 1 for v in values)):
+            raise ValueError(f"matched_ssim levels must be in (0, 1], got {values}; or null for the paraphrase's own")
+        return values
 
     @field_validator("attacks", mode="before")
     @classmethod

@@ -93,11 +93,25 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any
     return out
 
 
+def ssim_levels(rows: list[dict[str, Any]], reference: str = "paraphrase") -> tuple[float, ...]:
+    """The SSIMs at which to compare attacks: where the ``reference`` attacks' cells lie (every
+    attack label starting with ``reference``, rounded to 0.01, highest first), so each of them is
+    compared with the others at its own image quality; ``(0.9, 0.8, 0.7, 0.6)`` without any."""
+    levels = {
+        round(float(r["ssim"]), 2)
+        for r in rows
+        if str(r["attack"]).startswith(reference) and not math.isnan(float(r["ssim"]))
+    }
+    return tuple(sorted(levels, reverse=True)) or (0.9, 0.8, 0.7, 0.6)
+
+
 def matched_ssim(
-    rows: list[dict[str, Any]], targets: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)
+    rows: list[dict[str, Any]], targets: tuple[float, ...] | None = None
 ) -> list[dict[str, Any]]:
     """Detection of each attack interpolated at fixed SSIM to the original (linear in SSIM along the
-    strength curve; blank where the curve does not reach that SSIM)."""
+    strength curve; blank where the curve does not reach that SSIM). ``targets`` default to
+    :func:`ssim_levels`: the paraphrase cells' own SSIMs."""
+    targets = tuple(targets) if targets else ssim_levels(rows)
     out = []
     for wm, by_attack in curves(rows).items():
         for attack, items in sorted(by_attack.items()):

@@ -69,8 +69,11 @@ def test_vae_latent_space_shape_and_range(vae, runtime):
         32,
         32,
     )
-    with pytest.raises(ValueError, match="more than the image size"):
-        build_space({"name": "vae_latent", "latent_size": 17}, image_size=32, vae=vae)
+    large = build_space({"name": "vae_latent", "latent_size": 32}, image_size=32, vae=vae)
+    big = large.decode(large.init(1, runtime.generator("t")))  # decoded larger, shrunk to the scorer's size
+    assert big.shape == (1, 3, 32, 32) and 0 <= big.min() and big.max() <= 1
+    with pytest.raises(ValueError, match="more than 8x"):
+        build_space({"name": "vae_latent", "latent_size": 1024}, image_size=32, vae=vae)
 
 
 @pytest.mark.parametrize("name", ["pixels", "linf_ball", "vae_latent"])

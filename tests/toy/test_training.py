@@ -15,7 +15,7 @@ def _trainer(name):
     return trainer
 
 
-@pytest.mark.parametrize("name", ["judge", "vae", "clip", "captioner", "unet"])
+@pytest.mark.parametrize("name", ["judge", "vae", "clip", "captioner", "unet", "unet-hires"])
 def test_toy_training_resumes_exactly(tmp_path, name):
     """Two steps, a checkpoint, a new process's trainer, one step: the weights of three straight steps
     (the UNet's third step re-encodes the batch it shares with the second: the cache is rebuilt)."""
@@ -121,6 +121,31 @@ def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
     assert torch.allclose(got, want, atol=1e-5)
     trainer.step(0)  # and the new embedding learns
     assert trainer.unet.add_embedding.norm2.weight.abs().sum() > 0
+
+
+def test_hires_attention_starts_as_the_toy_sd_and_trains_only_the_new_attention():
+    from diffusers import UNet2DConditionModel
+
+    from workbench.toy.train.registry import MODELS_DIR
+    from workbench.toy.train.unet_hires import add_finest_attention
+
+    torch.set_num_threads(1)
+    trainer = _trainer("unet-hires")
+    base = UNet2DConditionModel.from_pretrained(MODELS_DIR / "sd" / "unet")
+    assert trainer.unet.up_blocks[-1].attentions and not getattr(base.up_blocks[-1], "attentions", None)
+    x, t, text = torch.randn(2, 4, 16, 16), torch.tensor([10, 600]), torch.randn(2, 77, 128)
+    with torch.no_grad():
+        assert torch.equal(
+            trainer.unet(x, t, encoder_hidden_states=text).sample,
+            base(x, t, encoder_hidden_states=text).sample,
+        )
+    before = _weights(trainer)
+    trainer.step(0)
+    changed = {k for k, v in trainer.unet.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and changed <= trainer.new_parameters
+    assert all(k.startswith("up_blocks.2.attentions.") for k in changed)
+    with pytest.raises(ValueError, match="does not fit"):
+        add_finest_attention(base, base)  # nothing to add
 
 
 def test_other_seeds_train_and_export_beside_the_shipped_model():

@@ -176,7 +176,9 @@ class WatermarkBenchConfig(ExperimentConfig):
     @classmethod
     def _ssim_levels(cls, values: list[float] | None) -> list[float] | None:
         if values is not None and (not values or any(not 0 < v <= 1 for v in values)):
-            raise ValueError(f"matched_ssim levels must be in (0, 1], got {values}; or null for the paraphrase's own")
+            raise ValueError(
+                f"matched_ssim levels must be in (0, 1], got {values}; or null for the paraphrase's own"
+            )
         return values
 
     @field_validator("attacks", mode="before")

@@ -93,25 +93,12 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any
     return out
 
 
-def ssim_levels(rows: list[dict[str, Any]], reference: str = "paraphrase") -> tuple[float, ...]:
-    """The SSIMs at which to compare attacks: where the ``reference`` attacks' cells lie (every
-    attack label starting with ``reference``, rounded to 0.01, highest first), so each of them is
-    compared with the others at its own image quality; ``(0.9, 0.8, 0.7, 0.6)`` without any."""
-    levels = {
-        round(float(r["ssim"]), 2)
-        for r in rows
-        if str(r["attack"]).startswith(reference) and not math.isnan(float(r["ssim"]))
-    }
-    return tuple(sorted(levels, reverse=True)) or (0.9, 0.8, 0.7, 0.6)
-
-
 def matched_ssim(
-    rows: list[dict[str, Any]], targets: tuple[float, ...] | None = None
+    rows: list[dict[str, Any]], targets: tuple[float, ...] | list[float] | None = None
 ) -> list[dict[str, Any]]:
-    """Detection of each attack interpolated at fixed SSIM to the original (linear in SSIM along the
-    strength curve; blank where the curve does not reach that SSIM). ``targets`` default to
-    :func:`ssim_levels`: the paraphrase cells' own SSIMs."""
-    targets = tuple(targets) if targets else ssim_levels(rows)
+    """Detection of each attack interpolated at fixed SSIM levels to the original (linear in SSIM along
+    the strength curve; blank where the curve does not reach that SSIM)."""
+    targets = tuple(targets) if targets else (0.95, 0.9, 0.85, 0.8)
     out = []
     for wm, by_attack in curves(rows).items():
         for attack, items in sorted(by_attack.items()):
@@ -122,6 +109,38 @@ def matched_ssim(
                     values = np.array([r[metric] for r in items], dtype=float)
                     row[f"{short}@ssim{target:g}"] = _fmt(_interp_at(ssim, values, target))
             out.append(row)
+    return out
+
+
+def at_reference_ssim(rows: list[dict[str, Any]], reference: str = "paraphrase") -> list[dict[str, Any]]:
+    """Every attack at the image quality of each ``reference`` cell: one row per watermark and cell of an
+    attack whose label starts with ``reference``, holding that cell's SSIM, TPR at 1 % FPR and bit
+    accuracy, and every other attack's interpolated along its strength curve at the same SSIM (blank
+    where its curve does not reach it)."""
+    out = []
+    for wm, by_attack in curves(rows).items():
+        for label, cells in sorted(by_attack.items()):
+            if not label.startswith(reference):
+                continue
+            for cell in cells:
+                if cell["attack"] == "none":
+                    continue
+                target = float(cell["ssim"])
+                row: dict[str, Any] = {
+                    "watermark": wm,
+                    "cell": f"{label} {cell['strength']:g}",
+                    "ssim": _fmt(target),
+                    f"{label} tpr": _fmt(float(cell["tpr_at_1pct_fpr"])),
+                    f"{label} acc": _fmt(float(cell["bit_accuracy"])),
+                }
+                for attack, items in sorted(by_attack.items()):
+                    if attack == label:
+                        continue
+                    ssim = np.array([r["ssim"] for r in items], dtype=float)
+                    for metric, short in (("tpr_at_1pct_fpr", "tpr"), ("bit_accuracy", "acc")):
+                        values = np.array([r[metric] for r in items], dtype=float)
+                        row[f"{attack} {short}"] = _fmt(_interp_at(ssim, values, target))
+                out.append(row)
     return out
 
 

@@ -266,17 +266,18 @@ class UNetTrainer(EMATrainer):
             self.unet.add_embedding.norm2.bias.zero_()
         self.warm_start_from(self.unet)
 
+    card_title = "Toy Stable Diffusion (diffusers StableDiffusionPipeline)"
+    card_description = (
+        "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on a CLIP text tower started "
+        "from the toy CLIP's and trained with the UNet (77 tokens) by cross-attention at 8x8 and 4x4 and by the "
+        "attention-pooled caption added to the timestep embedding (diffusers' TextTimeEmbedding, "
+        '`addition_embed_type="text"`), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for '
+        "classifier-free guidance, EMA 0.999 weights (stored in float16, loaded as float32); DDIM scheduler. "
+        "Loads with `StableDiffusionPipeline.from_pretrained` and `StableDiffusionImg2ImgPipeline.from_pretrained`."
+    )
+
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        """The whole pipeline folder (float16 weights) with its model card."""
         pipe = self.pipeline()
         save_pipeline_half(pipe, out_dir)
-        write_model_card(
-            out_dir,
-            "Toy Stable Diffusion (diffusers StableDiffusionPipeline)",
-            "UNet2DConditionModel on 4x16x16 latents of the toy VAE, conditioned on a CLIP text tower started "
-            "from the toy CLIP's and trained with the UNet (77 tokens) by cross-attention at 8x8 and 4x4 and by the attention-pooled caption added to the "
-            'timestep embedding (diffusers\' TextTimeEmbedding, `addition_embed_type="text"`), epsilon prediction, min-SNR-5 weighting, 10% caption dropout for classifier-free '
-            "guidance, EMA 0.999 weights (stored in float16, loaded as float32); DDIM scheduler. Loads with `StableDiffusionPipeline.from_pretrained` "
-            "and `StableDiffusionImg2ImgPipeline.from_pretrained`.",
-            dict(pipe.unet.config),
-            info,
-        )
+        write_model_card(out_dir, self.card_title, self.card_description, dict(pipe.unet.config), info)

@@ -22,9 +22,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from .loop import EMA
-from .model_card import write_model_card
 from .registry import MODELS_DIR
-from .storage import save_pipeline_half
 from .unet import UNetTrainer
 
 __all__ = ["HIRES_UP_BLOCKS", "HiResAttentionTrainer", "add_finest_attention"]
@@ -99,17 +97,10 @@ class HiResAttentionTrainer(UNetTrainer):
     def warm_start(self, export_dir: Path) -> None:
         self.warm_start_from(UNet2DConditionModel.from_pretrained(export_dir / "unet"))
 
-    def export(self, out_dir: Path, info: dict[str, Any]) -> None:
-        pipe = self.pipeline()
-        save_pipeline_half(pipe, out_dir)
-        write_model_card(
-            out_dir,
-            "Toy Stable Diffusion with 16x16 decoder attention (diffusers StableDiffusionPipeline)",
-            "The toy SD (models/sd) with a self- and cross-attention transformer added to each ResNet of the last "
-            "decoder level (16x16 latents), output projections started at zero, trained alone on the toy world "
-            "with the rest frozen (epsilon prediction, min-SNR-5, 10% caption dropout, EMA 0.999). For methods "
-            "that share appearance through decoder self-attention (FreeCustom). Loads with "
-            "`StableDiffusionPipeline.from_pretrained`.",
-            dict(pipe.unet.config),
-            info,
-        )
+    card_title = "Toy Stable Diffusion with 16x16 decoder attention (diffusers StableDiffusionPipeline)"
+    card_description = (
+        "The toy SD (models/sd) with a self- and cross-attention transformer added to each ResNet of the last "
+        "decoder level (16x16 latents), output projections started at zero, trained alone on the toy world with "
+        "the rest frozen (epsilon prediction, min-SNR-5, 10% caption dropout, EMA 0.999). For methods that share "
+        "appearance through decoder self-attention (FreeCustom). Loads with `StableDiffusionPipeline.from_pretrained`."
+    )

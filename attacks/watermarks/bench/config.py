@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from attacks.watermarks.bench.report import MATCHED_SSIM_LEVELS
 from workbench.config import ExperimentConfig
 
 DEFAULT_PHOTOS = [
@@ -153,7 +154,7 @@ class WatermarkBenchConfig(ExperimentConfig):
     batch_size: int = Field(8, ge=1)
     fprs: list[float] = [0.01, 0.001]
     examples: int = Field(2, ge=0)
-    matched_ssim: list[float] = [0.95, 0.9, 0.85, 0.8]
+    matched_ssim: list[float] = list(MATCHED_SSIM_LEVELS)
 
     @field_validator("watermarks")
     @classmethod
@@ -174,11 +175,9 @@ class WatermarkBenchConfig(ExperimentConfig):
 
     @field_validator("matched_ssim")
     @classmethod
-    def _ssim_levels(cls, values: list[float] | None) -> list[float] | None:
-        if values is not None and (not values or any(not 0 < v <= 1 for v in values)):
-            raise ValueError(
-                f"matched_ssim levels must be in (0, 1], got {values}; or null for the paraphrase's own"
-            )
+    def _ssim_levels(cls, values: list[float]) -> list[float]:
+        if not values or any(not 0 < v <= 1 for v in values):
+            raise ValueError(f"matched_ssim levels must be a non-empty list in (0, 1], got {values}")
         return values
 
     @field_validator("attacks", mode="before")

@@ -93,21 +93,33 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any
     return out
 
 
+# The SSIM levels of the matched-SSIM table (the config's default).
+MATCHED_SSIM_LEVELS: tuple[float, ...] = (0.95, 0.9, 0.85, 0.8)
+_DETECTION = (("tpr_at_1pct_fpr", "tpr"), ("bit_accuracy", "acc"))
+
+
+def _detection_at(items: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """TPR at 1 % FPR and bit accuracy (keys ``tpr``, ``acc``) of one attack's strength curve at SSIM
+    ``target``, linear in SSIM; blank where the curve does not reach it."""
+    ssim = np.array([r["ssim"] for r in items], dtype=float)
+    return {
+        short: _fmt(_interp_at(ssim, np.array([r[metric] for r in items], dtype=float), target))
+        for metric, short in _DETECTION
+    }
+
+
 def matched_ssim(
-    rows: list[dict[str, Any]], targets: tuple[float, ...] | list[float] | None = None
+    rows: list[dict[str, Any]], targets: tuple[float, ...] | list[float] = MATCHED_SSIM_LEVELS
 ) -> list[dict[str, Any]]:
     """Detection of each attack interpolated at fixed SSIM levels to the original (linear in SSIM along
     the strength curve; blank where the curve does not reach that SSIM)."""
-    targets = tuple(targets) if targets else (0.95, 0.9, 0.85, 0.8)
     out = []
     for wm, by_attack in curves(rows).items():
         for attack, items in sorted(by_attack.items()):
-            ssim = np.array([r["ssim"] for r in items], dtype=float)
             row: dict[str, Any] = {"watermark": wm, "attack": attack}
             for target in targets:
-                for metric, short in (("tpr_at_1pct_fpr", "tpr"), ("bit_accuracy", "acc")):
-                    values = np.array([r[metric] for r in items], dtype=float)
-                    row[f"{short}@ssim{target:g}"] = _fmt(_interp_at(ssim, values, target))
+                for short, value in _detection_at(items, target).items():
+                    row[f"{short}@ssim{target:g}"] = value
             out.append(row)
     return out
 
@@ -134,12 +146,9 @@ def at_reference_ssim(rows: list[dict[str, Any]], reference: str = "paraphrase")
                     f"{label} acc": _fmt(float(cell["bit_accuracy"])),
                 }
                 for attack, items in sorted(by_attack.items()):
-                    if attack == label:
-                        continue
-                    ssim = np.array([r["ssim"] for r in items], dtype=float)
-                    for metric, short in (("tpr_at_1pct_fpr", "tpr"), ("bit_accuracy", "acc")):
-                        values = np.array([r[metric] for r in items], dtype=float)
-                        row[f"{attack} {short}"] = _fmt(_interp_at(ssim, values, target))
+                    if attack != label:
+                        for short, value in _detection_at(items, target).items():
+                            row[f"{attack} {short}"] = value
                 out.append(row)
     return out
 

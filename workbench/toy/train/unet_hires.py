@@ -60,7 +60,8 @@ class HiResAttentionTrainer(UNetTrainer):
 
     Args:
         base_dir: the toy SD pipeline folder whose UNet is extended.
-        seed, batch_size, lr, image_size, device, uncond_prob, snr_gamma, reuse: as :class:`UNetTrainer`.
+        seed, batch_size, lr, image_size, device, uncond_prob, snr_gamma, reuse, parts: as
+            :class:`UNetTrainer` (the text encoder stays frozen: no ``text_lr``).
     """
 
     name = "unet-hires"
@@ -75,7 +76,6 @@ class HiResAttentionTrainer(UNetTrainer):
         base_dir: Path = MODELS_DIR / "sd",
         **kwargs: Any,
     ) -> None:
-        kwargs.pop("text_lr", None)
         super().__init__(
             seed=seed,
             batch_size=batch_size,
@@ -86,11 +86,9 @@ class HiResAttentionTrainer(UNetTrainer):
         )
         base = UNet2DConditionModel.from_pretrained(Path(base_dir) / "unet").to(self.device)
         self.new_parameters = set(add_finest_attention(self.unet, base))
-        trained = []
         for name, p in self.unet.named_parameters():
             p.requires_grad_(name in self.new_parameters)
-            if name in self.new_parameters:
-                trained.append(p)
+        trained = [p for p in self.unet.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW([{"params": trained, "lr": lr, "base_lr": lr}], weight_decay=1e-2)
         self.ema = EMA(self.unet, 0.999)
 

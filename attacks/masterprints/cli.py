@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from typing import Any
 
@@ -21,6 +22,7 @@ EPILOG = """examples:
   workbench masterprints evaluate runs/masterprints_adam_latent-.../outputs/master.png --prompts targets.txt
   workbench masterprints evaluate master.png --prompts 'a red circle' 'a blue star' --clip toy --json scores.json
   workbench masterprints evaluate master.png --prompts targets.txt --through-vae toy   # inside the VAE's latent space?
+  workbench masterprints evaluate master.png --prompts targets.txt --through-vae toy --fit-steps 300 --latent-size 32
   workbench run examples/masterprints_cma_latent.yaml --set attack.budget.seconds=600   # mine
 """
 
@@ -70,13 +72,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     real = ToyWorldImages(size=image.shape[-1], per_prompt=args.real_per_prompt, seed=args.world_seed)
     if args.through_vae:
         from attacks.masterprints.models import load_vae
-        from attacks.masterprints.spaces.vae_latent import vae_round_trip
+        from attacks.masterprints.spaces.vae_latent import vae_latent_fit
 
         vae = load_vae(args.through_vae, runtime, image_size=image.shape[-1])
-        trip = vae_round_trip(vae, image[None])[0]  # (3, H, W)
+        try:
+            trip = vae_latent_fit(vae, image[None], args.fit_steps, args.latent_size)[0]  # (3, H, W)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         mse = float(((trip - image) ** 2).mean())
+        how = f"a latent fitted in {args.fit_steps} steps" if args.fit_steps else "a round trip"
         print(
-            f"scoring the image after a round trip through the VAE {args.through_vae!r} (MSE to the image {mse:.4f})"
+            f"scoring the image drawn by the VAE {args.through_vae!r} from {how} "
+            f"(MSE to the image {mse:.4f}, PSNR {10 * math.log10(1 / max(mse, 1e-10)):.1f} dB)"
         )
         image = trip
     report = evaluate_fooling(scorer, image[None], prompts, real)
@@ -129,6 +137,19 @@ def register(subparsers: Any) -> None:
         default=None,
         help="score the image's encode-decode round trip through this VAE (toy, sd15, a folder): "
         "is the image inside that VAE's latent space?",
+    )
+    q.add_argument(
+        "--fit-steps",
+        type=int,
+        default=0,
+        help="with --through-vae: refine the round trip's latent by this many Adam steps on the MSE to the "
+        "image (the closest the decoder draws it)",
+    )
+    q.add_argument(
+        "--latent-size",
+        type=int,
+        default=None,
+        help="with --through-vae: the latent grid's side, as attack.space.latent_size (default: the image's / f)",
     )
     q.set_defaults(func=cmd_evaluate)
 

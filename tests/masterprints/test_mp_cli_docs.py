@@ -66,9 +66,40 @@ def test_evaluate_through_a_vae_scores_the_round_trip(tmp_path, capsys, vae):
     plain, tripped = tmp_path / "plain.json", tmp_path / "trip.json"
     for args in (_parse([*argv, str(plain)]), _parse([*argv, str(tripped), "--through-vae", "dummy"])):
         assert args.func(args) == 0
-    assert "round trip through the VAE 'dummy'" in capsys.readouterr().out
+    assert "drawn by the VAE 'dummy' from a round trip" in capsys.readouterr().out
     score = lambda f: json.loads(f.read_text())["per_prompt"]["a red circle"]["master_score"]  # noqa: E731
     assert score(plain) != pytest.approx(score(tripped), abs=1e-6)
+    fitted = _parse(
+        [
+            *argv,
+            str(tmp_path / "fit.json"),
+            "--through-vae",
+            "dummy",
+            "--fit-steps",
+            "5",
+            "--latent-size",
+            "8",
+        ]
+    )
+    assert fitted.func(fitted) == 0
+    assert "from a latent fitted in 5 steps" in capsys.readouterr().out
+    bad = _parse([*argv, str(tmp_path / "bad.json"), "--through-vae", "dummy", "--fit-steps", "-1"])
+    assert bad.func(bad) == 2 and "steps must be >= 0" in capsys.readouterr().err
+
+
+def test_a_fitted_latent_draws_the_image_closer_than_the_round_trip(vae):
+    from attacks.masterprints.spaces.vae_latent import vae_latent_fit, vae_round_trip
+
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    trip = vae_round_trip(vae, image)
+    assert torch.allclose(vae_latent_fit(vae, image, steps=0), trip, atol=1e-5)  # 0 steps: the round trip
+    fitted = vae_latent_fit(vae, image, steps=20, lr=0.1)
+    mse = lambda x: ((x - image) ** 2).mean().item()  # noqa: E731
+    assert fitted.shape == image.shape and 0 <= fitted.min() and fitted.max() <= 1
+    assert mse(fitted) < mse(trip)
+    larger = vae_latent_fit(vae, image, steps=2, latent_size=16)  # decoded larger, shrunk to 32 px
+    assert larger.shape == image.shape
 
 
 def test_evaluate_bad_input(tmp_path, capsys):

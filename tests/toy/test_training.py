@@ -15,7 +15,7 @@ def _trainer(name):
     return trainer
 
 
-@pytest.mark.parametrize("name", ["judge", "vae", "clip", "captioner", "unet", "unet-hires"])
+@pytest.mark.parametrize("name", ["judge", "vae", "vae-ft", "clip", "captioner", "unet", "unet-hires"])
 def test_toy_training_resumes_exactly(tmp_path, name):
     """Two steps, a checkpoint, a new process's trainer, one step: the weights of three straight steps
     (the UNet's third step re-encodes the batch it shares with the second: the cache is rebuilt)."""

@@ -120,3 +120,48 @@ def vae_round_trip(vae, images: torch.Tensor) -> torch.Tensor:
     z = vae.encode((images * 2 - 1).to(device, dtype)).latent_dist.mode()  # (N, c, H / f, W / f)
     x = vae.decode(z).sample.float()  # (N, 3, H, W) in about [-1, 1]
     return ((x + 1) / 2).clamp(0, 1).to(images.device)
+
+
+def vae_latent_fit(
+    vae, images: torch.Tensor, steps: int, latent_size: int | None = None, lr: float = 0.05
+) -> torch.Tensor:
+    """`(N, 3, H, W)` images in [0, 1] as closely as the VAE's decoder can draw them: the latent of a
+    round trip, refined by ``steps`` of Adam on the MSE between its decoding and the image. A bound on
+    what the ``vae_latent`` space (with this ``latent_size``) can hold, tighter than the round trip.
+
+    Args:
+        vae: an ``AutoencoderKL``.
+        images: the targets.
+        steps: Adam steps (0: the round trip alone).
+        latent_size: the latent grid's side (``None``: ``H / f``); a larger grid decodes a larger image
+            that is shrunk with antialiasing to ``H``, as in :class:`VAELatentSpace`.
+        lr: Adam's learning rate on the (unscaled) latent.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    dtype = next(vae.parameters()).dtype
+    device = next(vae.parameters()).device
+    h = images.shape[-1]
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    side = (latent_size or h // factor) * factor
+    target = images.to(device, torch.float32)  # (N, 3, H, W)
+
+    def draw(z: torch.Tensor) -> torch.Tensor:
+        x = (vae.decode(z.to(dtype)).sample.float() + 1) / 2  # (N, 3, side, side)
+        if x.shape[-1] != h:
+            x = F.interpolate(x, size=(h, h), mode="bilinear", align_corners=False, antialias=x.shape[-1] > h)
+        return x
+
+    with torch.no_grad():
+        start = F.interpolate(target, size=(side, side), mode="nearest") if side != h else target
+        z = vae.encode((start * 2 - 1).to(dtype)).latent_dist.mode().float()  # (N, c, side / f, side / f)
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = ((draw(z) - target) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return draw(z).clamp(0, 1).to(images.device)

@@ -22,6 +22,7 @@ def _lazy(module: str, cls: str):
 
 
 TRAINERS.add("vae", _lazy(".vae", "VAETrainer"))
+TRAINERS.add("vae-ft", _lazy(".vae_ft", "TextureVAETrainer"))
 TRAINERS.add("clip", _lazy(".clip", "CLIPTrainer"))
 TRAINERS.add("judge", _lazy(".judge", "JudgeTrainer"))
 TRAINERS.add("unet", _lazy(".unet", "UNetTrainer"))

@@ -7,6 +7,7 @@ from workbench.toy.train.registry import MODELS_DIR
 from workbench.toy.world import ShapesWorld
 
 SHIPPED = sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir()) if MODELS_DIR.exists() else []
+ON_DEMAND = {"vae-ft"}  # trained by users who want them, not shipped (git-ignored)
 
 
 def test_the_vae_is_shipped():
@@ -19,7 +20,7 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
     assert (folder / "README.md").exists() and (folder / "training.json").exists()
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")), "safetensors only"
     name = name.split("-seed")[0]  # clip-seed1: another seed of the same model, the same loading check
-    if name == "vae":
+    if name in ("vae", "vae-ft"):  # vae-ft: trained on demand (`workbench toy train vae-ft`), not shipped
         from diffusers import AutoencoderKL
 
         AutoencoderKL.from_pretrained(folder)
@@ -76,5 +77,9 @@ def test_the_judge_is_shipped_and_reads_held_out_scenes():
 
 
 def test_the_shipped_weights_stay_under_80_mb():
-    total = sum(p.stat().st_size for p in MODELS_DIR.rglob("*") if p.is_file())
+    total = sum(
+        p.stat().st_size
+        for p in MODELS_DIR.rglob("*")
+        if p.is_file() and p.relative_to(MODELS_DIR).parts[0] not in ON_DEMAND
+    )
     assert total < 80e6, f"{total / 1e6:.1f} MB of toy models: store diffusers weights in float16 or drop one"

@@ -3,6 +3,7 @@ side in one run on the same images.
 
     python benchmarks/bench_latent_detection.py                         # toy SD, 16 + 16 images
     python benchmarks/bench_latent_detection.py --decoder-steps 0,50,100 --images 32
+    python benchmarks/bench_latent_detection.py --only treering --radius 2,4,6 --decoder-steps 100
 
 Generates ``--images`` watermarked images and as many un-watermarked ones (other noise, same prompts:
 toy-world captions of 1-2 objects), then scores both with each decoder-inversion step count and prints TPR
@@ -37,6 +38,12 @@ def main() -> None:
     ap.add_argument("--inversion-steps", type=int, default=50)
     ap.add_argument("--decoder-steps", default="0,100", help="comma-separated decoder-inversion step counts")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--radius",
+        default="",
+        help="comma-separated Tree-Ring key radii in latent pixels (default: the watermark's, 2 at 16x16 latents)",
+    )
+    ap.add_argument("--only", choices=["treering", "gaussian_shading"], default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = load_sd_pipeline(args.model, Runtime(seed=0, device="cpu"))
@@ -47,7 +54,14 @@ def main() -> None:
         "guidance_scale": args.guidance,
         "inversion_steps": args.inversion_steps,
     }
-    for name, options in (("treering", {}), ("gaussian_shading", {"hw_factor": 4})):
+    cases = [
+        ("treering", {"radius": int(r)} if r else {})
+        for r in (args.radius.split(",") if args.radius else [""])
+    ]
+    cases.append(("gaussian_shading", {"hw_factor": 4}))
+    for name, options in cases:
+        if args.only and name != args.only:
+            continue
         wm = build_watermark(name, pipe=pipe, **common, **options)
         marked = wm.generate(
             prompts=prompts, generator=[torch.Generator().manual_seed(100 + i) for i in range(n)]
@@ -69,7 +83,7 @@ def main() -> None:
             r = tpr_at_fpr(null, pos, 0.01)
             above = (pos > null.max()).float().mean().item()
             print(
-                f"{name:17s} decoder steps {steps:4d}: TPR@1%FPR {r['tpr']:.3f}  above every null {above:.3f}  "
+                f"{name + ''.join(f' {k}={v}' for k, v in options.items()):17s} decoder steps {steps:4d}: TPR@1%FPR {r['tpr']:.3f}  above every null {above:.3f}  "
                 f"time {seconds:.0f} s ({seconds / base:.1f}x)",
                 flush=True,
             )

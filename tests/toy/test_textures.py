@@ -20,6 +20,14 @@ def test_textures_without_scenes_skip_the_overlay():
     assert x.shape == (8, 3, 16, 16)
 
 
+def test_bad_texture_requests_are_refused():
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="n >= 1"):
+        texture_batch(0, 16, g)
+    with pytest.raises(ValueError, match="scenes must be"):
+        texture_batch(4, 16, g, scenes=torch.rand(4, 3, 32, 32))
+
+
 def test_texture_vae_starts_as_the_toy_vae_and_keeps_its_latent_space():
     from workbench.toy.train.vae_ft import TextureVAETrainer
 
@@ -35,8 +43,13 @@ def test_texture_vae_starts_as_the_toy_vae_and_keeps_its_latent_space():
     assert metrics["latent_rms_shift"] < 0.05 and metrics["psnr_scene"] > 25
 
 
-def test_texture_vae_needs_the_toy_vae(tmp_path):
+def test_texture_vae_needs_the_toy_vae_and_a_mixed_batch(tmp_path):
     from workbench.toy.train.vae_ft import TextureVAETrainer
 
     with pytest.raises(FileNotFoundError, match="workbench toy train vae"):
         TextureVAETrainer(base_dir=tmp_path)
+    for bad in (dict(texture_fraction=0.0), dict(texture_fraction=1.0), dict(batch_size=1)):
+        with pytest.raises(ValueError, match="no scenes or no textures"):
+            TextureVAETrainer(**bad)
+    with pytest.raises(ValueError, match="anchor_weight"):
+        TextureVAETrainer(anchor_weight=-1.0)

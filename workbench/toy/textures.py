@@ -71,6 +71,10 @@ def texture_batch(
     Returns:
         (n, 3, size, size) images in [0, 1].
     """
+    if n < 1 or size < 1:
+        raise ValueError(f"texture_batch needs n >= 1 and size >= 1, got n={n}, size={size}")
+    if scenes is not None and (scenes.shape[0] < n or tuple(scenes.shape[1:]) != (3, size, size)):
+        raise ValueError(f"scenes must be ({n}, 3, {size}, {size}) to texture, got {tuple(scenes.shape)}")
     kinds = TEXTURE_KINDS if scenes is not None else TEXTURE_KINDS[:-1]
     out = []
     for i in range(n):

@@ -70,6 +70,13 @@ class TextureVAETrainer(EMATrainer):
         base_dir: Path = MODELS_DIR / "vae",
         device: str | None = None,
     ) -> None:
+        if not 0 < texture_fraction < 1 or round(batch_size * texture_fraction) in (0, batch_size):
+            raise ValueError(
+                f"texture_fraction {texture_fraction} of a batch of {batch_size} leaves no scenes or no textures: "
+                "use a fraction in (0, 1) and a batch of at least 2"
+            )
+        if anchor_weight < 0:
+            raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.crop, self.lr = seed, batch_size, crop, lr

@@ -2,13 +2,14 @@
 Diffusion's VAE fine-tuned on more images, a drop-in for the original).
 
 The shipped toy VAE was trained on flat-coloured shapes scenes only: its decoder cannot draw a texture,
-which Stable Diffusion's decoder (trained on natural images) can, and methods that search its latent
-space (CLIPMasterPrints) find nothing there. This trainer continues the toy VAE on half scenes, half
+which Stable Diffusion's decoder (trained on natural images) can, so a search in its latent space
+(CLIPMasterPrints) only finds flat shapes. This trainer continues the toy VAE on half scenes, half
 procedural textures (:mod:`workbench.toy.textures`), and keeps the latent space the toy SD was trained
 in: scenes are encoded to the latents the original encoder gives (an anchor loss on the posterior mean)
-and the decoder still reconstructs scenes from the original encoder's latents.
+and the decoder still reconstructs scenes from the original encoder's latents. (It does not make latent
+mining fool the toy CLIP, whose master images are per-pixel noise: see attacks/masterprints/README.md.)
 
-    workbench toy train vae-ft --threads 2 --minutes 30     # resumable; exports to models/vae-ft
+    workbench toy train vae-ft --threads 2 --minutes 40     # resumable; exports to models/vae-ft (not shipped)
 """
 
 from __future__ import annotations

@@ -12,6 +12,23 @@ from ..scorers.base import freeze
 from .base import SPACES, SearchSpace, SpaceConfig
 
 
+def downsampling_factor(vae) -> int:
+    """``f``: an ``AutoencoderKL`` halves the resolution at every encoder level but the last."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def _draw(vae, z: torch.Tensor, size: int) -> torch.Tensor:
+    """Decoder output for latents ``z`` (the VAE's own units) in [0, 1], not clamped: (N, 3, size, size).
+    A decoding of another size is resized; when shrinking, antialiased (an area average, as CLIP's
+    processor shrinks any large image)."""
+    x = vae.decode(z.to(next(vae.parameters()).dtype)).sample.float()  # (N, 3, h * f, w * f) in about [-1, 1]
+    if x.shape[-1] != size:
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > size
+        )
+    return (x + 1) / 2
+
+
 class VAELatentSpaceConfig(SpaceConfig):
     """
     Attributes:
@@ -51,7 +68,7 @@ class VAELatentSpace(SearchSpace):
         super().__init__(config, image_size, device)
         self.vae = freeze(vae)
         cfg = vae.config
-        factor = 2 ** (len(cfg.block_out_channels) - 1)
+        factor = downsampling_factor(vae)
         if self.image_size % factor:
             raise ValueError(
                 f"image_size {self.image_size} is not a multiple of the VAE's downsampling factor {factor}"
@@ -93,20 +110,10 @@ class VAELatentSpace(SearchSpace):
 
     def decode(self, params: torch.Tensor) -> torch.Tensor:
         self._check(params)
-        dtype = next(self.vae.parameters()).dtype
         out = []
         for chunk in params.split(self.config.decode_batch):
             z = chunk / self.scaling_factor + self.shift_factor  # (n, c, h, w), the VAE's own units
-            x = self.vae.decode(z.to(dtype)).sample.float()  # (n, 3, h * f, w * f) in about [-1, 1]
-            if x.shape[-1] != self.image_size:
-                x = F.interpolate(  # antialias when shrinking: an area average, as CLIP's processor does
-                    x,
-                    size=(self.image_size, self.image_size),
-                    mode="bilinear",
-                    align_corners=False,
-                    antialias=x.shape[-1] > self.image_size,
-                )
-            out.append(((x + 1) / 2).clamp(0, 1))  # (n, 3, H, W)
+            out.append(_draw(self.vae, z, self.image_size).clamp(0, 1))  # (n, 3, H, W)
         return torch.cat(out)
 
 
@@ -115,11 +122,7 @@ def vae_round_trip(vae, images: torch.Tensor) -> torch.Tensor:
     """`(N, 3, H, W)` images in [0, 1] after the VAE's encode (posterior mode) and decode: what of
     an image the VAE's latent space can hold. A master image that does not survive its round trip
     lies outside the space ``vae_latent`` searches."""
-    dtype = next(vae.parameters()).dtype
-    device = next(vae.parameters()).device
-    z = vae.encode((images * 2 - 1).to(device, dtype)).latent_dist.mode()  # (N, c, H / f, W / f)
-    x = vae.decode(z).sample.float()  # (N, 3, H, W) in about [-1, 1]
-    return ((x + 1) / 2).clamp(0, 1).to(images.device)
+    return vae_latent_fit(vae, images, steps=0)
 
 
 def vae_latent_fit(
@@ -142,16 +145,9 @@ def vae_latent_fit(
     dtype = next(vae.parameters()).dtype
     device = next(vae.parameters()).device
     h = images.shape[-1]
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    factor = downsampling_factor(vae)
     side = (latent_size or h // factor) * factor
     target = images.to(device, torch.float32)  # (N, 3, H, W)
-
-    def draw(z: torch.Tensor) -> torch.Tensor:
-        x = (vae.decode(z.to(dtype)).sample.float() + 1) / 2  # (N, 3, side, side)
-        if x.shape[-1] != h:
-            x = F.interpolate(x, size=(h, h), mode="bilinear", align_corners=False, antialias=x.shape[-1] > h)
-        return x
-
     with torch.no_grad():
         start = F.interpolate(target, size=(side, side), mode="nearest") if side != h else target
         z = vae.encode((start * 2 - 1).to(dtype)).latent_dist.mode().float()  # (N, c, side / f, side / f)
@@ -159,9 +155,9 @@ def vae_latent_fit(
     opt = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = ((draw(z) - target) ** 2).mean()
+            loss = ((_draw(vae, z, h) - target) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     with torch.no_grad():
-        return draw(z).clamp(0, 1).to(images.device)
+        return _draw(vae, z, h).clamp(0, 1).to(images.device)

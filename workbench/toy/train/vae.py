@@ -35,6 +35,17 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
+def reconstruction_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 + L2 between a decoding and its target, both in [0, 1]."""
+    return (y - x).abs().mean() + ((y - x) ** 2).mean()
+
+
+@torch.no_grad()
+def round_trip(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] after encode (posterior mode) and decode, clamped to [0, 1]: (B, 3, H, W) -> same."""
+    return ((vae.decode(vae.encode(x * 2 - 1).latent_dist.mode()).sample + 1) / 2).clamp(0, 1)
+
+
 class VAETrainer(EMATrainer):
     name = "vae"
     module_key = "vae"
@@ -74,7 +85,7 @@ class VAETrainer(EMATrainer):
             post.mean.shape, generator=step_generator(self.seed, step, 1)
         ).to(self.device)
         y = (self.vae.decode(z).sample + 1) / 2
-        rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        rec = reconstruction_loss(y, x)
         kl = post.kl().mean()
         loss = rec + self.kl_weight * kl
         self.optimise(loss, step)
@@ -88,8 +99,7 @@ class VAETrainer(EMATrainer):
     def evaluate(self) -> dict[str, float]:
         model = self.ema_model()
         x = self.eval_batch.images
-        y = ((model.decode(model.encode(x * 2 - 1).latent_dist.mode()).sample + 1) / 2).clamp(0, 1)
-        return {"psnr": psnr(y, x).mean().item()}
+        return {"psnr": psnr(round_trip(model, x), x).mean().item()}
 
     def warm_start(self, export_dir: Path) -> None:
         self.warm_start_from(AutoencoderKL.from_pretrained(export_dir))
@@ -115,4 +125,4 @@ def count_params(m: torch.nn.Module) -> float:
     return sum(p.numel() for p in m.parameters()) / 1e6
 
 
-__all__ = ["VAETrainer", "VAE_CONFIG", "psnr", "count_params", "math"]
+__all__ = ["VAETrainer", "VAE_CONFIG", "psnr", "reconstruction_loss", "round_trip", "count_params", "math"]

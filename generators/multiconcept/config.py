@@ -64,6 +64,9 @@ class BenchmarkSection(BaseModel):
         images_per_composition: images per composition and method (one pipeline call, same seeds for
             every method).
         entity_prob: the chance that a concept is a named entity rather than a plain object.
+        entity_buckets: the buckets named entities come from: ``frequent`` and ``rare`` (names the toy SD
+            saw in training, often or seldom), ``unseen`` (names it never saw: concepts only a reference image
+            defines, as a user's own object is for Stable Diffusion).
         mask_source: ``"world"`` (the renderer's exact masks) or ``"judge"`` (the judge's box cut to the
             foreground: what a user without ground truth gets).
     """
@@ -74,6 +77,9 @@ class BenchmarkSection(BaseModel):
     triples: int = Field(4, ge=0, le=10_000)
     images_per_composition: int = Field(4, ge=1, le=64)
     entity_prob: float = Field(0.25, ge=0.0, le=1.0)
+    entity_buckets: list[Literal["frequent", "rare", "unseen"]] = Field(
+        default_factory=lambda: ["frequent", "rare", "unseen"], min_length=1
+    )
     mask_source: Literal["world", "judge"] = "world"
 
 

@@ -13,12 +13,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from workbench.toy.entities import entity_design
+from workbench.toy.entities import BUCKETS, entity_design
 from workbench.toy.scene import ObjectSpec, Scene
 from workbench.toy.vocab import BACKGROUND, COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
 from workbench.toy.world import ShapesWorld, cell_box
@@ -106,17 +107,29 @@ def concept_pool(entities: bool = True) -> list[ToyConcept]:
 
 
 def sample_compositions(
-    rng: np.random.Generator, count: int, size: int, entity_prob: float = 0.25
+    rng: np.random.Generator,
+    count: int,
+    size: int,
+    entity_prob: float = 0.25,
+    entity_buckets: Sequence[str] | None = None,
 ) -> list[Composition]:
     """``count`` compositions of ``size`` (2 or 3) concepts with pairwise different shapes and colours (so
     the judge can tell them apart), each concept a named entity with probability ``entity_prob``.
+
+    Args:
+        entity_buckets: the buckets named entities are drawn from (``frequent``, ``rare``, ``unseen``: how
+            often the toy generators saw their names in training); ``None``: every entity.
 
     Deterministic for a given ``rng`` state.
     """
     if size not in LAYOUTS:
         raise ValueError(f"compositions have {' or '.join(map(str, LAYOUTS))} concepts, asked for {size}")
+    unknown = sorted(set(entity_buckets or ()) - set(BUCKETS))
+    if unknown or (entity_buckets is not None and not entity_buckets):
+        raise ValueError(f"entity_buckets must name some of {', '.join(BUCKETS)}, got {list(entity_buckets)}")
+    names = ENTITY_NAMES if entity_buckets is None else [n for b in entity_buckets for n in BUCKETS[b]]
     objects = concept_pool(entities=False)
-    entities = [ToyConcept.from_entity(n) for n in ENTITY_NAMES]
+    entities = [ToyConcept.from_entity(n) for n in names]
     out: list[Composition] = []
     while len(out) < count:
         chosen: list[ToyConcept] = []

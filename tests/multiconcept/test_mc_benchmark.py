@@ -41,6 +41,12 @@ def test_compositions_are_distinct_and_deterministic():
     assert len(concept_pool()) == 6 * 8 * 3 + 32
     with pytest.raises(ValueError, match="2 or 3"):
         sample_compositions(np.random.default_rng(0), 1, 4)
+    from workbench.toy.entities import BUCKETS
+
+    unseen = sample_compositions(np.random.default_rng(5), 10, 2, entity_prob=1.0, entity_buckets=["unseen"])
+    assert {c.entity for comp in unseen for c in comp.concepts} <= set(BUCKETS["unseen"])
+    with pytest.raises(ValueError, match="entity_buckets"):
+        sample_compositions(np.random.default_rng(0), 1, 2, entity_buckets=["famous"])
     ent = ToyConcept.from_entity("zorvik")
     assert ent.prompt == "a zorvik emblem" and ent.render(32)[1].any()
 

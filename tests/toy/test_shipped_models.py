@@ -7,7 +7,7 @@ from workbench.toy.train.registry import MODELS_DIR
 from workbench.toy.world import ShapesWorld
 
 SHIPPED = sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir()) if MODELS_DIR.exists() else []
-ON_DEMAND = {"vae-ft"}  # trained by users who want them, not shipped (git-ignored)
+ON_DEMAND = {"vae-ft", "sd-hires", "sd-ref"}  # trained by users who want them, not shipped (git-ignored)
 
 
 def test_the_vae_is_shipped():
@@ -39,7 +39,7 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
 
         BlipForConditionalGeneration.from_pretrained(folder)
         BlipProcessor.from_pretrained(folder)
-    elif name == "sd":
+    elif name in ("sd", "sd-hires", "sd-ref"):  # sd-hires, sd-ref: trained on demand, not shipped
         from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
         pipe = StableDiffusionPipeline.from_pretrained(folder)

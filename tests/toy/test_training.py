@@ -15,7 +15,9 @@ def _trainer(name):
     return trainer
 
 
-@pytest.mark.parametrize("name", ["judge", "vae", "vae-ft", "clip", "captioner", "unet", "unet-hires"])
+@pytest.mark.parametrize(
+    "name", ["judge", "vae", "vae-ft", "clip", "captioner", "unet", "unet-hires", "unet-ref"]
+)
 def test_toy_training_resumes_exactly(tmp_path, name):
     """Two steps, a checkpoint, a new process's trainer, one step: the weights of three straight steps
     (the UNet's third step re-encodes the batch it shares with the second: the cache is rebuilt)."""
@@ -99,6 +101,10 @@ def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):
     with pytest.raises(ValueError, match="recipe 'r2'.*another --work-dir"):
         run_training(newer, tmp_path, max_steps=4, eval_every=10**6)
     assert run_training(_Tiny(), tmp_path, max_steps=4, eval_every=10**6)["step"] == 4  # it is kept
+    continues = _Tiny()
+    continues.recipe, continues.resumes_recipes = "r3", ("r2",)  # r3 continues r2's checkpoints
+    result = run_training(continues, tmp_path, max_steps=6, eval_every=10**6)
+    assert result["step"] == 6 and float(continues.w) == 6
 
 
 def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
@@ -216,3 +222,23 @@ def test_captioner_vae_roundtrip_replaces_its_share_of_the_batch():
     assert torch.equal(out, half.vae_roundtrip(images, 5))  # the step decides: resumes exactly
     with pytest.raises(ValueError, match="vae_frac"):
         CaptionerTrainer(vae_frac=1.5)
+
+
+def test_cross_image_trainer_trains_the_last_two_decoder_levels_attention_and_exports_a_stock_unet():
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    from workbench.toy.train.cross_image import CrossImageAttnProcessor
+
+    torch.set_num_threads(1)
+    trainer = _trainer("unet-ref")
+    crossing = {k for k, p in trainer.unet.attn_processors.items() if isinstance(p, CrossImageAttnProcessor)}
+    assert {k.split(".")[1] for k in crossing} == {"1", "2"}  # 8x8 and 16x16
+    assert all(k.endswith("attn1.processor") for k in crossing)
+    before = _weights(trainer)
+    out = trainer.step(0)
+    assert 0 < out["with_views"] <= 1 and trainer.cross.present is None  # cleared after the call
+    changed = {k for k, v in trainer.unet.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and changed <= trainer.new_parameters
+    assert all(k.startswith(("up_blocks.1.attentions.", "up_blocks.2.attentions.")) for k in changed)
+    exported = trainer.ema_unet()
+    assert all(isinstance(p, AttnProcessor2_0) for p in exported.attn_processors.values())

@@ -102,7 +102,11 @@ def run_training(
     info = read_export_info(export_dir) if export_dir is not None and state is None else None
     recipe = getattr(trainer, "recipe", None)
     step, seconds = 0, 0.0
-    if state is not None and state.get("recipe", recipe) != recipe:
+    # a checkpoint of a recipe this one continues (``resumes_recipes``: same modules, a changed objective)
+    if state is not None and state.get("recipe", recipe) not in (
+        recipe,
+        *getattr(trainer, "resumes_recipes", ()),
+    ):
         raise ValueError(
             f"{ckpt_path} was written by recipe {state['recipe']!r}, this {trainer.name} trainer's recipe is "
             f"{recipe!r}: train in another --work-dir, or delete the checkpoint to start over"

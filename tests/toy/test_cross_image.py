@@ -1,0 +1,92 @@
+"""Cross-image self-attention (training counterpart of multi-reference attention) and its trainer's data."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+from workbench.toy.train.cross_image import CrossImageAttnProcessor, CrossImageState
+from workbench.toy.train.unet_ref import cross_image_views, vague_phrase
+
+
+def _attn():
+    torch.manual_seed(0)
+    return Attention(query_dim=16, heads=2, dim_head=8).eval()
+
+
+def test_without_other_images_it_is_plain_self_attention():
+    attn, state = _attn(), CrossImageState()
+    x = torch.randn(6, 5, 16)  # 2 groups of 3 rows
+    state.present = torch.tensor([[True, False, False], [True, False, False]])
+    with torch.no_grad():
+        got = CrossImageAttnProcessor(state)(attn, x)
+        want = AttnProcessor2_0()(attn, x)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_the_generated_image_sees_its_present_other_images_only():
+    attn, state = _attn(), CrossImageState()
+    x = torch.randn(6, 5, 16)
+    state.present = torch.tensor([[True, True, False], [True, False, False]])
+    proc = CrossImageAttnProcessor(state)
+    with torch.no_grad():
+        got = proc(attn, x)
+        plain = AttnProcessor2_0()(attn, x)
+        # group 0: its image attends over [own, other 1]; the same as plain attention on the joined tokens
+        joined = AttnProcessor2_0()(attn, torch.cat([x[0], x[1]])[None])[0, :5]
+        x2 = x.clone()
+        x2[2] += 100.0  # an absent other image changes nothing
+        again = proc(attn, x2)
+    assert torch.allclose(got[0], joined, atol=1e-5)
+    assert not torch.allclose(got[0], plain[0], atol=1e-3)
+    assert torch.allclose(got[1:], plain[1:], atol=1e-6)  # other images and the second group: plain
+    assert torch.allclose(again[0], got[0], atol=1e-6)
+    state.present = torch.ones(2, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match="groups of 4"):
+        proc(attn, x)
+
+
+def test_views_show_the_scenes_objects_alone_with_their_concept_phrases():
+    scenes, captions, present = cross_image_views(np.random.default_rng(0), 20, group=3)
+    assert len(scenes) == len(captions) == 60 and present.shape == (20, 3) and present[:, 0].all()
+    assert 0 < present[:, 1:].any(1).float().mean() < 1  # some scenes are denoised alone
+    for b in range(20):
+        scene = scenes[3 * b]
+        for g in range(1, 3):
+            view = scenes[3 * b + g]
+            if not present[b, g]:
+                assert view is scene
+                continue
+            (obj,) = view.objects
+            assert any(
+                (o.shape, o.color, o.texture, o.entity, o.design)
+                == (obj.shape, obj.color, obj.texture, obj.entity, obj.design)
+                for o in scene.objects
+            )
+            assert captions[3 * b + g] == obj.phrase(with_position=False)
+    from workbench.toy.entities import BUCKETS
+
+    named = {o.entity for s in scenes for o in s.objects if o.entity}
+    assert named and not named & set(BUCKETS["unseen"])  # unseen entities never appear in training
+
+
+def test_vague_captions_leave_to_the_other_images_what_they_show():
+    from workbench.toy.scene import ObjectSpec
+    from workbench.toy.world import emblem_object, parse_caption
+
+    plain = ObjectSpec("circle", "red", "large", "striped", (0.0, 0.3, 0.3, 0.6))
+    assert vague_phrase(plain) == "a large circle on the left"
+    (parsed,) = parse_caption(vague_phrase(plain))
+    assert parsed.shape == "circle" and parsed.color is None
+    assert vague_phrase(emblem_object((0.0, 0.3, 0.3, 0.6), entity="zorvik")) == "an emblem on the left"
+    scenes, captions, present = cross_image_views(np.random.default_rng(1), 40, vague_prob=1.0)
+    for b in range(40):
+        scene, caption = scenes[3 * b], captions[3 * b]
+        views = [v.objects[0] for v, p in zip(scenes[3 * b + 1 : 3 * b + 3], present[b, 1:]) if p]
+        for obj in scene.objects:
+            seen = any(
+                (v.shape, v.color, v.texture, v.design, v.entity)
+                == (obj.shape, obj.color, obj.texture, obj.design, obj.entity)
+                for v in views
+            )
+            assert (vague_phrase(obj) if seen else obj.phrase()) in caption

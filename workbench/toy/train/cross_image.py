@@ -1,0 +1,99 @@
+"""Cross-image self-attention for training: each generated image's queries attend to its own keys and
+values and to those of its other images (views of the same objects), as video and multi-view diffusion
+models train cross-frame attention.
+
+Rows of the UNet batch come in groups of ``G``: row 0 of a group is the image being denoised, rows
+``1 .. G-1`` are its other images (``present[b, g]`` says which exist; absent rows are padding). The
+other images attend to themselves only::
+
+    k_b = [k_(b,0), k_(b,1), ..., k_(b,G-1)]                   # (heads, G * N, head_dim)
+    out_(b,0) = softmax(q_(b,0) k_b^T * scale + bias_b) v_b     # bias -inf on absent rows' keys
+    out_(b,g) = softmax(q_(b,g) k_(b,g)^T * scale) v_(b,g)      # g >= 1
+
+This is the training counterpart of multi-reference self-attention (``generators.attention``): a model
+trained so learns to carry appearance from one image to another through self-attention, which Stable
+Diffusion learned from the repeated objects and textures of natural images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+__all__ = ["CrossImageAttnProcessor", "CrossImageState"]
+
+
+class CrossImageState:
+    """What the processors of one UNet call share: ``present`` `(B, G)` bool, row 0 of each group ``True``."""
+
+    def __init__(self) -> None:
+        self.present: torch.Tensor | None = None
+
+    @property
+    def group(self) -> int:
+        if self.present is None:
+            raise RuntimeError("set CrossImageState.present (B, G) before the UNet call")
+        return self.present.shape[1]
+
+
+class CrossImageAttnProcessor:
+    """Self-attention of grouped rows (see the module doc); cross-attention goes to ``AttnProcessor2_0``."""
+
+    def __init__(self, state: CrossImageState) -> None:
+        self.state = state
+        self.plain = AttnProcessor2_0()
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        if encoder_hidden_states is not None or self.state.present is None:
+            return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        residual = hidden_states
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            rows, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(rows, channel, height * width).transpose(1, 2)  # (rows, N, C)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        rows, n, _ = hidden_states.shape
+        g = self.state.group
+        if rows % g:
+            raise ValueError(f"{rows} rows do not split into groups of {g}")
+        b = rows // g
+        q, k, v = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        d = k.shape[-1] // attn.heads
+        q, k, v = (
+            x.view(b, g, n, attn.heads, d).permute(0, 1, 3, 2, 4) for x in (q, k, v)
+        )  # (B, G, h, N, d)
+
+        # 1. the other images: plain self-attention
+        others = F.scaled_dot_product_attention(
+            q[:, 1:].flatten(0, 1), k[:, 1:].flatten(0, 1), v[:, 1:].flatten(0, 1), scale=attn.scale
+        ).view(b, g - 1, attn.heads, n, d)  # (B, G-1, h, N, d)
+        # 2. the generated image: its own keys and every present other image's
+        k_all = k.permute(0, 2, 1, 3, 4).reshape(b, attn.heads, g * n, d)  # (B, h, G*N, d)
+        v_all = v.permute(0, 2, 1, 3, 4).reshape(b, attn.heads, g * n, d)
+        present = self.state.present.to(q.device).repeat_interleave(n, dim=1)  # (B, G*N)
+        bias = torch.zeros(present.shape, dtype=q.dtype, device=q.device).masked_fill(~present, float("-inf"))
+        own = F.scaled_dot_product_attention(
+            q[:, 0], k_all, v_all, attn_mask=bias[:, None, None, :], scale=attn.scale
+        )  # (B, h, N, d)
+        out = torch.cat([own[:, None], others], dim=1)  # (B, G, h, N, d)
+
+        hidden_states = out.permute(0, 1, 3, 2, 4).reshape(rows, n, attn.heads * d)
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(rows, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor

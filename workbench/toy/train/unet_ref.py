@@ -1,7 +1,9 @@
-"""Toy SD whose finest decoder self-attention carries appearance across images: the 16x16 decoder attention
-of ``unet-hires`` (added to the shipped toy SD, the rest frozen), trained with cross-image self-attention
-(:mod:`.cross_image`): each training scene is denoised beside up to two other images of its objects (each
-object alone, as a reference shows it), whose keys and values its self-attention sees.
+"""Toy SD whose decoder self-attention is trained to carry appearance across images: the 16x16 decoder
+attention of ``unet-hires`` (added to the shipped toy SD) and the toy SD's 8x8 decoder attention (FreeCustom's
+two levels), trained with cross-image self-attention (:mod:`.cross_image`) while the rest stays frozen: each
+training scene is denoised beside up to two other images of its objects (each object alone, as a reference
+shows it), whose keys and values its self-attention sees. An object shown elsewhere is often captioned without
+what the other image shows, and objects' pixels weigh more in the loss.
 
 Why: Stable Diffusion's self-attention copies appearance between the objects and textures that natural
 images repeat, and FreeCustom's multi-reference self-attention relies on it. The shapes world's scenes never
@@ -10,6 +12,8 @@ copying them (``unet-hires``: multi-reference attention +3 points over text-only
 include anonymous emblems (captioned only ``"an emblem"``: their design is in the other images alone), named
 emblems of the frequent and rare buckets (never the unseen ones) and plain objects; 15 % of the scenes and
 every caption-dropped one are denoised alone, so the model stays a plain text-to-image model as well.
+Measured (README, FreeCustom): after 6,411 steps the other images lower the denoising loss by at most 3 % and
+FreeCustom on this model does not yet draw emblems from their references.
 
     workbench toy train unet-ref --threads 2 --minutes 60        # resumable; exports to models/sd-ref
 """
@@ -38,8 +42,8 @@ _NAMED_P = np.array([BUCKET_WEIGHT[b] for b, es in BUCKETS.items() for e in es i
 _NAMED_P = _NAMED_P / _NAMED_P.sum()
 
 
-def _object(rng: np.random.Generator, cell: int, jitter: bool = True) -> ObjectSpec:
-    box = cell_box(cell, SIZES["large"], rng if jitter else None)
+def _object(rng: np.random.Generator, cell: int) -> ObjectSpec:
+    box = cell_box(cell, SIZES["large"], rng)
     u = rng.random()
     if u < 0.35:
         return emblem_object(box, design=random_design(rng))
@@ -252,7 +256,8 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     )
     card_description = (
         "The toy SD (models/sd) with a self- and cross-attention transformer added to each ResNet of the last "
-        "decoder level (16x16 latents), output projections started at zero, trained alone with the rest frozen "
+        "decoder level (16x16 latents), output projections started at zero, trained with the 8x8 decoder "
+        "transformers and the rest frozen "
         "(epsilon prediction, min-SNR-5, 10% caption dropout, EMA 0.999) on toy-world scenes denoised beside up to "
         "two other images of their objects, whose self-attention keys and values they see (cross-image "
         "attention, as cross-frame attention trains in video models): its self-attention carries appearance "

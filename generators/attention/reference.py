@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from generators.attention.masks import token_grid
+from generators.attention.projection import output_projection, project_self_attention
 from generators.attention.selection import resolve_layers
 from generators.attention.state import ReferenceAttentionState
 
@@ -153,26 +154,10 @@ class ReferenceAttnProcessor:
                 f"{self.name}: reference attention does not take an attention mask in self-attention"
             )
 
-        # 1. Project: (B, N, C) -> q, k, v of shape (B, heads, N, head_dim)
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        input_ndim = hidden_states.ndim
-        if input_ndim == 4:
-            batch, channel, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)  # (B, N, C)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        batch = hidden_states.shape[0]
-        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query, key, value = (
-            x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value)
-        )
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        # 1. Project: q, k, v of shape (B, heads, N, head_dim)
+        p = project_self_attention(attn, hidden_states, temb)
+        query, key, value = p.query, p.key, p.value
+        batch = query.shape[0]
 
         # 2. Record the reference rows, attend with the generated rows
         if state.mode == "record":
@@ -191,19 +176,9 @@ class ReferenceAttnProcessor:
                     self._attend(attn, query[n_rec:], key[n_rec:], value[n_rec:], state.query_branches),
                 ]
             )  # (B, h, N, d)
-        hidden_states = out
 
         # 3. Output projection, as AttnProcessor2_0
-        hidden_states = (
-            hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
-        )
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+        return output_projection(attn, out, p)
 
 
 def reference_processors(

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
+from generators.attention.projection import output_projection, project_self_attention
+
 __all__ = ["CrossImageAttnProcessor", "CrossImageState"]
 
 
@@ -58,42 +60,25 @@ class CrossImageAttnProcessor:
     ) -> torch.Tensor:
         if encoder_hidden_states is not None or self.state.present is None:
             return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
-        residual = hidden_states
-        input_ndim = hidden_states.ndim
-        if input_ndim == 4:
-            rows, channel, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(rows, channel, height * width).transpose(1, 2)  # (rows, N, C)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        rows, n, _ = hidden_states.shape
+        p = project_self_attention(attn, hidden_states, temb)
+        rows, heads, n, d = p.query.shape
         g = self.state.group
         if rows % g:
             raise ValueError(f"{rows} rows do not split into groups of {g}")
         b = rows // g
-        q, k, v = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        d = k.shape[-1] // attn.heads
-        q, k, v = (
-            x.view(b, g, n, attn.heads, d).permute(0, 1, 3, 2, 4) for x in (q, k, v)
-        )  # (B, G, h, N, d)
+        q, k, v = (x.view(b, g, heads, n, d) for x in (p.query, p.key, p.value))  # (B, G, h, N, d)
 
         # 1. the other images: plain self-attention
         others = F.scaled_dot_product_attention(
             q[:, 1:].flatten(0, 1), k[:, 1:].flatten(0, 1), v[:, 1:].flatten(0, 1), scale=attn.scale
-        ).view(b, g - 1, attn.heads, n, d)  # (B, G-1, h, N, d)
+        ).view(b, g - 1, heads, n, d)  # (B, G-1, h, N, d)
         # 2. the generated image: its own keys and every present other image's
-        k_all = k.permute(0, 2, 1, 3, 4).reshape(b, attn.heads, g * n, d)  # (B, h, G*N, d)
-        v_all = v.permute(0, 2, 1, 3, 4).reshape(b, attn.heads, g * n, d)
+        k_all = k.permute(0, 2, 1, 3, 4).reshape(b, heads, g * n, d)  # (B, h, G*N, d)
+        v_all = v.permute(0, 2, 1, 3, 4).reshape(b, heads, g * n, d)
         present = self.state.present.to(q.device).repeat_interleave(n, dim=1)  # (B, G*N)
         bias = torch.zeros(present.shape, dtype=q.dtype, device=q.device).masked_fill(~present, float("-inf"))
         own = F.scaled_dot_product_attention(
             q[:, 0], k_all, v_all, attn_mask=bias[:, None, None, :], scale=attn.scale
         )  # (B, h, N, d)
         out = torch.cat([own[:, None], others], dim=1)  # (B, G, h, N, d)
-
-        hidden_states = out.permute(0, 1, 3, 2, 4).reshape(rows, n, attn.heads * d)
-        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(rows, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+        return output_projection(attn, out.flatten(0, 1), p)

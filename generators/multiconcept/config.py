@@ -69,6 +69,10 @@ class BenchmarkSection(BaseModel):
             defines, as a user's own object is for Stable Diffusion).
         mask_source: ``"world"`` (the renderer's exact masks) or ``"judge"`` (the judge's box cut to the
             foreground: what a user without ground truth gets).
+        concept_words: how the target and concept prompts name each concept: ``"full"`` (every attribute,
+            or the entity's name: the text-only baseline is told everything the judge checks) or ``"class"``
+            (its class only, ``"a large circle"``, ``"an emblem"``: colour, texture and design are in the
+            reference alone, as in FreeCustom's prompts, which name a user's concept ``"a dog"``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +85,7 @@ class BenchmarkSection(BaseModel):
         default_factory=lambda: ["frequent", "rare", "unseen"], min_length=1
     )
     mask_source: Literal["world", "judge"] = "world"
+    concept_words: Literal["full", "class"] = "full"
 
 
 class GenerationSection(BaseModel):

@@ -64,9 +64,9 @@ def _fidelity_encoder(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 def _compositions(cfg: MultiConceptConfig, runtime: Runtime) -> list[Composition]:
     rng = runtime.numpy_rng("multiconcept", "compositions")
     b = cfg.benchmark
-    comps = sample_compositions(rng, b.pairs, 2, b.entity_prob, b.entity_buckets) + sample_compositions(
-        rng, b.triples, 3, b.entity_prob, b.entity_buckets
-    )
+    comps = sample_compositions(
+        rng, b.pairs, 2, b.entity_prob, b.entity_buckets, b.concept_words
+    ) + sample_compositions(rng, b.triples, 3, b.entity_prob, b.entity_buckets, b.concept_words)
     if not comps:
         raise ConfigError("benchmark: pairs and triples are both 0; ask for at least one composition")
     return comps

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,17 +38,20 @@ LAYOUTS: dict[int, list[tuple[int, ...]]] = {
 @dataclass(frozen=True)
 class ToyConcept:
     """A distinctive toy object. ``entity`` is set for named entities (their design fixes shape, colour
-    and texture)."""
+    and texture). ``words`` is how prompts name it: ``"full"`` (every attribute, or the entity's name) or
+    ``"class"`` (its class only, ``"a large circle"``, ``"an emblem"``: what only its reference image shows
+    is left out, as a user names their own object ``"a dog"``)."""
 
     shape: str
     color: str
     texture: str = "plain"
     entity: str | None = None
+    words: Literal["full", "class"] = "full"
 
     @classmethod
-    def from_entity(cls, name: str) -> ToyConcept:
+    def from_entity(cls, name: str, words: Literal["full", "class"] = "full") -> ToyConcept:
         d = entity_design(name)
-        return cls(d.outer_shape, d.outer_color, d.outer_texture, entity=name)
+        return cls(d.outer_shape, d.outer_color, d.outer_texture, entity=name, words=words)
 
     def spec(self, cell: int = CENTER_CELL) -> ObjectSpec:
         """The object, large, in grid cell ``cell`` (no jitter)."""
@@ -57,8 +61,14 @@ class ToyConcept:
 
     @property
     def prompt(self) -> str:
-        """The concept prompt: ``"a large striped red circle"`` or ``"a zorvik emblem"``."""
-        return self.spec().phrase(with_position=False)
+        """The concept prompt: ``"a large striped red circle"`` or ``"a zorvik emblem"`` (``"a large circle"``,
+        ``"an emblem"`` with class words)."""
+        spec = self.spec()
+        return (
+            spec.phrase(with_position=False)
+            if self.words == "full"
+            else spec.class_phrase(with_position=False)
+        )
 
     @property
     def name(self) -> str:
@@ -89,8 +99,9 @@ class Composition:
 
     @property
     def prompt(self) -> str:
-        """``"a large striped red circle on the left and a large blue star on the right"``."""
-        return self.scene.caption()
+        """``"a large striped red circle on the left and a large blue star on the right"`` (``"a large circle
+        on the left and an emblem on the right"`` when the concepts are named by class words)."""
+        return self.scene.caption(words=self.concepts[0].words)
 
     @property
     def boxes(self) -> list[tuple[float, float, float, float]]:
@@ -98,11 +109,11 @@ class Composition:
         return self.scene.boxes
 
 
-def concept_pool(entities: bool = True) -> list[ToyConcept]:
+def concept_pool(entities: bool = True, words: Literal["full", "class"] = "full") -> list[ToyConcept]:
     """Every large object (shape x colour x texture) and, with ``entities``, every named entity."""
-    pool = [ToyConcept(s, c, t) for s in SHAPES for c in COLOR_NAMES for t in TEXTURES]
+    pool = [ToyConcept(s, c, t, words=words) for s in SHAPES for c in COLOR_NAMES for t in TEXTURES]
     if entities:
-        pool += [ToyConcept.from_entity(n) for n in ENTITY_NAMES]
+        pool += [ToyConcept.from_entity(n, words) for n in ENTITY_NAMES]
     return pool
 
 
@@ -112,6 +123,7 @@ def sample_compositions(
     size: int,
     entity_prob: float = 0.25,
     entity_buckets: Sequence[str] | None = None,
+    words: Literal["full", "class"] = "full",
 ) -> list[Composition]:
     """``count`` compositions of ``size`` (2 or 3) concepts with pairwise different shapes and colours (so
     the judge can tell them apart), each concept a named entity with probability ``entity_prob``.
@@ -119,6 +131,7 @@ def sample_compositions(
     Args:
         entity_buckets: the buckets named entities are drawn from (``frequent``, ``rare``, ``unseen``: how
             often the toy generators saw their names in training); ``None``: every entity.
+        words: how the prompts name the concepts (see :class:`ToyConcept`); the draws do not depend on it.
 
     Deterministic for a given ``rng`` state.
     """
@@ -128,8 +141,10 @@ def sample_compositions(
     if unknown or (entity_buckets is not None and not entity_buckets):
         raise ValueError(f"entity_buckets must name some of {', '.join(BUCKETS)}, got {list(entity_buckets)}")
     names = ENTITY_NAMES if entity_buckets is None else [n for b in entity_buckets for n in BUCKETS[b]]
-    objects = concept_pool(entities=False)
-    entities = [ToyConcept.from_entity(n) for n in names]
+    if words not in ("full", "class"):
+        raise ValueError(f"words must be 'full' or 'class', got {words!r}")
+    objects = concept_pool(entities=False, words=words)
+    entities = [ToyConcept.from_entity(n, words) for n in names]
     out: list[Composition] = []
     while len(out) < count:
         chosen: list[ToyConcept] = []

@@ -51,6 +51,27 @@ def test_compositions_are_distinct_and_deterministic():
     assert ent.prompt == "a zorvik emblem" and ent.render(32)[1].any()
 
 
+def test_class_words_leave_the_concepts_appearance_to_the_references():
+    full = sample_compositions(np.random.default_rng(3), 6, 2, entity_prob=0.5)
+    named = sample_compositions(np.random.default_rng(3), 6, 2, entity_prob=0.5, words="class")
+    # the same draws, named differently
+    assert [[(c.shape, c.color, c.texture, c.entity) for c in comp.concepts] for comp in full] == [
+        [(c.shape, c.color, c.texture, c.entity) for c in comp.concepts] for comp in named
+    ]
+    assert [c.cells for c in full] == [c.cells for c in named]
+    for comp in named:
+        for concept in comp.concepts:
+            assert concept.prompt == ("an emblem" if concept.entity else f"a large {concept.shape}")
+            assert concept.color not in comp.prompt and concept.prompt in comp.prompt
+            if concept.entity:
+                assert concept.entity not in comp.prompt
+    assert any(c.entity for comp in named for c in comp.concepts)
+    same = ToyConcept("circle", "red", "striped", words="class")
+    assert torch.equal(same.render(32)[0], ToyConcept("circle", "red", "striped").render(32)[0])
+    with pytest.raises(ValueError, match="words"):
+        sample_compositions(np.random.default_rng(0), 1, 2, words="some")
+
+
 def test_judging_matches_each_concept_once():
     comp = Composition((ToyConcept("circle", "red", "striped"), ToyConcept("star", "blue")), (3, 5))
     left, right = comp.boxes

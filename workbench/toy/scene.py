@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from .entities import EntityDesign, entity_design
 from .vocab import BACKGROUND, COLOR_NAMES, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_NAMES, TEXTURES
@@ -60,6 +61,15 @@ class ObjectSpec:
             words.append(POSITION_PHRASES[self.position])
         return " ".join(words)
 
+    def class_phrase(self, with_position: bool = True) -> str:
+        """The phrase without what only an image of the object shows, as a user names their own object by
+        its class (``"a dog"``): a plain object's size and shape (``"a large circle on the left"``), an
+        emblem as ``"an emblem"``."""
+        words = ["an", "emblem"] if self.emblem_design is not None else ["a", self.size, self.shape]
+        if with_position:
+            words.append(POSITION_PHRASES[self.position])
+        return " ".join(words)
+
     def validate(self) -> None:
         if self.emblem_design is None:
             if self.shape not in SHAPES:
@@ -86,9 +96,13 @@ class Scene:
     seed: int = 0
     extras: dict = field(default_factory=dict, compare=False)
 
-    def caption(self, with_position: bool = True) -> str:
-        """``"a large red circle on the left and a small striped blue square on the right"``."""
-        phrases = [o.phrase(with_position) for o in self.objects]
+    def caption(self, with_position: bool = True, words: Literal["full", "class"] = "full") -> str:
+        """``"a large red circle on the left and a small striped blue square on the right"``; with
+        ``words="class"`` each object by its class only (:meth:`ObjectSpec.class_phrase`)."""
+        phrases = [
+            o.phrase(with_position) if words == "full" else o.class_phrase(with_position)
+            for o in self.objects
+        ]
         if len(phrases) == 1:
             return phrases[0]
         return ", ".join(phrases[:-1]) + " and " + phrases[-1]

@@ -10,6 +10,10 @@ other images attend to themselves only::
     out_(b,0) = softmax(q_(b,0) k_b^T * scale + bias_b) v_b     # bias -inf on absent rows' keys
     out_(b,g) = softmax(q_(b,g) k_(b,g)^T * scale) v_(b,g)      # g >= 1
 
+With ``masks`` (each other image's object), the bias is as FreeCustom's multi-reference self-attention
+gives it at inference: ``+mask_weight`` on an other image's keys inside its object, ``-inf`` outside
+(:func:`generators.attention.masks.masks_to_tokens` reduces the masks to each layer's grid).
+
 This is the training counterpart of multi-reference self-attention (``generators.attention``): a model
 trained so learns to carry appearance from one image to another through self-attention, which Stable
 Diffusion learned from the repeated objects and textures of natural images.
@@ -23,16 +27,22 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
+from generators.attention.masks import masks_to_tokens, token_grid
 from generators.attention.projection import output_projection, project_self_attention
 
 __all__ = ["CrossImageAttnProcessor", "CrossImageState"]
 
 
 class CrossImageState:
-    """What the processors of one UNet call share: ``present`` `(B, G)` bool, row 0 of each group ``True``."""
+    """What the processors of one UNet call share: ``present`` `(B, G)` bool, row 0 of each group ``True``;
+    optionally ``masks`` `(B, G, H, W)` bool (each other image's object; row 0 unused) at the latents'
+    ``latent_hw`` or any size, and the logit ``mask_weight`` added inside them."""
 
-    def __init__(self) -> None:
+    def __init__(self, mask_weight: float = 0.0) -> None:
         self.present: torch.Tensor | None = None
+        self.masks: torch.Tensor | None = None
+        self.latent_hw: tuple[int, int] | None = None
+        self.mask_weight = float(mask_weight)
 
     @property
     def group(self) -> int:
@@ -77,8 +87,21 @@ class CrossImageAttnProcessor:
         v_all = v.permute(0, 2, 1, 3, 4).reshape(b, heads, g * n, d)
         present = self.state.present.to(q.device).repeat_interleave(n, dim=1)  # (B, G*N)
         bias = torch.zeros(present.shape, dtype=q.dtype, device=q.device).masked_fill(~present, float("-inf"))
+        if self.state.masks is not None:
+            bias = bias + self._mask_bias(n).to(q.device, q.dtype)
         own = F.scaled_dot_product_attention(
             q[:, 0], k_all, v_all, attn_mask=bias[:, None, None, :], scale=attn.scale
         )  # (B, h, N, d)
         out = torch.cat([own[:, None], others], dim=1)  # (B, G, h, N, d)
         return output_projection(attn, out.flatten(0, 1), p)
+
+    def _mask_bias(self, n: int) -> torch.Tensor:
+        """`(B, G*N)`: 0 on the generated image's own keys; ``+mask_weight`` inside an other image's object,
+        ``-inf`` outside."""
+        masks = self.state.masks  # (B, G, H, W)
+        b, g = masks.shape[:2]
+        grid = token_grid(self.state.latent_hw or masks.shape[-2:], n)
+        inside = masks_to_tokens(masks.flatten(0, 1), grid).view(b, g, n)  # (B, G, N)
+        bias = torch.full((b, g, n), self.state.mask_weight).masked_fill(~inside, float("-inf"))
+        bias[:, 0] = 0.0
+        return bias.flatten(1)

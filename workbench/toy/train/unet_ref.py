@@ -2,8 +2,11 @@
 attention of ``unet-hires`` (added to the shipped toy SD) and the toy SD's 8x8 decoder attention (FreeCustom's
 two levels), trained with cross-image self-attention (:mod:`.cross_image`) while the rest stays frozen: each
 training scene is denoised beside up to two other images of its objects (each object alone, as a reference
-shows it), whose keys and values its self-attention sees. An object shown elsewhere is often captioned without
-what the other image shows, and objects' pixels weigh more in the loss.
+shows it), whose keys and values its self-attention sees as FreeCustom's multi-reference self-attention shows
+a reference's: only the keys inside the object, with the mask weight (+3) on their logits. An object shown
+elsewhere is mostly captioned by its class only (``"a large circle"``: what the other image shows is left out),
+objects' pixels weigh more in the loss, and so do the noisy steps of scenes beside other images (their clean
+image's error, ``1 / SNR`` up to 10x), where what another image shows decides the appearance.
 
 Why: Stable Diffusion's self-attention copies appearance between the objects and textures that natural
 images repeat, and FreeCustom's multi-reference self-attention relies on it. The shapes world's scenes never
@@ -12,8 +15,7 @@ copying them (``unet-hires``: multi-reference attention +3 points over text-only
 include anonymous emblems (captioned only ``"an emblem"``: their design is in the other images alone), named
 emblems of the frequent and rare buckets (never the unseen ones) and plain objects; 15 % of the scenes and
 every caption-dropped one are denoised alone, so the model stays a plain text-to-image model as well.
-Measured (README, FreeCustom): after 6,411 steps the other images lower the denoising loss by at most 3 % and
-FreeCustom on this model does not yet draw emblems from their references.
+Measured: README, FreeCustom.
 
     workbench toy train unet-ref --threads 2 --minutes 60        # resumable; exports to models/sd-ref
 """
@@ -34,7 +36,7 @@ from .cross_image import CrossImageAttnProcessor, CrossImageState
 from .data import prompt_ids, step_generator
 from .unet_hires import HiResAttentionTrainer
 
-__all__ = ["CrossImageAttentionTrainer", "cross_image_views", "vague_phrase"]
+__all__ = ["CrossImageAttentionTrainer", "cross_image_views"]
 
 CENTER = 4
 _NAMED = [e for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0]
@@ -73,16 +75,6 @@ def _alone(rng: np.random.Generator, obj: ObjectSpec) -> Scene:
     return Scene(objects=(moved,), background=BACKGROUND)
 
 
-def vague_phrase(obj: ObjectSpec) -> str:
-    """``obj``'s caption phrase without what only its other images show: a plain object's colour and texture
-    (``"a large circle on the left"``), a named emblem's name (``"an emblem on the left"``)."""
-    if obj.emblem_design is not None:
-        return ObjectSpec(
-            obj.shape, obj.color, obj.size, obj.texture, obj.box, design=obj.emblem_design
-        ).phrase()
-    return ObjectSpec(obj.shape, "white", obj.size, "plain", obj.box).phrase().replace(" white", "")
-
-
 def _caption(phrases: list[str]) -> str:
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
@@ -93,7 +85,7 @@ def cross_image_views(
     """``count`` training scenes, each followed by ``group - 1`` other images of its objects.
 
     An object shown in another image is captioned, with probability ``vague_prob``, without what that image
-    shows (:func:`vague_phrase`): the other image is then the only source of its colour, texture or design.
+    shows (by its class: :meth:`~workbench.toy.scene.ObjectSpec.class_phrase`): the other image is then the only source of its colour, texture or design.
 
     Returns:
         ``(scenes, captions, present)``: ``count * group`` scenes and captions (a scene's caption; an other
@@ -115,7 +107,7 @@ def cross_image_views(
         vague = [i in shown and rng.random() < vague_prob for i in range(n)]
         scenes.append(scene)
         captions.append(
-            _caption([vague_phrase(o) if v else o.phrase() for o, v in zip(scene.objects, vague)])
+            _caption([o.class_phrase() if v else o.phrase() for o, v in zip(scene.objects, vague)])
         )
         present[b, 0] = True
         for g in range(1, group):
@@ -139,17 +131,21 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
         group: rows per training scene (the scene and up to ``group - 1`` other images).
         coarse_lr: learning rate of the 8x8 transformers (trained already: a smaller step).
         object_weight: extra loss weight of the objects' latent pixels.
+        vague_prob: the chance that an object shown in an other image is captioned by its class only.
+        mask_weight: the logit added to an other image's keys inside its object (outside: ``-inf``).
+        x0_cap: the most a noisy step of a scene beside other images is up-weighted (``1 / SNR``).
         seed, batch_size (scenes per step; ``batch_size * group`` UNet rows), lr, base_dir, **kwargs: as
             :class:`~.unet_hires.HiResAttentionTrainer`.
     """
 
     name = "unet-ref"
-    recipe = "attention-8x8-16x16-decoder-cross-image-vague-captions-object-weighted"
+    recipe = "attention-8x8-16x16-decoder-cross-image-masked-views-vague-captions-object-weighted-high-t"
     compatible_recipes = ()
-    # checkpoints of the recipes this one continues (16x16 only): their weights, a fresh optimiser
+    # checkpoints of the recipes this one continues: their weights, a fresh optimiser
     resumes_recipes = (
         "attention-16x16-decoder-cross-image-vague-captions",
         "attention-16x16-decoder-cross-image-vague-captions-object-weighted",
+        "attention-8x8-16x16-decoder-cross-image-vague-captions-object-weighted",
     )
 
     def __init__(
@@ -160,12 +156,17 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
         coarse_lr: float = 2e-4,
         group: int = 3,
         object_weight: float = 4.0,
+        vague_prob: float = 0.8,
+        mask_weight: float = 3.0,
+        x0_cap: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(seed=seed, batch_size=batch_size, lr=lr, **kwargs)
         self.group = int(group)
         self.object_weight = float(object_weight)
-        self.cross = CrossImageState()
+        self.vague_prob = float(vague_prob)
+        self.x0_cap = float(x0_cap)
+        self.cross = CrossImageState(mask_weight=mask_weight)
         levels = tuple(
             f"up_blocks.{i}." for i in (len(self.unet.up_blocks) - 2, len(self.unet.up_blocks) - 1)
         )
@@ -201,20 +202,24 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
 
     @torch.no_grad()
     def encoded(self, key: int) -> tuple[torch.Tensor, ...]:
-        """Posterior mean and std `(B*G, 4, h, w)`, token ids `(B*G, 77)`, ``present`` `(B, G)` and the
-        objects' latent-grid masks `(B*G, 1, h, w)` of batch ``key``."""
+        """Posterior mean and std `(B*G, 4, h, w)`, token ids `(B*G, 77)`, ``present`` `(B, G)`, the
+        objects' latent-grid masks `(B*G, 1, h, w)` and the pixel object masks `(B, G, H, W)` bool of batch
+        ``key``."""
         if self._encoded is None or self._encoded[0] != key:
             rng = np.random.default_rng([self.seed, int(key), 11])
-            scenes, captions, present = cross_image_views(rng, self.batch_size, self.group)
+            scenes, captions, present = cross_image_views(
+                rng, self.batch_size, self.group, vague_prob=self.vague_prob
+            )
             batch = self.world.render(scenes)
             post = self.vae.encode(batch.images.to(self.device) * 2 - 1).latent_dist
             objects = F.adaptive_max_pool2d((batch.masks > 0).float()[:, None], post.mean.shape[-2:])
             ids = prompt_ids(self.tokenizer, captions, self.device)
-            self._encoded = (key, post.mean, post.std, ids, present, objects.to(self.device))
+            pixel_masks = (batch.masks > 0).view(self.batch_size, self.group, *batch.masks.shape[-2:])
+            self._encoded = (key, post.mean, post.std, ids, present, objects.to(self.device), pixel_masks)
         return self._encoded[1:]
 
     def step(self, step: int) -> dict[str, float]:
-        mean, std, ids, present, objects = self.encoded(step // self.reuse)
+        mean, std, ids, present, objects, pixel_masks = self.encoded(step // self.reuse)
         b, g = present.shape
         gen = step_generator(self.seed, step)
         drop = torch.rand(b, generator=gen) < self.uncond_prob  # caption dropped: denoised alone
@@ -235,12 +240,18 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         for group in self.opt.param_groups:
             group["lr"] = group["base_lr"] * self.lr_at(step)
-        self.cross.present = present
+        self.cross.present, self.cross.masks, self.cross.latent_hw = present, pixel_masks, mean.shape[-2:]
         try:
             pred = self.unet(noisy, t, encoder_hidden_states=cond).sample
         finally:
-            self.cross.present = None
+            self.cross.present = self.cross.masks = None
         weight = torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr  # (B*G,)
+        # scenes beside other images: noisy steps weigh as the clean image's error (1 / SNR, at most x0_cap),
+        # where min-SNR leaves them little weight; there what the other images show decides the appearance
+        seen = torch.zeros(b, g, dtype=torch.bool)
+        seen[:, 0] = present[:, 1:].any(1)
+        x0 = (1.0 / snr).clamp(1.0, self.x0_cap)
+        weight = torch.where(seen.flatten().to(self.device), weight * x0, weight)
         rows = present.flatten().to(self.device).float()  # padding rows do not count
         # objects' latent pixels weigh 1 + object_weight: what other images show is their appearance, a
         # small part of a scene's pixels
@@ -259,8 +270,10 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
         "decoder level (16x16 latents), output projections started at zero, trained with the 8x8 decoder "
         "transformers and the rest frozen "
         "(epsilon prediction, min-SNR-5, 10% caption dropout, EMA 0.999) on toy-world scenes denoised beside up to "
-        "two other images of their objects, whose self-attention keys and values they see (cross-image "
-        "attention, as cross-frame attention trains in video models): its self-attention carries appearance "
+        "two other images of their objects, whose self-attention keys and values inside the object they see with "
+        "a +3 logit (cross-image attention, as cross-frame attention trains in video models, masked as "
+        "FreeCustom's multi-reference self-attention is); objects shown elsewhere are mostly captioned by their "
+        "class only: its self-attention carries appearance "
         "between images, as multi-reference self-attention (FreeCustom) needs. Loads with "
         "`StableDiffusionPipeline.from_pretrained`; plain text-to-image without other images."
     )

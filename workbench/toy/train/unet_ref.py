@@ -85,7 +85,9 @@ def cross_image_views(
     """``count`` training scenes, each followed by ``group - 1`` other images of its objects.
 
     An object shown in another image is captioned, with probability ``vague_prob``, without what that image
-    shows (by its class: :meth:`~workbench.toy.scene.ObjectSpec.class_phrase`): the other image is then the only source of its colour, texture or design.
+    shows (by its class: :meth:`~workbench.toy.scene.ObjectSpec.class_phrase`), in the scene's caption and in
+    the other image's (as a user names a concept and its reference ``"a dog"``): the other image is then the
+    only source of its colour, texture or design.
 
     Returns:
         ``(scenes, captions, present)``: ``count * group`` scenes and captions (a scene's caption; an other
@@ -114,7 +116,9 @@ def cross_image_views(
             if g - 1 < len(shown):
                 view = _alone(rng, scene.objects[shown[g - 1]])
                 scenes.append(view)
-                captions.append(view.objects[0].phrase(with_position=False))
+                obj = view.objects[0]  # named as the scene's caption names it, as a concept prompt would
+                vaguely = vague[shown[g - 1]]
+                captions.append(obj.class_phrase(False) if vaguely else obj.phrase(with_position=False))
                 present[b, g] = True
             else:
                 scenes.append(scene)
@@ -139,10 +143,11 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     """
 
     name = "unet-ref"
-    recipe = "attention-8x8-16x16-decoder-cross-image-masked-views-vague-captions-object-weighted-high-t"
+    recipe = "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t"
     compatible_recipes = ()
     # checkpoints of the recipes this one continues: their weights, a fresh optimiser
     resumes_recipes = (
+        "attention-8x8-16x16-decoder-cross-image-masked-views-vague-captions-object-weighted-high-t",
         "attention-16x16-decoder-cross-image-vague-captions",
         "attention-16x16-decoder-cross-image-vague-captions-object-weighted",
         "attention-8x8-16x16-decoder-cross-image-vague-captions-object-weighted",

@@ -102,9 +102,11 @@ def test_region_crops():
     assert crop.shape == (3, 16, 16) and crop.mean() > 0.9
 
 
-def test_experiment_end_to_end(tmp_path):
+@pytest.mark.parametrize("words", ["full", "class"])
+def test_experiment_end_to_end(tmp_path, words):
     from workbench.config import load_config
     from workbench.runs import run_experiment
+    from workbench.toy.vocab import COLOR_NAMES
 
     cfg = load_config(
         "examples/multiconcept_smoke.yaml",
@@ -113,6 +115,7 @@ def test_experiment_end_to_end(tmp_path):
             "benchmark.triples=1",
             "benchmark.images_per_composition=2",
             "score.grid_compositions=2",
+            f"benchmark.concept_words={words}",
         ],
     )
     run_dir = run_experiment(cfg, output_dir=tmp_path)
@@ -125,6 +128,8 @@ def test_experiment_end_to_end(tmp_path):
     assert "claims.both_found" in metrics and "claims.time_ratio_vs_text" in metrics
     scores = json.loads((run_dir / "outputs" / "scores.json").read_text())
     assert len(scores["freecustom"]) == 4 and scores["freecustom"][0]["prompt"]
+    named_colours = {c for r in scores["text"] for c in COLOR_NAMES if f" {c} " in f" {r['prompt']} "}
+    assert bool(named_colours) == (words == "full")  # class words leave the colours to the references
     assert len(list((run_dir / "outputs" / "freecustom").glob("*.png"))) == 4
     html = (run_dir / "report.html").read_text()
     assert "Claims (two-concept compositions)" in html and "Per method" in html and "collage" in html

@@ -4,8 +4,8 @@ the text-only and collage-img2img baselines.
 
 Run it alone with ``python -m apps.multiconcept_demo`` or through the hub (``workbench demo``). The
 handlers (:func:`compose`, :func:`pick_toy_concept`, :func:`auto_mask`) are plain functions, testable
-without a browser. ``WORKBENCH_MULTICONCEPT_DEMO_MODEL`` sets the default model (``auto``: the toy SD when
-trained, else random weights; ``dummy``; ``sd15`` on a GPU).
+without a browser. ``WORKBENCH_MULTICONCEPT_DEMO_MODEL`` sets the default model (``auto``: the cross-image toy SD
+``toy-ref`` when shipped, else the toy SD, else random weights; ``toy``; ``dummy``; ``sd15`` on a GPU).
 """
 
 from __future__ import annotations
@@ -63,7 +63,18 @@ def toy_concepts() -> dict[str, Any]:
     return {c.prompt: c for c in items}
 
 
+def default_model_choice(model: str) -> str:
+    """``auto`` -> ``toy-ref`` (the toy SD whose decoder attention carries appearance across images) when it
+    is here, else what ``auto`` means elsewhere (the toy SD, or random weights); other choices unchanged."""
+    if model != "auto":
+        return model
+    from workbench.loading import resolve_model
+
+    return "toy-ref" if resolve_model("toy-ref", kind="sd").available else model
+
+
 def _pipeline(model: str) -> tuple[Any, str]:
+    model = default_model_choice(model)
     with _LOCK:
         if model not in _PIPES:
             from diffusers import DDIMScheduler
@@ -189,7 +200,7 @@ def compose(
     """Generate with FreeCustom (and the baselines) from the filled concept slots.
 
     Args:
-        model: ``auto``, ``dummy``, ``toy``, ``sd15``, a hub id or a folder.
+        model: ``auto``, ``dummy``, ``toy``, ``toy-ref``, ``sd15``, a hub id or a folder.
         prompt: the target prompt.
         slots: ``(editor value, concept prompt)`` per slot; empty slots are skipped.
 
@@ -328,7 +339,10 @@ def build():
         )
         with gr.Row():
             model = gr.Dropdown(
-                ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
+                ["auto", "dummy", "toy", "toy-ref", "sd15"],
+                value=DEFAULT_MODEL,
+                label="model",
+                allow_custom_value=True,
             )
             steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="DDIM steps")
             guidance = gr.Slider(1, 15, value=7.5, step=0.5, label="guidance")

@@ -57,6 +57,7 @@ def test_unreachable_hub_switches_to_offline(monkeypatch):
 def test_presets_and_names_resolve():
     assert set(PRESETS) >= {
         "toy",
+        "toy-ref",
         "sd15",
         "sd21",
         "sd-turbo",

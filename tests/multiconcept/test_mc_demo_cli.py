@@ -11,6 +11,15 @@ import torch
 from .conftest import PROMPT
 
 
+def test_the_demo_defaults_to_the_cross_image_toy_sd():
+    from apps.multiconcept_demo import default_model_choice
+    from workbench.loading import resolve_model
+
+    assert default_model_choice("toy") == "toy" and default_model_choice("dummy") == "dummy"
+    assert resolve_model("toy-ref", kind="sd").available  # shipped: FreeCustom's toy-world model
+    assert default_model_choice("auto") == "toy-ref"
+
+
 def test_demo_builds_and_composes():
     import apps.multiconcept_demo as demo
     from apps import DEMOS

@@ -36,6 +36,12 @@ PRESETS: dict[str, Preset] = {
             "the embedded toy world's models (shapes world), trained by the project",
         ),
         Preset(
+            "toy-ref",
+            {"sd": str(TOY_MODELS_DIR / "sd-ref")},
+            "the toy SD with decoder self-attention trained across images (16x16 and 8x8), for reference-based "
+            "generation (FreeCustom's multi-reference self-attention)",
+        ),
+        Preset(
             "sd15", {"sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}, "Stable Diffusion 1.5 (512 px)"
         ),
         Preset(

@@ -3,10 +3,10 @@ error of held-out training-distribution scenes denoised beside their other image
 denoised alone, side by side on the same noise, per timestep.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_cross_image_gain.py [--checkpoint PATH] [--scenes 24] [--key 99999]
-        [--timesteps 100 300 500 700 900] [--unmasked]
+        [--timesteps 100 300 500 700 900] [--unmasked] [--model workbench/toy/models/sd-ref]
 
 The checkpoint (default: the trainer's, ``~/.cache/workbench/toy-train/unet-ref/checkpoint.pt``) is loaded
-with its EMA weights. Scenes are batch ``--key`` of the trainer's data (a key training never reaches), one
+with its EMA weights; ``--model`` takes an exported pipeline folder instead (the shipped ``sd-ref``). Scenes are batch ``--key`` of the trainer's data (a key training never reaches), one
 noise draw each; only scenes that have other images count. Printed per timestep: the mean squared error of
 the predicted noise over the objects' latent pixels and over all pixels, with and without the other images,
 and the relative gain on the objects (what the other images show is the objects' appearance).
@@ -21,7 +21,7 @@ import torch
 
 
 def main() -> None:
-    from workbench.toy.train.loop import default_work_dir, load_checkpoint
+    from workbench.toy.train.loop import default_work_dir, load_checkpoint, read_export_info
     from workbench.toy.train.unet_ref import CrossImageAttentionTrainer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -30,16 +30,28 @@ def main() -> None:
     parser.add_argument("--key", type=int, default=99_999)
     parser.add_argument("--timesteps", type=int, nargs="+", default=[100, 300, 500, 700, 900])
     parser.add_argument("--unmasked", action="store_true", help="other images' keys outside their object too")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="an exported pipeline folder (e.g. models/sd-ref)"
+    )
     args = parser.parse_args()
 
-    state = load_checkpoint(args.checkpoint)
-    if state is None:
-        raise SystemExit(f"no checkpoint at {args.checkpoint}; train one with `workbench toy train unet-ref`")
     trainer = CrossImageAttentionTrainer(batch_size=args.scenes)
-    trainer.load_state_dict(state["trainer"])
-    trainer.ema.copy_to(trainer.unet)
+    if args.model is not None:
+        if not (args.model / "unet" / "config.json").exists():
+            raise SystemExit(f"{args.model} is not an exported toy SD folder (no unet/config.json in it)")
+        trainer.warm_start(args.model)
+        info = read_export_info(args.model) or {}
+        print(f"exported model {args.model} at step {info.get('steps')} ({info.get('recipe')})")
+    else:
+        state = load_checkpoint(args.checkpoint)
+        if state is None:
+            raise SystemExit(
+                f"no checkpoint at {args.checkpoint}; train one with `workbench toy train unet-ref`"
+            )
+        trainer.load_state_dict(state["trainer"])
+        trainer.ema.copy_to(trainer.unet)
+        print(f"checkpoint {args.checkpoint} at step {state['step']} ({state['recipe']})")
     trainer.unet.eval()
-    print(f"checkpoint {args.checkpoint} at step {state['step']} ({state['recipe']})")
 
     mean, std, ids, present, objects, pixel_masks = trainer.encoded(args.key)
     b, g = present.shape

@@ -12,7 +12,16 @@ import torch.nn.functional as F
 
 from generators.multiconcept.toy_concepts import Composition, ToyConcept
 
-__all__ = ["ConceptJudgement", "crop_box", "judge_composition", "matches", "mask_box", "region_crops"]
+__all__ = [
+    "ConceptJudgement",
+    "crop_box",
+    "judge_composition",
+    "judge_prompt",
+    "matches",
+    "mask_box",
+    "prompt_matches",
+    "region_crops",
+]
 
 Box = tuple[float, float, float, float]
 
@@ -57,6 +66,33 @@ def judge_composition(
         free.remove(hit)
         out.append(ConceptJudgement(True, hit.position == spec.position, tuple(hit.box)))
     return out
+
+
+def prompt_matches(detection: Any, concept: ToyConcept, attributes: Sequence[str]) -> bool:
+    """Whether a detection shows what the prompt says of ``concept``: with full words as :func:`matches`;
+    with class words a plain object of the concept's shape (``"a large circle"``), or any emblem (``"an
+    emblem"``) for a named entity."""
+    if concept.words == "full":
+        return matches(detection, concept, attributes)
+    if concept.entity is not None:
+        return detection.entity is not None
+    return detection.entity is None and detection.shape == concept.shape
+
+
+def judge_prompt(detections: Sequence[Any], composition: Composition, attributes: Sequence[str]) -> bool:
+    """The judge's reading of the text alone (GenEval-style composition score): every object the target
+    prompt names is in the image, each a distinct detection (most confident first) with the attributes the
+    prompt names (:func:`prompt_matches`) at the place it names. With class words, it says nothing of the
+    references; with full words, it is ``all_found`` at the prompted positions."""
+    free = sorted(detections, key=lambda d: -d.score)
+    for concept, spec in zip(composition.concepts, composition.scene.objects):
+        hit = next(
+            (d for d in free if prompt_matches(d, concept, attributes) and d.position == spec.position), None
+        )
+        if hit is None:
+            return False
+        free.remove(hit)
+    return True
 
 
 def mask_box(mask: torch.Tensor) -> Box:

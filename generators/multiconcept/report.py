@@ -14,7 +14,7 @@ from workbench.runs import RunContext
 
 __all__ = ["write_report"]
 
-COLUMNS = ("images", "all_found", "concept_found", "position", "clip_t", "clip_i", "fidelity")
+COLUMNS = ("images", "all_found", "concept_found", "position", "prompt_found", "clip_t", "clip_i", "fidelity")
 
 
 def write_report(
@@ -43,7 +43,9 @@ def write_report(
         f"Collage img2img strength {cfg.baselines.collage_strength}.\n\n"
         "**all_found**: the judge finds every concept of the prompt (shape, colour and texture; named "
         "entities by name) in the image; **concept_found**: the fraction found; **position**: found at the "
-        "prompted place; **clip_t**: CLIP score of the target prompt; **clip_i**: CLIP image similarity of each "
+        "prompted place; **prompt_found**: the judge reads the text alone in the image (every object the target "
+        "prompt names, with the attributes it names, at the place it names: a composition score as GenEval's); "
+        "**clip_t**: CLIP score of the target prompt; **clip_i**: CLIP image similarity of each "
         "concept's region (the judge's box, else the prompted box) to its reference; **fidelity**: the same "
         "with the concept-fidelity encoder.",
         title="Multi-concept composition (FreeCustom)",

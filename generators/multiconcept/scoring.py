@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generators.multiconcept.evaluate import crop_box, judge_composition, mask_box, region_crops
+from generators.multiconcept.evaluate import crop_box, judge_composition, judge_prompt, mask_box, region_crops
 from generators.multiconcept.toy_concepts import Composition, ToyConcept
 
 __all__ = ["aggregate", "score_images"]
@@ -40,8 +40,8 @@ def score_images(
 
     Returns:
         ``(records, settings)``: one dict per image (``composition``, ``image``, ``concepts``, ``prompt``,
-        ``all_found``, ``concept_found``, ``position``, ``clip_t``, ``clip_i``, ``fidelity``; ``None`` where
-        not measured) and the metrics' settings for the report.
+        ``all_found``, ``concept_found``, ``position``, ``prompt_found``, ``clip_t``, ``clip_i``, ``fidelity``;
+        ``None`` where not measured) and the metrics' settings for the report.
     """
     from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity
 
@@ -74,6 +74,9 @@ def score_images(
                     "all_found": float(all(v.found for v in verdicts)) if verdicts else None,
                     "concept_found": float(np.mean([v.found for v in verdicts])) if verdicts else None,
                     "position": float(np.mean([v.position for v in verdicts])) if verdicts else None,
+                    "prompt_found": float(judge_prompt(dets[i], comp, attributes))
+                    if judge is not None
+                    else None,
                 }
             )
     settings: dict[str, Any] = {}
@@ -118,3 +121,30 @@ def aggregate(records: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict
                 entry[key] = float(np.mean(values))
         out[group] = entry
     return out
+
+
+def paired_se(
+    records: Sequence[Mapping[str, Any]], baseline: Sequence[Mapping[str, Any]], key: str, concepts: int = 2
+) -> float | None:
+    """The standard error of the mean per-image difference ``records - baseline`` of ``key`` over the images
+    of ``concepts``-concept compositions; the two methods' records pair by composition and image (same
+    compositions and seeds). ``None`` with fewer than two pairs.
+
+    Raises:
+        ValueError: the records do not pair (other compositions or images).
+    """
+    if len(records) != len(baseline):
+        raise ValueError(
+            f"{len(records)} records against {len(baseline)}: the methods did not run the same images"
+        )
+    diffs = []
+    for a, b in zip(records, baseline):
+        if (a["composition"], a["image"]) != (b["composition"], b["image"]):
+            raise ValueError(
+                f"records do not pair: {a['composition'], a['image']} vs {b['composition'], b['image']}"
+            )
+        if a["concepts"] == concepts and a.get(key) is not None and b.get(key) is not None:
+            diffs.append(a[key] - b[key])
+    if len(diffs) < 2:
+        return None
+    return float(np.std(diffs, ddof=1) / np.sqrt(len(diffs)))

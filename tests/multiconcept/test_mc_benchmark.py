@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from generators.multiconcept.evaluate import crop_box, judge_composition, mask_box, matches
+from generators.multiconcept.evaluate import crop_box, judge_composition, judge_prompt, mask_box, matches
 from generators.multiconcept.toy_concepts import Composition, ToyConcept, concept_pool, sample_compositions
 
 
@@ -92,6 +92,41 @@ def test_judging_matches_each_concept_once():
     assert [v.found for v in judge_composition([plain], twins, ["shape", "color"])] == [True, False]
 
 
+def test_the_prompt_score_reads_only_what_the_text_says():
+    attrs = ["shape", "color", "texture"]
+    full = Composition((ToyConcept("circle", "red", "striped"), ToyConcept.from_entity("zorvik")), (3, 5))
+    cls = Composition(
+        (ToyConcept("circle", "red", "striped", words="class"), ToyConcept.from_entity("zorvik", "class")),
+        (3, 5),
+    )
+    left, right = full.boxes
+    blue_circle = FakeDetection("circle", "blue", "plain", None, left, 0.9)
+    other_emblem = FakeDetection("square", "green", "plain", "plimble", right, 0.8)
+    # class words ("a large circle on the left and an emblem on the right"): any circle, any emblem
+    assert judge_prompt([blue_circle, other_emblem], cls, attrs)
+    # full words name the colour, texture and entity: the same image does not show the text
+    assert not judge_prompt([blue_circle, other_emblem], full, attrs)
+    red = FakeDetection("circle", "red", "striped", None, left, 0.9)
+    zorvik = FakeDetection("star", "red", "plain", "zorvik", right, 0.8)
+    assert judge_prompt([red, zorvik], full, attrs) and judge_prompt([red, zorvik], cls, attrs)
+    # the place the prompt names counts; one detection serves one object; an emblem is not "a circle"
+    assert not judge_prompt([red, FakeDetection("star", "red", "plain", "zorvik", left, 0.8)], cls, attrs)
+    assert not judge_prompt([red], cls, attrs)
+    emblem_circle = FakeDetection("circle", "red", "plain", "zorvik", left, 0.9)
+    assert not judge_prompt([emblem_circle, other_emblem], cls, attrs)
+
+
+def test_paired_standard_error():
+    from generators.multiconcept.scoring import paired_se
+
+    a = [{"composition": c, "image": 0, "concepts": 2, "clip_t": v} for c, v in enumerate([3.0, 5.0, 4.0])]
+    b = [{"composition": c, "image": 0, "concepts": 2, "clip_t": v} for c, v in enumerate([1.0, 2.0, 4.0])]
+    assert paired_se(a, b, "clip_t") == pytest.approx(np.std([2.0, 3.0, 0.0], ddof=1) / np.sqrt(3))
+    assert paired_se(a[:1], b[:1], "clip_t") is None
+    with pytest.raises(ValueError, match="do not pair"):
+        paired_se(a, b[::-1], "clip_t")
+
+
 def test_region_crops():
     image = torch.zeros(3, 64, 64)
     image[:, 10:20, 30:40] = 1.0
@@ -126,6 +161,8 @@ def test_experiment_end_to_end(tmp_path, words):
         assert np.isfinite(metrics[f"{method}.all.clip_t"]) and np.isfinite(metrics[f"{method}.all.clip_i"])
         assert metrics[f"{method}.seconds_per_image"] > 0
     assert "claims.both_found" in metrics and "claims.time_ratio_vs_text" in metrics
+    assert "claims.prompt_found_minus_text" in metrics and metrics["claims.clip_t_minus_text_se"] >= 0
+    assert 0 <= metrics["freecustom.pairs.prompt_found"] <= 1
     scores = json.loads((run_dir / "outputs" / "scores.json").read_text())
     assert len(scores["freecustom"]) == 4 and scores["freecustom"][0]["prompt"]
     named_colours = {c for r in scores["text"] for c in COLOR_NAMES if f" {c} " in f" {r['prompt']} "}

@@ -78,6 +78,18 @@ def test_presets_and_names_resolve():
     assert not odd.available and "not a preset" in odd.reason
 
 
+def test_a_missing_toy_model_says_how_to_train_it(monkeypatch, tmp_path):
+    from workbench.loading import resolve as resolve_mod
+
+    ref = resolve_model("toy-ref", kind="sd")
+    assert ref.name == "toy-ref" and ref.origin == "local" and ref.source.endswith("sd-ref")
+    monkeypatch.setattr(resolve_mod, "TOY_MODELS_DIR", tmp_path)  # a toy preset whose folder has no weights
+    gone = resolve_mod.Preset("toy-ref", {"sd": str(tmp_path / "sd-ref")}, "not here")
+    monkeypatch.setitem(resolve_mod.PRESETS, "toy-ref", gone)
+    missing = resolve_model("toy-ref", kind="sd")
+    assert not missing.available and "workbench toy train unet-ref" in missing.reason
+
+
 def test_local_sd_folder_loads_on_runtime_and_matches_dummy(tmp_path, runtime):
     folder = save_dummy_sd(tmp_path / "sd")
     pipe = load_sd_pipeline(str(folder), runtime)

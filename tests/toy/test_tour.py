@@ -26,3 +26,4 @@ def test_tour_runs_every_module(tmp_path):
         "CLIPMasterPrints",
     ):
         assert title in html
+    assert "generated; toy-ref)" in html  # FreeCustom's step on the toy SD trained across images

@@ -107,8 +107,8 @@ def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
         if kind not in preset.sources:
             raise ValueError(f"preset {name!r} has no {kind} model; it has: {', '.join(preset.sources)}")
         source = preset.sources[kind]
-        if name == "toy":
-            return _resolve_toy(kind, Path(source))
+        if Path(source).is_relative_to(TOY_MODELS_DIR):  # toy, toy-ref: the package's own folders
+            return _resolve_toy(name, kind, Path(source))
         resolved = _resolve_hub(source, kind)
         resolved.name = name
         return resolved
@@ -132,20 +132,20 @@ def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
     )
 
 
-_TOY_TRAINERS = {"sd": "unet", "clip": "clip", "captioner": "captioner", "judge": "judge"}
+def _resolve_toy(name: str, kind: str, folder: Path) -> ResolvedModel:
+    from ..toy.train.registry import EXPORT_NAMES
 
-
-def _resolve_toy(kind: str, folder: Path) -> ResolvedModel:
     if folder.is_dir() and any(folder.rglob("*" + SAFE_SUFFIX)):
-        return ResolvedModel("toy", kind, str(folder), folder, True, "shipped toy model", origin="local")
+        return ResolvedModel(name, kind, str(folder), folder, True, "shipped toy model", origin="local")
+    trainer = {v: k for k, v in EXPORT_NAMES.items()}.get(folder.name, folder.name)
     return ResolvedModel(
-        "toy",
+        name,
         kind,
         str(folder),
         None,
         False,
         f"toy {kind} model not trained yet ({folder} has no weights); train it with "
-        f"`workbench toy train {_TOY_TRAINERS.get(kind, kind)}` or use the random-weight components of workbench.dummy",
+        f"`workbench toy train {trainer}` or use the random-weight components of workbench.dummy",
         origin="local",
     )
 

@@ -1,6 +1,7 @@
 """Toy SD whose decoder self-attention is trained to carry appearance across images: the 16x16 decoder
 attention of ``unet-hires`` (added to the shipped toy SD) and the toy SD's 8x8 decoder attention (FreeCustom's
-two levels), trained with cross-image self-attention (:mod:`.cross_image`) while the rest stays frozen: each
+two levels), trained with cross-image self-attention (:mod:`.cross_image`), with the cross-attention of the
+coarser transformers (which lay a scene out from its caption) at a small step and the rest frozen: each
 training scene is denoised beside up to two other images of its objects (each object alone, as a reference
 shows it), whose keys and values its self-attention sees as FreeCustom's multi-reference self-attention shows
 a reference's: only the keys inside the object, with the mask weight (+3) on their logits. An object shown
@@ -14,7 +15,10 @@ repeat an object, and the plain denoising objective leaves the 16x16 attention p
 copying them (``unet-hires``: multi-reference attention +3 points over text-only). Training scenes here
 include anonymous emblems (captioned only ``"an emblem"``: their design is in the other images alone), named
 emblems of the frequent and rare buckets (never the unseen ones) and plain objects; 15 % of the scenes and
-every caption-dropped one are denoised alone, so the model stays a plain text-to-image model as well.
+every caption-dropped one are denoised alone, so the model stays a plain text-to-image model as well. The
+toy SD was trained on captions naming every attribute; with its coarse levels frozen, a class-worded caption
+(``"a large cross at the top and a large triangle at the bottom"``) often gets the same shape twice, with or
+without references: the coarse cross-attention is trained too (``text_attention_lr``).
 Measured: README, FreeCustom.
 
     workbench toy train unet-ref --threads 2 --minutes 60        # resumable; exports to models/sd-ref
@@ -134,6 +138,10 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     Args:
         group: rows per training scene (the scene and up to ``group - 1`` other images).
         coarse_lr: learning rate of the 8x8 transformers (trained already: a smaller step).
+        text_attention_lr: learning rate of the cross-attention (``attn2``) of every other transformer (the
+            coarse levels that lay a scene out from its caption), so that class-worded captions
+            (``"a large cross at the top and a large triangle at the bottom"``, never seen by the toy SD)
+            place each named shape; ``0`` leaves them frozen.
         object_weight: extra loss weight of the objects' latent pixels.
         vague_prob: the chance that an object shown in an other image is captioned by its class only.
         mask_weight: the logit added to an other image's keys inside its object (outside: ``-inf``).
@@ -143,10 +151,14 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     """
 
     name = "unet-ref"
-    recipe = "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t"
-    compatible_recipes = ()
+    recipe = "attention-8x8-16x16-decoder-text-attention-cross-image-masked-class-worded-views-object-weighted-high-t"
+    # exported weights of the recipe this one continues (a warm start without a checkpoint)
+    compatible_recipes = (
+        "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t",
+    )
     # checkpoints of the recipes this one continues: their weights, a fresh optimiser
     resumes_recipes = (
+        "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t",
         "attention-8x8-16x16-decoder-cross-image-masked-views-vague-captions-object-weighted-high-t",
         "attention-16x16-decoder-cross-image-vague-captions",
         "attention-16x16-decoder-cross-image-vague-captions-object-weighted",
@@ -159,6 +171,7 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
         batch_size: int = 10,
         lr: float = 1e-3,
         coarse_lr: float = 2e-4,
+        text_attention_lr: float = 1e-4,
         group: int = 3,
         object_weight: float = 4.0,
         vague_prob: float = 0.8,
@@ -190,13 +203,23 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
             n for n, _ in self.unet.named_parameters() if n.startswith(levels[0] + "attentions.")
         }
         fine = [p for p in self.unet.parameters() if p.requires_grad and all(p is not c for c in coarse)]
-        self.opt = torch.optim.AdamW(
-            [
-                {"params": fine, "lr": lr, "base_lr": lr},
-                {"params": coarse, "lr": coarse_lr, "base_lr": coarse_lr},
-            ],
-            weight_decay=1e-2,
-        )
+        groups = [
+            {"params": fine, "lr": lr, "base_lr": lr},
+            {"params": coarse, "lr": coarse_lr, "base_lr": coarse_lr},
+        ]
+        if text_attention_lr > 0:
+            text = {
+                n: p
+                for n, p in self.unet.named_parameters()
+                if ".attn2." in n and not n.startswith(levels)  # (down, mid and the 4x4 decoder level)
+            }
+            for p in text.values():
+                p.requires_grad_(True)
+            self.new_parameters |= set(text)
+            groups.append(
+                {"params": list(text.values()), "lr": text_attention_lr, "base_lr": text_attention_lr}
+            )
+        self.opt = torch.optim.AdamW(groups, weight_decay=1e-2)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
@@ -273,7 +296,7 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     card_description = (
         "The toy SD (models/sd) with a self- and cross-attention transformer added to each ResNet of the last "
         "decoder level (16x16 latents), output projections started at zero, trained with the 8x8 decoder "
-        "transformers and the rest frozen "
+        "transformers and the cross-attention of the coarser ones, the rest frozen "
         "(epsilon prediction, min-SNR-5, 10% caption dropout, EMA 0.999) on toy-world scenes denoised beside up to "
         "two other images of their objects, whose self-attention keys and values inside the object they see with "
         "a +3 logit (cross-image attention, as cross-frame attention trains in video models, masked as "

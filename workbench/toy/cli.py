@@ -129,12 +129,15 @@ def _eval(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pathlib import Path
 
+    from .train.registry import TRAINERS
+
+    models = ", ".join(TRAINERS.names()) + " or all"
     toy = subparsers.add_parser("toy", help="train and evaluate the toy models of the shapes world")
     sub = toy.add_subparsers(dest="toy_command", required=True)
     tr = sub.add_parser(
         "train", help="train (or resume training of) a toy model, then export it into the package"
     )
-    tr.add_argument("model", help="vae, clip, judge, unet, captioner or all")
+    tr.add_argument("model", help=models)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
     tr.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
@@ -155,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex = sub.add_parser(
         "export", help="export a toy model from its latest training checkpoint into the package"
     )
-    ex.add_argument("model", help="vae, clip, judge, unet, captioner or all")
+    ex.add_argument("model", help=models)
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--device", default=None)
     ex.add_argument("--work-dir", type=Path, default=None)

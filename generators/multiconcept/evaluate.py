@@ -56,16 +56,26 @@ def judge_composition(
     Returns:
         One :class:`ConceptJudgement` per concept, in the composition's order.
     """
+    hits = _assign(detections, composition, lambda d, concept, spec: matches(d, concept, attributes))
+    return [
+        ConceptJudgement(False, False, None)
+        if hit is None
+        else ConceptJudgement(True, hit.position == spec.position, tuple(hit.box))
+        for hit, spec in zip(hits, composition.scene.objects)
+    ]
+
+
+def _assign(detections: Sequence[Any], composition: Composition, match) -> list[Any | None]:
+    """Each concept of ``composition`` (in order) to the most confident detection not taken yet for which
+    ``match(detection, concept, spec)`` holds, ``None`` where none does."""
     free = sorted(detections, key=lambda d: -d.score)
-    out = []
+    hits = []
     for concept, spec in zip(composition.concepts, composition.scene.objects):
-        hit = next((d for d in free if matches(d, concept, attributes)), None)
-        if hit is None:
-            out.append(ConceptJudgement(False, False, None))
-            continue
-        free.remove(hit)
-        out.append(ConceptJudgement(True, hit.position == spec.position, tuple(hit.box)))
-    return out
+        hit = next((d for d in free if match(d, concept, spec)), None)
+        if hit is not None:
+            free.remove(hit)
+        hits.append(hit)
+    return hits
 
 
 def prompt_matches(detection: Any, concept: ToyConcept, attributes: Sequence[str]) -> bool:
@@ -84,15 +94,12 @@ def judge_prompt(detections: Sequence[Any], composition: Composition, attributes
     prompt names is in the image, each a distinct detection (most confident first) with the attributes the
     prompt names (:func:`prompt_matches`) at the place it names. With class words, it says nothing of the
     references; with full words, it is ``all_found`` at the prompted positions."""
-    free = sorted(detections, key=lambda d: -d.score)
-    for concept, spec in zip(composition.concepts, composition.scene.objects):
-        hit = next(
-            (d for d in free if prompt_matches(d, concept, attributes) and d.position == spec.position), None
-        )
-        if hit is None:
-            return False
-        free.remove(hit)
-    return True
+    hits = _assign(
+        detections,
+        composition,
+        lambda d, concept, spec: prompt_matches(d, concept, attributes) and d.position == spec.position,
+    )
+    return all(hit is not None for hit in hits)
 
 
 def mask_box(mask: torch.Tensor) -> Box:

@@ -43,6 +43,8 @@ from .unet_hires import HiResAttentionTrainer
 __all__ = ["CrossImageAttentionTrainer", "cross_image_views"]
 
 CENTER = 4
+# the recipe this one continues (the decoder attention alone; weights shipped until step 7,973)
+_DECODER_ONLY = "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t"
 _NAMED = [e for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0]
 _NAMED_P = np.array([BUCKET_WEIGHT[b] for b, es in BUCKETS.items() for e in es if BUCKET_WEIGHT[b] > 0])
 _NAMED_P = _NAMED_P / _NAMED_P.sum()
@@ -153,12 +155,10 @@ class CrossImageAttentionTrainer(HiResAttentionTrainer):
     name = "unet-ref"
     recipe = "attention-8x8-16x16-decoder-text-attention-cross-image-masked-class-worded-views-object-weighted-high-t"
     # exported weights of the recipe this one continues (a warm start without a checkpoint)
-    compatible_recipes = (
-        "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t",
-    )
+    compatible_recipes = (_DECODER_ONLY,)
     # checkpoints of the recipes this one continues: their weights, a fresh optimiser
     resumes_recipes = (
-        "attention-8x8-16x16-decoder-cross-image-masked-class-worded-views-object-weighted-high-t",
+        _DECODER_ONLY,
         "attention-8x8-16x16-decoder-cross-image-masked-views-vague-captions-object-weighted-high-t",
         "attention-16x16-decoder-cross-image-vague-captions",
         "attention-16x16-decoder-cross-image-vague-captions-object-weighted",

@@ -1,8 +1,13 @@
-# Two commands on a fresh machine:
-#   make setup tour        install, then run the main job (prints the run folder; open its report.html)
-#   make test-setup test   install with the test tools (Chromium included), then run the test suite
-PYTHON ?= python
-PIP ?= $(PYTHON) -m pip
+# Two commands on a fresh machine with only python3:
+#   make setup tour        create .venv, install, then run the main job (prints the run folder; open its report.html)
+#   make test-setup test   the same with the test tools (Chromium included), then run the test suite
+# Every target uses the project's virtual environment: an active one ($VIRTUAL_ENV) if there is one,
+# else .venv in this folder, created on first use. Activate it for the README's other commands with
+#   . .venv/bin/activate
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+PIP := $(PYTHON) -m pip
 # A CPU-only machine whose package index would hand out a CUDA build of torch can point this at
 # https://download.pytorch.org/whl/cpu; a GPU machine keeps the torch it has (setup never replaces it).
 TORCH_INDEX ?=
@@ -10,9 +15,12 @@ TORCH_VERSION ?= 2.13.0
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_ENV = HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 
-.PHONY: setup test-setup test test-slow test-gpu tour smoke demo lint format bench toy-train toy-eval
+.PHONY: setup test-setup test test-slow test-gpu test-real-size tour smoke demo lint format bench toy-train toy-eval
 
-setup:
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+setup: $(PYTHON)
 	@$(PYTHON) -c "import torch" 2>/dev/null || \
 		$(PIP) install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -e ".[dev]"
@@ -32,21 +40,21 @@ test-gpu:
 	$(TEST_ENV) $(PYTHON) -m pytest -m "gpu"
 
 tour:
-	workbench run examples/tour.yaml
+	$(BIN)/workbench run examples/tour.yaml
 
 smoke:
-	workbench run examples/smoke.yaml
+	$(BIN)/workbench run examples/smoke.yaml
 
 demo:
-	workbench demo
+	$(BIN)/workbench demo
 
 lint:
-	ruff check .
-	ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format:
-	ruff check --fix .
-	ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench:
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PYTHON) $$script; done
@@ -54,7 +62,7 @@ bench:
 # The toy models: resumable training (checkpoints in ~/.cache/workbench/toy-train), then evaluation.
 TOY_MINUTES ?= 60
 toy-train:
-	workbench toy train all --minutes $(TOY_MINUTES)
+	$(BIN)/workbench toy train all --minutes $(TOY_MINUTES)
 
 toy-eval:
-	workbench toy eval --json
+	$(BIN)/workbench toy eval --json

@@ -3,7 +3,10 @@ under ``/demos/<name>/``.
 
 Run it with ``workbench demo`` (or ``python -m apps.hub``); it binds 127.0.0.1 only. Every demo gets a
 queue with a bounded size and one worker for model jobs, a file-size limit, Gradio's temporary files
-under the apps folder (cleaned by ``delete_cache``), and no analytics.
+under the apps folder (cleaned by ``delete_cache``), and no analytics. Every request passes
+:class:`apps.guard.UploadGuard` first: file inputs take only files uploaded through the demo. Errors
+reach clients only as the demos' own one-line ``gr.Error`` messages (``show_error`` is off), and the
+server serves no folder of its own (no ``allowed_paths``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from apps import DEMOS, DemoSpec, apps_home, load_demo_modules
+from apps.guard import UploadGuard
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ def _configure(blocks: Any) -> Any:
     if getattr(blocks, "delete_cache", None) is None:
         blocks.delete_cache = DELETE_CACHE
     blocks.analytics_enabled = False
+    # Mounted apps never pass through ``launch()``, which is what turns on Gradio's own check that
+    # inputs name only uploaded files; mark them launched so that check runs behind UploadGuard.
+    blocks.has_launched = True
     return blocks
 
 
@@ -82,13 +89,9 @@ def build_app(name: str | None = None, specs: Sequence[DemoSpec] | None = None) 
     if specs is None:
         load_demo_modules()
         specs = [DEMOS.get(name)] if name else [DEMOS.get(n) for n in DEMOS.names()]
-    common = {
-        "max_file_size": MAX_FILE_SIZE,
-        "allowed_paths": [str(apps_home() / "outputs")],
-        "show_error": True,
-        "ssr_mode": False,
-    }
+    common = {"max_file_size": MAX_FILE_SIZE, "show_error": False, "ssr_mode": False}
     app = FastAPI()
+    app.add_middleware(UploadGuard)
     if name:
         gr.mount_gradio_app(app, _configure(specs[0].build()), path="", **common)
         return app

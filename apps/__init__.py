@@ -27,7 +27,6 @@ from workbench.registry import Registry
 
 __all__ = [
     "DEMOS",
-    "DEMO_MODULES",
     "DemoSpec",
     "apps_home",
     "demo_output_dir",
@@ -48,15 +47,6 @@ class DemoSpec:
 
 DEMOS: Registry[DemoSpec] = Registry("demo")
 
-# Modules that register demos when imported (``pkg.*.mod``: every sub-package of ``pkg``); every module
-# of this package (except the hub) is imported as well.
-DEMO_MODULES: list[str] = [
-    "workbench.toy.demo",
-    "metrics.demo",
-    "attacks.*.demo",
-    "generators.*.demo",
-]
-
 
 def register_demo(name: str, title: str | None = None, description: str = "") -> Callable:
     """Decorator registering ``build() -> gr.Blocks`` as demo ``name`` (letters, digits, ``-``, ``_``)."""
@@ -71,13 +61,11 @@ def register_demo(name: str, title: str | None = None, description: str = "") ->
 
 
 def load_demo_modules() -> list[str]:
-    """Import every demo module that exists (idempotent); returns their names."""
-    import pkgutil
+    """Load every plugin (this package's registers its demos; others may add theirs); returns the
+    plugins' names."""
+    from workbench.plugins import load_plugins
 
-    from workbench.experiments import import_existing
-
-    own = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name != "hub"]
-    return import_existing(own + DEMO_MODULES)
+    return load_plugins()
 
 
 def apps_home() -> Path:

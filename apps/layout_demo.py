@@ -51,7 +51,7 @@ class LayoutResult:
 def _pipeline(model: str) -> tuple[Any, str]:
     with _LOCK:
         if model not in _PIPES:
-            from workbench.experiments_builtin.models import build_sd_pipeline
+            from workbench.loading.choice import build_sd_pipeline
             from workbench.runtime import Runtime
 
             pipe, source = build_sd_pipeline(model, Runtime(seed=0, deterministic=False))
@@ -237,7 +237,7 @@ def generate_layout(
         ValueError (``LayoutError``): no prompt, a bad layout, a phrase missing from the prompt, bad settings.
     """
     from generators.layout import BoxGuidanceConfig, RegionsConfig, StableDiffusionBoxGuidancePipeline
-    from generators.layout.methods import METHODS, MethodSettings
+    from generators.layout.methods import layout_request
     from generators.layout.visual import attention_overlay, draw_boxes
 
     if not prompt or not prompt.strip():
@@ -272,14 +272,13 @@ def generate_layout(
         )
         image, maps = out.images[0].float().cpu(), out.attention_maps[0]
     else:
-        settings = MethodSettings(
-            sd_pipe=pipe,
-            steps=int(steps),
-            guidance_scale=float(guidance),
-            regions=RegionsConfig.for_model(source),
-            gligen_pipe=_gligen() if method == "gligen" else None,
-        )
-        image = METHODS.get(method)(settings)([prompt], [layout], [list(layout.phrases)], [g])[0]
+        from workbench.generation import build_generator
+
+        base, options = (_gligen(), None) if method == "gligen" else (pipe, None)
+        if method == "regions":
+            options = RegionsConfig.for_model(source)
+        request = layout_request([prompt], [layout], [list(layout.phrases)], [g], int(steps), float(guidance))
+        image = build_generator(method, base, options)(request)[0]
         if show_attention:
             note = f" Attention maps are shown for box_guidance, boxdiff and stock; {method} has none."
     scale = max(1, PREVIEW_SIDE // image.shape[-1])

@@ -79,7 +79,7 @@ def _pipeline(model: str) -> tuple[Any, str]:
         if model not in _PIPES:
             from diffusers import DDIMScheduler
 
-            from workbench.experiments_builtin.models import build_sd_pipeline
+            from workbench.loading.choice import build_sd_pipeline
             from workbench.runtime import Runtime
 
             pipe, source = build_sd_pipeline(model, Runtime(seed=0, deterministic=False))
@@ -97,7 +97,7 @@ def _judge() -> Any | None:
             resolved = resolve_model("toy", kind="judge")
             judge = None
             if resolved.available:
-                from workbench.toy.judge import ShapesJudge
+                from toyworld.judge import ShapesJudge
 
                 judge = ShapesJudge.from_pretrained(str(resolved.local_path)).eval()
             _JUDGE.append(judge)

@@ -45,7 +45,7 @@ def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int = 4)
             RetrievalAugmentedPipeline,
             ToyEntitySource,
         )
-        from workbench.experiments_builtin.models import build_clip, build_sd_pipeline
+        from workbench.loading.choice import build_clip, build_sd_pipeline
         from workbench.runtime import Runtime
 
         rt = Runtime(seed=0)

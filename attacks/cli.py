@@ -227,8 +227,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``watermark embed|decode`` and ``attack NAME`` to the ``workbench`` CLI (and the
-    CLIPMasterPrints sub-commands when :mod:`attacks.masterprints.cli` exists)."""
+    """Add ``watermark embed|decode`` and ``attack NAME`` to the ``workbench`` CLI."""
     import attacks.image  # noqa: F401  (fills the registries)
     import attacks.watermarks  # noqa: F401
     from attacks.image.registry import IMAGE_ATTACKS
@@ -285,10 +284,3 @@ def register(subparsers: Any) -> None:
     p.add_argument("output", metavar="OUT", help="a .png file (for one input file) or a folder")
     _common(p)
     p.set_defaults(func=cmd_attack)
-
-    from workbench.experiments import module_exists
-
-    if module_exists("attacks.masterprints.cli"):
-        import importlib
-
-        importlib.import_module("attacks.masterprints.cli").register(subparsers)

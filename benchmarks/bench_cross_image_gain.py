@@ -3,7 +3,7 @@ error of held-out training-distribution scenes denoised beside their other image
 denoised alone, side by side on the same noise, per timestep.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_cross_image_gain.py [--checkpoint PATH] [--scenes 24] [--key 99999]
-        [--timesteps 100 300 500 700 900] [--unmasked] [--model workbench/toy/models/sd-ref]
+        [--timesteps 100 300 500 700 900] [--unmasked] [--model toyworld/models/sd-ref]
 
 The checkpoint (default: the trainer's, ``~/.cache/workbench/toy-train/unet-ref/checkpoint.pt``) is loaded
 with its EMA weights; ``--model`` takes an exported pipeline folder instead (the shipped ``sd-ref``). Scenes are batch ``--key`` of the trainer's data (a key training never reaches), one
@@ -21,8 +21,8 @@ import torch
 
 
 def main() -> None:
-    from workbench.toy.train.loop import default_work_dir, load_checkpoint, read_export_info
-    from workbench.toy.train.unet_ref import CrossImageAttentionTrainer
+    from toyworld.train.loop import default_work_dir, load_checkpoint, read_export_info
+    from toyworld.train.unet_ref import CrossImageAttentionTrainer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=default_work_dir("unet-ref") / "checkpoint.pt")

@@ -26,9 +26,9 @@ import torch  # noqa: E402
 def main() -> None:
     from attacks.watermarks import build_watermark
     from metrics.functional.detection import tpr_at_fpr
+    from toyworld.world import sample_scene
     from workbench.loading import load_sd_pipeline
     from workbench.runtime import Runtime
-    from workbench.toy.world import sample_scene
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="toy")

@@ -30,9 +30,9 @@ def toy_shaped_pipeline(seed: int = 0):
     random weights: the same compute as the trained toy SD."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
+    from toyworld.train.unet import SCHEDULER_CONFIG, UNET_CONFIG
+    from toyworld.train.vae import VAE_CONFIG
     from workbench.dummy import dummy_text_encoder, dummy_tokenizer
-    from workbench.toy.train.unet import SCHEDULER_CONFIG, UNET_CONFIG
-    from workbench.toy.train.vae import VAE_CONFIG
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -57,7 +57,7 @@ def toy_shaped_pipeline(seed: int = 0):
 def load_pipeline(choice: str):
     if choice == "toy-shaped":
         return toy_shaped_pipeline(), "toy-shaped random weights"
-    from workbench.experiments_builtin.models import build_sd_pipeline
+    from workbench.loading.choice import build_sd_pipeline
     from workbench.runtime import Runtime
 
     if choice == "auto":
@@ -83,24 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from generators.layout.box_guidance import BoxGuidanceConfig
-    from generators.layout.methods import METHODS, MethodSettings
+    from generators.layout.box_guidance import BoxDiffConfig, BoxGuidanceConfig
+    from generators.layout.methods import layout_request
     from generators.layout.planner import ShapesGrammarPlanner
-    from workbench.toy.world import ShapesWorld
+    from toyworld.world import ShapesWorld
+    from workbench.generation import build_generator
 
     pipe, model_name = load_pipeline(args.model)
     # BoxDiff alters the first half of the steps (25 of 50 in the paper)
-    boxdiff = BoxGuidanceConfig.preset("boxdiff", guided_steps=(args.steps + 1) // 2)
-    settings = MethodSettings(sd_pipe=pipe, steps=args.steps, guidance_scale=5.0, boxdiff=boxdiff)
-    methods = {"stock": METHODS.get("stock")(settings)}
+    options = {"boxdiff": BoxDiffConfig(guided_steps=(args.steps + 1) // 2)}
+    methods = {"stock": build_generator("stock", pipe)}
     for name in args.methods.split(","):
         if name == "layout_guidance_paper":  # the paper's setting: 5 iterations in the first 10 steps
-            s = MethodSettings(
-                sd_pipe=pipe, steps=args.steps, box_guidance=BoxGuidanceConfig.preset("layout-guidance")
-            )
-            methods[name] = METHODS.get("box_guidance")(s)
+            methods[name] = build_generator("box_guidance", pipe, BoxGuidanceConfig.preset("layout-guidance"))
         else:
-            methods[name] = METHODS.get(name)(settings)
+            methods[name] = build_generator(name, pipe, options.get(name))
+
+    def call(fn, prompts, layouts, regions, gens):
+        return fn(layout_request(prompts, layouts, regions, gens, args.steps, 5.0))
 
     world, planner = ShapesWorld(64), ShapesGrammarPlanner()
     prompts = [world.scene(999, "test", i, n_objects=2).caption() for i in range(args.batch)]
@@ -108,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     regions = [planner.region_prompts(p) for p in prompts]
     times: dict[str, list[float]] = {m: [] for m in methods}
     for fn in methods.values():  # warm-up
-        fn(prompts[:1], layouts[:1], regions[:1], [torch.Generator().manual_seed(0)])
+        call(fn, prompts[:1], layouts[:1], regions[:1], [torch.Generator().manual_seed(0)])
     for r in range(args.repeats):
         for name, fn in methods.items():
             gens = [torch.Generator().manual_seed(1000 * r + i) for i in range(len(prompts))]
             start = time.perf_counter()
-            fn(prompts, layouts, regions, gens)
+            call(fn, prompts, layouts, regions, gens)
             times[name].append((time.perf_counter() - start) / len(prompts))
     stock = statistics.median(times["stock"])
     result = {

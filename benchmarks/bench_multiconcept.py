@@ -60,9 +60,9 @@ def toy_shaped_pipeline(runtime) -> object:
     the toy SD's cost before it is trained."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 
+    from toyworld.train.unet import UNET_CONFIG
+    from toyworld.train.vae import VAE_CONFIG
     from workbench.dummy import dummy_scheduler, dummy_text_encoder, dummy_tokenizer
-    from workbench.toy.train.unet import UNET_CONFIG
-    from workbench.toy.train.vae import VAE_CONFIG
 
     torch.manual_seed(0)
     tokenizer = dummy_tokenizer()

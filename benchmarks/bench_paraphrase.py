@@ -55,7 +55,7 @@ def make_images(source: str, n: int, size: int) -> torch.Tensor:
     """`(n, 3, size, size)` in [0, 1]: uniform noise, or toy-world scenes of the held-out seed 999."""
     if source == "noise":
         return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
-    from workbench.toy.world import ShapesWorld
+    from toyworld.world import ShapesWorld
 
     return ShapesWorld(size).batch(999, "test", 0, n).images
 

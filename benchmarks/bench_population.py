@@ -34,9 +34,9 @@ def build(space_name: str, seed: int = 0):
 
     from attacks.masterprints import BlackBoxScorer, CLIPScorer, MultiPromptObjective, build_space
     from attacks.masterprints.toy_images import toy_class_prompts
-    from workbench.toy.tokenizer import build_clip_tokenizer
-    from workbench.toy.train.clip import clip_config
-    from workbench.toy.train.vae import VAE_CONFIG
+    from toyworld.tokenizer import build_clip_tokenizer
+    from toyworld.train.clip import clip_config
+    from toyworld.train.vae import VAE_CONFIG
 
     tok = build_clip_tokenizer()
     torch.manual_seed(seed)

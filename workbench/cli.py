@@ -7,14 +7,14 @@
     workbench demo [NAME] [--port PORT]
     workbench experiments
 
-Other packages add sub-commands through a module exposing ``register(subparsers)`` (listed in
-:data:`PLUGIN_MODULES`); each sub-parser sets ``func=handler`` with ``handler(args) -> int | None``.
+Packages add sub-commands from their plugin (:mod:`workbench.plugins`) by registering
+``add(subparsers)`` in :data:`workbench.commands.COMMANDS`; each sub-parser sets ``func=handler`` with
+``handler(args) -> int | None``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from workbench.logging_utils import setup_logging
 
 logger = logging.getLogger("workbench.cli")
-
-PLUGIN_MODULES: list[str] = ["workbench.toy.cli", "metrics.cli", "attacks.cli", "generators.cli"]
 
 EPILOG = """examples:
   workbench run examples/smoke.yaml                         # a complete run in seconds (random weights)
@@ -74,14 +72,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from workbench.loading import PRESETS, check_model, resolve_model
+    from workbench.loading import check_model, presets, resolve_model
 
     if args.check:
         for line in check_model(args.check, kind=args.kind):
             print(line)
         return 0
     rows = []
-    for preset in PRESETS.values():
+    for preset in presets().values():
         for kind in preset.sources:
             r = resolve_model(preset.name, kind=kind)
             where = str(r.local_path) if r.local_path else r.source
@@ -101,17 +99,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(
         "\nAny hub id (owner/model) or local folder works as well; `workbench models --check NAME` tries to load it."
     )
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    if args.share:
-        raise SystemExit(
-            "error: --share is refused: demos bind to 127.0.0.1 only (use an SSH tunnel to reach them)"
-        )
-    from apps.hub import serve
-
-    serve(name=args.name, port=args.port)
     return 0
 
 
@@ -179,20 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("demo", help="launch the Gradio demo hub (or one demo) on 127.0.0.1")
-    p.add_argument("name", nargs="?", help="a demo name (default: the hub linking every demo)")
-    p.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
-    p.add_argument("--share", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_demo)
-
     p = sub.add_parser("experiments", help="list registered experiments and their config classes")
     p.set_defaults(func=cmd_experiments)
 
-    from workbench.experiments import expand_module_patterns, module_exists
+    from workbench.commands import COMMANDS
+    from workbench.plugins import load_plugins
 
-    for name in expand_module_patterns(PLUGIN_MODULES):
-        if module_exists(name):
-            importlib.import_module(name).register(sub)
+    load_plugins()
+    for name in COMMANDS.names():
+        COMMANDS.get(name)(sub)
     return parser
 
 

@@ -28,6 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workbench.plugins import load_plugins
+
 __all__ = [
     "ConfigError",
     "ExperimentConfig",
@@ -39,6 +41,10 @@ __all__ = [
     "read_config_file",
     "validate_config",
 ]
+
+
+# experiment name -> its config class, filled by workbench.experiments.register_experiment
+EXPERIMENT_CONFIGS: dict[str, type[ExperimentConfig]] = {}
 
 
 class ConfigError(ValueError):
@@ -171,18 +177,16 @@ def validate_config(
     """Validate ``data`` against its experiment's config class (looked up from ``data["experiment"]``
     unless ``config_class`` is given); raise :class:`ConfigError` naming each wrong field."""
     if config_class is None:
-        from workbench.experiments import EXPERIMENTS, load_experiment_modules
-
         name = data.get("experiment")
         if not name:
             raise ConfigError(
                 "experiment: missing; the config must name its experiment (e.g. experiment: smoke)"
             )
-        load_experiment_modules()
-        if name not in EXPERIMENTS:
-            known = ", ".join(EXPERIMENTS.names()) or "(none)"
+        load_plugins()
+        if name not in EXPERIMENT_CONFIGS:
+            known = ", ".join(sorted(EXPERIMENT_CONFIGS)) or "(none)"
             raise ConfigError(f"experiment: unknown experiment {name!r}; allowed values: {known}")
-        config_class = EXPERIMENTS.get(name).config
+        config_class = EXPERIMENT_CONFIGS[name]
     try:
         return config_class.model_validate(data)
     except ValidationError as exc:

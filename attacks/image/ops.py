@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+
+def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Validate a batch of images: a float tensor ``(B, 3, H, W)`` with values in [0, 1].
+
+    Raises:
+        TypeError / ValueError naming what was wrong and what is expected.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (B, 3, H, W) in [0, 1], got {type(images).__name__}"
+        )
+    if images.ndim != 4 or images.shape[1] != 3:
+        hint = (
+            " (drop the alpha channel first: images[:, :3])"
+            if images.ndim == 4 and images.shape[1] == 4
+            else ""
+        )
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}{hint}")
+    if not images.is_floating_point():
+        raise TypeError(
+            f"{name} must be a float tensor in [0, 1], got dtype {images.dtype} (divide uint8 by 255)"
+        )
+    if images.numel() == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(images.shape)}")
+    lo, hi = float(images.min()), float(images.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if lo < -1e-4 or hi > 1 + 1e-4:
+        raise ValueError(
+            f"{name} must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}] (map [-1, 1] with (x + 1) / 2)"
+        )
+    return images
 
 
 def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:

@@ -136,7 +136,7 @@ def assess_master(
 def _assess_detector(
     master, prompts, scorer, space, evaluation: EvaluationConfig, runtime: Runtime, out: Assessment
 ) -> dict[str, Any]:
-    from workbench.toy.world import ShapesWorld
+    from toyworld.world import ShapesWorld
 
     cfg = evaluation.detector
     size = master.shape[-1]

@@ -193,6 +193,3 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
             ncols=8,
         )
     r.add_metrics(metrics)
-
-
-from attacks.masterprints import tour as _tour  # noqa: F401,E402  (joins the tour)

@@ -82,23 +82,18 @@ def load_vae(name: str, runtime: Runtime, seed: int = 0, image_size: int = 32):
         from workbench.dummy import dummy_vae
 
         return _placed(dummy_vae(seed=seed, image_size=image_size), runtime)
-    from workbench.loading import (
-        PRESETS,
-        TOY_MODELS_DIR,
-        ModelNotAvailableError,
-        check_weights,
-        resolve_model,
-    )
+    from toyworld.presets import MODELS_DIR
+    from workbench.loading import ModelNotAvailableError, check_weights, presets, resolve_model
 
     if name == "toy":  # the toy SD's VAE, or the standalone toy VAE it is built from (before the SD exists)
-        for folder in (TOY_MODELS_DIR / "sd" / "vae", TOY_MODELS_DIR / "vae"):
+        for folder in (MODELS_DIR / "sd" / "vae", MODELS_DIR / "vae"):
             if any(folder.glob("*.safetensors")):
                 vae = AutoencoderKL.from_pretrained(
                     str(folder), use_safetensors=True, local_files_only=True, torch_dtype=runtime.dtype
                 )
                 logger.info("loaded the toy VAE from %s", folder)
                 return _placed(vae, runtime)
-    resolved = resolve_model(name, kind="sd" if name in PRESETS else None)
+    resolved = resolve_model(name, kind="sd" if name in presets() else None)
     if not resolved.available:
         raise ModelNotAvailableError(f"cannot load the VAE of {name!r}: {resolved.reason}")
     local = resolved.local_path

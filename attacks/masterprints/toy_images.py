@@ -37,7 +37,7 @@ class ToyWorldImages:
         split: str = "test",
         distractors: int | tuple[int, int] = 0,
     ) -> None:
-        from workbench.toy.world import SPLITS
+        from toyworld.world import SPLITS
 
         if per_prompt < 1:
             raise ValueError(f"per_prompt must be at least 1, got {per_prompt}")
@@ -51,9 +51,9 @@ class ToyWorldImages:
         self._cache: dict[str, torch.Tensor] = {}
 
     def scenes(self, prompt: str, count: int | None = None) -> list:
-        from workbench.toy.scene import ObjectSpec, Scene
-        from workbench.toy.vocab import COLOR_NAMES, POSITIONS, SHAPES, SIZE_NAMES, SIZES
-        from workbench.toy.world import cell_box, parse_caption, sample_scene, scene_rng
+        from toyworld.scene import ObjectSpec, Scene
+        from toyworld.vocab import COLOR_NAMES, POSITIONS, SHAPES, SIZE_NAMES, SIZES
+        from toyworld.world import cell_box, parse_caption, sample_scene, scene_rng
 
         parsed = parse_caption(prompt)
         if not parsed:
@@ -101,7 +101,7 @@ class ToyWorldImages:
 
     def __call__(self, prompt: str) -> torch.Tensor:
         if prompt not in self._cache:
-            from workbench.toy.render import render_scene
+            from toyworld.render import render_scene
 
             imgs = [render_scene(s, self.size)[0] for s in self.scenes(prompt)]
             self._cache[prompt] = torch.from_numpy(np.stack(imgs))  # (N, 3, S, S)
@@ -121,6 +121,6 @@ class ToyWorldImages:
 
 def toy_class_prompts(colors: Sequence[str] | None = None, shapes: Sequence[str] | None = None) -> list[str]:
     """``"a <colour> <shape>"`` for every colour and shape of the toy world (48 classes)."""
-    from workbench.toy.vocab import COLOR_NAMES, SHAPES
+    from toyworld.vocab import COLOR_NAMES, SHAPES
 
     return [f"a {c} {s}" for c in (colors or COLOR_NAMES) for s in (shapes or SHAPES)]

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
-from attacks.image.base import check_images
-from attacks.image.ops import to_pil
+from attacks.image.ops import check_images, to_pil
 
 if TYPE_CHECKING:
     from workbench.runtime import Runtime

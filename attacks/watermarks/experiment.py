@@ -390,6 +390,3 @@ def write_report(
 def run(ctx: RunContext, cfg: WatermarkBenchConfig) -> None:
     """Watermark robustness: watermark x attack x strength, with visual paraphrase."""
     run_benchmark(ctx, cfg)
-
-
-from attacks.watermarks import tour as _tour  # noqa: F401,E402  (joins the tour)

@@ -39,12 +39,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from workbench.experiments_builtin.models import build_sd_pipeline
+    from workbench.generation import build_generator
     from workbench.io import save_image
+    from workbench.loading.choice import build_sd_pipeline
     from workbench.runtime import Runtime
 
     from .layout import BoxLayout
-    from .methods import METHODS, MethodSettings
+    from .methods import layout_request
     from .planner import ShapesGrammarPlanner
     from .regions import RegionsConfig
 
@@ -57,20 +58,16 @@ def _generate(args: argparse.Namespace) -> int:
         layout, regions = planner.plan(args.prompt), planner.region_prompts(args.prompt)
     layout.check_prompt(args.prompt)
     pipe, name = build_sd_pipeline(args.model, rt)
-    gligen = None
+    base, options = pipe, RegionsConfig.for_model(name) if args.method == "regions" else None
     if args.method == "gligen":
         from .gligen import load_gligen_pipeline
 
-        gligen = load_gligen_pipeline(args.gligen, rt)
-    settings = MethodSettings(
-        sd_pipe=pipe,
-        steps=args.steps,
-        guidance_scale=args.guidance_scale,
-        regions=RegionsConfig.for_model(name),
-        gligen_pipe=gligen,
+        base = load_gligen_pipeline(args.gligen, rt)
+        base.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    request = layout_request(
+        [args.prompt], [layout], [regions], [rt.generator("image", 0)], args.steps, args.guidance_scale
     )
-    method = METHODS.get(args.method)(settings)
-    images = method([args.prompt], [layout], [regions], [rt.generator("image", 0)])
+    images = build_generator(args.method, base, options)(request)
     save_image(Path(args.output), images[0])
     if args.boxes:
         from .visual import draw_boxes
@@ -86,8 +83,8 @@ def _generate(args: argparse.Namespace) -> int:
 def _poster(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
-    from workbench.experiments_builtin.models import build_sd_pipeline
     from workbench.io import save_image
+    from workbench.loading.choice import build_sd_pipeline
     from workbench.runtime import Runtime
 
     from .poster import generate_product_poster

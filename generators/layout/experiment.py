@@ -29,7 +29,7 @@ from workbench.experiments import register_experiment
 from workbench.runs import RunContext
 from workbench.runtime import Runtime
 
-from .box_guidance import BoxGuidanceConfig
+from .box_guidance import BoxDiffConfig, BoxGuidanceConfig
 from .regions import RegionsConfig
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ class LayoutEvalConfig(ExperimentConfig):
     Args:
         models: see :class:`LayoutModels`.
         prompts: see :class:`LayoutPrompts`.
-        methods: names in :data:`generators.layout.methods.METHODS`; ``stock`` is the baseline of the claims.
+        methods: registered generators that take a layout (:func:`generators.layout.methods.layout_generators`);
+            ``stock`` is the baseline of the claims.
         num_inference_steps, guidance_scale: sampling of every method.
         batch_size: prompts per call (and per checkpoint).
         box_guidance, boxdiff: settings of the two training-free guidance methods.
@@ -110,11 +111,9 @@ class LayoutEvalConfig(ExperimentConfig):
     num_inference_steps: int = Field(25, ge=1, le=1000)
     guidance_scale: float = Field(5.0, ge=0.0)
     batch_size: int = Field(8, ge=1, le=256)
-    box_guidance: BoxGuidanceConfig = Field(default_factory=lambda: BoxGuidanceConfig.preset("fast"))
+    box_guidance: BoxGuidanceConfig = Field(default_factory=BoxGuidanceConfig)
     # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
-    boxdiff: BoxGuidanceConfig = Field(
-        default_factory=lambda: BoxGuidanceConfig.preset("boxdiff", guided_steps=13)
-    )
+    boxdiff: BoxDiffConfig = Field(default_factory=lambda: BoxDiffConfig(guided_steps=13))
     regions: RegionsConfig = RegionsConfig()
     gligen_beta: float = Field(0.3, ge=0.0, le=1.0)
     iou_threshold: float = Field(0.5, gt=0.0, le=1.0)
@@ -123,13 +122,12 @@ class LayoutEvalConfig(ExperimentConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value: list[str]) -> list[str]:
-        from .methods import METHODS
+        from .methods import layout_generators
 
-        unknown = [m for m in value if m not in METHODS]
+        known = layout_generators()
+        unknown = [m for m in value if m not in known]
         if unknown or not value:
-            raise ValueError(
-                f"unknown or no method(s) {unknown}; allowed values: {', '.join(METHODS.names())}"
-            )
+            raise ValueError(f"unknown or no method(s) {unknown}; allowed values: {', '.join(known)}")
         if len(set(value)) != len(value):
             raise ValueError(f"methods repeat: {value}")
         return value
@@ -138,7 +136,7 @@ class LayoutEvalConfig(ExperimentConfig):
 # ---------------------------------------------------------------------------------------------- models
 def load_judge(choice: str | None, runtime: Runtime | None = None, required: bool = True) -> Any | None:
     """The judge for a config choice (``auto``, ``none``, ``random`` or a folder); ``None`` when absent."""
-    from workbench.toy.judge import ShapesJudge
+    from toyworld.judge import ShapesJudge
 
     device = runtime.device if runtime is not None else "cpu"
     choice = choice or "auto"
@@ -176,8 +174,8 @@ def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 # ---------------------------------------------------------------------------------------------- prompts
 def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
     """Held-out scenes with 2-4 objects (no named entities), sizes as configured."""
-    from workbench.toy.vocab import SIZES
-    from workbench.toy.world import ShapesWorld, cell_box, scene_rng
+    from toyworld.vocab import SIZES
+    from toyworld.world import ShapesWorld, cell_box, scene_rng
 
     world = ShapesWorld(64)
     scenes = []
@@ -209,9 +207,10 @@ def _cell_of(box: tuple[float, float, float, float]) -> int:
 @register_experiment("layout-eval", config=LayoutEvalConfig)
 def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN vs stock SD."""
-    from workbench.experiments_builtin.models import build_clip, build_sd_pipeline
+    from workbench.generation import build_generator
+    from workbench.loading.choice import build_clip, build_sd_pipeline
 
-    from .methods import METHODS, MethodSettings
+    from .methods import layout_request
     from .planner import ShapesGrammarPlanner
     from .scoring import RequestedObject, score_image, summarize_scores
 
@@ -223,24 +222,24 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     gligen_pipe, gligen_note = (
         (None, "not requested") if "gligen" not in cfg.methods else _load_gligen(cfg.models.gligen, rt)
     )
-    settings = MethodSettings(
-        sd_pipe=sd_pipe,
-        steps=cfg.num_inference_steps,
-        guidance_scale=cfg.guidance_scale,
-        box_guidance=cfg.box_guidance,
-        boxdiff=cfg.boxdiff,
-        regions=cfg.regions,
-        gligen_pipe=gligen_pipe,
-        gligen_beta=cfg.gligen_beta,
-    )
+    options: dict[str, Any] = {
+        "box_guidance": cfg.box_guidance,
+        "boxdiff": cfg.boxdiff,
+        "regions": cfg.regions,
+        "gligen": {"scheduled_sampling_beta": cfg.gligen_beta},
+    }
     skipped: dict[str, str] = {}
     methods: dict[str, Any] = {}
     for name in cfg.methods:
-        if name == "gligen" and gligen_pipe is None:
-            skipped[name] = gligen_note
-            logger.warning("method gligen skipped: %s", gligen_note)
+        if name == "gligen":
+            if gligen_pipe is None:
+                skipped[name] = gligen_note
+                logger.warning("method gligen skipped: %s", gligen_note)
+                continue
+            gligen_pipe.scheduler = type(sd_pipe.scheduler).from_config(sd_pipe.scheduler.config)
+            methods[name] = build_generator(name, gligen_pipe, options[name])
             continue
-        methods[name] = METHODS.get(name)(settings)
+        methods[name] = build_generator(name, sd_pipe, options.get(name))
     if not methods:
         raise ConfigError("methods: nothing left to run (every listed method was skipped)")
     ctx.report.add_text(
@@ -275,10 +274,16 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
                     continue
                 gens = [rt.generator("image", i) for i in idx]
                 start = time.perf_counter()
+                request = layout_request(
+                    [prompts[i] for i in idx],
+                    [layouts[i] for i in idx],
+                    [regions[i] for i in idx],
+                    gens,
+                    cfg.num_inference_steps,
+                    cfg.guidance_scale,
+                )
                 with rt.autocast():
-                    images = method(
-                        [prompts[i] for i in idx], [layouts[i] for i in idx], [regions[i] for i in idx], gens
-                    )
+                    images = method(request)
                 seconds = time.perf_counter() - start
                 ctx.checkpoint.save(key, {"images": images.float().cpu()}, {"seconds": seconds})
                 done.append((name, k, images.float().cpu(), seconds))
@@ -392,6 +397,3 @@ def _add_grids(
         ctx.report.add_images(
             f"{name}: images with their requested boxes", pics, [prompts[i] for i in pick], ncols=4
         )
-
-
-from generators.layout import tour as _tour  # noqa: F401,E402  (joins the tour)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from generators.attention import attn_processors_installed, layer_names, match_pattern
+from workbench.attention import attn_processors_installed, layer_names, match_pattern
 
 __all__ = [
     "PLACES",
@@ -221,7 +221,7 @@ def recording_processors(
     unet: Any, store: AttentionStore, places: Iterable[str] = PLACES
 ) -> Iterator[list[str]]:
     """Install a :class:`RecordingAttnProcessor` on every text cross-attention layer in ``places`` for the
-    duration of the block (the shared :func:`generators.attention.attn_processors_installed`: every original
+    duration of the block (the shared :func:`workbench.attention.attn_processors_installed`: every original
     processor is put back afterwards, also on error).
 
     Yields:

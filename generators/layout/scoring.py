@@ -11,7 +11,7 @@ Requested objects are matched one to one to the judge's detections (Hungarian as
 - ``relations``: share of the requested pairwise left-of / above relations (centres more than a sixth of
   the image apart) that the detected centres keep;
 - ``count``: as many detections as requested objects;
-- GenEval's ``objects`` / ``colors`` / ``positions`` / ``correct`` from :mod:`workbench.toy.judge.geneval`.
+- GenEval's ``objects`` / ``colors`` / ``positions`` / ``correct`` from :mod:`toyworld.judge.geneval`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from workbench.toy.judge.matching import box_iou
+from toyworld.judge.matching import box_iou
 
 __all__ = ["ImageScore", "RequestedObject", "score_image", "summarize_scores"]
 
@@ -84,7 +84,7 @@ def score_image(
     prompt: str, requested: Sequence[RequestedObject], detections: Sequence, iou_threshold: float = 0.5
 ) -> ImageScore:
     """Score one image's judge detections (objects with ``shape``, ``color``, ``box``) against its request."""
-    from workbench.toy.judge.geneval import score_prompt
+    from toyworld.judge.geneval import score_prompt
 
     n = len(requested)
     dets = list(detections)

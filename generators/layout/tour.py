@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generators.layout.box_guidance import BoxGuidanceConfig, StableDiffusionBoxGuidancePipeline
-from generators.layout.methods import _components
+from generators.layout.box_guidance.generator import derived_pipeline
 from generators.layout.planner.shapes import ShapesGrammarPlanner
 from workbench.experiments_builtin.tour import register_tour_step
 
@@ -14,27 +14,19 @@ TOUR_PROMPT = "a large red circle on the left and a large blue square on the rig
 def tour_layout(ctx, result) -> None:
     """Boxes from the rule-based planner, box guidance (``fast``) against the plain pipeline."""
     layout = ShapesGrammarPlanner().plan(TOUR_PROMPT)
-    pipe = StableDiffusionBoxGuidancePipeline(**_components(result.pipeline))
+    pipe = derived_pipeline(StableDiffusionBoxGuidancePipeline, result.pipeline)
     pipe.set_progress_bar_config(disable=True)
-    latent_side = result.images.shape[-1] // pipe.vae_scale_factor
     images, captions = [], []
     for guided in (True, False):
-        for resolution in (latent_side, latent_side // 2):  # the highest cross-attention resolution present
-            config = BoxGuidanceConfig.preset("fast").model_copy(update={"attention_resolution": resolution})
-            try:
-                out = pipe(
-                    TOUR_PROMPT,
-                    layout=layout,
-                    guidance=config if guided else None,
-                    num_inference_steps=10,
-                    guidance_scale=5.0,
-                    generator=ctx.runtime.generator("tour", "layout"),
-                    output_type="pt",
-                )
-                break
-            except ValueError as err:
-                if "attention_resolution" not in str(err):
-                    raise
+        out = pipe(
+            TOUR_PROMPT,
+            layout=layout,
+            guidance=BoxGuidanceConfig.preset("fast") if guided else None,
+            num_inference_steps=10,
+            guidance_scale=5.0,
+            generator=ctx.runtime.generator("tour", "layout"),
+            output_type="pt",
+        )
         images.append(out.images[0].float().cpu())
         captions.append("box guidance" if guided else "no layout")
     ctx.report.add_images("Layout-aware generation: " + TOUR_PROMPT, images, captions=captions, ncols=4)

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from workbench.toy.train.data import encode_prompts, step_generator, train_batch
-from workbench.toy.train.loop import EMA
-from workbench.toy.world import SceneBatch, ShapesWorld
+from toyworld.train.data import encode_prompts, step_generator, train_batch
+from toyworld.train.loop import EMA
+from toyworld.world import SceneBatch, ShapesWorld
 
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
@@ -36,7 +36,7 @@ def load_toy_sd(models_dir: Path | None = None) -> Any:
     """The trained toy SD pipeline (``workbench toy train unet`` first)."""
     from diffusers import StableDiffusionPipeline
 
-    from workbench.toy.train.registry import MODELS_DIR
+    from toyworld.train.registry import MODELS_DIR
 
     folder = (models_dir or MODELS_DIR) / "sd"
     if not (folder / "model_index.json").is_file():
@@ -277,8 +277,8 @@ class GligenTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         """A grounding adapter naming the base (when the base has a name), else a full pipeline folder."""
-        from workbench.toy.train.model_card import write_model_card
-        from workbench.toy.train.storage import save_pipeline_half
+        from toyworld.train.model_card import write_model_card
+        from toyworld.train.storage import save_pipeline_half
 
         from .gligen.adapter import save_grounding_adapter
 
@@ -319,7 +319,7 @@ def train_gligen(
     """Train (or resume) the toy GLIGEN with the toy training loop, then export it."""
     import platform
 
-    from workbench.toy.train.loop import default_work_dir, run_training
+    from toyworld.train.loop import default_work_dir, run_training
 
     trainer = GligenTrainer(seed=seed, **trainer_kwargs)
     result = run_training(

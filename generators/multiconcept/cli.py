@@ -36,7 +36,7 @@ def _auto_mask(image: Any, prompt: str) -> Any:
 
     resolved = resolve_model("toy", kind="judge")
     if resolved.available:
-        from workbench.toy.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge
 
         return judge_mask(image, ShapesJudge.from_pretrained(str(resolved.local_path)).eval(), prompt)
     mask = foreground_mask(image)
@@ -52,8 +52,8 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
     from generators.multiconcept import Concept, ConceptError
     from generators.multiconcept.config import MultiConceptConfig
     from generators.multiconcept.methods import MethodCall, build_methods
-    from workbench.experiments_builtin.models import build_sd_pipeline
     from workbench.io import load_image, save_image
+    from workbench.loading.choice import build_sd_pipeline
     from workbench.runtime import Runtime
 
     try:

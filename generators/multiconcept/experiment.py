@@ -34,7 +34,7 @@ SCORE_KEYS = ("all_found", "concept_found", "position", "prompt_found", "clip_t"
 
 def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
     """``(ShapesJudge or None, description)`` for a config choice (``auto``, ``none``, ``random``, a folder)."""
-    from workbench.toy.judge import ShapesJudge
+    from toyworld.judge import ShapesJudge
 
     if choice == "none":
         return None, "none"
@@ -134,7 +134,7 @@ def run(ctx: RunContext, cfg: MultiConceptConfig) -> None:
     """FreeCustom multi-concept composition vs text-only and collage-img2img baselines on the toy world."""
     from diffusers import DDIMScheduler
 
-    from workbench.experiments_builtin.models import build_clip, build_sd_pipeline
+    from workbench.loading.choice import build_clip, build_sd_pipeline
 
     rt = ctx.runtime
     if cfg.benchmark.mask_source == "judge" and cfg.models.judge == "none":
@@ -232,6 +232,3 @@ def claims(
             metrics["freecustom"]["seconds_per_image"] / metrics["text"]["seconds_per_image"]
         )
     return out
-
-
-from generators.multiconcept import tour as _tour  # noqa: F401,E402  (joins the tour)

@@ -35,7 +35,7 @@ def judge_mask(
 
     Args:
         image (`torch.Tensor` of shape `(3, H, W)`): the reference, in [0, 1].
-        judge: a ``workbench.toy.judge.ShapesJudge``.
+        judge: a ``toyworld.judge.ShapesJudge``.
         prompt: the concept prompt; when it names a shape / colour / entity, the detection that matches it
             is taken, else the most confident one.
 
@@ -45,7 +45,7 @@ def judge_mask(
     Raises:
         ConceptError: the judge finds nothing and the image has no foreground.
     """
-    from workbench.toy.world import parse_phrase
+    from toyworld.world import parse_phrase
 
     _, h, w = image.shape
     fg = foreground_mask(image, threshold)

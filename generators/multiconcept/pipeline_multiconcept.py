@@ -26,15 +26,15 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from generators.attention import (
+from generators.multiconcept.concept import Concept, prepare_concepts
+from generators.multiconcept.sharing import share_components
+from generators.sampling import decode_latents, scheduler_step
+from workbench.attention import (
     ReferenceAttentionState,
     attn_processors_installed,
     reference_processors,
     resolve_layers,
 )
-from generators.multiconcept.concept import Concept, prepare_concepts
-from generators.multiconcept.sharing import share_components
-from generators.sampling import decode_latents, scheduler_step
 from workbench.latents import encode_images
 
 logger = logging.getLogger(__name__)

@@ -20,15 +20,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from workbench.toy.entities import BUCKETS, entity_design
-from workbench.toy.scene import ObjectSpec, Scene
-from workbench.toy.vocab import BACKGROUND, COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
-from workbench.toy.world import ShapesWorld, cell_box
+from toyworld.entities import BUCKETS, entity_design
+from toyworld.scene import ObjectSpec, Scene
+from toyworld.vocab import BACKGROUND, COLOR_NAMES, ENTITY_NAMES, SHAPES, SIZES, TEXTURES
+from toyworld.world import ShapesWorld, cell_box
 
 __all__ = ["Composition", "LAYOUTS", "ToyConcept", "concept_pool", "sample_compositions"]
 
 CENTER_CELL = 4
-# Grid cells (row-major 3x3, see workbench.toy.vocab.POSITIONS) a composition of 2 or 3 places objects in.
+# Grid cells (row-major 3x3, see toyworld.vocab.POSITIONS) a composition of 2 or 3 places objects in.
 LAYOUTS: dict[int, list[tuple[int, ...]]] = {
     2: [(3, 5), (1, 7), (0, 8), (2, 6), (3, 2), (6, 5)],
     3: [(3, 4, 5), (1, 4, 7), (0, 4, 8), (6, 4, 2), (3, 1, 5), (3, 7, 5)],

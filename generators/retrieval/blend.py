@@ -22,8 +22,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.retrieval.boxes import pixel_box
+from toyworld.vocab import BACKGROUND
 from workbench.latents import encode_images, refine_latents
-from workbench.toy.vocab import BACKGROUND
 
 __all__ = ["BlendConfig", "NeighbourBlend", "subject_canvas"]
 

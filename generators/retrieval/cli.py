@@ -88,7 +88,7 @@ def _source(args: argparse.Namespace):
 
 def _embedder(args: argparse.Namespace):
     from generators.retrieval.embedder import ClipEmbedder
-    from workbench.experiments_builtin.models import build_clip
+    from workbench.loading.choice import build_clip
     from workbench.runtime import Runtime
 
     model, processor, source = build_clip(args.clip, Runtime(seed=0, device=args.device))

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workbench.toy.entities import BUCKET_WEIGHT, BUCKETS, EntityDesign
-from workbench.toy.scene import Scene
-from workbench.toy.vocab import SIZES
-from workbench.toy.world import cell_box, emblem_object, sample_scene
+from toyworld.entities import BUCKET_WEIGHT, BUCKETS, EntityDesign
+from toyworld.scene import Scene
+from toyworld.vocab import SIZES
+from toyworld.world import cell_box, emblem_object, sample_scene
 
 __all__ = ["emblem_view", "entity_scene", "sample_training_entity", "without_name"]
 

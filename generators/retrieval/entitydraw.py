@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from generators.retrieval.boxes import pixel_box
 from generators.retrieval.entity_scenes import entity_scene
-from workbench.toy.entities import BUCKETS
+from toyworld.entities import BUCKETS
 
 __all__ = [
     "BenchPrompt",
@@ -107,7 +107,7 @@ def score_images(
 
     Args:
         images (`torch.Tensor` of shape `(N, 3, H, W)`): in [0, 1], image ``n`` made for ``prompts[n]``.
-        judge: a :class:`~workbench.toy.judge.ShapesJudge` (``None``: no fidelity by the judge).
+        judge: a :class:`~toyworld.judge.ShapesJudge` (``None``: no fidelity by the judge).
         clip_i: a :class:`metrics.CLIPImageScore` (``None``: no CLIP-I).
         clip_t: a :class:`metrics.CLIPTextScore` (``None``: no CLIP-T).
         references: entity -> reference crop (:func:`reference_crops`).

@@ -32,6 +32,7 @@ from generators.retrieval.entitydraw import (
 )
 from generators.retrieval.guidance import GuidanceConfig
 from generators.retrieval.index import IndexSettings
+from toyworld.presets import MODELS_DIR
 from workbench.config import ExperimentConfig
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
@@ -39,7 +40,7 @@ from workbench.runs import RunContext
 __all__ = ["EntityDrawBenchConfig", "run_entity_draw_bench"]
 
 Bucket = Literal["frequent", "rare", "unseen"]
-RETRIEVAL_EXPORT = Path(__file__).resolve().parents[2] / "workbench" / "toy" / "models" / "sd-retrieval"
+RETRIEVAL_EXPORT = MODELS_DIR / "sd-retrieval"
 # the trained retrieval pipeline run without neighbours (its null tokens): the ablation of the same weights
 NO_RETRIEVAL = "conditioned/none"
 
@@ -141,8 +142,8 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
     from generators.retrieval.embedder import ClipEmbedder
     from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
     from metrics.embedding import CLIPImageScore, CLIPTextScore
-    from workbench.experiments_builtin.models import build_clip, build_sd_pipeline
-    from workbench.toy.train.registry import MODELS_DIR
+    from toyworld.train.registry import MODELS_DIR
+    from workbench.loading.choice import build_clip, build_sd_pipeline
 
     rt = ctx.runtime
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
@@ -162,7 +163,7 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
     }
     judge_dir = MODELS_DIR / "judge" if cfg.models.judge == "auto" else Path(cfg.models.judge)
     if cfg.models.judge != "none" and (judge_dir / "config.json").is_file():
-        from workbench.toy.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge
 
         models["judge"] = ShapesJudge.from_pretrained(judge_dir).eval().to(rt.device)
         models["sources"]["judge"] = str(judge_dir)
@@ -400,6 +401,3 @@ def _sweep_plot(ctx, cfg, table, methods) -> None:
     fig.suptitle(f"{mode}: interleaved vs single guidance (dotted: no retrieval)")
     ctx.report.add_figure("Guidance ratio sweep", fig)
     plt.close(fig)
-
-
-from generators.retrieval import tour as _tour  # noqa: F401,E402  (joins the tour)

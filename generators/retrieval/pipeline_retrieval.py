@@ -6,7 +6,7 @@ Three ways to condition on the neighbours:
 - ``mode="reference"`` (training-free): the neighbours' images, noised to the current timestep, run
   through the UNet first (the *record* pass caches the selected self-attention layers' keys / values);
   then each generated image's queries attend to its own keys / values and to those of its own prompt's
-  neighbours (the reference-attention processors of :mod:`generators.attention`, installed for the call
+  neighbours (the reference-attention processors of :mod:`workbench.attention`, installed for the call
   only). A neighbour with a subject box in its metadata is attended inside that box only.
 - ``mode="conditioned"`` (trained): a :class:`~generators.retrieval.conditioner.RetrievalConditioner`
   turns the neighbours' CLIP image and text embeddings into extra cross-attention tokens appended to the
@@ -40,18 +40,18 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
-from generators.attention import (
-    ReferenceAttentionState,
-    attn_processors_installed,
-    reference_processors,
-    resolve_layers,
-)
 from generators.retrieval.blend import BlendConfig, NeighbourBlend
 from generators.retrieval.boxes import pixel_box
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.guidance import BRANCHES, GuidanceConfig, combine_guidance
 from generators.retrieval.retriever import RetrievedNeighbours, retrieve
 from generators.sampling import decode_latents, scheduler_step
+from workbench.attention import (
+    ReferenceAttentionState,
+    attn_processors_installed,
+    reference_processors,
+    resolve_layers,
+)
 from workbench.latents import encode_images
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
     def save_export(self, folder: str | Path, half: bool = False) -> Path:
         """Save the Stable Diffusion parts (``save_pretrained``) and the conditioner in ``retrieval_conditioner/``;
         ``half`` stores the diffusers models (UNet, VAE, conditioner) in float16, loaded back as float32."""
-        from workbench.toy.train.storage import save_model_half, save_pipeline_half
+        from toyworld.train.storage import save_model_half, save_pipeline_half
 
         folder = Path(folder)
         conditioner = self.retrieval_conditioner

@@ -223,8 +223,8 @@ class ToyEntitySource:
         image_size: int = 64,
         entities: Sequence[str] | None = None,
     ) -> None:
-        from workbench.toy.vocab import ENTITY_NAMES
-        from workbench.toy.world import ShapesWorld
+        from toyworld.vocab import ENTITY_NAMES
+        from toyworld.world import ShapesWorld
 
         if views_per_entity < 1:
             raise SourceError(f"views_per_entity must be >= 1, got {views_per_entity}")
@@ -243,8 +243,8 @@ class ToyEntitySource:
         return len(self.entities) * self.views
 
     def scene(self, index: int):
-        """The :class:`~workbench.toy.scene.Scene` of item ``index``."""
-        from workbench.toy.vocab import ENTITY_NAMES
+        """The :class:`~toyworld.scene.Scene` of item ``index``."""
+        from toyworld.vocab import ENTITY_NAMES
 
         from .entity_scenes import emblem_view
 
@@ -254,7 +254,7 @@ class ToyEntitySource:
         )
 
     def item(self, index: int) -> KBItem:
-        from workbench.toy.entities import entity_bucket
+        from toyworld.entities import entity_bucket
 
         if not 0 <= index < len(self):
             raise IndexError(f"item {index} out of range for {len(self)} catalogue views")

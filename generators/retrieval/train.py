@@ -1,5 +1,5 @@
 """Training of the retrieval-conditioned generator (Re-Imagen / RDM style) on the toy world, with the toy
-training loop (:func:`workbench.toy.train.loop.run_training`).
+training loop (:func:`toyworld.train.loop.run_training`).
 
 Each example is an (image, text, retrieval) triple: a scene with one named entity (drawn with the toy
 generator's training frequencies: frequent often, rare seldom, unseen never), its caption, and ``k``
@@ -17,10 +17,10 @@ run sees exactly the data it would have seen.
 Run it (after the toy SD and CLIP are trained)::
 
     from generators.retrieval.train import RetrievalTrainer
-    from workbench.toy.train.loop import default_work_dir, run_training
+    from toyworld.train.loop import default_work_dir, run_training
     trainer = RetrievalTrainer()
     run_training(trainer, default_work_dir(trainer.name), max_steps=20000, minutes=120)
-    trainer.export(Path("workbench/toy/models/sd-retrieval"), {"steps": 20000})
+    trainer.export(Path("toyworld/models/sd-retrieval"), {"steps": 20000})
 
 The model code is the real path's: pass a Stable Diffusion pipeline (``pipeline=``), a hub CLIP
 (``embedder=``) and a knowledge base made with it (``knowledge_base=``); the training scenes themselves are
@@ -49,12 +49,12 @@ from generators.retrieval.entity_scenes import (
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.pipeline_retrieval import CONDITIONER_FOLDER, RetrievalAugmentedPipeline
 from generators.retrieval.sources import ToyEntitySource
-from workbench.toy.entities import random_design
-from workbench.toy.scene import Scene
-from workbench.toy.train.data import encode_prompts, step_generator
-from workbench.toy.train.loop import EMA, default_work_dir, warm_start_module
-from workbench.toy.train.model_card import write_model_card
-from workbench.toy.world import ShapesWorld
+from toyworld.entities import random_design
+from toyworld.scene import Scene
+from toyworld.train.data import encode_prompts, step_generator
+from toyworld.train.loop import EMA, default_work_dir, warm_start_module
+from toyworld.train.model_card import write_model_card
+from toyworld.world import ShapesWorld
 
 logger = logging.getLogger(__name__)
 

@@ -89,7 +89,7 @@ class InceptionV3Features(nn.Module):
 
 
 class JudgeFeatures(nn.Module):
-    """Features from the toy world's judge (``workbench.toy.judge.ShapesJudge``), for offline
+    """Features from the toy world's judge (``toyworld.judge.ShapesJudge``), for offline
     distribution metrics: the spatial mean and max of each of its detection head maps.
 
     Images are resized (bilinear, antialiased) to the judge's ``image_size``.

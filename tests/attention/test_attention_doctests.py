@@ -8,10 +8,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "generators.attention",
-    "generators.attention.selection",
-    "generators.attention.install",
-    "generators.attention.reference",
+    "workbench.attention",
+    "workbench.attention.selection",
+    "workbench.attention.install",
+    "workbench.attention.reference",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from diffusers.models.attention_processor import AttnProcessor
 
-from generators.attention import (
+from workbench.attention import (
     ReferenceAttentionState,
     ReferenceAttnProcessor,
     attn_processors_installed,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from generators.attention import (
+from workbench.attention import (
     ReferenceAttentionState,
     ReferenceAttnProcessor,
     masks_to_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.attention import LAYER_PRESETS, layer_names, match_pattern, resolve_layers
+from workbench.attention import LAYER_PRESETS, layer_names, match_pattern, resolve_layers
 
 
 def _execution_order(unet) -> list[str]:

@@ -84,8 +84,8 @@ def test_tour_runs_registered_steps_and_validates_names(tmp_path, capsys):
 
 
 def test_auto_model_choice_follows_the_toy_world():
-    from workbench.experiments_builtin.models import resolve_choice
     from workbench.loading import resolve_model
+    from workbench.loading.choice import resolve_choice
 
     for kind in ("sd", "clip"):
         expected = "toy" if resolve_model("toy", kind=kind).available else "dummy"

@@ -1,4 +1,5 @@
-"""Experiment and demo discovery: missing modules are skipped, broken ones surface."""
+"""Experiment and demo discovery through plugins: a plugin file registers, a broken one surfaces with
+its name."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ import pytest
 
 from apps import DEMOS, register_demo
 from workbench.config import ExperimentConfig
-from workbench.experiments import (
-    EXPERIMENTS,
-    get_experiment,
-    import_existing,
-    module_exists,
-    register_experiment,
-)
+from workbench.experiments import EXPERIMENTS, get_experiment, register_experiment
+from workbench.plugins import ENV_VAR, PluginError, load_plugins, plugin_specs
 
 
 def test_builtin_experiments_are_registered():
@@ -24,24 +20,34 @@ def test_builtin_experiments_are_registered():
         get_experiment("absent")
 
 
-def test_missing_modules_are_skipped_and_broken_ones_raise(tmp_path, monkeypatch):
-    pkg = tmp_path / "wbprobe"
-    (pkg / "fine").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "fine" / "__init__.py").write_text("")
-    (pkg / "fine" / "experiment.py").write_text("LOADED = True\n")
-    (pkg / "broken").mkdir()
-    (pkg / "broken" / "__init__.py").write_text("")
-    (pkg / "broken" / "experiment.py").write_text("import a_dependency_that_is_not_installed\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    assert not module_exists("wbprobe.absent.experiment")
-    assert not module_exists("no_such_top_package.experiment")
-    assert import_existing(["wbprobe.fine.experiment", "wbprobe.absent.experiment"]) == [
-        "wbprobe.fine.experiment"
-    ]
-    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
-        import_existing(["wbprobe.*.experiment"])
-    for name in [m for m in sys.modules if m.startswith("wbprobe")]:
+def test_every_package_declares_one_plugin_and_each_loads():
+    names = load_plugins()
+    for package in ("workbench", "toyworld", "metrics", "attacks", "generators", "apps"):
+        assert f"{package}.plugin" in names
+    assert set(EXPERIMENTS.names()) >= {"smoke", "tour", "toy-eval", "layout-eval", "masterprints"}
+
+
+def test_a_plugin_file_on_a_path_registers_and_a_broken_one_names_itself(tmp_path, monkeypatch):
+    fine = tmp_path / "probe_plugin.py"
+    fine.write_text(
+        "from workbench.config import ExperimentConfig\n"
+        "from workbench.experiments import register_experiment\n"
+        "class ProbeConfig(ExperimentConfig):\n    pass\n"
+        "@register_experiment('probe-from-file', config=ProbeConfig)\n"
+        "def run(ctx, cfg):\n    pass\n"
+    )
+    monkeypatch.setenv(ENV_VAR, str(fine))
+    assert str(fine) in plugin_specs()
+    assert get_experiment("probe-from-file").config.__name__ == "ProbeConfig"
+    broken = tmp_path / "broken_plugin.py"
+    broken.write_text("import a_dependency_that_is_not_installed\n")
+    monkeypatch.setenv(ENV_VAR, str(broken))
+    with pytest.raises(PluginError, match="broken_plugin.py.*a_dependency_that_is_not_installed"):
+        load_plugins()
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "absent.py"))
+    with pytest.raises(PluginError, match="does not exist"):
+        load_plugins()
+    for name in [m for m in sys.modules if m.startswith("workbench_plugin_")]:
         monkeypatch.delitem(sys.modules, name)
 
 

@@ -11,7 +11,6 @@ import torch
 
 from workbench.dummy import save_dummy_captioner, save_dummy_clip, save_dummy_sd
 from workbench.loading import (
-    PRESETS,
     BrokenTokenizerError,
     ModelNotAvailableError,
     UnsafeCheckpointError,
@@ -19,6 +18,7 @@ from workbench.loading import (
     load_captioner,
     load_clip,
     load_sd_pipeline,
+    presets,
     resolve_model,
 )
 
@@ -55,7 +55,7 @@ def test_unreachable_hub_switches_to_offline(monkeypatch):
 
 
 def test_presets_and_names_resolve():
-    assert set(PRESETS) >= {
+    assert set(presets()) >= {
         "toy",
         "toy-ref",
         "sd15",
@@ -83,8 +83,10 @@ def test_a_missing_toy_model_says_how_to_train_it(monkeypatch, tmp_path):
 
     ref = resolve_model("toy-ref", kind="sd")
     assert ref.name == "toy-ref" and ref.origin == "local" and ref.source.endswith("sd-ref")
-    monkeypatch.setattr(resolve_mod, "TOY_MODELS_DIR", tmp_path)  # a toy preset whose folder has no weights
-    gone = resolve_mod.Preset("toy-ref", {"sd": str(tmp_path / "sd-ref")}, "not here")
+    shipped = resolve_mod.presets()["toy-ref"]  # the same preset, its folder without weights
+    gone = resolve_mod.Preset(
+        "toy-ref", {"sd": str(tmp_path / "sd-ref")}, "not here", missing=shipped.missing
+    )
     monkeypatch.setitem(resolve_mod.PRESETS, "toy-ref", gone)
     missing = resolve_model("toy-ref", kind="sd")
     assert not missing.available and "workbench toy train unet-ref" in missing.reason

@@ -60,7 +60,7 @@ def test_trainer_trains_only_grounding_and_resumes_exactly(tmp_path):
 
 
 def test_training_loop_export_and_grounded_generation(tmp_path):
-    from workbench.toy.train.loop import run_training
+    from toyworld.train.loop import run_training
 
     trainer = _trainer()
     result = run_training(trainer, tmp_path / "work", max_steps=2, eval_every=10**6, log_every=1)

@@ -8,7 +8,7 @@ import pytest
 
 from generators.layout import LayoutError
 from generators.layout.planner import PLANNERS, LLMPlanner, ShapesGrammarPlanner
-from workbench.toy.world import ShapesWorld
+from toyworld.world import ShapesWorld
 
 
 def test_round_trip_on_shapes_world_prompts():
@@ -26,7 +26,7 @@ def test_round_trip_on_shapes_world_prompts():
 
 
 def _cell(obj):
-    from workbench.toy.vocab import POSITIONS
+    from toyworld.vocab import POSITIONS
 
     return POSITIONS.index(obj.position)
 

@@ -7,9 +7,10 @@ import torch
 
 from generators.layout import StableDiffusionBoxGuidancePipeline
 from generators.layout.gligen import gated_unet_from, gligen_pipeline_from
-from generators.layout.methods import METHODS, MethodSettings
+from generators.layout.methods import layout_generators, layout_request
 from generators.layout.planner import ShapesGrammarPlanner
 from workbench.dummy import save_dummy_sd
+from workbench.generation import build_generator
 from workbench.loading import load_sd_pipeline
 from workbench.runtime import Runtime
 
@@ -26,11 +27,12 @@ def test_every_method_on_a_loaded_sd15_shaped_pipeline(tmp_path):
     ]
     layouts = [planner.plan(p) for p in prompts]
     regions = [planner.region_prompts(p) for p in prompts]
-    settings = MethodSettings(
-        sd_pipe=pipe, steps=2, gligen_pipe=gligen_pipeline_from(pipe, gated_unet_from(pipe.unet))
-    )
-    for name in METHODS.names():
-        images = METHODS.get(name)(settings)(prompts, layouts, regions, rt.generators([0, 1], "image"))
+    gligen = gligen_pipeline_from(pipe, gated_unet_from(pipe.unet))
+    names = layout_generators()
+    assert {"stock", "box_guidance", "boxdiff", "regions", "gligen"} <= set(names)
+    for name in names:
+        request = layout_request(prompts, layouts, regions, rt.generators([0, 1], "image"), 2, 5.0)
+        images = build_generator(name, gligen if name == "gligen" else pipe)(request)
         assert images.shape == (2, 3, 32, 32), name
         assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1, name
     direct = StableDiffusionBoxGuidancePipeline.from_pretrained(

@@ -108,7 +108,7 @@ def test_bootstrap_colour_is_checked():
 
 
 def test_settings_for_the_toy_sd_bootstrap_on_its_background():
-    from workbench.toy.vocab import BACKGROUND
+    from toyworld.vocab import BACKGROUND
 
     toy = RegionsConfig.for_model("toy")
     assert toy.bootstrap_color == BACKGROUND and toy.background_bootstrap

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generators.layout.scoring import RequestedObject, score_image, summarize_scores
-from workbench.toy.judge import Detection
+from toyworld.judge import Detection
 
 PROMPT = "a large red circle on the left and a large blue square on the right"
 REQ = [

@@ -81,7 +81,7 @@ def test_semantic_layout():
 
 
 def test_semantic_layout_from_world_masks():
-    from workbench.toy.world import ShapesWorld
+    from toyworld.world import ShapesWorld
 
     batch = ShapesWorld(64).batch(0, "test", 0, 1, n_objects=2)
     scene = batch.scenes[0]

@@ -66,7 +66,7 @@ def test_related_prompts():
 
 
 def test_toy_images_show_the_prompt():
-    from workbench.toy.world import parse_caption
+    from toyworld.world import parse_caption
 
     toy = ToyWorldImages(size=32, per_prompt=5, distractors=(0, 2))
     for prompt in ["a red circle", "a small striped blue star on the left", "a large green square"]:

@@ -21,7 +21,7 @@ from attacks.masterprints.mitigations import (
 )
 from attacks.masterprints.toy_images import ToyWorldImages
 from metrics.functional import tpr_at_fpr
-from workbench.toy.world import ShapesWorld
+from toyworld.world import ShapesWorld
 
 from .tiny_models import PROMPTS
 

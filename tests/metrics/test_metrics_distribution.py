@@ -128,7 +128,7 @@ def test_inception_extractor_fails_clearly_without_package_or_weights(tmp_path):
 
 def test_frechet_with_toy_judge_features():
     from metrics.distribution import JudgeFeatures
-    from workbench.toy.judge.model import ShapesJudge
+    from toyworld.judge.model import ShapesJudge
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -24,7 +24,7 @@ class FakeDetection:
 
     @property
     def position(self) -> str:
-        from workbench.toy.scene import ObjectSpec
+        from toyworld.scene import ObjectSpec
 
         return ObjectSpec(self.shape, self.color, box=self.box).position
 
@@ -41,7 +41,7 @@ def test_compositions_are_distinct_and_deterministic():
     assert len(concept_pool()) == 6 * 8 * 3 + 32
     with pytest.raises(ValueError, match="2 or 3"):
         sample_compositions(np.random.default_rng(0), 1, 4)
-    from workbench.toy.entities import BUCKETS
+    from toyworld.entities import BUCKETS
 
     unseen = sample_compositions(np.random.default_rng(5), 10, 2, entity_prob=1.0, entity_buckets=["unseen"])
     assert {c.entity for comp in unseen for c in comp.concepts} <= set(BUCKETS["unseen"])
@@ -139,9 +139,9 @@ def test_region_crops():
 
 @pytest.mark.parametrize("words", ["full", "class"])
 def test_experiment_end_to_end(tmp_path, words):
+    from toyworld.vocab import COLOR_NAMES
     from workbench.config import load_config
     from workbench.runs import run_experiment
-    from workbench.toy.vocab import COLOR_NAMES
 
     cfg = load_config(
         "examples/multiconcept_smoke.yaml",

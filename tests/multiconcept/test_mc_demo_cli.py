@@ -50,12 +50,14 @@ def test_demo_builds_and_composes():
 
 
 def test_cli(tmp_path, capsys):
-    from generators.cli import cli_modules
     from generators.multiconcept.toy_concepts import ToyConcept
     from workbench.cli import main
+    from workbench.commands import COMMANDS
     from workbench.io import save_image
+    from workbench.plugins import load_plugins
 
-    assert "generators.multiconcept.cli" in cli_modules()
+    load_plugins()
+    assert "multiconcept" in COMMANDS
     image, mask = ToyConcept("circle", "red").render(40)
     save_image(tmp_path / "ref.png", image)
     save_image(tmp_path / "mask.png", mask.float()[None].expand(3, -1, -1))

@@ -30,8 +30,8 @@ def test_kb_build_add_search(tmp_path, clip_dir, capsys):
     built = json.loads(capsys.readouterr().out)
     assert built["entries"] == 32 and built["clip"] == clip_dir
     table = tmp_path / "pairs.csv"
+    from toyworld.world import ShapesWorld
     from workbench.io import save_image
-    from workbench.toy.world import ShapesWorld
 
     save_image(tmp_path / "a.png", ShapesWorld(64).batch(0, "val", 0, 1).images[0])
     table.write_text("image,text,bucket\na.png,a custom scene,custom\n")

@@ -23,7 +23,7 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def judge_dir(tmp_path_factory):
-    from workbench.toy.judge import ShapesJudge
+    from toyworld.judge import ShapesJudge
 
     folder = tmp_path_factory.mktemp("judge")
     ShapesJudge(image_size=32, width=16, depth=1).save_pretrained(folder)

@@ -7,7 +7,7 @@ import torch
 
 from generators.retrieval import RetrievalAugmentedPipeline, retrieve
 from generators.retrieval.train import RetrievalTrainer
-from workbench.toy.train.loop import run_training
+from toyworld.train.loop import run_training
 
 
 def _trainer(kb, embedder, sd_pipe, **kw):
@@ -55,8 +55,8 @@ def test_names_are_left_out_of_training_captions_at_the_name_drop_rate(kb, embed
 
 
 def test_anonymous_designs_come_with_views_of_their_own_design(kb, embedder, sd_pipe):
-    from workbench.toy.entities import _designs
-    from workbench.toy.scene import Scene
+    from toyworld.entities import _designs
+    from toyworld.scene import Scene
 
     t = _trainer(kb, embedder, sd_pipe, design_frac=0.5)
     images, captions, neighbours = t.examples(7, 32)

@@ -1,7 +1,7 @@
 """The toy CLIP's training data: shape twins and short captions."""
 
-from workbench.toy.train.clip import CLIPTrainer, partial_caption
-from workbench.toy.vocab import SHAPES
+from toyworld.train.clip import CLIPTrainer, partial_caption
+from toyworld.vocab import SHAPES
 
 
 def test_a_scene_and_its_shape_twin_get_captions_that_differ_only_in_the_shape():

@@ -5,8 +5,8 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from workbench.toy.train.cross_image import CrossImageAttnProcessor, CrossImageState
-from workbench.toy.train.unet_ref import cross_image_views
+from toyworld.train.cross_image import CrossImageAttnProcessor, CrossImageState
+from toyworld.train.unet_ref import cross_image_views
 
 
 def _attn():
@@ -100,15 +100,15 @@ def test_views_show_the_scenes_objects_alone_with_their_concept_phrases():
             if src.phrase() != src.class_phrase():  # named as the scene's caption names its object
                 vaguely = src.class_phrase() in captions[3 * b]
                 assert (captions[3 * b + g] == obj.class_phrase(False)) == vaguely
-    from workbench.toy.entities import BUCKETS
+    from toyworld.entities import BUCKETS
 
     named = {o.entity for s in scenes for o in s.objects if o.entity}
     assert named and not named & set(BUCKETS["unseen"])  # unseen entities never appear in training
 
 
 def test_vague_captions_leave_to_the_other_images_what_they_show():
-    from workbench.toy.scene import ObjectSpec
-    from workbench.toy.world import emblem_object, parse_caption
+    from toyworld.scene import ObjectSpec
+    from toyworld.world import emblem_object, parse_caption
 
     plain = ObjectSpec("circle", "red", "large", "striped", (0.0, 0.3, 0.3, 0.6))
     assert plain.class_phrase() == "a large circle on the left"

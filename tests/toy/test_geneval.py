@@ -1,7 +1,7 @@
 import pytest
 
-from workbench.toy.judge.geneval import score_prompt, summarize
-from workbench.toy.judge.model import Detection
+from toyworld.judge.geneval import score_prompt, summarize
+from toyworld.judge.model import Detection
 
 
 def det(shape, color, box):

@@ -1,10 +1,13 @@
 """The shipped toy models load with the stock diffusers / transformers classes and meet their targets."""
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
-from workbench.toy.train.registry import MODELS_DIR
-from workbench.toy.world import ShapesWorld
+from toyworld.train.registry import MODELS_DIR
+from toyworld.world import ShapesWorld
 
 SHIPPED = sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir()) if MODELS_DIR.exists() else []
 ON_DEMAND = {"vae-ft", "sd-hires"}  # trained by users who want them, not shipped (git-ignored)
@@ -31,7 +34,7 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
         assert len(CLIPTokenizer.from_pretrained(folder)) > 500
         CLIPProcessor.from_pretrained(folder)
     elif name == "judge":
-        from workbench.toy.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge
 
         ShapesJudge.from_pretrained(folder)
     elif name == "captioner":
@@ -58,7 +61,7 @@ def test_shipped_model_loads_with_stock_classes_and_has_a_card(name):
 def test_vae_reconstructs_held_out_scenes_above_28_db():
     from diffusers import AutoencoderKL
 
-    from workbench.toy.train.vae import psnr
+    from toyworld.train.vae import psnr
 
     vae = AutoencoderKL.from_pretrained(MODELS_DIR / "vae").eval()
     x = ShapesWorld(64).batch(31337, "test", 0, 32, n_objects=(1, 4), entity_prob=0.1).images
@@ -67,8 +70,8 @@ def test_vae_reconstructs_held_out_scenes_above_28_db():
 
 
 def test_the_judge_is_shipped_and_reads_held_out_scenes():
-    from workbench.toy.judge import ShapesJudge
-    from workbench.toy.train.judge import evaluate_judge
+    from toyworld.judge import ShapesJudge
+    from toyworld.train.judge import evaluate_judge
 
     assert "judge" in SHIPPED
     result = evaluate_judge(ShapesJudge.from_pretrained(MODELS_DIR / "judge").eval(), n=100, seed=2718)
@@ -80,8 +83,43 @@ def test_the_shipped_weights_stay_under_100_mb():
     total = sum(
         p.stat().st_size
         for p in MODELS_DIR.rglob("*")
-        if p.is_file() and p.relative_to(MODELS_DIR).parts[0] not in ON_DEMAND
+        if p.is_file() and not p.is_symlink() and p.relative_to(MODELS_DIR).parts[0] not in ON_DEMAND
     )
     assert total < 100e6, (
         f"{total / 1e6:.1f} MB of toy models: store diffusers weights in float16 or drop one"
     )
+
+
+def test_no_weight_file_is_stored_twice_and_shared_ones_resolve_inside_the_models():
+    import hashlib
+
+    seen: dict[str, Path] = {}
+    for path in sorted(MODELS_DIR.rglob("*.safetensors")):
+        if path.is_symlink():
+            assert path.resolve().is_file() and path.resolve().is_relative_to(MODELS_DIR.resolve()), path
+            assert not Path(os.readlink(path)).is_absolute(), f"{path}: links must be relative"
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest not in seen, f"{path} duplicates {seen[digest]}: run link_duplicates"
+        seen[digest] = path
+
+
+def test_link_duplicates_stores_once_and_unshare_frees_a_folder_for_export(tmp_path):
+    from toyworld.train.storage import link_duplicates, unshare
+
+    for folder in ("a/vae", "b/vae", "c"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "a/vae/w.safetensors").write_bytes(b"same")
+    (tmp_path / "b/vae/w.safetensors").write_bytes(b"same")
+    (tmp_path / "c/w.safetensors").write_bytes(b"same")
+    (tmp_path / "b/vae/other.safetensors").write_bytes(b"different")
+    made = link_duplicates(tmp_path)
+    assert {link.relative_to(tmp_path).as_posix() for link, _ in made} == {
+        "a/vae/w.safetensors",
+        "b/vae/w.safetensors",
+    }
+    assert (tmp_path / "a/vae/w.safetensors").read_bytes() == b"same"
+    assert not (tmp_path / "c/w.safetensors").is_symlink()
+    assert unshare(tmp_path / "b") == [tmp_path / "b/vae/w.safetensors"]
+    (tmp_path / "b/vae/w.safetensors").write_bytes(b"new export")  # writes its own file, not the shared one
+    assert (tmp_path / "c/w.safetensors").read_bytes() == b"same"

@@ -3,8 +3,8 @@
 import torch
 from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
-from workbench.toy.train.registry import MODELS_DIR
-from workbench.toy.train.storage import save_model_half, save_pipeline_half
+from toyworld.train.registry import MODELS_DIR
+from toyworld.train.storage import save_model_half, save_pipeline_half
 
 
 def _weights_bytes(folder):

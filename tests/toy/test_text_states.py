@@ -4,8 +4,8 @@ import pytest
 import torch
 from transformers import CLIPTokenizer
 
-from workbench.toy.evaluate.text_states import _pair_cosines, text_state_cosines
-from workbench.toy.train.registry import MODELS_DIR
+from toyworld.evaluate.text_states import _pair_cosines, text_state_cosines
+from toyworld.train.registry import MODELS_DIR
 
 
 class _Encoder(torch.nn.Module):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from workbench.toy.textures import texture_batch
+from toyworld.textures import texture_batch
 
 
 def test_textures_are_reproducible_images_with_high_frequencies():
@@ -29,7 +29,7 @@ def test_bad_texture_requests_are_refused():
 
 
 def test_texture_vae_starts_as_the_toy_vae_and_keeps_its_latent_space():
-    from workbench.toy.train.vae_ft import TextureVAETrainer
+    from toyworld.train.vae_ft import TextureVAETrainer
 
     torch.set_num_threads(1)
     trainer = TextureVAETrainer(batch_size=4)
@@ -44,7 +44,7 @@ def test_texture_vae_starts_as_the_toy_vae_and_keeps_its_latent_space():
 
 
 def test_texture_vae_needs_the_toy_vae_and_a_mixed_batch(tmp_path):
-    from workbench.toy.train.vae_ft import TextureVAETrainer
+    from toyworld.train.vae_ft import TextureVAETrainer
 
     with pytest.raises(FileNotFoundError, match="workbench toy train vae"):
         TextureVAETrainer(base_dir=tmp_path)

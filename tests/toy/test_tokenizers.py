@@ -1,8 +1,8 @@
 from transformers import BertTokenizer, CLIPTokenizer
 
-from workbench.toy.tokenizer import build_clip_tokenizer
-from workbench.toy.train.captioner import build_blip_tokenizer
-from workbench.toy.vocab import all_words
+from toyworld.tokenizer import build_clip_tokenizer
+from toyworld.train.captioner import build_blip_tokenizer
+from toyworld.vocab import all_words
 
 
 def test_clip_tokenizer_keeps_every_world_word_whole(tmp_path):

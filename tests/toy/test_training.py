@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from workbench.toy.train.loop import run_training
-from workbench.toy.train.registry import TRAINERS
+from toyworld.train.loop import run_training
+from toyworld.train.registry import TRAINERS
 
 
 def _weights(trainer):
@@ -109,7 +109,7 @@ def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):
 
 def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
     """The pooled-caption embedding starts at zero output: same predictions as the exported UNet."""
-    from workbench.toy.train.unet import UNetTrainer
+    from toyworld.train.unet import UNetTrainer
 
     torch.manual_seed(0)
     older = UNetTrainer(batch_size=2, unet_config={"addition_embed_type": None})
@@ -132,8 +132,8 @@ def test_unet_warm_starts_from_the_recipe_without_the_pooled_caption(tmp_path):
 def test_hires_attention_starts_as_the_toy_sd_and_trains_only_the_new_attention():
     from diffusers import UNet2DConditionModel
 
-    from workbench.toy.train.registry import MODELS_DIR
-    from workbench.toy.train.unet_hires import add_finest_attention
+    from toyworld.train.registry import MODELS_DIR
+    from toyworld.train.unet_hires import add_finest_attention
 
     torch.set_num_threads(1)
     trainer = _trainer("unet-hires")
@@ -155,7 +155,7 @@ def test_hires_attention_starts_as_the_toy_sd_and_trains_only_the_new_attention(
 
 
 def test_other_seeds_train_and_export_beside_the_shipped_model():
-    from workbench.toy.cli import seed_suffix
+    from toyworld.cli import seed_suffix
 
     assert seed_suffix(0) == "" and seed_suffix(1) == "-seed1"
 
@@ -163,8 +163,8 @@ def test_other_seeds_train_and_export_beside_the_shipped_model():
 def test_each_trainer_exports_to_the_folder_its_users_load(tmp_path):
     import argparse
 
-    from workbench.toy.cli import _places
-    from workbench.toy.train.registry import MODELS_DIR
+    from toyworld.cli import _places
+    from toyworld.train.registry import MODELS_DIR
 
     args = argparse.Namespace(seed=0, work_dir=tmp_path)
     assert _places("unet", args) == (tmp_path / "unet", MODELS_DIR / "sd")
@@ -179,7 +179,7 @@ def test_each_trainer_exports_to_the_folder_its_users_load(tmp_path):
 def test_unet_trains_its_text_encoder_resumably_and_exports_its_ema(tmp_path):
     """The text encoder learns with the UNet (token states that say where an object is), its weights and
     EMA resume exactly, the pipeline carries the EMA copy; ``text_lr=0`` keeps it frozen."""
-    from workbench.toy.train.unet import UNetTrainer
+    from toyworld.train.unet import UNetTrainer
 
     torch.set_num_threads(1)
 
@@ -209,7 +209,7 @@ def test_unet_trains_its_text_encoder_resumably_and_exports_its_ema(tmp_path):
 
 
 def test_captioner_vae_roundtrip_replaces_its_share_of_the_batch():
-    from workbench.toy.train.captioner import CaptionerTrainer
+    from toyworld.train.captioner import CaptionerTrainer
 
     images = torch.rand(16, 3, 64, 64)
     none = CaptionerTrainer(seed=0, batch_size=4, vae_frac=0.0)
@@ -227,7 +227,7 @@ def test_captioner_vae_roundtrip_replaces_its_share_of_the_batch():
 def test_cross_image_trainer_trains_the_last_two_decoder_levels_attention_and_exports_a_stock_unet():
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    from workbench.toy.train.cross_image import CrossImageAttnProcessor
+    from toyworld.train.cross_image import CrossImageAttnProcessor
 
     torch.set_num_threads(1)
     trainer = _trainer("unet-ref")

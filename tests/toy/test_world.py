@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.toy.entities import BUCKETS, entity_design
-from workbench.toy.judge.matching import box_iou
-from workbench.toy.scene import ObjectSpec, Scene
-from workbench.toy.vocab import ENTITY_NAMES
-from workbench.toy.world import ShapesWorld, cell_box, parse_caption
+from toyworld.entities import BUCKETS, entity_design
+from toyworld.judge.matching import box_iou
+from toyworld.scene import ObjectSpec, Scene
+from toyworld.vocab import ENTITY_NAMES
+from toyworld.world import ShapesWorld, cell_box, parse_caption
 
 
 def test_scenes_are_deterministic_and_splits_differ():

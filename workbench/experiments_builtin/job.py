@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from workbench.generation import GenerationRequest, build_generator
 from workbench.io import to_pil
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
 
-from .models import build_clip, build_sd_pipeline
 from .sections import GenerateSection, ScoreSection
 
 
@@ -51,7 +52,7 @@ def generate_images(ctx: RunContext, gen: GenerateSection, pipe: Any) -> tuple[t
     batches = [
         list(range(s, min(s + gen.batch_size, len(prompts)))) for s in range(0, len(prompts), gen.batch_size)
     ]
-    size = {"height": gen.image_size, "width": gen.image_size} if gen.image_size else {}
+    method = build_generator(gen.method, pipe, gen.method_options)
     done: list[tuple[int, torch.Tensor]] = []
     with rt.split(list(enumerate(batches))) as mine:
         for b, indices in ctx.progress(mine, desc="generate"):
@@ -60,16 +61,16 @@ def generate_images(ctx: RunContext, gen: GenerateSection, pipe: Any) -> tuple[t
                 tensors, _ = ctx.checkpoint.load(key)
                 images = tensors["images"]
             else:
+                request = GenerationRequest(
+                    [prompts[i] for i in indices],
+                    [rt.generator("image", i) for i in indices],
+                    num_inference_steps=gen.num_inference_steps,
+                    guidance_scale=gen.guidance_scale,
+                    height=gen.image_size,
+                    width=gen.image_size,
+                )
                 with torch.no_grad(), rt.autocast():
-                    out = pipe(
-                        [prompts[i] for i in indices],
-                        num_inference_steps=gen.num_inference_steps,
-                        guidance_scale=gen.guidance_scale,
-                        generator=[rt.generator("image", i) for i in indices],
-                        output_type="pt",
-                        **size,
-                    )
-                images = out.images.float().cpu()  # (B, 3, H, W) in [0, 1]
+                    images = method(request)  # (B, 3, H, W) in [0, 1]
                 ctx.checkpoint.save(key, {"images": images}, {"indices": indices})
             done.extend(zip(indices, images))
     gathered = sorted(rt.gather(done), key=lambda item: item[0])
@@ -141,7 +142,7 @@ def _report(ctx: RunContext, gen: GenerateSection, result: GenerationResult) -> 
 
     r = ctx.report
     r.add_text(
-        f"Generator: **{result.source}**.\n\n"
+        f"Generator: **{result.source}**, method **{gen.method}**.\n\n"
         f"{len(gen.prompts)} prompt(s) x {gen.images_per_prompt} image(s), "
         f"{gen.num_inference_steps} step(s), guidance {gen.guidance_scale}, seed {ctx.config.seed}."
         + (f"\n\nCLIP scorer: **{result.clip[2]}**." if result.clip else ""),

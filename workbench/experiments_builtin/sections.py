@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workbench.generation import GENERATORS, generator_config
 
 DEFAULT_PROMPTS = [
     "a large red circle",
@@ -23,6 +27,9 @@ class GenerateSection(BaseModel):
         guidance_scale: classifier-free guidance scale (<= 1 disables it).
         image_size: square output side, a multiple of 8; ``None`` uses the pipeline's default.
         batch_size: images per pipeline call (also the unit of checkpointing).
+        method: the registered generator (:data:`workbench.generation.GENERATORS`) that makes the images;
+            ``stock`` is the pipeline as it is. Any generator that needs nothing but prompts runs here.
+        method_options: that generator's options (its config class holds the defaults).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +41,22 @@ class GenerateSection(BaseModel):
     guidance_scale: float = Field(5.0, ge=0.0)
     image_size: int | None = Field(None, ge=8, le=2048)
     batch_size: int = Field(1, ge=1, le=1024)
+    method: str = "stock"
+    method_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_method(self) -> GenerateSection:
+        if self.method not in GENERATORS:
+            known = ", ".join(n for n in GENERATORS.names() if not GENERATORS.get(n).requires)
+            raise ValueError(f"method: unknown generator {self.method!r}; allowed values: {known}")
+        cls = GENERATORS.get(self.method)
+        if cls.requires:
+            raise ValueError(
+                f"method: generator {self.method!r} needs {', '.join(cls.requires)} beyond prompts; "
+                "run it through its own experiment"
+            )
+        generator_config(self.method, self.method_options)  # one-line error for a bad option
+        return self
 
     @field_validator("image_size")
     @classmethod

@@ -30,14 +30,13 @@ from .loaders import (
     load_vision_model,
     sd_pipeline_class,
 )
-from .resolve import MODEL_KINDS, PRESETS, TOY_MODELS_DIR, Preset, ResolvedModel, resolve_model
+from .resolve import MODEL_KINDS, PRESETS, Preset, ResolvedModel, presets, register_preset, resolve_model
 
 __all__ = [
     "LOADERS",
     "MODEL_KINDS",
     "PRESETS",
     "SD_PIPELINE_KINDS",
-    "TOY_MODELS_DIR",
     "BrokenTokenizerError",
     "ModelNotAvailableError",
     "Preset",
@@ -51,6 +50,8 @@ __all__ = [
     "load_clip",
     "load_sd_pipeline",
     "load_vision_model",
+    "presets",
+    "register_preset",
     "resolve_model",
     "sd_pipeline_class",
 ]

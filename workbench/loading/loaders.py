@@ -11,7 +11,7 @@ from workbench.runtime import Runtime
 
 from .checks import check_tokenizer, check_weights
 from .errors import ModelNotAvailableError
-from .resolve import PRESETS, ResolvedModel, _require, resolve_model
+from .resolve import ResolvedModel, _require, presets, resolve_model
 
 logger = logging.getLogger("workbench.loading")
 
@@ -201,14 +201,14 @@ def check_model(name: str, kind: str | None = None, runtime: Runtime | None = No
         ModelNotAvailableError, UnsafeCheckpointError: the first model that cannot load.
     """
     runtime = runtime or Runtime(seed=0, device="cpu")
-    if name in PRESETS:
-        kinds = [kind] if kind else list(PRESETS[name].sources)
+    if name in presets():
+        kinds = [kind] if kind else list(presets()[name].sources)
     else:
         kinds = [kind] if kind else [_guess_kind(name)]
     lines = []
     for k in kinds:
         if k not in LOADERS:
-            resolved = resolve_model(name, kind=k if name in PRESETS else None)
+            resolved = resolve_model(name, kind=k if name in presets() else None)
             if not resolved.available:
                 raise ModelNotAvailableError(f"cannot load {k} model {name!r}: {resolved.reason}")
             lines.append(f"{name} [{k}]: present at {resolved.local_path} (loaded by its own package)")

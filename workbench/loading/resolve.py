@@ -15,32 +15,42 @@ ModelKind = Literal["sd", "clip", "captioner", "judge", "vision"]
 MODEL_KINDS: tuple[str, ...] = ("sd", "clip", "captioner", "judge", "vision")
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 SAFE_SUFFIX = ".safetensors"
-TOY_MODELS_DIR = Path(__file__).resolve().parents[1] / "toy" / "models"
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A named model set: one source (hub id or local folder) per model kind."""
+    """A named model set: one source (hub id or absolute local folder) per model kind.
+
+    Attributes:
+        missing: for local folders, how to get one that has no weights yet (e.g. the command that trains
+            it), per model kind.
+    """
 
     name: str
     sources: dict[str, str]
     description: str
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add ``preset`` to :data:`PRESETS` (plugins call this; a name is registered once)."""
+    if preset.name in PRESETS:
+        raise KeyError(f"model preset {preset.name!r} is already registered; pick another name")
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def presets() -> dict[str, Preset]:
+    """Every preset: the built-in hub presets and those the plugins register."""
+    from workbench.plugins import load_plugins
+
+    load_plugins()
+    return PRESETS
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset(
-            "toy",
-            {kind: str(TOY_MODELS_DIR / kind) for kind in ("sd", "clip", "captioner", "judge")},
-            "the embedded toy world's models (shapes world), trained by the project",
-        ),
-        Preset(
-            "toy-ref",
-            {"sd": str(TOY_MODELS_DIR / "sd-ref")},
-            "the toy SD with decoder self-attention trained across images (16x16 and 8x8), for reference-based "
-            "generation (FreeCustom's multi-reference self-attention)",
-        ),
         Preset(
             "sd15", {"sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}, "Stable Diffusion 1.5 (512 px)"
         ),
@@ -96,7 +106,7 @@ def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
     """
     if kind is not None and kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
-    if name in PRESETS:
+    if name in presets():
         preset = PRESETS[name]
         if kind is None:
             if len(preset.sources) != 1:
@@ -107,8 +117,8 @@ def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
         if kind not in preset.sources:
             raise ValueError(f"preset {name!r} has no {kind} model; it has: {', '.join(preset.sources)}")
         source = preset.sources[kind]
-        if Path(source).is_relative_to(TOY_MODELS_DIR):  # toy, toy-ref: the package's own folders
-            return _resolve_toy(name, kind, Path(source))
+        if Path(source).is_absolute():  # a folder a plugin ships (the toy world's models)
+            return _resolve_folder(preset, kind, Path(source))
         resolved = _resolve_hub(source, kind)
         resolved.name = name
         return resolved
@@ -132,20 +142,18 @@ def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
     )
 
 
-def _resolve_toy(name: str, kind: str, folder: Path) -> ResolvedModel:
-    from ..toy.train.registry import EXPORT_NAMES
-
+def _resolve_folder(preset: Preset, kind: str, folder: Path) -> ResolvedModel:
+    """A preset's local folder: available when it holds safetensors weights."""
     if folder.is_dir() and any(folder.rglob("*" + SAFE_SUFFIX)):
-        return ResolvedModel(name, kind, str(folder), folder, True, "shipped toy model", origin="local")
-    trainer = {v: k for k, v in EXPORT_NAMES.items()}.get(folder.name, folder.name)
+        return ResolvedModel(preset.name, kind, str(folder), folder, True, "shipped model", origin="local")
+    hint = preset.missing.get(kind, "give another model")
     return ResolvedModel(
-        name,
+        preset.name,
         kind,
         str(folder),
         None,
         False,
-        f"toy {kind} model not trained yet ({folder} has no weights); train it with "
-        f"`workbench toy train {trainer}` or use the random-weight components of workbench.dummy",
+        f"{kind} model of preset {preset.name!r} has no weights yet ({folder}); {hint}",
         origin="local",
     )
 
@@ -184,7 +192,7 @@ def _resolve_hub(repo_id: str, kind: str | None) -> ResolvedModel:
 
 
 def _require(name: str, kind: str) -> ResolvedModel:
-    resolved = resolve_model(name, kind=kind if name in PRESETS else None)
+    resolved = resolve_model(name, kind=kind if name in presets() else None)
     resolved.kind = kind
     if not resolved.available:
         raise ModelNotAvailableError(f"cannot load {kind} model {name!r}: {resolved.reason}")

@@ -43,8 +43,8 @@ class BenchModels:
 
 def load_judge(name: str) -> Any:
     """The shapes-world judge of a preset (``toy``) or folder."""
+    from toyworld.judge import ShapesJudge
     from workbench.loading import ModelNotAvailableError, resolve_model
-    from workbench.toy.judge import ShapesJudge
 
     resolved = resolve_model(name, kind="judge")
     if not resolved.available or resolved.local_path is None:

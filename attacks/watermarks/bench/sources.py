@@ -37,7 +37,7 @@ class Sources:
 
 def shapes_prompts(seed: int, count: int) -> list[str]:
     """Captions of ``count`` shapes-world scenes (the held-out ``test`` split)."""
-    from workbench.toy.world import ShapesWorld
+    from toyworld.world import ShapesWorld
 
     world = ShapesWorld()
     return [world.scene(seed, PROMPT_SPLIT, i).caption() for i in range(count)]

@@ -1,6 +1,12 @@
 """Training-free box guidance (BoxDiff, layout guidance) as a ``DiffusionPipeline``."""
 
-from .config import PRESETS, BoxGuidanceConfig
+from .config import PRESETS, BoxDiffConfig, BoxGuidanceConfig
 from .pipeline import BoxGuidancePipelineOutput, StableDiffusionBoxGuidancePipeline
 
-__all__ = ["PRESETS", "BoxGuidanceConfig", "BoxGuidancePipelineOutput", "StableDiffusionBoxGuidancePipeline"]
+__all__ = [
+    "PRESETS",
+    "BoxDiffConfig",
+    "BoxGuidanceConfig",
+    "BoxGuidancePipelineOutput",
+    "StableDiffusionBoxGuidancePipeline",
+]

@@ -22,7 +22,9 @@ class BoxGuidanceConfig(BaseModel):
         scale: gradient step scale (layout guidance's loss scale 30; BoxDiff's scale factor 20).
         iterations: gradient steps per guided denoising step.
         guided_steps: how many of the first denoising steps are guided (0 turns guidance off).
-        attention_resolution: the longer side of the attention maps used (16 in both papers at 512 px).
+        attention_resolution: the longer side of the attention maps used; ``None`` (the default) takes the
+            largest side at most 16 that this UNet's cross-attention has at the image size (16 in both
+            papers at 512 px; 8 on the toy SD at 64 px), so one default serves every model.
         places: UNet parts whose cross-attention layers at that resolution are used.
         decay: ``"sqrt_linear"`` scales step ``i`` by ``sqrt(linspace(1, 0.5))`` over the guided steps
             (BoxDiff); ``"none"`` keeps it constant.
@@ -36,7 +38,7 @@ class BoxGuidanceConfig(BaseModel):
     scale: float = Field(default=30.0, ge=0.0)
     iterations: int = Field(default=1, ge=0)
     guided_steps: int = Field(default=10, ge=0)
-    attention_resolution: int = Field(default=16, ge=1)
+    attention_resolution: int | None = Field(default=None, ge=1)
     places: tuple[str, ...] = PLACES
     decay: Literal["none", "sqrt_linear"] = "none"
     early_exit: bool = True
@@ -80,3 +82,14 @@ PRESETS: dict[str, dict] = {
     "boxdiff": dict(energy="boxdiff", scale=20.0, iterations=1, guided_steps=25, decay="sqrt_linear"),
     "fast": dict(energy="layout", scale=30.0, iterations=1, guided_steps=10, decay="none"),
 }
+
+
+class BoxDiffConfig(BoxGuidanceConfig):
+    """BoxDiff's setting (its energy, scale 20, sqrt-linear decay over the first 25 of 50 steps; at fewer
+    sampling steps set ``guided_steps`` to half of them)."""
+
+    energy: str = PRESETS["boxdiff"]["energy"]
+    scale: float = Field(default=PRESETS["boxdiff"]["scale"], ge=0.0)
+    iterations: int = Field(default=PRESETS["boxdiff"]["iterations"], ge=0)
+    guided_steps: int = Field(default=PRESETS["boxdiff"]["guided_steps"], ge=0)
+    decay: Literal["none", "sqrt_linear"] = PRESETS["boxdiff"]["decay"]

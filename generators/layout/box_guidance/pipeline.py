@@ -66,6 +66,20 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
     Recording processors are installed on the UNet's cross-attention layers only during the call.
     """
 
+    def attention_side(self, latent_hw: tuple[int, int], largest: int = 16) -> int:
+        """The default attention resolution: the largest side at most ``largest`` among this UNet's
+        cross-attention maps for latents ``latent_hw`` (the smallest side when none is that small)."""
+        side = max(latent_hw)
+        sides = {
+            side // 2**level
+            for level, block in enumerate(self.unet.config.down_block_types)
+            if "CrossAttn" in block and side // 2**level >= 1
+        }
+        if not sides:
+            raise ValueError("this UNet has no cross-attention blocks: box guidance needs them")
+        small = [s for s in sides if s <= largest]
+        return max(small) if small else min(sides)
+
     def map_shapes(self, latent_hw: tuple[int, int], resolution: int) -> list[tuple[int, int]]:
         """Shapes ``(h, w)`` of the attention maps at ``resolution`` for latents ``latent_hw``."""
         count = token_count(latent_hw, resolution)
@@ -188,7 +202,9 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
         targets: list[SampleTargets] = []
         store = None
         if record:
-            shapes = self.map_shapes(latent_hw, guidance.attention_resolution)
+            shapes = self.map_shapes(
+                latent_hw, guidance.attention_resolution or self.attention_side(latent_hw)
+            )
             store = AttentionStore({h * w for h, w in shapes}, early_exit=guidance.early_exit)
             targets = [
                 SampleTargets.build(lay, p, self.tokenizer, shapes, device)

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workbench.toy.vocab import POSITION_PHRASES, POSITIONS, SIZES
-from workbench.toy.world import ParsedObject, cell_box, parse_phrase
+from toyworld.vocab import POSITION_PHRASES, POSITIONS, SIZES
+from toyworld.world import ParsedObject, cell_box, parse_phrase
 
 from ..layout import DEFAULT_MAX_OVERLAP, BoxLayout, LayoutError
 

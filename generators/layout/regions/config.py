@@ -37,7 +37,7 @@ class RegionsConfig(BaseModel):
         the image held flat outside its boxes; elsewhere MultiDiffusion's random colours."""
         if name.split(":")[0] != "toy":
             return cls()
-        from workbench.toy.vocab import BACKGROUND
+        from toyworld.vocab import BACKGROUND
 
         return cls(bootstrap_color=BACKGROUND, background_bootstrap=True)
 

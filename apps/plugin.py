@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from apps import (  # noqa: F401  (each registers its demo)
+    generate_demo,
     layout_demo,
     masterprints_demo,
     multiconcept_demo,

@@ -1,19 +1,24 @@
-"""What the demos add to the workbench: every demo of this package (registered in :data:`apps.DEMOS`)
-and the ``workbench demo`` command. Named as an entry point of group ``workbench.plugins``."""
+"""What the demos add to the workbench: every demo of this package (in :data:`apps.DEMOS`) and the
+``workbench demo`` command. Named as an entry point of group ``workbench.plugins``; each demo is
+declared by name and its module, imported when the hub builds it."""
 
 from __future__ import annotations
 
 import argparse
 
-from apps import (  # noqa: F401  (each registers its demo)
-    generate_demo,
-    layout_demo,
-    masterprints_demo,
-    multiconcept_demo,
-    retrieval_demo,
-    watermark_demo,
-)
+from apps import DEMOS
 from workbench.commands import register_commands
+
+DEMO_MODULES = {
+    "generate": "apps.generate_demo",
+    "layout": "apps.layout_demo",
+    "masterprints": "apps.masterprints_demo",
+    "multiconcept": "apps.multiconcept_demo",
+    "retrieval": "apps.retrieval_demo",
+    "watermarks": "apps.watermark_demo",
+}
+for _name, _module in DEMO_MODULES.items():
+    DEMOS.add_lazy(_name, _module)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -21,7 +26,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise SystemExit(
             "error: --share is refused: demos bind to 127.0.0.1 only (use an SSH tunnel to reach them)"
         )
-    from apps import DEMOS
     from apps.hub import serve
 
     if args.name and args.name not in DEMOS:
@@ -32,8 +36,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 @register_commands("demo")
 def add_demo_command(subparsers: argparse._SubParsersAction) -> None:
-    from apps import DEMOS
-
     p = subparsers.add_parser(
         "demo",
         help="launch the Gradio demo hub (or one demo) on 127.0.0.1",

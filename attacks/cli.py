@@ -19,9 +19,10 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def _runtime(args: argparse.Namespace):
 
 def _batches(paths: list[Path], batch_size: int) -> list[tuple[list[Path], torch.Tensor]]:
     """Load images, grouping consecutive images of equal size into batches of ``batch_size``."""
+    import torch  # deferred: torch is heavy and `workbench --help` must start fast
+
     from attacks.image.files import load_image_file
 
     groups: list[tuple[list[Path], list[torch.Tensor]]] = []
@@ -228,10 +231,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``watermark embed|decode`` and ``attack NAME`` to the ``workbench`` CLI."""
-    import attacks.image  # noqa: F401  (fills the registries)
-    import attacks.watermarks  # noqa: F401
-    from attacks.image.registry import IMAGE_ATTACKS
-    from attacks.watermarks.registry import WATERMARKS
+    from attacks.registries import IMAGE_ATTACKS, WATERMARKS
 
     p = subparsers.add_parser(
         "watermark",

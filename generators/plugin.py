@@ -1,24 +1,33 @@
 """What the generators add to the workbench: the layout generators (box guidance, BoxDiff, regions,
-GLIGEN), the layout, multi-concept and retrieval experiments with their tour steps and commands, and the
-retrieval toy trainer. Named as an entry point of group
-``workbench.plugins`` in ``pyproject.toml``."""
+GLIGEN) and the multi-concept ones (FreeCustom, text only, collage), the layout, multi-concept and retrieval experiments with their tour steps and commands, and
+the retrieval toy trainer. Named as an entry point of group ``workbench.plugins`` in
+``pyproject.toml``; entries are declared by name and the module that registers them, imported when
+first used."""
 
 from __future__ import annotations
 
 from generators.layout import cli as layout_cli
-from generators.layout import experiment as layout_experiment  # noqa: F401
-from generators.layout import methods as layout_methods  # noqa: F401  (registers the layout generators)
-from generators.layout import tour as layout_tour  # noqa: F401
 from generators.multiconcept import cli as multiconcept_cli
-from generators.multiconcept import experiment as multiconcept_experiment  # noqa: F401
-from generators.multiconcept import tour as multiconcept_tour  # noqa: F401
 from generators.retrieval import cli as retrieval_cli
-from generators.retrieval import experiment as retrieval_experiment  # noqa: F401
-from generators.retrieval import tour as retrieval_tour  # noqa: F401
 from toyworld.train.registry import TRAINERS, lazy_trainer
 from workbench.commands import COMMANDS
+from workbench.experiments import declare_experiment
+from workbench.experiments_builtin.steps import TOUR_STEPS
+from workbench.generation import GENERATORS
 
+GENERATORS.add_lazy("box_guidance", "generators.layout.box_guidance.generator")
+GENERATORS.add_lazy("boxdiff", "generators.layout.box_guidance.generator")
+GENERATORS.add_lazy("regions", "generators.layout.regions.generator")
+GENERATORS.add_lazy("gligen", "generators.layout.gligen.generator")
+GENERATORS.add_lazy("freecustom", "generators.multiconcept.freecustom")
+GENERATORS.add_lazy("text", "generators.multiconcept.text_only")
+GENERATORS.add_lazy("collage", "generators.multiconcept.collage")
 COMMANDS.add("layout", layout_cli.register)
 COMMANDS.add("multiconcept", multiconcept_cli.register)
 COMMANDS.add("retrieval", retrieval_cli.register)
+declare_experiment("layout-eval", "generators.layout.experiment")
+declare_experiment("multiconcept", "generators.multiconcept.experiment")
+declare_experiment("entity-draw-bench", "generators.retrieval.experiment")
+for _family in ("layout", "multiconcept", "retrieval"):
+    TOUR_STEPS.add_lazy(_family, f"generators.{_family}.tour")
 TRAINERS.add("retrieval", lazy_trainer("generators.retrieval.train", "RetrievalTrainer"))

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 logger = logging.getLogger("toyworld")
 
 
@@ -45,6 +43,8 @@ def _names(model: str) -> list[str]:
 
 
 def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> None:
+    import torch  # deferred: torch is heavy and `workbench --help` must start fast
+
     info = {
         "steps": result["step"],
         "minutes": round(result["minutes"], 1),
@@ -68,6 +68,8 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch  # deferred: torch is heavy and `workbench --help` must start fast
+
     from .train.loop import run_training
     from .train.registry import TRAINERS
 

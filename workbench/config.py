@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.plugins import load_plugins
+from workbench.registry import Registry
 
 __all__ = [
     "ConfigError",
@@ -43,8 +44,9 @@ __all__ = [
 ]
 
 
-# experiment name -> its config class, filled by workbench.experiments.register_experiment
-EXPERIMENT_CONFIGS: dict[str, type[ExperimentConfig]] = {}
+# experiment name -> its config class, filled by workbench.experiments.register_experiment (or declared
+# lazily by a plugin with workbench.experiments.declare_experiment)
+EXPERIMENT_CONFIGS: Registry[type[ExperimentConfig]] = Registry("experiment")
 
 
 class ConfigError(ValueError):
@@ -184,9 +186,9 @@ def validate_config(
             )
         load_plugins()
         if name not in EXPERIMENT_CONFIGS:
-            known = ", ".join(sorted(EXPERIMENT_CONFIGS)) or "(none)"
+            known = ", ".join(EXPERIMENT_CONFIGS.names()) or "(none)"
             raise ConfigError(f"experiment: unknown experiment {name!r}; allowed values: {known}")
-        config_class = EXPERIMENT_CONFIGS[name]
+        config_class = EXPERIMENT_CONFIGS.get(name)
     try:
         return config_class.model_validate(data)
     except ValidationError as exc:

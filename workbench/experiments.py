@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENTS",
     "ExperimentSpec",
+    "declare_experiment",
     "get_experiment",
     "load_experiment_modules",
     "register_experiment",
@@ -57,10 +58,17 @@ def register_experiment(name: str, config: type[ExperimentConfig], description: 
     def decorator(fn: Callable[[RunContext, Any], None]) -> Callable[[RunContext, Any], None]:
         doc = description if description is not None else (fn.__doc__ or "").strip().split("\n")[0]
         EXPERIMENTS.add(name, ExperimentSpec(name=name, config=config, run=fn, description=doc))
-        EXPERIMENT_CONFIGS[name] = config
+        EXPERIMENT_CONFIGS.add(name, config)
         return fn
 
     return decorator
+
+
+def declare_experiment(name: str, module: str) -> None:
+    """Declare experiment ``name`` as registered by ``module`` (imported when the experiment is first
+    used), so listing experiments and validating other configs import nothing heavy."""
+    EXPERIMENTS.add_lazy(name, module)
+    EXPERIMENT_CONFIGS.add_lazy(name, module)
 
 
 def load_experiment_modules() -> list[str]:

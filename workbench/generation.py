@@ -25,6 +25,7 @@ needs none runs in the generic generation job (``workbench run`` with ``generate
 ``generate`` demo unchanged.
 
 Example:
+    >>> import torch
     >>> from workbench.dummy import dummy_sd_pipeline
     >>> pipe = dummy_sd_pipeline(image_size=32)
     >>> stock = build_generator("stock", pipe)
@@ -38,12 +39,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from workbench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "GENERATORS",
@@ -141,6 +144,8 @@ class Generator(ABC):
             raise ValueError(
                 f"generator {self.name!r} needs {', '.join(missing)} for each prompt; pass them in the request's conditions"
             )
+        import torch  # deferred: plugins import this module at start-up, before any model is needed
+
         with torch.no_grad():
             images = self.generate(request)
         if images.ndim != 4 or images.shape[0] != len(request.prompts) or images.shape[1] != 3:

@@ -2,6 +2,4 @@
 
 from __future__ import annotations
 
-from workbench.registry import Registry
-
-IMAGE_ATTACKS: Registry = Registry("image attack")
+from attacks.registries import IMAGE_ATTACKS  # noqa: F401  (re-exported)

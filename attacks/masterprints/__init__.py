@@ -13,51 +13,53 @@ Example:
     ['adam', 'cma', 'diagonal_cma', 'one_plus_one', 'pgd', 'sgd']
     >>> sorted(SPACES.names())
     ['linf_ball', 'pixels', 'vae_latent']
+
+Names are imported on first use, so ``import attacks.masterprints.cli`` stays fast.
 """
 
-from .checkpoint import FileCheckpoint, MemoryCheckpoint
-from .evaluation import (
-    FoolingReport,
-    PromptFooling,
-    RealImageBank,
-    evaluate_fooling,
-    related_prompts,
-    zero_shot_accuracy,
-)
-from .mining import BudgetConfig, MiningResult, Progress, mine
-from .objective import MultiPromptObjective, ObjectiveConfig, aggregate
-from .optimizers import OPTIMIZERS, MasterPrintOptimizer, build_optimizer
-from .prompts import MAX_PROMPTS, load_prompts
-from .scorers import BlackBoxScorer, CLIPScorer, Scorer, SigLIPScorer
-from .spaces import SPACES, SearchSpace, build_space, load_start_image
+from __future__ import annotations
 
-__all__ = [
-    "MAX_PROMPTS",
-    "OPTIMIZERS",
-    "SPACES",
-    "BlackBoxScorer",
-    "BudgetConfig",
-    "CLIPScorer",
-    "FileCheckpoint",
-    "FoolingReport",
-    "MasterPrintOptimizer",
-    "MemoryCheckpoint",
-    "MiningResult",
-    "MultiPromptObjective",
-    "ObjectiveConfig",
-    "Progress",
-    "PromptFooling",
-    "RealImageBank",
-    "Scorer",
-    "SearchSpace",
-    "SigLIPScorer",
-    "aggregate",
-    "build_optimizer",
-    "build_space",
-    "evaluate_fooling",
-    "load_prompts",
-    "load_start_image",
-    "mine",
-    "related_prompts",
-    "zero_shot_accuracy",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "FileCheckpoint": "attacks.masterprints.checkpoint",
+    "MemoryCheckpoint": "attacks.masterprints.checkpoint",
+    "FoolingReport": "attacks.masterprints.evaluation",
+    "PromptFooling": "attacks.masterprints.evaluation",
+    "RealImageBank": "attacks.masterprints.evaluation",
+    "evaluate_fooling": "attacks.masterprints.evaluation",
+    "related_prompts": "attacks.masterprints.evaluation",
+    "zero_shot_accuracy": "attacks.masterprints.evaluation",
+    "BudgetConfig": "attacks.masterprints.mining",
+    "MiningResult": "attacks.masterprints.mining",
+    "Progress": "attacks.masterprints.mining",
+    "mine": "attacks.masterprints.mining",
+    "MultiPromptObjective": "attacks.masterprints.objective",
+    "ObjectiveConfig": "attacks.masterprints.objective",
+    "aggregate": "attacks.masterprints.objective",
+    "OPTIMIZERS": "attacks.masterprints.optimizers",
+    "MasterPrintOptimizer": "attacks.masterprints.optimizers",
+    "build_optimizer": "attacks.masterprints.optimizers",
+    "MAX_PROMPTS": "attacks.masterprints.prompts",
+    "load_prompts": "attacks.masterprints.prompts",
+    "BlackBoxScorer": "attacks.masterprints.scorers",
+    "CLIPScorer": "attacks.masterprints.scorers",
+    "Scorer": "attacks.masterprints.scorers",
+    "SigLIPScorer": "attacks.masterprints.scorers",
+    "SPACES": "attacks.masterprints.spaces",
+    "SearchSpace": "attacks.masterprints.spaces",
+    "build_space": "attacks.masterprints.spaces",
+    "load_start_image": "attacks.masterprints.spaces",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'attacks.masterprints' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -2,6 +2,4 @@
 
 from __future__ import annotations
 
-from workbench.registry import Registry
-
-WATERMARKS: Registry = Registry("watermark")
+from attacks.registries import WATERMARKS  # noqa: F401  (re-exported)

@@ -6,23 +6,32 @@ Example:
     >>> from workbench.dummy import dummy_sd_pipeline
     >>> type(MultiConceptPipeline.from_pipe(dummy_sd_pipeline())).__name__
     'MultiConceptPipeline'
+
+Names are imported on first use, so ``import generators.multiconcept.cli`` stays fast.
 """
 
-from generators.multiconcept.concept import (
-    MAX_CONCEPTS,
-    Concept,
-    ConceptError,
-    PreparedConcepts,
-    prepare_concepts,
-)
-from generators.multiconcept.pipeline_multiconcept import MultiConceptPipeline, MultiConceptPipelineOutput
+from __future__ import annotations
 
-__all__ = [
-    "MAX_CONCEPTS",
-    "Concept",
-    "ConceptError",
-    "MultiConceptPipeline",
-    "MultiConceptPipelineOutput",
-    "PreparedConcepts",
-    "prepare_concepts",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "MAX_CONCEPTS": "generators.multiconcept.concept",
+    "Concept": "generators.multiconcept.concept",
+    "ConceptError": "generators.multiconcept.concept",
+    "PreparedConcepts": "generators.multiconcept.concept",
+    "prepare_concepts": "generators.multiconcept.concept",
+    "MultiConceptPipeline": "generators.multiconcept.pipeline_multiconcept",
+    "MultiConceptPipelineOutput": "generators.multiconcept.pipeline_multiconcept",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'generators.multiconcept' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

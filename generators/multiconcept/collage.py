@@ -4,14 +4,17 @@ pasted into its place), guided by the target prompt."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 
 from generators.multiconcept.concept import Concept
+from generators.multiconcept.request import compositions, sampling_kwargs
+from workbench.generation import GenerationRequest, Generator, register_generator
 
-__all__ = ["collage_pipeline", "default_boxes", "make_collage"]
+__all__ = ["CollageConfig", "CollageGenerator", "collage_pipeline", "default_boxes", "make_collage"]
 
 Box = tuple[float, float, float, float]
 
@@ -90,3 +93,48 @@ def collage_pipeline(pipe: Any) -> Any:
     from generators.multiconcept.sharing import share_components
 
     return share_components(StableDiffusionImg2ImgPipeline, pipe)
+
+
+class CollageConfig(BaseModel):
+    """Args:
+    strength: img2img strength (0.7 keeps the layout and redraws the details).
+    layout: ``"prompt"`` pastes each concept in its box (condition ``boxes``); ``"strips"`` left to right.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    strength: float = Field(0.7, gt=0.0, le=1.0)
+    layout: Literal["prompt", "strips"] = "prompt"
+
+
+@register_generator("collage")
+class CollageGenerator(Generator):
+    """Image-to-image from a collage of the references, guided by the target prompt (the naive baseline)."""
+
+    config_class = CollageConfig
+    requires = ("concepts",)
+
+    def __init__(self, pipe: Any, config: CollageConfig | None = None) -> None:
+        super().__init__(pipe, config)
+        self.i2i = collage_pipeline(pipe)
+        self.i2i.set_progress_bar_config(disable=True)
+
+    def generate(self, request: GenerationRequest) -> torch.Tensor:
+        height = request.height or self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
+        width = request.width or height
+        kwargs = {k: v for k, v in sampling_kwargs(request).items() if k not in ("height", "width")}
+        images = []
+        for c in compositions(request):
+            boxes = c.boxes if self.config.layout == "prompt" and c.boxes else default_boxes(len(c.concepts))
+            collage = make_collage(c.concepts, height, width, boxes)[None]  # (1, 3, H, W)
+            images.append(
+                self.i2i(
+                    c.prompt,
+                    image=collage,
+                    strength=self.config.strength,
+                    num_images_per_prompt=len(c.generators),
+                    generator=c.generators,
+                    **kwargs,
+                ).images
+            )
+        return torch.cat(images)  # (B, 3, H, W) in [0, 1]

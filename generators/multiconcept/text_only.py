@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from generators.multiconcept.concept import Concept
+import torch
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["text_only_pipeline", "text_only_prompt"]
+from generators.multiconcept.concept import Concept
+from generators.multiconcept.request import compositions, sampling_kwargs
+from workbench.generation import GenerationRequest, Generator, register_generator
+
+__all__ = ["TextOnlyConfig", "TextOnlyGenerator", "text_only_pipeline", "text_only_prompt"]
 
 
 def text_only_prompt(
@@ -29,3 +34,37 @@ def text_only_pipeline(pipe: Any) -> Any:
     if type(pipe) is StableDiffusionPipeline:
         return pipe
     return share_components(StableDiffusionPipeline, pipe)
+
+
+class TextOnlyConfig(BaseModel):
+    """Args:
+    append_concept_prompts: append every concept prompt to the target prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    append_concept_prompts: bool = False
+
+
+@register_generator("text")
+class TextOnlyGenerator(Generator):
+    """The plain pipeline, the concepts in words only (the baseline of reference-based methods)."""
+
+    config_class = TextOnlyConfig
+    requires = ("concepts",)
+
+    def __init__(self, pipe: Any, config: TextOnlyConfig | None = None) -> None:
+        super().__init__(pipe, config)
+        self.txt = text_only_pipeline(pipe)
+        self.txt.set_progress_bar_config(disable=True)
+
+    def generate(self, request: GenerationRequest) -> torch.Tensor:
+        images = [
+            self.txt(
+                text_only_prompt(c.prompt, c.concepts, self.config.append_concept_prompts),
+                num_images_per_prompt=len(c.generators),
+                generator=c.generators,
+                **sampling_kwargs(request),
+            ).images
+            for c in compositions(request)
+        ]
+        return torch.cat(images)  # (B, 3, H, W) in [0, 1]

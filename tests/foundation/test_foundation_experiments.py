@@ -68,3 +68,25 @@ def test_demo_names_must_be_url_safe():
         register_demo("bad name/")
     register_demo("test-demo-ok", title="OK")(lambda: None)
     assert DEMOS.get("test-demo-ok").title == "OK"
+
+
+def test_every_declared_entry_resolves_to_what_its_module_registers():
+    from apps import DEMOS
+    from attacks.registries import IMAGE_ATTACKS, WATERMARKS
+    from workbench.experiments_builtin.steps import TOUR_STEPS
+    from workbench.generation import GENERATORS
+
+    load_plugins()
+    for registry in (EXPERIMENTS, DEMOS, TOUR_STEPS, GENERATORS, IMAGE_ATTACKS, WATERMARKS):
+        for name in registry.names():
+            assert registry.get(name) is not None, (registry.kind, name)
+
+
+def test_the_cli_starts_without_torch():
+    import subprocess
+
+    code = "import sys; from workbench.cli import build_parser; build_parser(); print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'gradio') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+    assert "torchvision" not in out.stderr

@@ -13,26 +13,19 @@ joins the tour by registering a step in its experiment module::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from workbench.config import ConfigError, ExperimentConfig
 from workbench.experiments import register_experiment
-from workbench.registry import Registry
 from workbench.runs import RunContext
 
-from .job import GenerationResult, run_generation_job
+from .job import run_generation_job
 from .sections import GenerateSection, ScoreSection
+from .steps import TOUR_STEPS, TourStep, register_tour_step
 
-TourStep = Callable[[RunContext, GenerationResult], None]
-TOUR_STEPS: Registry[TourStep] = Registry("tour step")
-
-
-def register_tour_step(name: str) -> Callable[[TourStep], TourStep]:
-    """Decorator adding ``fn(ctx, result)`` to the tour under ``name``."""
-    return TOUR_STEPS.register(name)
+__all__ = ["TOUR_STEPS", "TourConfig", "TourStep", "register_tour_step"]
 
 
 class TourConfig(ExperimentConfig):

@@ -20,16 +20,6 @@ Example:
 from .checks import check_tokenizer, check_weights
 from .errors import BrokenTokenizerError, ModelNotAvailableError, UnsafeCheckpointError
 from .hub import hub_offline
-from .loaders import (
-    LOADERS,
-    SD_PIPELINE_KINDS,
-    check_model,
-    load_captioner,
-    load_clip,
-    load_sd_pipeline,
-    load_vision_model,
-    sd_pipeline_class,
-)
 from .resolve import MODEL_KINDS, PRESETS, Preset, ResolvedModel, presets, register_preset, resolve_model
 
 __all__ = [
@@ -55,3 +45,26 @@ __all__ = [
     "resolve_model",
     "sd_pipeline_class",
 ]
+
+# The loaders import torch, diffusers and transformers: they load on first use, so that resolving names
+# and registering presets (what plugins do at start-up) stay cheap.
+_LOADER_NAMES = frozenset(
+    {
+        "LOADERS",
+        "SD_PIPELINE_KINDS",
+        "check_model",
+        "load_captioner",
+        "load_clip",
+        "load_sd_pipeline",
+        "load_vision_model",
+        "sd_pipeline_class",
+    }
+)
+
+
+def __getattr__(name: str):
+    if name in _LOADER_NAMES:
+        from . import loaders
+
+        return getattr(loaders, name)
+    raise AttributeError(f"module 'workbench.loading' has no attribute {name!r}")

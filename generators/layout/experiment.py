@@ -209,6 +209,7 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN vs stock SD."""
     from workbench.generation import build_generator
     from workbench.loading.choice import build_clip, build_sd_pipeline
+    from workbench.runs.items import map_items
 
     from .methods import layout_request
     from .planner import ShapesGrammarPlanner
@@ -262,40 +263,38 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     batches = [
         list(range(i, min(i + cfg.batch_size, len(prompts)))) for i in range(0, len(prompts), cfg.batch_size)
     ]
-    done: list[tuple[str, int, torch.Tensor, float]] = []
-    with rt.split(list(range(len(batches)))) as mine:
-        for k in ctx.progress(mine, desc="layout-eval"):
-            idx = batches[k]
-            for name, method in methods.items():
-                key = f"{name}/batch-{k:05d}"
-                if ctx.checkpoint.done(key):
-                    tensors, meta = ctx.checkpoint.load(key)
-                    done.append((name, k, tensors["images"], float(meta["seconds"])))
-                    continue
-                gens = [rt.generator("image", i) for i in idx]
-                start = time.perf_counter()
-                request = layout_request(
-                    [prompts[i] for i in idx],
-                    [layouts[i] for i in idx],
-                    [regions[i] for i in idx],
-                    gens,
-                    cfg.num_inference_steps,
-                    cfg.guidance_scale,
-                )
-                with rt.autocast():
-                    images = method(request)
-                seconds = time.perf_counter() - start
-                ctx.checkpoint.save(key, {"images": images.float().cpu()}, {"seconds": seconds})
-                done.append((name, k, images.float().cpu(), seconds))
-    gathered = rt.gather(done)
+    items = [(k, name) for k in range(len(batches)) for name in methods]
+
+    def compute(j: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        k, name = items[j]
+        idx = batches[k]
+        request = layout_request(
+            [prompts[i] for i in idx],
+            [layouts[i] for i in idx],
+            [regions[i] for i in idx],
+            [rt.generator("image", i) for i in idx],
+            cfg.num_inference_steps,
+            cfg.guidance_scale,
+        )
+        start = time.perf_counter()
+        with rt.autocast():
+            images = methods[name](request)
+        return {"images": images.float().cpu()}, {"seconds": time.perf_counter() - start}
+
+    keys = [f"{name}/batch-{k:05d}" for k, name in items]
+    results = map_items(ctx, keys, compute, desc="layout-eval")
     if not ctx.is_main:
         return
     images_by: dict[str, torch.Tensor] = {}
     seconds_by: dict[str, float] = {}
     for name in methods:
-        parts = sorted((k, im, s) for n, k, im, s in gathered if n == name)
-        images_by[name] = torch.cat([im for _, im, _ in parts])
-        seconds_by[name] = sum(s for *_, s in parts) / len(prompts)
+        parts = [
+            (tensors["images"], float(meta["seconds"]))
+            for (_, n), (tensors, meta) in zip(items, results)
+            if n == name
+        ]
+        images_by[name] = torch.cat([im for im, _ in parts])
+        seconds_by[name] = sum(sec for _, sec in parts) / len(prompts)
 
     # 4. scores
     metrics: dict[str, Any] = {"seconds_per_image": dict(seconds_by)}

@@ -25,6 +25,7 @@ from generators.multiconcept.toy_concepts import Composition, ToyConcept, sample
 from workbench.config import ConfigError
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 from workbench.runtime import Runtime, derive_seed
 
 __all__ = ["MultiConceptConfig", "load_judge", "run"]
@@ -95,36 +96,29 @@ def _generate(
     """Every method's images per composition (checkpointed per method and composition) and seconds per image."""
     rt = ctx.runtime
     n = cfg.benchmark.images_per_composition
-    done: list[tuple[str, int, torch.Tensor, float]] = []
-    with rt.split(list(range(len(comps)))) as mine:
-        for c in ctx.progress(mine, desc="compose"):
-            comp = comps[c]
-            concepts = [Concept(refs[k][0], k.prompt, refs[k][1]) for k in comp.concepts]
-            for name, method in methods.items():
-                key = f"{name}/comp-{c:05d}"
-                if ctx.checkpoint.done(key):
-                    tensors, meta = ctx.checkpoint.load(key)
-                    done.append((name, c, tensors["images"], float(meta["seconds"])))
-                    continue
-                call = MethodCall(
-                    prompt=comp.prompt,
-                    concepts=concepts,
-                    boxes=comp.boxes,
-                    generators=[rt.generator("image", c, i) for i in range(n)],
-                    reference_seed=derive_seed(rt.seed, "reference", c),
-                )
-                start = time.perf_counter()
-                with rt.autocast():
-                    images = method(call).float().cpu()  # (N, 3, S, S) in [0, 1]
-                seconds = time.perf_counter() - start
-                ctx.checkpoint.save(key, {"images": images}, {"seconds": seconds, "prompt": comp.prompt})
-                done.append((name, c, images, seconds))
-    gathered = rt.gather(done)
+    items = [(c, name) for c in range(len(comps)) for name in methods]
+
+    def compute(j: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        c, name = items[j]
+        comp = comps[c]
+        call = MethodCall(
+            prompt=comp.prompt,
+            concepts=[Concept(refs[k][0], k.prompt, refs[k][1]) for k in comp.concepts],
+            boxes=comp.boxes,
+            generators=[rt.generator("image", c, i) for i in range(n)],
+            reference_seed=derive_seed(rt.seed, "reference", c),
+        )
+        start = time.perf_counter()
+        with rt.autocast():
+            images = methods[name](call).float().cpu()  # (N, 3, S, S) in [0, 1]
+        return {"images": images}, {"seconds": time.perf_counter() - start, "prompt": comp.prompt}
+
+    results = map_items(ctx, [f"{name}/comp-{c:05d}" for c, name in items], compute, desc="compose")
     images: dict[str, list[torch.Tensor]] = {name: [None] * len(comps) for name in methods}  # type: ignore[list-item]
     seconds: dict[str, float] = dict.fromkeys(methods, 0.0)
-    for name, c, imgs, s in gathered:
-        images[name][c] = imgs
-        seconds[name] += s
+    for (c, name), (tensors, meta) in zip(items, results):
+        images[name][c] = tensors["images"]
+        seconds[name] += float(meta["seconds"])
     total = len(comps) * n
     return images, {name: s / total for name, s in seconds.items()}
 

@@ -36,6 +36,7 @@ from toyworld.presets import MODELS_DIR
 from workbench.config import ExperimentConfig
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 
 __all__ = ["EntityDrawBenchConfig", "run_entity_draw_bench"]
 
@@ -266,37 +267,33 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
     for key, (mode, guidance) in methods.items():
         pipe = models["pipelines"][mode or "none"]
         retrieving = mode is not None and key != NO_RETRIEVAL
-        done: list[tuple[int, torch.Tensor]] = []
-        with rt.split(list(enumerate(batches))) as mine:
-            for b, idx in ctx.progress(mine, desc=key):
-                ckpt = f"{key}/batch-{b:05d}"
-                if ctx.checkpoint.done(ckpt):
-                    out = ctx.checkpoint.load(ckpt)[0]["images"]
-                else:
-                    with rt.autocast():
-                        out = (
-                            pipe(
-                                [prompts[i].prompt for i in idx],
-                                neighbours=[neighbours[i] for i in idx] if retrieving else None,
-                                mode=mode if retrieving else "auto",
-                                guidance=guidance,
-                                layers=cfg.retrieval.layers,
-                                reference_weight=cfg.retrieval.reference_weight,
-                                target_boxes=[targets[i] for i in idx] if mode == "blend" else None,
-                                blend=cfg.retrieval.blend,
-                                num_inference_steps=cfg.bench.num_inference_steps,
-                                height=cfg.models.image_size,
-                                width=cfg.models.image_size,
-                                generator=[rt.generator("image", i) for i in idx],
-                                output_type="pt",
-                            )
-                            .images.float()
-                            .cpu()
-                        )  # (b, 3, H, W)
-                    ctx.checkpoint.save(ckpt, {"images": out}, {"indices": idx})
-                done.extend(zip(idx, out))
-        gathered = sorted(rt.gather(done), key=lambda item: item[0])
-        images[key] = torch.stack([im for _, im in gathered])  # (N, 3, H, W)
+
+        def compute(b: int, pipe=pipe, mode=mode, guidance=guidance, retrieving=retrieving):
+            idx = batches[b]
+            with rt.autocast():
+                out = (
+                    pipe(
+                        [prompts[i].prompt for i in idx],
+                        neighbours=[neighbours[i] for i in idx] if retrieving else None,
+                        mode=mode if retrieving else "auto",
+                        guidance=guidance,
+                        layers=cfg.retrieval.layers,
+                        reference_weight=cfg.retrieval.reference_weight,
+                        target_boxes=[targets[i] for i in idx] if mode == "blend" else None,
+                        blend=cfg.retrieval.blend,
+                        num_inference_steps=cfg.bench.num_inference_steps,
+                        height=cfg.models.image_size,
+                        width=cfg.models.image_size,
+                        generator=[rt.generator("image", i) for i in idx],
+                        output_type="pt",
+                    )
+                    .images.float()
+                    .cpu()
+                )  # (b, 3, H, W)
+            return {"images": out}, {"indices": idx}
+
+        results = map_items(ctx, [f"{key}/batch-{b:05d}" for b in range(len(batches))], compute, desc=key)
+        images[key] = torch.cat([tensors["images"] for tensors, _ in results])  # (N, 3, H, W)
         rows = score_images(
             images[key], prompts, models["judge"], models["clip_i"], models["clip_t"], references
         )

@@ -12,6 +12,7 @@ from workbench.generation import GenerationRequest, build_generator
 from workbench.io import to_pil
 from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 
 from .sections import GenerateSection, ScoreSection
 
@@ -53,28 +54,24 @@ def generate_images(ctx: RunContext, gen: GenerateSection, pipe: Any) -> tuple[t
         list(range(s, min(s + gen.batch_size, len(prompts)))) for s in range(0, len(prompts), gen.batch_size)
     ]
     method = build_generator(gen.method, pipe, gen.method_options)
-    done: list[tuple[int, torch.Tensor]] = []
-    with rt.split(list(enumerate(batches))) as mine:
-        for b, indices in ctx.progress(mine, desc="generate"):
-            key = f"generate/batch-{b:05d}"
-            if ctx.checkpoint.done(key):
-                tensors, _ = ctx.checkpoint.load(key)
-                images = tensors["images"]
-            else:
-                request = GenerationRequest(
-                    [prompts[i] for i in indices],
-                    [rt.generator("image", i) for i in indices],
-                    num_inference_steps=gen.num_inference_steps,
-                    guidance_scale=gen.guidance_scale,
-                    height=gen.image_size,
-                    width=gen.image_size,
-                )
-                with torch.no_grad(), rt.autocast():
-                    images = method(request)  # (B, 3, H, W) in [0, 1]
-                ctx.checkpoint.save(key, {"images": images}, {"indices": indices})
-            done.extend(zip(indices, images))
-    gathered = sorted(rt.gather(done), key=lambda item: item[0])
-    return torch.stack([img for _, img in gathered]), prompts
+
+    def compute(b: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        indices = batches[b]
+        request = GenerationRequest(
+            [prompts[i] for i in indices],
+            [rt.generator("image", i) for i in indices],
+            num_inference_steps=gen.num_inference_steps,
+            guidance_scale=gen.guidance_scale,
+            height=gen.image_size,
+            width=gen.image_size,
+        )
+        with torch.no_grad(), rt.autocast():
+            images = method(request)  # (B, 3, H, W) in [0, 1]
+        return {"images": images}, {"indices": indices}
+
+    keys = [f"generate/batch-{b:05d}" for b in range(len(batches))]
+    results = map_items(ctx, keys, compute, desc="generate")
+    return torch.cat([tensors["images"] for tensors, _ in results]), prompts
 
 
 @torch.no_grad()

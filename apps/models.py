@@ -16,7 +16,7 @@ from pathlib import Path
 
 from apps.limits import MAX_MODEL_CHARS, InputError, text
 
-__all__ = ["MODELS_ROOT_ENV", "models_root", "preset_names", "resolve_demo_model"]
+__all__ = ["MODELS_ROOT_ENV", "models_root", "preset_names", "resolve_demo_model", "shown_model"]
 
 MODELS_ROOT_ENV = "WORKBENCH_DEMO_MODELS_ROOT"
 
@@ -70,3 +70,17 @@ def resolve_demo_model(typed: str, kind: str = "sd", names: Sequence[str] = ("du
     if not folder.is_dir():
         raise InputError(f"model {_echo(typed)} is not a folder under the demo's models root")
     return str(folder)
+
+
+def shown_model(source: str) -> str:
+    """A loaded model's description for the page: a folder under the models root as ``root/<relative>``,
+    any other path scrubbed (the page names no server path)."""
+    from apps.limits import public_message
+
+    root = models_root()
+    if root is not None and source.startswith("/"):
+        try:
+            return f"root/{Path(source).resolve().relative_to(root)}"
+        except (OSError, ValueError):
+            pass
+    return public_message(source)

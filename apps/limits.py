@@ -42,6 +42,7 @@ __all__ = [
     "choice",
     "deadline",
     "demo_handler",
+    "enforce_bounds",
     "integer",
     "number",
     "public_message",
@@ -97,7 +98,8 @@ def integer(name: str, value: Any, low: int, high: int) -> int:
     if out != int(out):
         raise InputError(f"{name} must be a whole number, got {out:g}")
     if not low <= out <= high:
-        raise InputError(f"{name} must lie in {low}..{high}, got {int(out)}")
+        shown = int(out) if abs(out) < 1e15 else f"{out:g}"
+        raise InputError(f"{name} must lie in {low}..{high}, got {shown}")
     return int(out)
 
 
@@ -211,6 +213,74 @@ def deadline(seconds: float, end: float | None = None) -> Iterator[None]:
         _LIMIT.reset(limit)
         _DEADLINE.reset(token)
         _hook_off()
+
+
+# ------------------------------------------------------------------------------------------ components
+
+
+def _bounded_preprocess(component: Any) -> Callable[[Any], Any] | None:
+    """A preprocess for ``component`` that refuses out-of-bounds payloads with this module's one-line
+    messages (naming the component's label) before Gradio's own preprocess runs; ``None`` when the
+    component has no bounds to check."""
+    import gradio as gr
+
+    if not isinstance(component, gr.Number | gr.Slider | gr.Textbox | gr.Dropdown):
+        return None
+    name = str(getattr(component, "label", None) or "input")
+    original = component.preprocess
+    if isinstance(component, gr.Number | gr.Slider):
+        low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
+        if low is None or high is None:
+            return None
+        whole = getattr(component, "precision", None) == 0
+
+        def check(payload: Any) -> None:
+            if whole:
+                integer(name, payload, int(low), int(high))
+            else:
+                number(name, payload, float(low), float(high))
+
+    elif isinstance(component, gr.Textbox) and getattr(component, "max_length", None):
+        limit = int(component.max_length)
+
+        def check(payload: Any) -> None:
+            text(name, payload, limit)
+
+    elif isinstance(component, gr.Dropdown) and not (component.allow_custom_value or component.multiselect):
+        values = [str(value) for _, value in component.choices]
+
+        def check(payload: Any) -> None:
+            if payload is not None:
+                choice(name, payload, values)
+
+    else:
+        return None
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            check(payload)
+        except InputError as err:
+            raise gr.Error(public_message(str(err))) from None
+        return original(payload)
+
+    return preprocess
+
+
+def enforce_bounds(blocks: Any) -> Any:
+    """Make every bounded input of ``blocks`` (``gr.Number``/``gr.Slider`` with ``minimum`` and
+    ``maximum``, ``gr.Textbox`` with ``max_length``, ``gr.Dropdown`` without custom values) refuse a
+    payload outside its bounds, a non-number or a non-finite number with a one-line ``gr.Error`` that
+    names its label, before any handler runs. Gradio checks numbers itself, but its messages name no
+    input, a non-numeric payload fails its comparison without a message, and it leaves text lengths to
+    the browser. Idempotent; returns ``blocks``."""
+    for component in list(getattr(blocks, "blocks", {}).values()):
+        if getattr(component, "_bounds_enforced", False):
+            continue
+        preprocess = _bounded_preprocess(component)
+        if preprocess is not None:
+            component.preprocess = preprocess
+            component._bounds_enforced = True
+    return blocks
 
 
 # -------------------------------------------------------------------------------------------- wrapper

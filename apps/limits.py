@@ -139,7 +139,8 @@ def choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    shown = repr(value)
+    """``value`` quoted for a message: at most ``limit`` characters, absolute paths scrubbed."""
+    shown = repr(public_message(value) if isinstance(value, str) else value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 

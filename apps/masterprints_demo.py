@@ -76,10 +76,7 @@ class MiningRequest:
 
     def prompts(self) -> list[str]:
         if self.preset != CUSTOM:
-            if self.preset not in PRESETS:
-                raise ValueError(
-                    f"unknown preset {str(self.preset)[:60]!r}; choose one of {', '.join(PRESETS)}"
-                )
+            limits.choice("preset", self.preset, list(PRESETS))
             return list(PRESETS[self.preset])
         if not isinstance(self.prompts_text, str | None):
             raise limits.InputError("the prompts must be text, one prompt per line")

@@ -38,7 +38,10 @@ def preset_names(kind: str) -> list[str]:
 
 
 def _echo(typed: str) -> str:
-    shown = repr(typed)
+    """What the client typed, quoted, absolute paths scrubbed (as every client-facing message is)."""
+    from apps.limits import public_message
+
+    shown = repr(public_message(typed))
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 

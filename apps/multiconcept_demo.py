@@ -179,8 +179,7 @@ def _editor_value(image: torch.Tensor, mask: torch.Tensor | None) -> dict[str, A
 def pick_toy_concept(name: str, size: int = 256) -> tuple[dict[str, Any], str]:
     """A toy concept's reference (rendered at ``size``) with its exact mask, as an editor value, and its prompt."""
     concepts = toy_concepts()
-    if name not in concepts:
-        raise ValueError(f"unknown toy concept {name!r}; pick one of: {', '.join(concepts)}")
+    limits.choice("toy concept", name, list(concepts))
     image, mask = concepts[name].render(size)
     return _editor_value(image, mask), name
 

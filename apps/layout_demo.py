@@ -241,6 +241,7 @@ def make_poster(
     if product is None:
         raise ValueError("upload a product image (a PNG with transparency keeps only the product's pixels)")
     steps, guidance, seed = _settings_checked(steps, guidance, seed)
+    model = resolve_model_box(model)
     prompt = limits.text("background prompt", prompt, limits.MAX_PROMPT_CHARS)
     taglines = limits.text("taglines", taglines, MAX_TAGLINE_CHARS)
     lines = [t.strip() for t in taglines.splitlines() if t.strip()]
@@ -293,6 +294,7 @@ def generate_layout(
     )
     method = limits.choice("method", method, METHOD_CHOICES)
     steps, guidance, seed = _settings_checked(steps, guidance, seed)
+    model = resolve_model_box(model)  # refused before the table is read
     layout = rows_to_layout(rows)
     layout.check_prompt(prompt)
     pipe, source = _pipeline(model)

@@ -233,7 +233,10 @@ def _bounded_preprocess(component: Any) -> Callable[[Any], Any] | None:
         low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
         if low is None or high is None:
             return None
-        whole = getattr(component, "precision", None) == 0
+        step = getattr(component, "step", None) if isinstance(component, gr.Slider) else None
+        whole = getattr(component, "precision", None) == 0 or (
+            step is not None and all(float(v).is_integer() for v in (step, low, high))
+        )
 
         def check(payload: Any) -> None:
             if whole:

@@ -241,6 +241,7 @@ def compose(
     style_fidelity = limits.number("style fidelity", style_fidelity, *STYLE_FIDELITY_RANGE)
     n_images = limits.integer("images", n_images, 1, MAX_IMAGES)
     seed = limits.seed(seed)
+    model = resolve_model_box(model)  # refused before the slots are read
     if len(slots) > SLOTS:
         raise limits.InputError(f"{len(slots)} concept slots; the demo takes at most {SLOTS}")
     concepts = []

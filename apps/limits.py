@@ -251,11 +251,12 @@ def _bounded_preprocess(component: Any) -> Callable[[Any], Any] | None:
             text(name, payload, limit)
 
     elif isinstance(component, gr.Dropdown) and not (component.allow_custom_value or component.multiselect):
-        values = [str(value) for _, value in component.choices]
+        values = [value for _, value in component.choices]
 
         def check(payload: Any) -> None:
-            if payload is not None:
-                choice(name, payload, values)
+            if payload is not None and payload not in values:
+                shown = ", ".join(str(v) for v in values)
+                raise InputError(f"unknown {name} {_short(payload)}; choose one of: {shown}")
 
     else:
         return None

@@ -3,7 +3,8 @@ under ``/demos/<name>/``.
 
 Run it with ``workbench demo`` (or ``python -m apps.hub``); it binds 127.0.0.1 only. Every demo gets a
 queue with a bounded size and one worker for model jobs, a file-size limit, Gradio's temporary files
-under the apps folder (cleaned by ``delete_cache``), and no analytics. Every request passes
+under the apps folder (cleaned by ``delete_cache``), and no analytics; its bounded inputs refuse what
+lies outside their bounds (:mod:`apps.limits`). Every request passes
 :class:`apps.guard.UploadGuard` first: file inputs take only files uploaded through the demo. Errors
 reach clients only as the demos' own one-line ``gr.Error`` messages (``show_error`` is off), and the
 server serves no folder of its own (no ``allowed_paths``).
@@ -22,6 +23,7 @@ from typing import Any
 
 from apps import DEMOS, DemoSpec, apps_home, load_demo_modules
 from apps.guard import UploadGuard
+from apps.limits import enforce_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +64,10 @@ def build_hub(specs: Sequence[DemoSpec]) -> Any:
 
 
 def _configure(blocks: Any) -> Any:
-    """The hub's serving rules on any demo: bounded queue, one model job at a time, temp-file cleanup,
-    no analytics."""
+    """The hub's serving rules on any demo: bounded queue, one model job at a time, bounded inputs
+    refused with messages naming them (:func:`apps.limits.enforce_bounds`), temp-file cleanup, no
+    analytics."""
+    enforce_bounds(blocks)
     blocks.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     if getattr(blocks, "delete_cache", None) is None:
         blocks.delete_cache = DELETE_CACHE

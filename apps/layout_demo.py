@@ -8,34 +8,43 @@ Run it alone with ``python -m apps.layout_demo`` or through the hub (``workbench
 (:func:`plan_rows`, :func:`preview_layout`, :func:`boxes_from_drawing`, :func:`generate_layout`,
 :func:`make_poster`) are plain functions, testable without a
 browser. ``WORKBENCH_LAYOUT_DEMO_MODEL`` sets the default model (``auto``: the toy SD when trained, else
-random weights; ``dummy``; ``sd15`` on a GPU).
+random weights; ``dummy``; ``sd15`` on a GPU; or a folder under the demos' models root, see
+:mod:`apps.models`). Every input is bounded (steps, guidance, seed, text lengths, table rows, drawn
+layers) in the page and in the handlers.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from apps import register_demo
+from apps import limits, register_demo
+from apps.cache import LRUCache, cached_models
+from apps.models import resolve_demo_model, shown_model
 
 logger = logging.getLogger(__name__)
 
 NAME = "layout"
 MAX_STEPS = 100
 MAX_BOXES = 8
+MAX_TABLE_ROWS = 32  # rows sent by the table, blank ones included
+MAX_LAYERS = 16  # drawn layers, blank ones included
+MAX_PHRASE_CHARS = 100
+MAX_TAGLINES = 4
+MAX_TAGLINE_CHARS = 300
+GUIDANCE_RANGE = (1.0, 15.0)
 PREVIEW_SIDE = 256
 METHOD_CHOICES = ("box_guidance", "boxdiff", "regions", "stock", "gligen")
 DEFAULT_MODEL = os.environ.get("WORKBENCH_LAYOUT_DEMO_MODEL", "auto")
 DEFAULT_PROMPT = "a large red circle on the left and a large blue star on the right"
-_LOCK = threading.Lock()
-_PIPES: dict[str, tuple[Any, str]] = {}
-_GLIGEN: dict[str, Any] = {}
+_PIPES: LRUCache[str, tuple[Any, str]] = LRUCache(cached_models, "layout demo pipelines")
+_GLIGEN: LRUCache[str, Any] = LRUCache(1, "layout demo GLIGEN pipeline")
 
 
 @dataclass
@@ -48,26 +57,46 @@ class LayoutResult:
     info: str
 
 
-def _pipeline(model: str) -> tuple[Any, str]:
-    with _LOCK:
-        if model not in _PIPES:
-            from workbench.loading.choice import build_sd_pipeline
-            from workbench.runtime import Runtime
+def resolve_model_box(typed: str) -> str:
+    """The model box's text resolved to what is loaded: ``auto`` becomes ``toy`` or ``dummy``; a folder
+    (under the models root only) its resolved path; a preset with an SD model stays as it is."""
+    from workbench.loading.choice import resolve_choice
 
-            pipe, source = build_sd_pipeline(model, Runtime(seed=0, deterministic=False))
-            pipe.set_progress_bar_config(disable=True)
-            _PIPES[model] = (pipe, source)
-        return _PIPES[model]
+    return resolve_choice(resolve_demo_model(typed, kind="sd", names=("auto", "dummy")), "sd")
+
+
+def _pipeline(model: str) -> tuple[Any, str]:
+    """The SD pipeline of the model box's ``model`` (bounded LRU cache keyed by the resolved model)."""
+    key = resolve_model_box(model)
+
+    def load() -> tuple[Any, str]:
+        from workbench.loading.choice import build_sd_pipeline
+        from workbench.runtime import Runtime
+
+        pipe, source = build_sd_pipeline(key, Runtime(seed=0, deterministic=False))
+        pipe.set_progress_bar_config(disable=True)
+        return pipe, source
+
+    return _PIPES.get_or_create(key, load)
 
 
 def _gligen() -> Any:
-    with _LOCK:
-        if "pipe" not in _GLIGEN:
-            from generators.layout.gligen import load_gligen_pipeline
-            from workbench.runtime import Runtime
+    def load() -> Any:
+        from generators.layout.gligen import load_gligen_pipeline
+        from workbench.runtime import Runtime
 
-            _GLIGEN["pipe"] = load_gligen_pipeline(None, Runtime(seed=0, deterministic=False))
-        return _GLIGEN["pipe"]
+        return load_gligen_pipeline(None, Runtime(seed=0, deterministic=False))
+
+    return _GLIGEN.get_or_create("pipe", load)
+
+
+def _settings_checked(steps: Any, guidance: Any, seed: Any) -> tuple[int, float, int]:
+    """``(steps, guidance, seed)`` within the demo's bounds (else :class:`apps.limits.InputError`)."""
+    return (
+        limits.integer("steps", steps, 1, MAX_STEPS),
+        limits.number("guidance", guidance, *GUIDANCE_RANGE),
+        limits.seed(seed),
+    )
 
 
 def _table_rows(rows: Any) -> list[list[Any]]:
@@ -89,17 +118,28 @@ def rows_to_layout(rows: Any) -> Any:
     from generators.layout import BoxLayout, LayoutError
 
     phrases, boxes = [], []
-    for k, row in enumerate(_table_rows(rows)):
-        row = list(row) + [None] * (5 - len(row))
+    table = _table_rows(rows)
+    if len(table) > MAX_TABLE_ROWS:
+        raise LayoutError(f"the table has {len(table)} rows; the demo takes at most {MAX_TABLE_ROWS}")
+    for k, row in enumerate(table):
+        row = list(row)[:5] + [None] * (5 - len(row))
         phrase = str(row[0] or "").strip()
         if not phrase or phrase.lower() == "nan":
             continue
+        if len(phrase) > MAX_PHRASE_CHARS:
+            raise LayoutError(
+                f"row {k + 1}: the phrase has {len(phrase)} characters; at most {MAX_PHRASE_CHARS}"
+            )
         try:
             box = tuple(float(v) for v in row[1:5])
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise LayoutError(
-                f"row {k + 1} ({phrase!r}): x0, y0, x1, y1 must be numbers in [0, 1], got {row[1:5]}"
+                f"row {k + 1} ({phrase[:40]!r}): x0, y0, x1, y1 must be numbers in [0, 1], got {str(row[1:5])[:80]}"
             ) from exc
+        if not all(math.isfinite(v) for v in box):
+            raise LayoutError(
+                f"row {k + 1} ({phrase[:40]!r}): x0, y0, x1, y1 must be finite numbers in [0, 1]"
+            )
         phrases.append(phrase)
         boxes.append(box)
     if not phrases:
@@ -113,6 +153,7 @@ def plan_rows(prompt: str) -> list[list[Any]]:
     """The shapes planner's layout of ``prompt`` as table rows ``[phrase, x0, y0, x1, y1]`` (3 decimals)."""
     from generators.layout.planner import ShapesGrammarPlanner
 
+    prompt = limits.text("prompt", prompt, limits.MAX_PROMPT_CHARS, required="write a prompt to plan")
     layout = ShapesGrammarPlanner().plan(prompt)
     return [[p, *[round(v, 3) for v in b]] for p, b in zip(layout.phrases, layout.boxes)]
 
@@ -139,7 +180,11 @@ def boxes_from_drawing(drawing: Any, rows: Any) -> list[list[Any]]:
     """
     from generators.layout import LayoutError
 
+    if drawing is not None and not isinstance(drawing, dict):
+        raise LayoutError("the drawing must be an image-editor value (background, layers, composite)")
     layers = list((drawing or {}).get("layers") or [])
+    if len(layers) > MAX_LAYERS:
+        raise LayoutError(f"{len(layers)} drawn layers; the demo takes at most {MAX_LAYERS}")
     boxes = []
     for layer in layers:
         arr = np.asarray(layer)
@@ -195,11 +240,15 @@ def make_poster(
 
     if product is None:
         raise ValueError("upload a product image (a PNG with transparency keeps only the product's pixels)")
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"steps must lie in 1..{MAX_STEPS}")
-    lines = [t.strip() for t in (taglines or "").splitlines() if t.strip()]
+    steps, guidance, seed = _settings_checked(steps, guidance, seed)
+    model = resolve_model_box(model)
+    prompt = limits.text("background prompt", prompt, limits.MAX_PROMPT_CHARS)
+    taglines = limits.text("taglines", taglines, MAX_TAGLINE_CHARS)
+    lines = [t.strip() for t in taglines.splitlines() if t.strip()]
     if not lines:
         raise ValueError("write at least one tagline (one per line)")
+    if len(lines) > MAX_TAGLINES:
+        raise limits.InputError(f"{len(lines)} taglines; the demo draws at most {MAX_TAGLINES}")
     image = product if isinstance(product, Image.Image) else Image.fromarray(np.asarray(product))
     pipe, _ = _pipeline(model)
     poster = generate_product_poster(
@@ -240,13 +289,12 @@ def generate_layout(
     from generators.layout.methods import layout_request
     from generators.layout.visual import attention_overlay, draw_boxes
 
-    if not prompt or not prompt.strip():
-        raise ValueError(f"write a prompt (e.g. {DEFAULT_PROMPT!r})")
-    if method not in METHOD_CHOICES:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHOD_CHOICES)}")
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"steps must lie in 1..{MAX_STEPS}")
-    prompt = prompt.strip()
+    prompt = limits.text(
+        "prompt", prompt, limits.MAX_PROMPT_CHARS, required=f"write a prompt (e.g. {DEFAULT_PROMPT!r})"
+    )
+    method = limits.choice("method", method, METHOD_CHOICES)
+    steps, guidance, seed = _settings_checked(steps, guidance, seed)
+    model = resolve_model_box(model)  # refused before the table is read
     layout = rows_to_layout(rows)
     layout.check_prompt(prompt)
     pipe, source = _pipeline(model)
@@ -274,9 +322,8 @@ def generate_layout(
     else:
         from workbench.generation import build_generator
 
-        base, options = (_gligen(), None) if method == "gligen" else (pipe, None)
-        if method == "regions":
-            options = RegionsConfig.for_model(source)
+        base = _gligen() if method == "gligen" else pipe
+        options = RegionsConfig.for_model(source) if method == "regions" else None
         request = layout_request([prompt], [layout], [list(layout.phrases)], [g], int(steps), float(guidance))
         image = build_generator(method, base, options)(request)[0]
         if show_attention:
@@ -287,7 +334,7 @@ def generate_layout(
     if maps is not None:
         for phrase, m in zip(layout.phrases, maps):
             attention.append((np.asarray(attention_overlay(image, m)), phrase))
-    info = f"model **{source}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"
+    info = f"model **{shown_model(source)}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"
     bare = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return LayoutResult(boxed=boxed, image=bare, attention=attention, info=info)
 
@@ -314,39 +361,33 @@ def _settings(gr: Any) -> tuple[Any, Any, Any, Any]:
         ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
     )
     steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-    guidance = gr.Slider(1, 15, value=5.0, step=0.5, label="guidance")
-    seed = gr.Number(label="seed", value=0, precision=0)
+    guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+    seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
     return model, steps, guidance, seed
 
 
 def _boxes_tab(gr: Any) -> None:
+    @limits.demo_handler
     def on_plan(prompt):
-        try:
-            rows = plan_rows(prompt)
-            return rows, preview_layout(rows)
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        rows = plan_rows(prompt)
+        return rows, preview_layout(rows)
 
-    def on_preview(rows):
+    def preview_or_none(rows):
         try:
             return preview_layout(rows)
         except ValueError:
             return None
 
-    def on_drawn(drawing, rows):
-        try:
-            new = boxes_from_drawing(drawing, rows)
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
-        return new, on_preview(new)
+    on_preview = limits.demo_handler(preview_or_none)
 
+    @limits.demo_handler
+    def on_drawn(drawing, rows):
+        new = boxes_from_drawing(drawing, rows)
+        return new, preview_or_none(new)
+
+    @limits.demo_handler
     def on_generate(model, prompt, rows, method, steps, guidance, seed, show):
-        try:
-            r = generate_layout(
-                model, prompt, rows, method, int(steps), float(guidance), int(seed), bool(show)
-            )
-        except (ValueError, FileNotFoundError) as err:
-            raise gr.Error(str(err)) from err
+        r = generate_layout(model, prompt, rows, method, steps, guidance, seed, bool(show))
         return r.boxed, r.attention, r.info
 
     gr.Markdown(
@@ -357,7 +398,7 @@ def _boxes_tab(gr: Any) -> None:
         "into its box (no training); region prompts fuse one denoising per region; GLIGEN uses grounding "
         "tokens (needs its trained weights)."
     )
-    prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT)
+    prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=limits.MAX_PROMPT_CHARS)
     with gr.Row():
         with gr.Column(scale=3):
             table = gr.Dataframe(
@@ -397,23 +438,22 @@ def _boxes_tab(gr: Any) -> None:
     with gr.Row():
         image = gr.Image(label="image with its boxes", interactive=False)
         attention = gr.Gallery(label="cross-attention per phrase", columns=3)
-    plan.click(on_plan, prompt, [table, preview])
-    use.click(on_drawn, [canvas, table], [table, preview])
-    table.change(on_preview, table, preview)
+    plan.click(on_plan, prompt, [table, preview], api_name="plan")
+    use.click(on_drawn, [canvas, table], [table, preview], api_name="drawn")
+    table.change(on_preview, table, preview, api_name="preview")
     run.click(
         on_generate,
         [model, prompt, table, method, steps, guidance, seed, show],
         [image, attention, info],
         concurrency_id="models",
+        api_name="generate",
     )
 
 
 def _poster_tab(gr: Any) -> None:
+    @limits.demo_handler
     def on_poster(model, product, prompt, taglines, steps, guidance, seed):
-        try:
-            return make_poster(model, product, prompt, taglines, int(steps), float(guidance), int(seed))
-        except (ValueError, FileNotFoundError) as err:
-            raise gr.Error(str(err)) from err
+        return make_poster(model, product, prompt, taglines, steps, guidance, seed)
 
     gr.Markdown(
         "# Product poster (PAID)\nThe product is kept pixel for pixel (transparent pixels are not product); "
@@ -422,8 +462,14 @@ def _poster_tab(gr: Any) -> None:
     with gr.Row():
         product = gr.Image(label="product (PNG with transparency)", type="pil", image_mode="RGBA", height=256)
         poster = gr.Image(label="poster", interactive=False, height=256)
-    prompt = gr.Textbox(label="background prompt", value="a large green square on the left")
-    taglines = gr.Textbox(label="taglines (one per line)", value="Fresh", lines=2)
+    prompt = gr.Textbox(
+        label="background prompt",
+        value="a large green square on the left",
+        max_length=limits.MAX_PROMPT_CHARS,
+    )
+    taglines = gr.Textbox(
+        label="taglines (one per line)", value="Fresh", lines=2, max_length=MAX_TAGLINE_CHARS
+    )
     with gr.Row():
         model, steps, guidance, seed = _settings(gr)
     make = gr.Button("Make the poster", variant="primary")
@@ -432,6 +478,7 @@ def _poster_tab(gr: Any) -> None:
         [model, product, prompt, taglines, steps, guidance, seed],
         poster,
         concurrency_id="models",
+        api_name="poster",
     )
 
 

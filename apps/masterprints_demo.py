@@ -6,23 +6,28 @@ prompt's class, rendered by the toy world). Stop at any time; mining again with 
 resumes from where it stopped (a larger budget continues further); Reset starts over.
 
 Run it alone with ``python -m apps.masterprints_demo`` or through the hub (``workbench demo``).
-The handlers are plain functions (:class:`MiningJob`), testable without a browser.
+The handlers are plain functions (:class:`MiningJob`), testable without a browser. Every input is
+bounded (:meth:`MiningRequest.check`); a run stops by itself shortly before the demo's per-request
+limit (:mod:`apps.limits`), its checkpoint kept, so mining again resumes it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from apps import demo_output_dir, register_demo
+from apps import demo_output_dir, limits, register_demo
+from apps.cache import LRUCache
+from apps.models import resolve_demo_model
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,15 @@ CUSTOM = "custom (the text box)"
 UPDATE_SECONDS = 1.0  # at most one live update per second
 MAX_DEMO_EVALUATIONS = 200_000
 MAX_DEMO_SECONDS = 3600.0
+MAX_PROMPT_LINES = 1024  # attacks.masterprints.prompts.MAX_PROMPTS
+MAX_PROMPT_LINE_CHARS = 200
+LR_RANGE = (0.0, 1.0)  # open below: a learning rate (or PGD step) of 0 never moves
+POPSIZE_RANGE = (2, 256)
+MAX_JOBS = 64  # visitors whose jobs (checkpoint folder, real-image banks) stay in memory
+MAX_CACHED_MODELS = 4  # (kind, name) pairs: two CLIPs and their VAEs
+MODEL_CHOICES = ("toy", "dummy")
+END_MARGIN_SECONDS = 5.0  # a run stops this long before the request limit, to score and save
+_KEY = re.compile(r"^[0-9a-f]{12}$")
 
 
 @dataclass
@@ -62,42 +76,62 @@ class MiningRequest:
 
     def prompts(self) -> list[str]:
         if self.preset != CUSTOM:
-            if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+            limits.choice("preset", self.preset, list(PRESETS))
             return list(PRESETS[self.preset])
+        if not isinstance(self.prompts_text, str | None):
+            raise limits.InputError("the prompts must be text, one prompt per line")
         lines = [line.strip() for line in (self.prompts_text or "").splitlines() if line.strip()]
         if not lines:
             raise ValueError("no prompts: write one prompt per line in the text box, or choose a preset")
+        if len(lines) > MAX_PROMPT_LINES:
+            raise limits.InputError(f"{len(lines)} prompts, more than the limit of {MAX_PROMPT_LINES}")
+        longest = max(len(line) for line in lines)
+        if longest > MAX_PROMPT_LINE_CHARS:
+            raise limits.InputError(
+                f"a prompt has {longest} characters; the demo takes at most {MAX_PROMPT_LINE_CHARS} per line"
+            )
         return lines
 
+    def check(self) -> MiningRequest:
+        """The request with every field within the demo's bounds (models resolved), else ``ValueError``."""
+        from attacks.masterprints import OPTIMIZERS, SPACES
+
+        return replace(
+            self,
+            preset=limits.choice("preset", self.preset, [CUSTOM, *PRESETS]),
+            model=resolve_demo_model(self.model, kind="clip", names=MODEL_CHOICES),
+            vae=resolve_demo_model(self.vae, kind="sd", names=MODEL_CHOICES),
+            optimizer=limits.choice("optimiser", self.optimizer, OPTIMIZERS.names()),
+            space=limits.choice("search space", self.space, SPACES.names()),
+            evaluations=limits.integer("the budget", self.evaluations, 1, MAX_DEMO_EVALUATIONS),
+            seconds=limits.number("the time limit (s)", self.seconds, 1, MAX_DEMO_SECONDS),
+            lr=limits.number("learning rate / PGD step", self.lr, *LR_RANGE, low_open=True),
+            popsize=limits.integer("population", self.popsize, *POPSIZE_RANGE),
+            seed=limits.seed(self.seed),
+        )
+
     def to_attack(self):
+        """The attack config of the checked request (``ValueError`` naming the first bad field)."""
         from attacks.masterprints import OPTIMIZERS
         from attacks.masterprints.config import AttackConfig
 
-        if not self.evaluations or self.evaluations <= 0 or self.evaluations > MAX_DEMO_EVALUATIONS:
-            raise ValueError(
-                f"the budget must be between 1 and {MAX_DEMO_EVALUATIONS} evaluations, got {self.evaluations}"
-            )
-        if not self.seconds or self.seconds <= 0 or self.seconds > MAX_DEMO_SECONDS:
-            raise ValueError(
-                f"the time limit must be between 1 and {MAX_DEMO_SECONDS:.0f} seconds, got {self.seconds}"
-            )
-        cls = OPTIMIZERS.get(self.optimizer)
-        optimizer: dict[str, Any] = {"name": self.optimizer}
-        if cls.needs_gradients and self.optimizer != "pgd":
-            optimizer.update(lr=float(self.lr), population=4)
+        checked = self.check()
+        cls = OPTIMIZERS.get(checked.optimizer)
+        optimizer: dict[str, Any] = {"name": checked.optimizer}
+        if cls.needs_gradients and checked.optimizer != "pgd":
+            optimizer.update(lr=float(checked.lr), population=4)
         elif not cls.needs_gradients:
-            optimizer.update(popsize=int(self.popsize))
-        elif self.space == "vae_latent":  # pgd in a latent: no uint8 grid
-            optimizer.update(quantize=False, step=float(self.lr))
-        space: dict[str, Any] = {"name": self.space}
-        if self.space == "pixels" and not cls.needs_gradients:
+            optimizer.update(popsize=int(checked.popsize))
+        elif checked.space == "vae_latent":  # pgd in a latent: no uint8 grid
+            optimizer.update(quantize=False, step=float(checked.lr))
+        space: dict[str, Any] = {"name": checked.space}
+        if checked.space == "pixels" and not cls.needs_gradients:
             space["param_size"] = 16  # black-box search in 768 dims instead of 12,288
         return AttackConfig(
-            prompts=self.prompts(),
+            prompts=checked.prompts(),
             optimizer=optimizer,
             space=space,
-            budget={"evaluations": int(self.evaluations), "seconds": float(self.seconds)},
+            budget={"evaluations": int(checked.evaluations), "seconds": float(checked.seconds)},
             checkpoint_every=5.0,
         )
 
@@ -109,8 +143,7 @@ class MiningJob:
         folder: where this job writes (its checkpoint and the mined image).
     """
 
-    _models: dict[tuple[str, str], Any] = {}  # shared across jobs: (kind, name) -> model
-    _lock = threading.Lock()
+    _models: LRUCache[tuple[str, str], Any] = LRUCache(MAX_CACHED_MODELS, "masterprints models")
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -122,11 +155,10 @@ class MiningJob:
     def model(cls, kind: str, name: str, runtime):
         from attacks.masterprints.models import load_scorer, load_vae
 
-        with cls._lock:
-            key = (kind, name)
-            if key not in cls._models:
-                cls._models[key] = load_scorer(name, runtime) if kind == "clip" else load_vae(name, runtime)
-            return cls._models[key]
+        def load():
+            return load_scorer(name, runtime) if kind == "clip" else load_vae(name, runtime)
+
+        return cls._models.get_or_create((kind, name), load)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -152,7 +184,12 @@ class MiningJob:
         from attacks.masterprints.toy_images import ToyWorldImages
         from workbench.runtime import Runtime
 
+        request = request.check()
         attack = request.to_attack()
+        left = limits.remaining_seconds()  # None outside a demo request
+        soft_end = (
+            None if left is None else time.monotonic() + max(left - min(END_MARGIN_SECONDS, left / 10), 0)
+        )
         runtime = Runtime(seed=int(request.seed), device=None)
         scorer = self.model("clip", request.model, runtime)
         vae = self.model("vae", request.vae, runtime) if request.space == "vae_latent" else None
@@ -174,6 +211,9 @@ class MiningJob:
 
         result_box: dict[str, Any] = {}
 
+        def should_stop() -> bool:
+            return self.stop_event.is_set() or (soft_end is not None and time.monotonic() > soft_end)
+
         def work() -> None:
             try:
                 result_box["result"] = mine(
@@ -182,12 +222,12 @@ class MiningJob:
                     checkpoint=FileCheckpoint(self.checkpoint_path),
                     checkpoint_every=attack.checkpoint_every,
                     callback=on_step,
-                    should_stop=self.stop_event.is_set,
+                    should_stop=should_stop,
                 )
             except BaseException as exc:  # surfaced to the page below
                 result_box["error"] = exc
 
-        thread = threading.Thread(target=work, daemon=True)
+        thread = threading.Thread(target=_under_deadline(work, left), daemon=True)
         thread.start()
         yield (
             "Loading models and resuming if a checkpoint matches...",
@@ -232,6 +272,8 @@ class MiningJob:
         outranked = sum(1 for r in rows if r[4])
         curve = result.loss_curve()
         verb = {"stopped": "Stopped", "seconds": "Time is up", "evaluations": "Done"}[result.stop_reason]
+        if result.stop_reason == "stopped" and not self.stop_event.is_set():
+            verb = f"Paused at the demo's per-request limit of {limits.request_seconds():g} s"
         status = (
             f"{verb}: {result.evaluations} images scored in {result.wall_seconds:.0f} s; the image outranks every real image "
             f"for {outranked} of {len(rows)} prompts. Mine again to resume (raise the budget to go further)."
@@ -258,15 +300,28 @@ class MiningJob:
         return save_image(self.folder / "master.png", image)
 
 
-_JOBS: dict[str, MiningJob] = {}
+def _under_deadline(work: Callable[[], None], left: float | None) -> Callable[[], None]:
+    """``work`` run under the current request's deadline (``left`` seconds from now), in its own thread."""
+    if left is None:
+        return work
+    seconds, end = limits.request_seconds(), time.monotonic() + left
+
+    def run() -> None:
+        with limits.deadline(seconds, end):
+            work()
+
+    return run
+
+
+_JOBS: LRUCache[str, MiningJob] = LRUCache(MAX_JOBS, "masterprints jobs")
 
 
 def job_for(key: str | None) -> tuple[str, MiningJob]:
-    """The job of ``key`` (a new one, with a new key, when ``None``)."""
-    key = key or uuid.uuid4().hex[:12]
-    if key not in _JOBS:
-        _JOBS[key] = MiningJob(demo_output_dir(NAME) / key)
-    return key, _JOBS[key]
+    """The job of ``key`` (a new one, with a new key, when ``None`` or not a key this demo makes: twelve
+    hexadecimal digits, which name the job's folder)."""
+    if not (isinstance(key, str) and _KEY.match(key)):
+        key = uuid.uuid4().hex[:12]
+    return key, _JOBS.get_or_create(key, lambda: MiningJob(demo_output_dir(NAME) / key))
 
 
 def loss_plot(curve: dict[str, list[float]]):
@@ -298,38 +353,29 @@ def build():
 
     from attacks.masterprints import OPTIMIZERS, SPACES
 
+    @limits.demo_handler
     def run(key, prompts_text, preset, model, optimizer, space, evaluations, seconds, lr, popsize, seed):
-        key, job = job_for(key)
+        model = limits.choice("CLIP model", model, MODEL_CHOICES)
         request = MiningRequest(
-            prompts_text,
-            preset,
-            model,
-            "toy" if model == "toy" else "dummy",
-            optimizer,
-            space,
-            evaluations,
-            seconds,
-            lr,
-            popsize,
-            seed,
-        )
-        try:
-            for status, image, rows, curve in job.mine(request):
-                yield (
-                    key,
-                    status,
-                    image.permute(1, 2, 0).numpy() if image is not None else None,
-                    rows,
-                    loss_plot(curve),
-                )
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:
-            raise gr.Error(str(exc)) from exc
+            prompts_text, preset, model, model, optimizer, space, evaluations, seconds, lr, popsize, seed
+        ).check()  # refused before a job (and its folder) is made
+        key, job = job_for(key)
+        for status, image, rows, curve in job.mine(request):
+            yield (
+                key,
+                status,
+                image.permute(1, 2, 0).numpy() if image is not None else None,
+                rows,
+                loss_plot(curve),
+            )
 
+    @limits.demo_handler
     def stop(key):
-        return job_for(key)[1].stop() if key else "Nothing is running."
+        return job_for(key)[1].stop() if key in _JOBS else "Nothing is running."
 
+    @limits.demo_handler
     def reset(key):
-        return job_for(key)[1].reset() if key else "Nothing to reset."
+        return job_for(key)[1].reset() if key in _JOBS else "Nothing to reset."
 
     with gr.Blocks(title="CLIPMasterPrints", analytics_enabled=False) as demo:
         gr.Markdown("# CLIPMasterPrints\n" + __doc__.split("\n\n")[1])
@@ -338,18 +384,35 @@ def build():
             with gr.Column(scale=1):
                 preset = gr.Dropdown([CUSTOM, *PRESETS], value=next(iter(PRESETS)), label="Prompts")
                 prompts_text = gr.Textbox(
-                    lines=6, label="Custom prompts (one per line)", placeholder="a red circle\na blue star"
+                    lines=6,
+                    label="Custom prompts (one per line)",
+                    placeholder="a red circle\na blue star",
+                    max_length=MAX_PROMPT_LINES * (MAX_PROMPT_LINE_CHARS + 1),
                 )
-                model = gr.Dropdown(["toy", "dummy"], value="toy", label="CLIP model (dummy: random weights)")
+                model = gr.Dropdown(
+                    list(MODEL_CHOICES), value="toy", label="CLIP model (dummy: random weights)"
+                )
                 optimizer = gr.Dropdown(OPTIMIZERS.names(), value="adam", label="Optimiser")
                 space = gr.Dropdown(SPACES.names(), value="vae_latent", label="Search space")
                 with gr.Row():
-                    evaluations = gr.Number(2000, precision=0, label="Budget (images scored)")
-                    seconds = gr.Number(300, label="Time limit (s)")
+                    evaluations = gr.Number(
+                        2000,
+                        precision=0,
+                        label="Budget (images scored)",
+                        minimum=1,
+                        maximum=MAX_DEMO_EVALUATIONS,
+                    )
+                    seconds = gr.Number(300, label="Time limit (s)", minimum=1, maximum=MAX_DEMO_SECONDS)
                 with gr.Row():
-                    lr = gr.Number(0.05, label="Learning rate / PGD step")
-                    popsize = gr.Number(24, precision=0, label="Population (black-box)")
-                    seed = gr.Number(0, precision=0, label="Seed")
+                    lr = gr.Number(0.05, label="Learning rate / PGD step", minimum=1e-6, maximum=LR_RANGE[1])
+                    popsize = gr.Number(
+                        24,
+                        precision=0,
+                        label="Population (black-box)",
+                        minimum=POPSIZE_RANGE[0],
+                        maximum=POPSIZE_RANGE[1],
+                    )
+                    seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=limits.SEED_MAX)
                 with gr.Row():
                     go = gr.Button("Mine / resume", variant="primary")
                     halt = gr.Button("Stop")
@@ -368,9 +431,10 @@ def build():
             [key, status, image, table, plot],
             concurrency_id="masterprints-mining",
             concurrency_limit=1,
+            api_name="mine",
         )
-        halt.click(stop, [key], [status], queue=False)
-        clear.click(reset, [key], [status], queue=False)
+        halt.click(stop, [key], [status], queue=False, api_name="stop")
+        clear.click(reset, [key], [status], queue=False, api_name="reset")
     return demo
 
 

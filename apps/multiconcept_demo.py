@@ -5,21 +5,24 @@ the text-only and collage-img2img baselines.
 Run it alone with ``python -m apps.multiconcept_demo`` or through the hub (``workbench demo``). The
 handlers (:func:`compose`, :func:`pick_toy_concept`, :func:`auto_mask`) are plain functions, testable
 without a browser. ``WORKBENCH_MULTICONCEPT_DEMO_MODEL`` sets the default model (``auto``: the cross-image toy SD
-``toy-ref`` when shipped, else the toy SD, else random weights; ``toy``; ``dummy``; ``sd15`` on a GPU).
+``toy-ref`` when shipped, else the toy SD, else random weights; ``toy``; ``dummy``; ``sd15`` on a GPU; or a
+folder under the demos' models root, see :mod:`apps.models`). Every input is bounded in the page and in
+the handlers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from apps import register_demo
+from apps import limits, register_demo
+from apps.cache import LRUCache, cached_models
+from apps.models import resolve_demo_model, shown_model
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +31,14 @@ SLOTS = 3
 MAX_STEPS = 100
 MAX_IMAGES = 4
 MAX_INPUT_PIXELS = 2048 * 2048
+MAX_CONCEPT_CHARS = 200
+GUIDANCE_RANGE = (1.0, 15.0)
+MASK_WEIGHT_RANGE = (0.0, 10.0)
+STYLE_FIDELITY_RANGE = (0.0, 1.0)
 DEFAULT_MODEL = os.environ.get("WORKBENCH_MULTICONCEPT_DEMO_MODEL", "auto")
 MASK_RGBA = (255, 0, 0, 140)  # how a filled mask is shown on the editor's layer
-_LOCK = threading.Lock()
-_PIPES: dict[str, tuple[Any, str]] = {}
-_JUDGE: list[Any] = []
+_PIPES: LRUCache[str, tuple[Any, str]] = LRUCache(cached_models, "multiconcept demo pipelines")
+_JUDGE: LRUCache[str, Any] = LRUCache(1, "multiconcept demo judge")
 
 
 @dataclass
@@ -73,35 +79,45 @@ def default_model_choice(model: str) -> str:
     return "toy-ref" if resolve_model("toy-ref", kind="sd").available else model
 
 
+def resolve_model_box(typed: str) -> str:
+    """The model box's text resolved to what is loaded (``auto`` as :func:`default_model_choice` says; a
+    folder, under the models root only, as its resolved path; a preset with an SD model as it is)."""
+    from workbench.loading.choice import resolve_choice
+
+    model = default_model_choice(resolve_demo_model(typed, kind="sd", names=("auto", "dummy")))
+    return resolve_choice(model, "sd")
+
+
 def _pipeline(model: str) -> tuple[Any, str]:
-    model = default_model_choice(model)
-    with _LOCK:
-        if model not in _PIPES:
-            from diffusers import DDIMScheduler
+    """The DDIM SD pipeline of ``model`` (bounded LRU cache keyed by the resolved model)."""
+    key = resolve_model_box(model)
 
-            from workbench.loading.choice import build_sd_pipeline
-            from workbench.runtime import Runtime
+    def load() -> tuple[Any, str]:
+        from diffusers import DDIMScheduler
 
-            pipe, source = build_sd_pipeline(model, Runtime(seed=0, deterministic=False))
-            pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
-            pipe.set_progress_bar_config(disable=True)
-            _PIPES[model] = (pipe, source)
-        return _PIPES[model]
+        from workbench.loading.choice import build_sd_pipeline
+        from workbench.runtime import Runtime
+
+        pipe, source = build_sd_pipeline(key, Runtime(seed=0, deterministic=False))
+        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe, source
+
+    return _PIPES.get_or_create(key, load)
 
 
 def _judge() -> Any | None:
-    with _LOCK:
-        if not _JUDGE:
-            from workbench.loading import resolve_model
+    def load() -> Any | None:
+        from workbench.loading import resolve_model
 
-            resolved = resolve_model("toy", kind="judge")
-            judge = None
-            if resolved.available:
-                from toyworld.judge import ShapesJudge
+        resolved = resolve_model("toy", kind="judge")
+        if not resolved.available:
+            return None
+        from toyworld.judge import ShapesJudge
 
-                judge = ShapesJudge.from_pretrained(str(resolved.local_path)).eval()
-            _JUDGE.append(judge)
-        return _JUDGE[0]
+        return ShapesJudge.from_pretrained(str(resolved.local_path)).eval()
+
+    return _JUDGE.get_or_create("toy", load)
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -163,8 +179,7 @@ def _editor_value(image: torch.Tensor, mask: torch.Tensor | None) -> dict[str, A
 def pick_toy_concept(name: str, size: int = 256) -> tuple[dict[str, Any], str]:
     """A toy concept's reference (rendered at ``size``) with its exact mask, as an editor value, and its prompt."""
     concepts = toy_concepts()
-    if name not in concepts:
-        raise ValueError(f"unknown toy concept {name!r}; pick one of: {', '.join(concepts)}")
+    limits.choice("toy concept", name, list(concepts))
     image, mask = concepts[name].render(size)
     return _editor_value(image, mask), name
 
@@ -174,6 +189,7 @@ def auto_mask(value: Any, prompt: str = "") -> dict[str, Any]:
     is trained, else the pixels that differ from the border colour."""
     from generators.multiconcept.masks import foreground_mask, judge_mask
 
+    prompt = limits.text("concept prompt", prompt, MAX_CONCEPT_CHARS)
     parsed = editor_to_image_mask(value)
     if parsed is None:
         raise ValueError("upload or pick a reference image first")
@@ -213,22 +229,30 @@ def compose(
     from generators.multiconcept.config import MultiConceptConfig
     from generators.multiconcept.methods import MethodCall, build_methods
 
-    if not prompt or not prompt.strip():
-        raise ValueError(
-            "write the target prompt (e.g. 'a large red circle on the left and a large blue star on the right')"
-        )
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"steps must lie in 1..{MAX_STEPS}")
-    if not 1 <= int(n_images) <= MAX_IMAGES:
-        raise ValueError(f"images must lie in 1..{MAX_IMAGES}")
+    prompt = limits.text(
+        "target prompt",
+        prompt,
+        limits.MAX_PROMPT_CHARS,
+        required="write the target prompt (e.g. 'a large red circle on the left and a large blue star on the right')",
+    )
+    steps = limits.integer("steps", steps, 1, MAX_STEPS)
+    guidance = limits.number("guidance", guidance, *GUIDANCE_RANGE)
+    mask_weight = limits.number("mask weight", mask_weight, *MASK_WEIGHT_RANGE)
+    style_fidelity = limits.number("style fidelity", style_fidelity, *STYLE_FIDELITY_RANGE)
+    n_images = limits.integer("images", n_images, 1, MAX_IMAGES)
+    seed = limits.seed(seed)
+    model = resolve_model_box(model)  # refused before the slots are read
+    if len(slots) > SLOTS:
+        raise limits.InputError(f"{len(slots)} concept slots; the demo takes at most {SLOTS}")
     concepts = []
     for k, (value, concept_prompt) in enumerate(slots):
+        concept_prompt = limits.text(f"concept {k + 1} prompt", concept_prompt, MAX_CONCEPT_CHARS)
         parsed = editor_to_image_mask(value)
         if parsed is None:
             continue
-        if not concept_prompt or not concept_prompt.strip():
+        if not concept_prompt:
             raise ValueError(f"concept {k + 1} has a reference image but no concept prompt")
-        concepts.append(Concept(parsed[0], concept_prompt.strip(), parsed[1]))
+        concepts.append(Concept(parsed[0], concept_prompt, parsed[1]))
     if not concepts:
         raise ValueError("give at least one concept: a reference image (upload or pick one) and its prompt")
     pipe, source = _pipeline(model)
@@ -252,7 +276,7 @@ def compose(
         resized = [Concept(i, p, m) for i, p, m in zip(prepared.images, prepared.prompts, prepared.masks)]
         collage = _to_uint8(make_collage(resized, size, size))
     info = (
-        f"model **{source}**, {len(concepts)} concept(s): "
+        f"model **{shown_model(source)}**, {len(concepts)} concept(s): "
         + ", ".join(f"`{c.prompt}`" for c in concepts)
         + f"; {steps} DDIM steps, guidance {guidance}, mask weight {mask_weight}, style fidelity {style_fidelity}."
     )
@@ -272,37 +296,24 @@ def build():
 
     picks = list(toy_concepts())
 
+    @limits.demo_handler
     def on_pick(name):
-        try:
-            return pick_toy_concept(name)
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        return pick_toy_concept(name)
 
+    @limits.demo_handler
     def on_auto(value, concept_prompt):
-        try:
-            return auto_mask(value, concept_prompt)
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        return auto_mask(value, concept_prompt)
 
+    @limits.demo_handler
     def on_compose(
         model, prompt, steps, guidance, mask_weight, style_fidelity, n, seed, baselines, *slot_values
     ):
+        if len(slot_values) != 2 * SLOTS:
+            raise limits.InputError(f"expected {SLOTS} concept slots (image and prompt each)")
         slots = [(slot_values[2 * k], slot_values[2 * k + 1]) for k in range(SLOTS)]
-        try:
-            r = compose(
-                model,
-                prompt,
-                slots,
-                int(steps),
-                guidance,
-                mask_weight,
-                style_fidelity,
-                int(n),
-                int(seed),
-                baselines,
-            )
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        r = compose(
+            model, prompt, slots, steps, guidance, mask_weight, style_fidelity, n, seed, bool(baselines)
+        )
         return r.freecustom, r.text, r.collage_images, r.collage, r.info
 
     with gr.Blocks(title="Multi-concept composition", analytics_enabled=False) as demo:
@@ -326,16 +337,20 @@ def build():
                         height=300,
                     )
                     concept_prompt = gr.Textbox(
-                        label=f"concept {k + 1} prompt", placeholder="a large red circle"
+                        label=f"concept {k + 1} prompt",
+                        placeholder="a large red circle",
+                        max_length=MAX_CONCEPT_CHARS,
                     )
                     with gr.Row():
                         pick = gr.Dropdown(picks, label="or pick a toy concept", value=None)
                         fill = gr.Button("auto mask")
-                    pick.change(on_pick, pick, [editor, concept_prompt])
-                    fill.click(on_auto, [editor, concept_prompt], editor)
+                    pick.change(on_pick, pick, [editor, concept_prompt], api_name=f"pick_{k + 1}")
+                    fill.click(on_auto, [editor, concept_prompt], editor, api_name=f"auto_mask_{k + 1}")
                     slot_inputs += [editor, concept_prompt]
         prompt = gr.Textbox(
-            label="target prompt", value="a large red circle on the left and a large blue star on the right"
+            label="target prompt",
+            value="a large red circle on the left and a large blue star on the right",
+            max_length=limits.MAX_PROMPT_CHARS,
         )
         with gr.Row():
             model = gr.Dropdown(
@@ -345,11 +360,11 @@ def build():
                 allow_custom_value=True,
             )
             steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="DDIM steps")
-            guidance = gr.Slider(1, 15, value=7.5, step=0.5, label="guidance")
-            mask_weight = gr.Slider(0, 10, value=3.0, step=0.5, label="mask weight")
-            style_fidelity = gr.Slider(0, 1, value=1.0, step=0.1, label="style fidelity")
+            guidance = gr.Slider(*GUIDANCE_RANGE, value=7.5, step=0.5, label="guidance")
+            mask_weight = gr.Slider(*MASK_WEIGHT_RANGE, value=3.0, step=0.5, label="mask weight")
+            style_fidelity = gr.Slider(*STYLE_FIDELITY_RANGE, value=1.0, step=0.1, label="style fidelity")
             n = gr.Slider(1, MAX_IMAGES, value=2, step=1, label="images")
-            seed = gr.Number(label="seed", value=0, precision=0)
+            seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
             baselines = gr.Checkbox(value=True, label="baselines")
         run = gr.Button("Compose", variant="primary")
         info = gr.Markdown()
@@ -363,6 +378,7 @@ def build():
             [model, prompt, steps, guidance, mask_weight, style_fidelity, n, seed, baselines, *slot_inputs],
             [fc, text, collage_out, collage, info],
             concurrency_id="models",
+            api_name="compose",
         )
     return demo
 

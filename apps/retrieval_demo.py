@@ -6,18 +6,20 @@ embedded with the demo's CLIP; prompts that name an entity (``"a zorvik emblem o
 views. Models are the trained toy ones when present, else random-weight components (the page says which).
 
 Run it alone with ``python -m apps.retrieval_demo`` or through the hub (``workbench demo``). The handler
-:func:`generate` is a plain function, testable without a browser.
+:func:`generate` is a plain function, testable without a browser; it bounds every input (k, steps,
+ratio, guidance, seed, prompt length, the mode and scheme choices) as the page does.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import torch
 
-from apps import demo_output_dir, register_demo
+from apps import demo_output_dir, limits, register_demo
+from apps.cache import LRUCache, cached_models
+from apps.models import resolve_demo_model, shown_model
 
 logger = logging.getLogger(__name__)
 
@@ -29,40 +31,49 @@ EXAMPLES = [
 ]
 MAX_STEPS = 100
 MAX_K = 8
-_MODELS: dict[str, Any] = {}
-_LOCK = threading.Lock()
+MAX_VIEWS = 16
+MODES = ("reference", "conditioned", "blend")
+SCHEMES = ("single", "interleaved")
+GUIDANCE_RANGE = (1.0, 15.0)
+_MODELS: LRUCache[str, dict[str, Any]] = LRUCache(cached_models, "retrieval demo models")
 
 
 def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int = 4) -> dict[str, Any]:
-    """The demo's pipeline, knowledge base and model descriptions (loaded once per (sd, clip))."""
+    """The demo's pipeline, knowledge base and model descriptions (a bounded LRU cache keyed by the
+    resolved (sd, clip, views)); ``sd``/``clip``: ``auto``, ``dummy``, a preset or a folder under the
+    models root."""
+    sd = resolve_demo_model(sd, kind="sd", names=("auto", "dummy"))
+    clip = resolve_demo_model(clip, kind="clip", names=("auto", "dummy"))
+    views_per_entity = limits.integer("views per entity", views_per_entity, 1, MAX_VIEWS)
     key = f"{sd}|{clip}|{views_per_entity}"
-    with _LOCK:
-        if key in _MODELS:
-            return _MODELS[key]
-        from generators.retrieval import (
-            ClipEmbedder,
-            KnowledgeBase,
-            RetrievalAugmentedPipeline,
-            ToyEntitySource,
-        )
-        from workbench.loading.choice import build_clip, build_sd_pipeline
-        from workbench.runtime import Runtime
+    return _MODELS.get_or_create(key, lambda: _load(sd, clip, views_per_entity))
 
-        rt = Runtime(seed=0)
-        pipe, sd_source = build_sd_pipeline(sd, rt)
-        pipe = RetrievalAugmentedPipeline.from_pipe(pipe)
-        pipe.set_progress_bar_config(disable=True)
-        model, processor, clip_source = build_clip(clip, rt)
-        embedder = ClipEmbedder(model, processor, name=clip_source)
-        folder = demo_output_dir(NAME) / f"kb-{embedder.fingerprint[:12]}"
-        kb = KnowledgeBase.build(folder, ToyEntitySource(views_per_entity), embedder)
-        _MODELS[key] = {
-            "pipe": pipe,
-            "kb": kb,
-            "runtime": rt,
-            "sources": {"sd": sd_source, "clip": clip_source},
-        }
-        return _MODELS[key]
+
+def _load(sd: str, clip: str, views_per_entity: int) -> dict[str, Any]:
+    """Load the pipeline and CLIP and build (or reopen) the knowledge base."""
+    from generators.retrieval import (
+        ClipEmbedder,
+        KnowledgeBase,
+        RetrievalAugmentedPipeline,
+        ToyEntitySource,
+    )
+    from workbench.loading.choice import build_clip, build_sd_pipeline
+    from workbench.runtime import Runtime
+
+    rt = Runtime(seed=0)
+    pipe, sd_source = build_sd_pipeline(sd, rt)
+    pipe = RetrievalAugmentedPipeline.from_pipe(pipe)
+    pipe.set_progress_bar_config(disable=True)
+    model, processor, clip_source = build_clip(clip, rt)
+    embedder = ClipEmbedder(model, processor, name=clip_source)
+    folder = demo_output_dir(NAME) / f"kb-{embedder.fingerprint[:12]}"
+    kb = KnowledgeBase.build(folder, ToyEntitySource(views_per_entity), embedder)
+    return {
+        "pipe": pipe,
+        "kb": kb,
+        "runtime": rt,
+        "sources": {"sd": shown_model(sd_source), "clip": shown_model(clip_source)},
+    }
 
 
 def generate(
@@ -89,11 +100,19 @@ def generate(
     from generators.retrieval.boxes import prompt_box
     from workbench.io import to_pil
 
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise ValueError("write a prompt, e.g. 'a zorvik emblem on the left'")
-    if not 1 <= int(k) <= MAX_K or not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"k must be 1..{MAX_K} and steps 1..{MAX_STEPS}")
+    prompt = limits.text(
+        "prompt",
+        prompt,
+        limits.MAX_PROMPT_CHARS,
+        required="write a prompt, e.g. 'a zorvik emblem on the left'",
+    )
+    k = limits.integer("neighbours k", k, 1, MAX_K)
+    mode = limits.choice("conditioning", mode, MODES)
+    scheme = limits.choice("guidance scheme", scheme, SCHEMES)
+    ratio = limits.number("interleaving ratio", ratio, 0.0, 1.0)
+    guidance_scale = limits.number("guidance scale", guidance_scale, *GUIDANCE_RANGE)
+    steps = limits.integer("steps", steps, 1, MAX_STEPS)
+    seed = limits.seed(seed)
     models = models or load_models()
     pipe, kb, rt = models["pipe"], models["kb"], models["runtime"]
     neighbours = retrieve(kb, [prompt], k=int(k), target="text")[0]
@@ -125,14 +144,10 @@ def generate(
     return gallery, to_pil(without.float().clamp(0, 1)), to_pil(with_ret.float().clamp(0, 1)), info
 
 
+@limits.demo_handler
 def _generate_ui(prompt, k, mode, scheme, ratio, guidance_scale, steps, seed):
-    import gradio as gr
-
-    try:
-        with torch.no_grad():
-            return generate(prompt, k, mode, scheme, ratio, guidance_scale, steps, seed)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from exc
+    with torch.no_grad():
+        return generate(prompt, k, mode, scheme, ratio, guidance_scale, steps, seed)
 
 
 @register_demo(
@@ -150,17 +165,19 @@ def build():
             "entity catalogue; the generator then runs without them and with them as references."
         )
         with gr.Row():
-            prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], scale=3)
+            prompt = gr.Textbox(
+                label="Prompt", value=EXAMPLES[0], scale=3, max_length=limits.MAX_PROMPT_CHARS
+            )
             run = gr.Button("Generate", variant="primary", scale=1)
         with gr.Row():
             k = gr.Slider(1, MAX_K, value=4, step=1, label="neighbours k")
-            mode = gr.Dropdown(["reference", "conditioned", "blend"], value="reference", label="conditioning")
-            scheme = gr.Dropdown(["single", "interleaved"], value="interleaved", label="guidance")
+            mode = gr.Dropdown(list(MODES), value="reference", label="conditioning")
+            scheme = gr.Dropdown(list(SCHEMES), value="interleaved", label="guidance")
             ratio = gr.Slider(0, 1, value=0.5, step=0.05, label="interleaving ratio (text-enhanced steps)")
         with gr.Row():
-            guidance_scale = gr.Slider(1, 15, value=5, step=0.5, label="guidance scale")
+            guidance_scale = gr.Slider(*GUIDANCE_RANGE, value=5, step=0.5, label="guidance scale")
             steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-            seed = gr.Number(value=0, precision=0, label="seed")
+            seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=limits.SEED_MAX)
         gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=180)
         with gr.Row():
             without = gr.Image(label="without retrieval", type="pil")
@@ -172,6 +189,7 @@ def build():
             [prompt, k, mode, scheme, ratio, guidance_scale, steps, seed],
             [gallery, without, with_ret, info],
             concurrency_id="models",
+            api_name="generate",
         )
     return demo
 

@@ -8,21 +8,24 @@ image is uploaded, otherwise through DDIM inversion of the uploaded image.
 
 Run it alone with ``python -m apps.watermark_demo`` or through the hub (``workbench demo``). The
 handlers are plain functions (:func:`generate_image`, :func:`run_pipeline`), testable without a
-browser. ``WORKBENCH_WATERMARK_DEMO_MODEL`` sets the default model (``toy``; ``dummy`` = random weights).
+browser. ``WORKBENCH_WATERMARK_DEMO_MODEL`` sets the default model (``toy``; ``dummy`` = random weights);
+the model box takes ``dummy``, the presets with an SD model, or a folder under the demos' models root
+(:mod:`apps.models`). Every input is bounded (:data:`MAX_STEPS`, ...) in the page and in the handlers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from apps import register_demo
+from apps import limits, register_demo
+from apps.cache import LRUCache, cached_models
+from apps.models import resolve_demo_model
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,10 @@ NAME = "watermarks"
 WORK_SIZE = 256
 MAX_INPUT_PIXELS = 4096 * 4096
 DEFAULT_MODEL = os.environ.get("WORKBENCH_WATERMARK_DEMO_MODEL", "toy")
-_LOCK = threading.Lock()
-_MODELS: dict[str, Any] = {}
+MAX_STEPS = 100  # DDIM steps of embedding, inversion and the diffusion attacks
+GUIDANCE_RANGE = (1.0, 12.0)
+MAX_PAYLOAD_CHARS = 256
+_MODELS: LRUCache[str, Any] = LRUCache(cached_models, "watermark demo models")
 
 
 @dataclass
@@ -49,17 +54,22 @@ class DemoResult:
 
 
 def _models(name: str):
-    """txt2img + img2img pipelines and captioners of ``name`` (loaded once per process)."""
-    with _LOCK:
-        if name not in _MODELS:
-            from attacks.watermarks.bench.models import load_bench_models
-            from workbench.runtime import Runtime
+    """txt2img + img2img pipelines and captioners of ``name`` (a resolved model: see :func:`_model`),
+    kept in a bounded LRU cache."""
 
-            captioner = "dummy" if name == "dummy" else "toy"
-            _MODELS[name] = load_bench_models(
-                name, None, None, [captioner], Runtime(seed=0, deterministic=False)
-            )
-        return _MODELS[name]
+    def load():
+        from attacks.watermarks.bench import models
+        from workbench.runtime import Runtime
+
+        captioner = "dummy" if name == "dummy" else "toy"
+        return models.load_bench_models(name, None, None, [captioner], Runtime(seed=0, deterministic=False))
+
+    return _MODELS.get_or_create(name, load)
+
+
+def _model(typed: str) -> str:
+    """The model box's text, resolved (``dummy``, an SD preset, or a folder under the models root)."""
+    return resolve_demo_model(typed, kind="sd", names=("dummy",))
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -97,15 +107,25 @@ def _to_array(images: torch.Tensor) -> np.ndarray:
     return to_uint8_hwc(images[0])
 
 
+def _strength(value: Any) -> float:
+    """The attack strength in (0, 1]: strength 0 attacks nothing, so it is refused, not reported."""
+    strength = limits.number("strength", value, 0.0, 1.0)
+    if strength == 0:
+        raise limits.InputError("strength 0 leaves the image unattacked; choose a strength in (0, 1]")
+    return strength
+
+
 def generate_image(prompt: str, model: str = DEFAULT_MODEL, seed: int = 0) -> np.ndarray:
     """An unwatermarked generation of ``prompt`` at 256 x 256 (``(H, W, 3)`` uint8)."""
     from attacks.image.ops import resize
     from attacks.watermarks.bench.sources import generate_clean
     from workbench.runtime import Runtime
 
-    if not prompt.strip():
-        raise ValueError("type a prompt to generate an image")
-    bench = _models(model)
+    prompt = limits.text(
+        "prompt", prompt, limits.MAX_PROMPT_CHARS, required="type a prompt to generate an image"
+    )
+    seed = limits.seed(seed)
+    bench = _models(_model(model))
     images = generate_clean(bench.txt2img, [prompt], Runtime(seed=int(seed), deterministic=False), 25, 5.0, 1)
     return _to_array(resize(images, (WORK_SIZE, WORK_SIZE)))
 
@@ -126,7 +146,9 @@ def run_pipeline(
     """Embed ``watermark`` (payload bits or random from ``seed``), attack at ``strength``, decode both.
 
     Raises:
-        ValueError: bad image, payload of the wrong length, strength outside [0, 1], no image and no prompt.
+        ValueError: bad image, payload of the wrong length, strength outside (0, 1] (0 would attack
+            nothing), steps outside 1..100, a diffusion attack with no denoising step, no image and no
+            prompt, text too long, an unknown watermark, attack or model.
     """
     from attacks.image import IMAGE_ATTACKS, build_attack
     from attacks.image.ops import resize
@@ -134,8 +156,22 @@ def run_pipeline(
     from metrics.functional import bit_accuracy, peak_signal_noise_ratio, structural_similarity
     from workbench.runtime import Runtime
 
-    if not 0 <= float(strength) <= 1:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    prompt = limits.text("prompt", prompt, limits.MAX_PROMPT_CHARS)
+    watermark = limits.choice("watermark", watermark, WATERMARKS.names())
+    payload = limits.text("payload", payload, MAX_PAYLOAD_CHARS)
+    attack = limits.choice("attack", attack, IMAGE_ATTACKS.names())
+    strength = _strength(strength)
+    guidance_scale = limits.number("paraphrase guidance", guidance_scale, *GUIDANCE_RANGE)
+    caption = limits.text("caption", caption, limits.MAX_CAPTION_CHARS)
+    model = _model(model)
+    seed = limits.seed(seed)
+    steps = limits.integer("steps", steps, 1, MAX_STEPS)
+    if attack in ("paraphrase", "diffusion_regen") and int(steps * strength) < 1:
+        raise limits.InputError(
+            f"strength {strength:g} x {steps} steps runs no denoising step; raise the strength or the steps"
+        )
+    if image is None and not prompt:
+        raise ValueError("upload an image or type a prompt")
     runtime = Runtime(seed=int(seed), deterministic=False)
     bench = _models(model)
     kind = WATERMARKS.get(watermark).kind
@@ -145,12 +181,10 @@ def run_pipeline(
     if watermark == "gaussian_shading":
         options["hw_factor"] = 4
     wm = build_watermark(watermark, pipe=bench.txt2img, runtime=runtime, **options)
-    if payload.strip():
-        wm.set_payload(payload.strip())
+    if payload:
+        wm.set_payload(payload)
     gen = runtime.generator("demo", device="cpu")
     if image is None:
-        if not prompt.strip():
-            raise ValueError("upload an image or type a prompt")
         if kind == "generation":
             marked = resize(wm.generate(prompts=[prompt], generator=[gen]), (WORK_SIZE, WORK_SIZE))
             original = marked  # generated with the key: there is no unwatermarked twin
@@ -168,10 +202,8 @@ def run_pipeline(
     if attack == "paraphrase":
         config["guidance_scale"] = float(guidance_scale)
         config["captioner"] = "dummy" if model == "dummy" else "toy"
-        if caption.strip():
-            config["caption"] = caption.strip()
-        if not caption.strip() and prompt.strip():
-            config["caption"] = prompt.strip()
+        if caption or prompt:
+            config["caption"] = caption or prompt
     if "model" in IMAGE_ATTACKS.get(attack).config_class.model_fields:
         config["model"] = model
     attacker = build_attack(attack, models=bench.attack_models(model, runtime), **config)
@@ -217,29 +249,15 @@ def build():
     from attacks.image import IMAGE_ATTACKS
     from attacks.watermarks import WATERMARKS
 
+    @limits.demo_handler
     def on_generate(prompt, model, seed):
-        try:
-            return generate_image(prompt, model, int(seed))
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        return generate_image(prompt, model, seed)
 
+    @limits.demo_handler
     def on_run(image, prompt, watermark, payload, attack, strength, guidance, caption, model, seed, steps):
-        try:
-            r = run_pipeline(
-                image,
-                prompt,
-                watermark,
-                payload,
-                attack,
-                strength,
-                guidance,
-                caption,
-                model,
-                int(seed),
-                int(steps),
-            )
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        r = run_pipeline(
+            image, prompt, watermark, payload, attack, strength, guidance, caption, model, seed, steps
+        )
         rows = [[k, str(v) if isinstance(v, dict) else round(v, 4)] for k, v in r.metrics.items()]
         return r.original, r.watermarked, r.attacked, r.payload, r.bits_before, r.bits_after, rows, r.caption
 
@@ -254,19 +272,28 @@ def build():
                 image = gr.Image(
                     label="image (upload, or leave empty and give a prompt)", type="numpy", image_mode="RGB"
                 )
-                prompt = gr.Textbox(label="prompt", value="a large red circle on the left")
+                prompt = gr.Textbox(
+                    label="prompt", value="a large red circle on the left", max_length=limits.MAX_PROMPT_CHARS
+                )
                 generate = gr.Button("Generate image from the prompt")
             with gr.Column():
                 watermark = gr.Dropdown(WATERMARKS.names(), value="dwtDctSvd", label="watermark")
-                payload = gr.Textbox(label="payload bits (empty: random from the seed)")
+                payload = gr.Textbox(
+                    label="payload bits (empty: random from the seed)", max_length=MAX_PAYLOAD_CHARS
+                )
                 attack = gr.Dropdown(IMAGE_ATTACKS.names(), value="paraphrase", label="attack")
-                strength = gr.Slider(0, 1, value=0.4, step=0.05, label="strength")
-                guidance = gr.Slider(1, 12, value=5.0, step=0.5, label="paraphrase guidance")
-                caption = gr.Textbox(label="paraphrase caption (empty: the captioner's, or the prompt)")
+                strength = gr.Slider(0.05, 1, value=0.4, step=0.05, label="strength")
+                guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="paraphrase guidance")
+                caption = gr.Textbox(
+                    label="paraphrase caption (empty: the captioner's, or the prompt)",
+                    max_length=limits.MAX_CAPTION_CHARS,
+                )
                 with gr.Row():
-                    model = gr.Textbox(label="model", value=DEFAULT_MODEL)
-                    seed = gr.Number(label="seed", value=0, precision=0)
-                    steps = gr.Number(label="diffusion steps", value=25, precision=0)
+                    model = gr.Textbox(label="model", value=DEFAULT_MODEL, max_length=limits.MAX_MODEL_CHARS)
+                    seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
+                    steps = gr.Number(
+                        label="diffusion steps", value=25, precision=0, minimum=1, maximum=MAX_STEPS
+                    )
                 run = gr.Button("Embed, attack, decode", variant="primary")
         with gr.Row():
             original = gr.Image(label="original", interactive=False)
@@ -278,12 +305,15 @@ def build():
             after = gr.Textbox(label="decoded after the attack")
         used_caption = gr.Textbox(label="caption used by the paraphrase")
         table = gr.Dataframe(headers=["metric", "value"], label="metrics")
-        generate.click(on_generate, [prompt, model, seed], image, concurrency_id="models")
+        generate.click(
+            on_generate, [prompt, model, seed], image, concurrency_id="models", api_name="generate"
+        )
         run.click(
             on_run,
             [image, prompt, watermark, payload, attack, strength, guidance, caption, model, seed, steps],
             [original, marked, attacked, payload_out, before, after, table, used_caption],
             concurrency_id="models",
+            api_name="run",
         )
     return demo
 

@@ -63,7 +63,7 @@ def test_stop_then_resume(tmp_path):
     "kw, message",
     [
         (dict(prompts_text="  \n "), "no prompts"),
-        (dict(evaluations=0), "budget must be between 1"),
+        (dict(evaluations=0), "budget must lie in 1"),
         (dict(seconds=0), "time limit"),
         (dict(prompts_text="a red circle\na red circle"), "repeats 1 prompt"),
         (dict(prompts_text="\n".join(f"p{i}" for i in range(10_000))), "more than the limit"),

@@ -43,7 +43,7 @@ def test_generated_paraphrase_and_generation_time_watermark():
         ({"image": np.zeros((64, 64, 4), np.uint8)}, "alpha channel"),
         ({"image": np.zeros((8, 8, 3), np.uint8)}, "too small"),
         ({"image": np.zeros((64, 64, 3), np.uint16)}, "16-bit"),
-        ({"image": np.zeros((64, 64, 3), np.uint8), "strength": 1.5}, r"strength must be in \[0, 1\]"),
+        ({"image": np.zeros((64, 64, 3), np.uint8), "strength": 1.5}, r"strength must lie in \[0, 1\]"),
         ({"image": np.zeros((64, 64, 3), np.uint8), "payload": "0101"}, "must have 32 bits"),
     ],
 )

@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from apps import register_demo
+from apps import limits, register_demo
 
 NAME = "generate"
 MAX_STEPS = 100
-MAX_PROMPT_CHARS = 500
-MAX_SEED = 2**31 - 1
+GUIDANCE_RANGE = (1.0, 15.0)
 MODEL_CHOICES = ("auto", "toy", "dummy")
 DEFAULT_PROMPT = "a large red circle on the left"
 _LOCK = threading.Lock()
@@ -82,18 +81,14 @@ def generate(
     from workbench.experiments_builtin.job import clip_scores
     from workbench.generation import GenerationRequest, build_generator
 
-    known = unconditioned_generators()
-    if method not in known:
-        raise ValueError(f"unknown generator {method!r}; choose one of {', '.join(known)}")
-    if model not in MODEL_CHOICES:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_CHOICES)}")
-    prompt = (prompt or "").strip()
-    if not prompt or len(prompt) > MAX_PROMPT_CHARS:
-        raise ValueError(f"write a prompt of 1 to {MAX_PROMPT_CHARS} characters")
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise ValueError(f"steps must lie in 1..{MAX_STEPS}")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"seed must lie in 0..{MAX_SEED}")
+    method = limits.choice("generator", method, unconditioned_generators())
+    model = limits.choice("model", model, MODEL_CHOICES)
+    prompt = limits.text(
+        "prompt", prompt, limits.MAX_PROMPT_CHARS, required=f"write a prompt (e.g. {DEFAULT_PROMPT!r})"
+    )
+    steps = limits.integer("steps", steps, 1, MAX_STEPS)
+    guidance = limits.number("guidance", guidance, *GUIDANCE_RANGE)
+    seed = limits.seed(seed)
     pipe, source, clip = _models(model)
     images = []
     for name in (method, "stock"):
@@ -125,11 +120,9 @@ def build():
 
     methods = unconditioned_generators()
 
+    @limits.demo_handler
     def on_generate(method, model, prompt, steps, guidance, seed):
-        try:
-            r = generate(method, model, prompt, int(steps), float(guidance), int(seed))
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+        r = generate(method, model, prompt, steps, guidance, seed)
         return r.method_image, r.stock_image, r.info
 
     with gr.Blocks(title="Generate with any method", analytics_enabled=False) as demo:
@@ -137,11 +130,11 @@ def build():
         with gr.Row():
             method = gr.Dropdown(methods, value=methods[0] if methods else None, label="generator")
             model = gr.Dropdown(list(MODEL_CHOICES), value="auto", label="model")
-        prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=MAX_PROMPT_CHARS)
+        prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=limits.MAX_PROMPT_CHARS)
         with gr.Row():
             steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-            guidance = gr.Slider(1, 15, value=5.0, step=0.5, label="guidance")
-            seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+            guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+            seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
         run = gr.Button("Generate", variant="primary")
         with gr.Row():
             method_image = gr.Image(label="the generator", interactive=False, height=256)

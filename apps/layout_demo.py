@@ -323,6 +323,8 @@ def generate_layout(
         from workbench.generation import build_generator
 
         base = _gligen() if method == "gligen" else pipe
+        if method == "gligen":
+            base.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
         options = RegionsConfig.for_model(source) if method == "regions" else None
         request = layout_request([prompt], [layout], [list(layout.phrases)], [g], int(steps), float(guidance))
         image = build_generator(method, base, options)(request)[0]

@@ -76,11 +76,51 @@ def _load(sd: str, clip: str, views_per_entity: int) -> dict[str, Any]:
     }
 
 
+DEFAULT_MODE = "blend"  # the mode that meets the retrieval claim on the toy world (see docs/retrieval.md)
+SHOWN_SIDE = 256  # images are shown at this side (nearest-neighbour upscaling of the toy world's 64 px)
+CLAIM = (
+    "Measured on 32 held-out prompts per bucket (`workbench run examples/retrieval_entitydrawbench.yaml "
+    "--set 'retrieval.modes=[blend]'`): the judge finds the named entity in 78 % of rare and 72 % of "
+    "unseen entities with blending, against 28 % and 19 % without retrieval."
+)
+
+
+def _judge() -> Any | None:
+    """The toy world's judge (``None`` when it is not shipped here): it reads which entity an image shows."""
+
+    def load() -> Any | None:
+        from toyworld.judge import ShapesJudge
+        from workbench.loading import resolve_model
+
+        resolved = resolve_model("toy", kind="judge")
+        return ShapesJudge.from_pretrained(str(resolved.local_path)).eval() if resolved.available else None
+
+    return _MODELS.get_or_create("judge", load)
+
+
+def _drawn(judge: Any, images: torch.Tensor, entity: str | None) -> list[bool] | None:
+    """Whether the judge finds ``entity`` in each image ``(N, 3, H, W)`` (``None`` without judge or entity)."""
+    if judge is None or not entity:
+        return None
+    return [any(d.entity == entity for d in dets) for dets in judge.detect(images.float().clamp(0, 1))]
+
+
+def _shown(image: torch.Tensor) -> Any:
+    """A ``(3, H, W)`` image as a PIL image at least :data:`SHOWN_SIDE` wide (pixels kept sharp)."""
+    from PIL import Image
+
+    from workbench.io import to_pil
+
+    pil = to_pil(image.float().clamp(0, 1))
+    scale = max(1, SHOWN_SIDE // max(pil.size))
+    return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
+
+
 def generate(
     prompt: str,
     k: int = 4,
-    mode: str = "reference",
-    scheme: str = "interleaved",
+    mode: str = DEFAULT_MODE,
+    scheme: str = "single",
     ratio: float = 0.5,
     guidance_scale: float = 5.0,
     steps: int = 25,
@@ -98,7 +138,6 @@ def generate(
     """
     from generators.retrieval import GuidanceConfig, retrieve
     from generators.retrieval.boxes import prompt_box
-    from workbench.io import to_pil
 
     prompt = limits.text(
         "prompt",
@@ -115,7 +154,10 @@ def generate(
     seed = limits.seed(seed)
     models = models or load_models()
     pipe, kb, rt = models["pipe"], models["kb"], models["runtime"]
-    neighbours = retrieve(kb, [prompt], k=int(k), target="text")[0]
+    from generators.retrieval.experiment import RetrievalSection
+
+    # the experiment's retrieval (words: an entity's name finds its entries)
+    neighbours = retrieve(kb, [prompt], k=int(k), target=RetrievalSection().target)[0]
     guidance = GuidanceConfig(scheme=scheme, ratio=float(ratio), guidance_scale=float(guidance_scale))
     extra: dict[str, Any] = {}
     if mode == "blend":  # the top neighbour's subject in the box the prompt names (single guidance)
@@ -136,12 +178,24 @@ def generate(
         **common,
     ).images[0]
     gallery = [
-        (to_pil(im), f"{s:+.3f}  {t}")
+        (_shown(im), f"{s:+.3f}  {t}")
         for im, s, t in zip(neighbours.images, neighbours.scores.tolist(), neighbours.texts)
     ]
     src = models["sources"]
-    info = f"generator **{src['sd']}**, CLIP **{src['clip']}**, {len(kb)} entries; {guidance.label()}, {int(steps)} steps, seed {int(seed)}"
-    return gallery, to_pil(without.float().clamp(0, 1)), to_pil(with_ret.float().clamp(0, 1)), info
+    entity = neighbours.meta[0].get("entity") if neighbours.meta else None
+    drawn = _drawn(_judge(), torch.stack([without, with_ret]), entity)
+    verdict = (
+        f"Judge: the **{entity}** emblem is drawn without retrieval: **{'yes' if drawn[0] else 'no'}**; "
+        f"with retrieval: **{'yes' if drawn[1] else 'no'}**. "
+        if drawn is not None
+        else ""
+    )
+    info = (
+        f"{verdict}{CLAIM if mode == 'blend' else ''}\n\n"
+        f"generator **{src['sd']}**, CLIP **{src['clip']}**, {len(kb)} entries; {mode}, {guidance.label()}, "
+        f"{int(steps)} steps, seed {int(seed)}"
+    )
+    return gallery, _shown(without), _shown(with_ret), info
 
 
 @limits.demo_handler
@@ -171,17 +225,17 @@ def build():
             run = gr.Button("Generate", variant="primary", scale=1)
         with gr.Row():
             k = gr.Slider(1, MAX_K, value=4, step=1, label="neighbours k")
-            mode = gr.Dropdown(list(MODES), value="reference", label="conditioning")
-            scheme = gr.Dropdown(list(SCHEMES), value="interleaved", label="guidance")
+            mode = gr.Dropdown(list(MODES), value=DEFAULT_MODE, label="conditioning")
+            scheme = gr.Dropdown(list(SCHEMES), value="single", label="guidance (blend uses single)")
             ratio = gr.Slider(0, 1, value=0.5, step=0.05, label="interleaving ratio (text-enhanced steps)")
         with gr.Row():
             guidance_scale = gr.Slider(*GUIDANCE_RANGE, value=5, step=0.5, label="guidance scale")
             steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
             seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=limits.SEED_MAX)
-        gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=180)
+        gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=200)
         with gr.Row():
-            without = gr.Image(label="without retrieval", type="pil")
-            with_ret = gr.Image(label="with retrieval", type="pil")
+            without = gr.Image(label="without retrieval", type="pil", height=SHOWN_SIDE)
+            with_ret = gr.Image(label="with retrieval", type="pil", height=SHOWN_SIDE)
         info = gr.Markdown()
         gr.Examples(EXAMPLES, inputs=[prompt])
         run.click(

@@ -15,6 +15,18 @@ from .resolve import ResolvedModel, _require, presets, resolve_model
 
 logger = logging.getLogger("workbench.loading")
 
+
+def _quiet_loading() -> None:
+    """No per-file progress bars while loading (loading takes seconds; long work keeps its bars)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+_quiet_loading()
+
 SD_PIPELINE_KINDS: dict[str, str] = {
     "txt2img": "StableDiffusionPipeline",
     "img2img": "StableDiffusionImg2ImgPipeline",

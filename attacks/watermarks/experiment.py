@@ -43,6 +43,7 @@ from attacks.watermarks.bench.sources import Sources, build_sources
 from workbench.experiments import register_experiment
 from workbench.io import atomic_write_text
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ def run_cell(
     scorer: Scorer,
     models: BenchModels,
 ) -> dict[str, Any]:
-    """Attack, decode and score one (watermark, attack, strength) cell; returns its table row."""
+    """Attack, decode and score one (watermark, attack, strength) cell; returns its checkpoint
+    ``(tensors, meta)``, the table row in ``meta["row"]``."""
     index = stage["index"]
     marked = stage["marked"]
     label = "none" if spec is None else spec.key
@@ -233,8 +235,7 @@ def run_cell(
     meta = {"row": row}
     if captions_used:
         meta["captions"] = captions_used
-    ctx.checkpoint.save(cell_key(wm.name, label, strength), tensors, meta)
-    return row
+    return tensors, meta
 
 
 def ground_truth_captions(attack, images: torch.Tensor, prompts: list[str]) -> list[str]:
@@ -301,21 +302,26 @@ def run_benchmark(
     stages = {name: watermark_stage(ctx, cfg, wm, src) for name, wm in watermarks.items()}
 
     cells = cell_list(cfg)
-    todo = [c for c in cells if not ctx.checkpoint.done(cell_key(c[0], c[1].key if c[1] else "none", c[2]))]
-    logger.info("%d of %d cells to compute (%d done)", len(todo), len(cells), len(cells) - len(todo))
-    with runtime.split(todo) as mine:
-        for wm_name, spec, strength in ctx.progress(mine, desc="cells", total=len(mine)):
-            row = run_cell(
-                ctx, cfg, watermarks[wm_name], stages[wm_name], src, spec, strength, scorer, models
-            )
-            logger.info(
-                "%s / %s / %g: bit acc %.3f, TPR@1%%FPR %.3f, SSIM %.3f",
-                wm_name, row["attack"], strength, row["bit_accuracy"], row["tpr_at_1pct_fpr"], row["ssim"],
-            )  # fmt: skip
-    runtime.wait()
+    keys = [cell_key(w, s.key if s else "none", st) for w, s, st in cells]
+    done = sum(ctx.checkpoint.done(k) for k in keys)
+    logger.info("%d of %d cells to compute (%d done)", len(cells) - done, len(cells), done)
+
+    def compute(i: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        wm_name, spec, strength = cells[i]
+        tensors, meta = run_cell(
+            ctx, cfg, watermarks[wm_name], stages[wm_name], src, spec, strength, scorer, models
+        )
+        row = meta["row"]
+        logger.info(
+            "%s / %s / %g: bit acc %.3f, TPR@1%%FPR %.3f, SSIM %.3f",
+            wm_name, row["attack"], strength, row["bit_accuracy"], row["tpr_at_1pct_fpr"], row["ssim"],
+        )  # fmt: skip
+        return tensors, meta
+
+    results = map_items(ctx, keys, compute, desc="cells")
     if not ctx.is_main:
         return []
-    rows = [ctx.checkpoint.load(cell_key(w, s.key if s else "none", st))[1]["row"] for w, s, st in cells]
+    rows = [meta["row"] for _, meta in results]
     atomic_write_text(ctx.dir / CSV_FILE, csv_text(rows))
     write_report(ctx, cfg, rows, src, stages, scorer, models)
     return rows

@@ -13,23 +13,22 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from attacks.image.models import AttackModels
+from workbench.config import ConfigSection
 
 logger = logging.getLogger(__name__)
 
 GeneratorArg = torch.Generator | list[torch.Generator] | None
 
 
-class AttackConfig(BaseModel):
+class AttackConfig(ConfigSection):
     """Settings shared by every attack.
 
     Args:
         strength: 0 is the mildest setting (often the identity), 1 the strongest.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     strength: float = 0.5
 

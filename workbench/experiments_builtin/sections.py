@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from workbench.config import ConfigSection
+
+MAX_PROMPT_CHARS = 10_000
+"""The longest prompt accepted (text encoders read the first 77 tokens; a longer prompt is a mistake)."""
 
 DEFAULT_PROMPTS = [
     "a large red circle",
@@ -11,21 +16,19 @@ DEFAULT_PROMPTS = [
 ]
 
 
-class GenerateSection(BaseModel):
+class GenerateSection(ConfigSection):
     """Text-to-image generation.
 
     Args:
         model: ``"dummy"`` (random-weight components, offline), ``"auto"`` (the toy world's SD when it is
             trained, else dummy), or a preset name, hub id or local pipeline folder.
-        prompts: one or more prompts.
+        prompts: one or more non-blank prompts of at most :data:`MAX_PROMPT_CHARS` characters.
         images_per_prompt: images generated per prompt.
         num_inference_steps: denoising steps.
         guidance_scale: classifier-free guidance scale (<= 1 disables it).
         image_size: square output side, a multiple of 8; ``None`` uses the pipeline's default.
         batch_size: images per pipeline call (also the unit of checkpointing).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = "dummy"
     prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS), min_length=1)
@@ -34,6 +37,19 @@ class GenerateSection(BaseModel):
     guidance_scale: float = Field(5.0, ge=0.0)
     image_size: int | None = Field(None, ge=8, le=2048)
     batch_size: int = Field(1, ge=1, le=1024)
+
+    @field_validator("prompts")
+    @classmethod
+    def _real_prompts(cls, value: list[str]) -> list[str]:
+        for index, prompt in enumerate(value):
+            if not prompt.strip():
+                raise ValueError(f"prompt {index} is empty; write a prompt or remove the entry")
+            if len(prompt) > MAX_PROMPT_CHARS:
+                raise ValueError(
+                    f"prompt {index} has {len(prompt)} characters, more than {MAX_PROMPT_CHARS}; shorten it "
+                    "(the text encoder reads only its first 77 tokens)"
+                )
+        return value
 
     @field_validator("image_size")
     @classmethod
@@ -45,14 +61,12 @@ class GenerateSection(BaseModel):
         return value
 
 
-class ScoreSection(BaseModel):
+class ScoreSection(ConfigSection):
     """Scoring of the generated images.
 
     Args:
         clip: CLIP model for the CLIP score: ``"dummy"``, ``"auto"`` (toy CLIP when trained, else dummy), a
             preset name, hub id or local folder; ``"none"`` skips the CLIP score.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     clip: str = "dummy"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from workbench import argtypes
+
 logger = logging.getLogger("workbench.toy")
 
 
@@ -138,16 +140,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train (or resume training of) a toy model, then export it into the package"
     )
     tr.add_argument("model", help=models)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
-    tr.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
-    tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr.add_argument("--seed", type=argtypes.seed, default=0)
+    tr.add_argument(
+        "--steps",
+        type=argtypes.bounded_int(0),
+        default=10**9,
+        help="stop after this many optimiser steps in total",
+    )
+    tr.add_argument(
+        "--minutes",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="stop after this many minutes in this call",
+    )
+    tr.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None, help="torch CPU threads")
     tr.add_argument("--device", default=None, help="cpu (default) or cuda")
     tr.add_argument(
         "--work-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/workbench/toy-train)"
     )
-    tr.add_argument("--checkpoint-seconds", type=float, default=300.0)
-    tr.add_argument("--eval-every", type=int, default=500)
+    tr.add_argument("--checkpoint-seconds", type=argtypes.bounded_float(0.0), default=300.0)
+    tr.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
     tr.add_argument("--no-export", action="store_true", help="do not write the package's model folder")
     tr.add_argument(
         "--fresh",
@@ -159,15 +171,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export a toy model from its latest training checkpoint into the package"
     )
     ex.add_argument("model", help=models)
-    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--seed", type=argtypes.seed, default=0)
     ex.add_argument("--device", default=None)
     ex.add_argument("--work-dir", type=Path, default=None)
     ex.set_defaults(func=_export_cmd)
     ev = sub.add_parser("eval", help="evaluate every shipped toy model on freshly generated held-out scenes")
     ev.add_argument(
-        "--seed", type=int, default=999, help="held-out scene seed (training uses seed 0's train split)"
+        "--seed",
+        type=argtypes.seed,
+        default=999,
+        help="held-out scene seed (training uses seed 0's train split)",
     )
-    ev.add_argument("--n", type=int, default=500, help="scenes per measure")
+    ev.add_argument("--n", type=argtypes.bounded_int(1, 1_000_000), default=500, help="scenes per measure")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--only", default=None, help="comma-separated sections: judge,clip,vae,sd,captioner")
     ev.set_defaults(func=_eval)

@@ -142,6 +142,10 @@ def cmd_watermark_embed(args: argparse.Namespace) -> int:
     inputs = list_image_files(source)
     outputs = dict(zip(inputs, output_paths(inputs, source, args.output)))
     key_path = Path(args.key) if args.key else _default_key_path(source, Path(args.output))
+    if key_path.is_dir():
+        raise CommandError(
+            f"--key {key_path}: is a folder; the key is a JSON file path (e.g. marked.key.json)"
+        )
     check_output(args.output)
     check_output(key_path)
     runtime = _runtime(args)

@@ -59,6 +59,8 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
     from workbench.runtime import Runtime
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ConceptError(f"--out {args.out}: is a file; --out is the output folder")
         concepts = []
         for spec in args.concept or []:
             if len(spec) not in (2, 3):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
         capsys.readouterr()
         try:
             code = main([str(a) for a in argv])
-        except SystemExit as exc:
+        except SystemExit as exc:  # argparse errors; a message code is printed as the interpreter would
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
             code = exc.code if isinstance(exc.code, int) else 1
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)

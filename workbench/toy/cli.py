@@ -16,6 +16,7 @@ from workbench import argtypes
 logger = logging.getLogger("workbench.toy")
 
 
+EVAL_SECTIONS = ("judge", "clip", "vae", "sd", "captioner")
 TRAIN_ORDER = ("vae", "clip", "judge", "captioner", "unet")  # the UNet needs the VAE and the CLIP
 
 
@@ -113,7 +114,12 @@ def _export_cmd(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate.run import evaluate_all
 
-    sections = tuple(args.only.split(",")) if args.only else None
+    sections = tuple(s.strip() for s in args.only.split(",")) if args.only else None
+    unknown = [s for s in sections or () if s not in EVAL_SECTIONS]
+    if unknown:
+        raise ValueError(
+            f"--only: unknown section(s) {', '.join(unknown)}; known: {', '.join(EVAL_SECTIONS)}"
+        )
     result = evaluate_all(seed=args.seed, n=args.n, sections=sections)
     if args.json:
         print(json.dumps(result))

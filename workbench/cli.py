@@ -263,7 +263,9 @@ def _expected_status(exc: BaseException) -> int | None:
     from workbench.config import ConfigError
     from workbench.loading import ModelNotAvailableError, UnsafeCheckpointError
 
-    if isinstance(exc, (ConfigError, DecompressionBombError, ValueError, KeyError)):
+    if isinstance(exc, KeyError):  # registries raise sentences ("unknown attack 'x'; known: ..."),
+        return 2 if " " in _one_line(exc) else None  # a bare missing key is a bug
+    if isinstance(exc, (ConfigError, DecompressionBombError, ValueError)):
         return 2
     if isinstance(exc, (ModelNotAvailableError, UnsafeCheckpointError, OSError)):
         return 1

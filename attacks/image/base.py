@@ -32,6 +32,14 @@ class AttackConfig(ConfigSection):
 
     strength: float = 0.5
 
+    @field_validator("strength", mode="before")
+    @classmethod
+    def _finite_strength(cls, value: object) -> object:
+        """inf / nan get the range message below rather than the generic "finite number" one."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return cls._strength_in_unit_interval(value)
+        return value
+
     @field_validator("strength")
     @classmethod
     def _strength_in_unit_interval(cls, value: float) -> float:

@@ -77,6 +77,8 @@ CASES = [
     _case(["toy", "train", "vae", "--threads", "0"], "--threads", "out of range"),
     _case(["toy", "export", "vae", "--seed", BIG_SEED], "--seed", BIG_SEED),
     _case(["toy", "eval", "--n", "0"], "--n", "out of range"),
+    _case(["toy", "train", "vae", "--device", "foo", "--no-export"], "foo", "device"),
+    _case(["toy", "export", "vae", "--device", "cuda:99"], "cuda:99", "not available"),
     _case(["toy", "eval", "--only", "bogus"], "--only", "bogus", "judge"),
     # score
     _case([*SCORE, "--metrics", "psnr", "--bootstrap", "-1"], "--bootstrap", "-1"),

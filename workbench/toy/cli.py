@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from workbench import argtypes
+from workbench.runtime import check_device
 
 logger = logging.getLogger("workbench.toy")
 
@@ -71,6 +72,7 @@ def _train(args: argparse.Namespace) -> int:
     # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+    check_device(args.device)
     for name in _names(args.model):
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -96,6 +98,7 @@ def _export_cmd(args: argparse.Namespace) -> int:
     from .train.loop import load_checkpoint
     from .train.registry import TRAINERS
 
+    check_device(args.device)
     for name in _names(args.model):
         work_dir, out = _places(name, args)
         state = load_checkpoint(work_dir / "checkpoint.pt")

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from workbench import argtypes
+
 logger = logging.getLogger(__name__)
 
 EPILOG_WATERMARK = """examples:
@@ -107,7 +109,13 @@ def _batches(paths: list[Path], batch_size: int) -> list[tuple[list[Path], torch
 def _watermark(args: argparse.Namespace, runtime: Any):
     from attacks.watermarks import WATERMARKS, Watermark
 
-    if args.key and Path(args.key).is_file() and args.command_name == "decode":
+    if args.key and args.command_name == "decode":
+        if not Path(args.key).is_file():
+            what = "is a folder" if Path(args.key).is_dir() else "does not exist"
+            raise CommandError(
+                f"--key {args.key}: the key file {what}; pass the key that `watermark embed` wrote "
+                "(default OUT.key.json), or --method and --payload without --key"
+            )
         if args.method or args.payload:
             raise CommandError(
                 "--key already holds the method and payload; do not also pass --method / --payload"
@@ -131,19 +139,25 @@ def _watermark(args: argparse.Namespace, runtime: Any):
 
 @_clear_errors
 def cmd_watermark_embed(args: argparse.Namespace) -> int:
-    from attacks.image.files import list_image_files, output_paths, save_image_file
+    from attacks.image.files import check_output, list_image_files, output_paths, save_image_file
 
-    runtime = _runtime(args)
-    watermark = _watermark(args, runtime)
     source = Path(args.input)
     inputs = list_image_files(source)
     outputs = dict(zip(inputs, output_paths(inputs, source, args.output)))
+    key_path = Path(args.key) if args.key else _default_key_path(source, Path(args.output))
+    if key_path.is_dir():
+        raise CommandError(
+            f"--key {key_path}: is a folder; the key is a JSON file path (e.g. marked.key.json)"
+        )
+    check_output(args.output)
+    check_output(key_path)
+    runtime = _runtime(args)
+    watermark = _watermark(args, runtime)
     for names, images in _batches(inputs, args.batch_size):
         marked = watermark.embed(images)
         for name, image in zip(names, marked):
             save_image_file(outputs[name], image)
             logger.info("%s -> %s", name, outputs[name])
-    key_path = Path(args.key) if args.key else _default_key_path(source, Path(args.output))
     watermark.save_key(key_path)
     print(
         f"watermarked {len(inputs)} image(s) with {watermark.name} ({watermark.num_bits} bits); key: {key_path}"
@@ -161,9 +175,13 @@ def _default_key_path(source: Path, out: Path) -> Path:
 
 @_clear_errors
 def cmd_watermark_decode(args: argparse.Namespace) -> int:
-    from attacks.image.files import list_image_files
+    from attacks.image.files import check_output, list_image_files
     from attacks.watermarks import bits_to_string
 
+    if args.output:
+        if Path(args.output).is_dir():
+            raise CommandError(f"{args.output}: is a folder; REPORT is a JSON file path (e.g. decoded.json)")
+        check_output(args.output)
     runtime = _runtime(args)
     watermark = _watermark(args, runtime)
     inputs = list_image_files(args.input)
@@ -190,17 +208,18 @@ def cmd_watermark_decode(args: argparse.Namespace) -> int:
 @_clear_errors
 def cmd_attack(args: argparse.Namespace) -> int:
     from attacks.image import AttackModels, build_attack
-    from attacks.image.files import list_image_files, output_paths, save_image_file
+    from attacks.image.files import check_output, list_image_files, output_paths, save_image_file
 
+    source = Path(args.input)
+    inputs = list_image_files(source)
+    outputs = dict(zip(inputs, output_paths(inputs, source, args.output)))
+    check_output(args.output)
     runtime = _runtime(args)
     config = _overrides(args.set)
     config["strength"] = args.strength
     if args.model is not None:
         config["model"] = args.model
     attack = build_attack(args.name, models=AttackModels(runtime=runtime), **config)
-    source = Path(args.input)
-    inputs = list_image_files(source)
-    outputs = dict(zip(inputs, output_paths(inputs, source, args.output)))
     for names, images in _batches(inputs, args.batch_size):
         generators = [runtime.generator("attack", args.name, name.name) for name in names]
         attacked = attack(images.to(runtime.device), generators)
@@ -215,7 +234,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- parser
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--seed", type=int, default=0, help="run seed (random payloads, keys and attack noise derive from it)"
+        "--seed",
+        type=argtypes.seed,
+        default=0,
+        help="run seed, 0..2**63-1 (random payloads, keys and attack noise derive from it)",
     )
     p.add_argument(
         "--set", action="append", metavar="FIELD=VALUE", help="a config field of the method (repeatable)"
@@ -224,7 +246,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--model", help="diffusion model for model-backed methods: preset (toy, sd15, ...), hub id or folder"
     )
     p.add_argument(
-        "--batch-size", type=int, default=8, help="images per batch (equal sizes are batched together)"
+        "--batch-size",
+        type=argtypes.bounded_int(1, 4096),
+        default=8,
+        help="images per batch, 1..4096 (equal sizes are batched together)",
     )
     p.add_argument("--device", default=None, help="device (default: accelerate's choice)")
 
@@ -279,7 +304,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "name", metavar="NAME", choices=IMAGE_ATTACKS.names(), help=", ".join(IMAGE_ATTACKS.names())
     )
-    p.add_argument("--strength", type=float, required=True, help="attack strength in [0, 1]")
+    p.add_argument("--strength", type=argtypes.finite_float, required=True, help="attack strength in [0, 1]")
     p.add_argument("input", metavar="IN", help="an image file or a folder of images")
     p.add_argument("output", metavar="OUT", help="a .png file (for one input file) or a folder")
     _common(p)

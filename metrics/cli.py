@@ -14,7 +14,11 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from metrics.limits import DEFAULT_MAX_PIXELS
+from workbench import argtypes
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +60,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--ms-ssim-scales", type=int, default=5, help="MS-SSIM scales (5 need >= 176 px images)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs, 0..100000 (0: off)"
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest image (width x height) read (default {DEFAULT_MAX_PIXELS} = 4096 x 4096); "
+        "larger images are refused before decoding",
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="0..2**63-1")
     p.add_argument("--device", default=None, help="e.g. cpu; default: accelerate's choice")
     p.set_defaults(func=run_score)
     return p
@@ -80,6 +93,30 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _options_problem(exc: Any) -> str:
+    """The first problem of a ``ScoreConfig`` validation error, on one line, naming the option."""
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else ""
+    option = f"--{field.replace('_', '-')}" if field else "options"
+    message = err["msg"].removeprefix("Value error, ")
+    extra = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"{option}: {message} (got {err.get('input')!r}){extra}"
+
+
+def _check_csv_path(csv: str | None) -> None:
+    """Refuse a --csv path that cannot be written, before scoring starts."""
+    if csv is None:
+        return
+    path = Path(csv)
+    if path.is_dir():
+        raise ValueError(f"--csv {csv}: is a folder; pass a file path (e.g. scores.csv)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--csv {csv}: cannot be written, {parent} is a file")
+            return
+
+
 def run_score(args: argparse.Namespace) -> int:
     """Handler of ``workbench score``; returns the exit status (2 for bad inputs)."""
     from pydantic import ValidationError
@@ -98,6 +135,7 @@ def run_score(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        _check_csv_path(args.csv)
         config = ScoreConfig(
             metrics=names,
             batch_size=args.batch_size,
@@ -111,10 +149,13 @@ def run_score(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap,
             seed=args.seed,
             device=args.device,
+            max_pixels=args.max_pixels,
         )
         result = score_folders(args.pred, args.ref, args.prompts, config)
+    except ValidationError as exc:
+        print(f"error: {_options_problem(exc)}", file=sys.stderr)
+        return 2
     except (
-        ValidationError,
         MetricInputError,
         ImageReadError,
         LPIPSWeightsError,
@@ -124,7 +165,11 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.csv:
-        result.write_csv(args.csv)
+        try:
+            result.write_csv(args.csv)
+        except OSError as exc:
+            print(f"error: --csv {args.csv}: cannot be written ({exc.strerror or exc})", file=sys.stderr)
+            return 1
         logger.info("wrote %s", args.csv)
     if args.json:
         sys.stdout.write(

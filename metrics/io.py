@@ -11,6 +11,8 @@ Conversion rules (one place, documented, never silent about what it cannot do):
   with transparency count as having alpha.
 - 1-bit images are 0 / 1; 32-bit integer images are refused (their range is ambiguous).
 - Unreadable or truncated files raise :class:`ImageReadError` naming the file.
+- Images over ``max_pixels`` (:data:`DEFAULT_MAX_PIXELS` by default) are refused from their header,
+  before any pixel is decoded (a 5000 x 5000 image costs gigabytes in float32 copies).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from metrics._png16 import png_header, read_png16
+from metrics.limits import DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +74,13 @@ def _compose(array: np.ndarray, path: Path, alpha: str) -> np.ndarray:
     return array
 
 
-def load_image(path: str | Path, alpha: str = "white") -> torch.Tensor:
+def load_image(path: str | Path, alpha: str = "white", max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read an image file as RGB pixels.
 
     Args:
         path: a PNG, JPEG, BMP, TIFF, WebP or GIF file (first frame).
         alpha: ``"white"``, ``"black"`` or ``"reject"`` (see the module rules).
+        max_pixels: the largest width x height read; larger images are refused before decoding.
 
     Returns:
         `torch.Tensor` of shape `(3, H, W)`, float32, values in [0, 1].
@@ -89,6 +93,7 @@ def load_image(path: str | Path, alpha: str = "white") -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
+    _check_pixels(path, max_pixels)
     try:
         array = _read_array(path)
     except ImageReadError:
@@ -97,6 +102,34 @@ def load_image(path: str | Path, alpha: str = "white") -> torch.Tensor:
         raise ImageReadError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
     rgb = _compose(_to_float(array, path), path, alpha)  # (H, W, 3)
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header without decoding pixels (``None`` when unknown)."""
+    header = png_header(path)
+    if header is not None:
+        return header[0], header[1]
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path}: refused before decoding, {err} Downscale it first") from None
+    except Exception:  # unreadable here: the reader raises the clear error
+        return None
+
+
+def _check_pixels(path: Path, max_pixels: int) -> None:
+    """Refuse an image whose header size exceeds ``max_pixels``."""
+    size = _header_size(path)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageReadError(
+            f"{path}: {size[0]} x {size[1]} = {size[0] * size[1]} pixels is over the limit of {max_pixels}; "
+            "downscale it, or raise the limit with --max-pixels"
+        )
 
 
 def _read_array(path: Path) -> np.ndarray:

@@ -9,6 +9,7 @@ compare the two folders as distributions and give one number.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -17,23 +18,26 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from metrics.bootstrap import bootstrap_ci
 from metrics.checks import MetricInputError
-from metrics.io import ImageReadError, list_images, load_image, pair_images
+from metrics.io import DEFAULT_MAX_PIXELS, ImageReadError, list_images, load_image, pair_images
+from workbench.config import MAX_SEED, ConfigSection
 from workbench.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 
-class ScoreConfig(BaseModel):
+MAX_BOOTSTRAP = 100_000
+"""The most bootstrap resamples (each resample costs one pass over the per-image values)."""
+
+
+class ScoreConfig(ConfigSection):
     """Settings of a folder scoring run (every field is written into the result's ``settings``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     metrics: list[str] = Field(min_length=1, description="metric names, see SCORERS.names()")
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1, le=4096)
     alpha: Literal["white", "black", "reject"] = "white"
     lpips_net: Literal["alex", "vgg"] = "alex"
     lpips_backbone: str | None = Field(None, description="LPIPS backbone file or folder")
@@ -41,12 +45,17 @@ class ScoreConfig(BaseModel):
         "toy", description="CLIP model for clip_t / clip_i / fd / kid: preset, folder or hub id"
     )
     features: Literal["clip"] = Field("clip", description="feature extractor of fd / kid")
-    kid_subsets: int = Field(100, ge=1)
-    kid_subset_size: int = Field(1000, ge=2)
+    kid_subsets: int = Field(100, ge=1, le=100_000)
+    kid_subset_size: int = Field(1000, ge=2, le=1_000_000)
     ms_ssim_scales: int = Field(5, ge=1, le=5)
-    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for the 95% CIs (0: none)")
-    seed: int = 0
+    bootstrap: int = Field(
+        1000, ge=0, le=MAX_BOOTSTRAP, description="bootstrap resamples for the 95% CIs (0: none)"
+    )
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str | None = None
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, ge=1, description="largest image (width x height) read; larger ones are refused"
+    )
 
 
 class ModelCache:
@@ -354,16 +363,18 @@ class ScoreResult:
         }
 
     def write_csv(self, path: str | Path) -> None:
-        """One row per image (``file`` + one column per per-image metric) and a last ``(aggregate)`` row."""
+        """One row per image (``file`` + one column per per-image metric) and a last ``(aggregate)`` row,
+        written atomically (a failed write leaves no half file)."""
+        from workbench.io import atomic_write_text
+
         columns = list(self.aggregate)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", *columns])
-            for name, values in self.per_image.items():
-                writer.writerow([name, *(values.get(c, "") for c in columns)])
-            writer.writerow(["(aggregate)", *(self.aggregate[c] for c in columns)])
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["file", *columns])
+        for name, values in self.per_image.items():
+            writer.writerow([name, *(values.get(c, "") for c in columns)])
+        writer.writerow(["(aggregate)", *(self.aggregate[c] for c in columns)])
+        atomic_write_text(path, buffer.getvalue())
 
 
 def _check_pair_sizes(
@@ -424,8 +435,8 @@ def score_folders(
     for start in range(0, len(triples), config.batch_size):
         chunk = triples[start : start + config.batch_size]
         names = [p.name for _, p, _ in chunk]
-        preds_t = [load_image(p, alpha=config.alpha) for _, p, _ in chunk]
-        refs_t = [load_image(r, alpha=config.alpha) for _, _, r in chunk] if paired else None
+        preds_t = [load_image(p, config.alpha, config.max_pixels) for _, p, _ in chunk]
+        refs_t = [load_image(r, config.alpha, config.max_pixels) for _, _, r in chunk] if paired else None
         if refs_t is not None:
             for (_, p, r), a, b in zip(chunk, preds_t, refs_t, strict=True):
                 _check_pair_sizes(scorers, p.name, a, b, r.name)
@@ -444,7 +455,10 @@ def score_folders(
         if not refs:
             raise ImageReadError(f"{ref_dir}: no images")
         for start in range(0, len(refs), config.batch_size):
-            images = [load_image(p, alpha=config.alpha) for p in refs[start : start + config.batch_size]]
+            images = [
+                load_image(p, config.alpha, config.max_pixels)
+                for p in refs[start : start + config.batch_size]
+            ]
             for s in set_scorers:
                 s.update_set(images, real=True)
 

@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from workbench import argtypes
+
 logger = logging.getLogger("toyworld")
 
 
+EVAL_SECTIONS = ("judge", "clip", "vae", "sd", "captioner")
 TRAIN_ORDER = ("vae", "clip", "judge", "captioner", "unet")  # the UNet needs the VAE and the CLIP
 
 
@@ -76,6 +79,11 @@ def _train(args: argparse.Namespace) -> int:
     # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+    from workbench.runtime import (
+        check_device,  # deferred: torch is heavy and `workbench --help` must start fast
+    )
+
+    check_device(args.device)
     for name in _names(args.model):
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -98,9 +106,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
+    from workbench.runtime import (
+        check_device,  # deferred: torch is heavy and `workbench --help` must start fast
+    )
+
     from .train.loop import load_checkpoint
     from .train.registry import TRAINERS
 
+    check_device(args.device)
     for name in _names(args.model):
         work_dir, out = _places(name, args)
         state = load_checkpoint(work_dir / "checkpoint.pt")
@@ -119,7 +132,12 @@ def _export_cmd(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate.run import evaluate_all
 
-    sections = tuple(args.only.split(",")) if args.only else None
+    sections = tuple(s.strip() for s in args.only.split(",")) if args.only else None
+    unknown = [s for s in sections or () if s not in EVAL_SECTIONS]
+    if unknown:
+        raise ValueError(
+            f"--only: unknown section(s) {', '.join(unknown)}; known: {', '.join(EVAL_SECTIONS)}"
+        )
     result = evaluate_all(seed=args.seed, n=args.n, sections=sections)
     if args.json:
         print(json.dumps(result))
@@ -146,16 +164,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train (or resume training of) a toy model, then export it into the package"
     )
     tr.add_argument("model", help=models)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
-    tr.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
-    tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr.add_argument("--seed", type=argtypes.seed, default=0)
+    tr.add_argument(
+        "--steps",
+        type=argtypes.bounded_int(0),
+        default=10**9,
+        help="stop after this many optimiser steps in total",
+    )
+    tr.add_argument(
+        "--minutes",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="stop after this many minutes in this call",
+    )
+    tr.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None, help="torch CPU threads")
     tr.add_argument("--device", default=None, help="cpu (default) or cuda")
     tr.add_argument(
         "--work-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/workbench/toy-train)"
     )
-    tr.add_argument("--checkpoint-seconds", type=float, default=300.0)
-    tr.add_argument("--eval-every", type=int, default=500)
+    tr.add_argument("--checkpoint-seconds", type=argtypes.bounded_float(0.0), default=300.0)
+    tr.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
     tr.add_argument("--no-export", action="store_true", help="do not write the package's model folder")
     tr.add_argument(
         "--fresh",
@@ -167,15 +195,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export a toy model from its latest training checkpoint into the package"
     )
     ex.add_argument("model", help=models)
-    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--seed", type=argtypes.seed, default=0)
     ex.add_argument("--device", default=None)
     ex.add_argument("--work-dir", type=Path, default=None)
     ex.set_defaults(func=_export_cmd)
     ev = sub.add_parser("eval", help="evaluate every shipped toy model on freshly generated held-out scenes")
     ev.add_argument(
-        "--seed", type=int, default=999, help="held-out scene seed (training uses seed 0's train split)"
+        "--seed",
+        type=argtypes.seed,
+        default=999,
+        help="held-out scene seed (training uses seed 0's train split)",
     )
-    ev.add_argument("--n", type=int, default=500, help="scenes per measure")
+    ev.add_argument("--n", type=argtypes.bounded_int(1, 1_000_000), default=500, help="scenes per measure")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--only", default=None, help="comma-separated sections: judge,clip,vae,sd,captioner")
     ev.set_defaults(func=_eval)

@@ -7,6 +7,11 @@
     workbench demo [NAME] [--port PORT]
     workbench experiments
 
+Errors: bad input ends with one ``error: ...`` line on stderr and a non-zero exit status (2 for bad
+arguments, configs and files, 1 for models that cannot load and files that cannot be written). Any other
+error also ends with one line, naming a log file that holds its traceback; ``--debug`` (or
+``WORKBENCH_DEBUG=1``) prints the traceback instead.
+
 Packages add sub-commands from their plugin (:mod:`workbench.plugins`) by registering
 ``add(subparsers)`` in :data:`workbench.commands.COMMANDS`; each sub-parser sets ``func=handler`` with
 ``handler(args) -> int | None``.
@@ -16,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from workbench.logging_utils import setup_logging
 
@@ -50,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "workbench run needs a CONFIG file (e.g. examples/smoke.yaml) or --resume RUN_DIR"
             )
         cfg = load_config(args.config, args.set or [])
+        check_output_dir(args.output_dir if args.output_dir is not None else cfg.output_dir)
         run_dir = run_experiment(cfg, output_dir=args.output_dir, inputs={"config file": args.config})
     from accelerate import PartialState
 
@@ -61,6 +70,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(run_dir)  # the last line of stdout: the run folder
     end_process_group()
     return 0
+
+
+def check_output_dir(folder: str | Path) -> None:
+    """Refuse an output folder that is a file, or lies under a file, before a run starts.
+
+    Raises:
+        ConfigError: naming the file in the way.
+    """
+    from workbench.config import ConfigError
+
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output folder {str(path)!r} is a file; pass a folder (--output-dir DIR)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"output folder {str(path)!r} cannot be created: {str(parent)!r} is a file; pass another folder"
+                )
+            if not os.access(parent, os.W_OK):
+                raise ConfigError(
+                    f"output folder {str(path)!r} cannot be created: {str(parent)!r} is not writable"
+                )
+            return
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -122,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an unexpected error (also: WORKBENCH_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -178,28 +216,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``workbench`` console command; returns the exit status."""
+DEBUG_ENV = "WORKBENCH_DEBUG"
+ERROR_LOG_ENV = "WORKBENCH_ERROR_LOG"
+
+
+def error_log_path() -> Path:
+    """Where an unexpected error's traceback is written: ``$WORKBENCH_ERROR_LOG``, else
+    ``~/.cache/workbench/last-error.log`` (under ``$XDG_CACHE_HOME`` when set)."""
+    if os.environ.get(ERROR_LOG_ENV):
+        return Path(os.environ[ERROR_LOG_ENV])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "workbench" / "last-error.log"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` (a ``KeyError``'s text unquoted); an OS error names its file."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _expected_status(exc: BaseException) -> int | None:
+    """The exit status of an expected error (bad input, unavailable model, unwritable file), else None."""
+    from PIL.Image import DecompressionBombError
+
     from workbench.config import ConfigError
     from workbench.loading import ModelNotAvailableError, UnsafeCheckpointError
 
+    if isinstance(exc, KeyError):  # registries raise sentences ("unknown attack 'x'; known: ..."),
+        return 2 if " " in _one_line(exc) else None  # a bare missing key is a bug
+    if isinstance(exc, (ConfigError, DecompressionBombError, ValueError)):
+        return 2
+    if isinstance(exc, (ModelNotAvailableError, UnsafeCheckpointError, OSError)):
+        return 1
+    return None
+
+
+def report_unexpected(exc: BaseException, debug: bool) -> int:
+    """Print one line for an unexpected error (the traceback goes to a log, or to stderr in debug)."""
+    text = "".join(traceback.format_exception(exc))
+    if debug:
+        sys.stderr.write(text)
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    where = error_log_path()
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(f"workbench {' '.join(sys.argv[1:])}\n{text}", encoding="utf-8")
+        hint = f"the traceback is in {where}"
+    except OSError:
+        hint = f"run with --debug or {DEBUG_ENV}=1 for the traceback"
+    print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} ({hint})", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ModelNotAvailableError, UnsafeCheckpointError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        status = _expected_status(exc)
+        if status is None:
+            return report_unexpected(exc, debug)
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -20,19 +20,24 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 import sys
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from workbench.plugins import load_plugins
 from workbench.registry import Registry
 
 __all__ = [
+    "MAX_SEED",
     "ConfigError",
+    "ConfigSection",
     "ExperimentConfig",
     "RuntimeConfig",
     "apply_overrides",
@@ -53,31 +58,78 @@ class ConfigError(ValueError):
     """A config file, an override or a field value is wrong; the message names the dotted field."""
 
 
-class RuntimeConfig(BaseModel):
-    """Device and precision of a run (see :class:`workbench.runtime.Runtime`)."""
+MAX_SEED = 2**63 - 1
+"""The largest run seed (seeds are 63-bit: ``0 .. 2**63 - 1``)."""
 
-    model_config = ConfigDict(extra="forbid")
+
+class ConfigSection(BaseModel):
+    """The base of config sections: unknown fields and non-finite numbers are refused.
+
+    ``inf`` / ``nan`` are refused in this model's float fields and, after validation, anywhere below it
+    (nested sections, lists and mappings), so a whole experiment config is checked even where a nested
+    section is a plain ``BaseModel``.
+
+    Example:
+        >>> class Guidance(ConfigSection):
+        ...     scale: float = 5.0
+        >>> from pydantic import ValidationError
+        >>> try:
+        ...     Guidance(scale=float("inf"))
+        ... except ValidationError as exc:
+        ...     print(exc.errors()[0]["msg"])
+        Input should be a finite number
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _refuse_non_finite(self) -> ConfigSection:
+        for path, value in _non_finite_values(self):
+            raise PydanticCustomError(
+                "non_finite",
+                "{path} is {value}; numbers must be finite (inf and nan are refused)",
+                {"path": path, "value": value},
+            )
+        return self
+
+
+def _non_finite_values(node: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """``(dotted path, value)`` of every non-finite float below a validated model, list or mapping."""
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            yield path or "(value)", node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _non_finite_values(getattr(node, name, None), f"{path}.{name}" if path else name)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _non_finite_values(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _non_finite_values(value, f"{path}.{index}" if path else str(index))
+
+
+class RuntimeConfig(ConfigSection):
+    """Device and precision of a run (see :class:`workbench.runtime.Runtime`)."""
 
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str | None = Field(default=None, description="None lets accelerate choose; 'cpu' forces the CPU")
     deterministic: bool = True
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(ConfigSection):
     """The fields every experiment has; subclasses add their own sections.
 
     Args:
         experiment: the registered experiment name (``workbench run`` dispatches on it).
-        seed: the run seed; every random draw is derived from it.
+        seed: the run seed (``0 .. 2**63 - 1``); every random draw is derived from it.
         name: a label for the run folder (defaults to the experiment name).
         output_dir: where run folders are created.
         runtime: device and precision.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     experiment: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     name: str | None = None
     output_dir: str = "runs"
     runtime: RuntimeConfig = RuntimeConfig()
@@ -87,9 +139,19 @@ class ExperimentConfig(BaseModel):
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (``.yaml`` / ``.yml``) or TOML (``.toml``) config into a dict."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"config file {str(path)!r} is a folder; pass a .yaml or .toml file "
+            "(or `workbench run --resume FOLDER` to continue the run in a run folder)"
+        )
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     suffix = path.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):
@@ -196,23 +258,41 @@ def validate_config(
 
 
 def format_validation_error(exc: ValidationError, config_class: type[BaseModel]) -> str:
-    """One line per problem: ``attack.steps: Input should be a valid integer (got 'many')``, with the
-    allowed field names for unknown fields."""
-    lines = [f"invalid {config_class.__name__} ({exc.error_count()} problem(s)):"]
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        field = ".".join(loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            owner = _model_at(config_class, err["loc"][:-1])
-            allowed = ", ".join(owner.model_fields) if owner is not None else "?"
-            section = ".".join(loc[:-1]) or "the top level"
-            lines.append(f"  {field}: unknown field; allowed fields of {section}: {allowed}")
-            continue
-        message = err["msg"]
-        if "input" in err and err["type"] != "missing":
-            message += f" (got {err['input']!r})"
-        lines.append(f"  {field}: {message}")
-    return "\n".join(lines)
+    """The problems of ``exc``, each naming its dotted field: ``attack.steps: Input should be a valid
+    integer (got 'many')``, with the allowed field names for unknown fields.
+
+    One problem gives one line (``invalid MyConfig: attack.steps: ...``); several give a header line and
+    one indented line per problem.
+    """
+    problems = [_format_problem(err, config_class) for err in exc.errors()]
+    if len(problems) == 1:
+        return f"invalid {config_class.__name__}: {problems[0]}"
+    header = f"invalid {config_class.__name__} ({len(problems)} problems):"
+    return "\n".join([header, *(f"  {p}" for p in problems)])
+
+
+def _format_problem(err: Any, config_class: type[BaseModel]) -> str:
+    """One problem of a ``ValidationError`` as ``field: message (got value)``."""
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(config_class, err["loc"][:-1])
+        allowed = ", ".join(owner.model_fields) if owner is not None else "?"
+        section = ".".join(loc[:-1]) or "the top level"
+        return f"{field}: unknown field; allowed fields of {section}: {allowed}"
+    if err["type"] == "non_finite":
+        path = err["ctx"]["path"]
+        return f"{field + '.' if field else ''}{path}: {err['ctx']['value']} is not a finite number; give a finite value"
+    message = err["msg"].removeprefix("Value error, ")
+    if "input" in err and err["type"] != "missing":
+        message += f" (got {_short_repr(err['input'])})"
+    return f"{field or '(top level)'}: {message}"
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a huge prompt is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]} ({len(text)} characters)"
 
 
 def _model_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:

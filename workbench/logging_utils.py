@@ -16,6 +16,22 @@ _CONSOLE_FLAG = "_workbench_console"
 _QUIET = ("httpx", "httpcore", "urllib3", "matplotlib", "PIL", "filelock", "asyncio", "uvicorn.access")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted (so a replaced
+    or captured stderr never receives writes on a stale, closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the current sys.stderr is always used
+        pass
+
+
 def setup_logging(level: str | int | None = None) -> None:
     """Send log records of every package to stderr once (idempotent).
 
@@ -26,7 +42,7 @@ def setup_logging(level: str | int | None = None) -> None:
     root = logging.getLogger()
     root.setLevel(level if isinstance(level, int) else str(level).upper())
     if not any(getattr(h, _CONSOLE_FLAG, False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
         setattr(handler, _CONSOLE_FLAG, True)
         root.addHandler(handler)

@@ -46,13 +46,67 @@ def end_process_group() -> None:
         state.destroy_process_group()
 
 
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in ``0 .. 2**63 - 1``.
+
+    Raises:
+        ConfigError: a seed that is not an integer or lies outside that range.
+    """
+    from workbench.config import MAX_SEED, ConfigError
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed {seed!r} is not an integer; use a whole number in 0..{MAX_SEED}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ConfigError(f"seed {seed} is outside 0..{MAX_SEED} (2**63 - 1); use a seed in that range")
+    return int(seed)
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` when this machine has it (``None`` and ``"cpu"`` always pass).
+
+    Raises:
+        ConfigError: an unknown device name (``"gpu"``), or CUDA / MPS / a device index this machine
+            or this torch build does not have.
+    """
+    from workbench.config import ConfigError
+
+    if device is None or device == "cpu":
+        return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(
+            f"device {device!r} is not a device name; use cpu, cuda, cuda:N or mps (or leave it unset)"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ConfigError(
+                f"device {device!r} is not available: {build}; use device cpu (or leave it unset)"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA "
+                f"device(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {device!r} is not available here (no MPS); use device cpu")
+    elif parsed.type != "cpu":
+        raise ConfigError(
+            f"device {device!r} is not supported; use cpu, cuda, cuda:N or mps (or leave it unset)"
+        )
+    return device
+
+
 class Runtime:
     """Device, precision, seed and process layout for one run.
 
     Args:
-        seed: the run seed; every generator is derived from it.
+        seed: the run seed (``0 .. 2**63 - 1``); every generator is derived from it.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 only on CUDA; it is refused on CPU).
-        device: ``None`` lets accelerate choose (CUDA, MPS, else CPU); ``"cpu"`` forces the CPU.
+        device: ``None`` lets accelerate choose (CUDA, MPS, else CPU); ``"cpu"`` forces the CPU; a device
+            this machine lacks is refused (:func:`check_device`).
         deterministic: ask torch for deterministic kernels (bit-identical CPU runs).
 
     Example:
@@ -71,13 +125,14 @@ class Runtime:
     ) -> None:
         from accelerate import PartialState
 
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.precision = precision
         self.requested_device = device
         self.deterministic = deterministic
 
         if self.precision not in _DTYPES:
             raise ValueError(f"precision must be one of {sorted(_DTYPES)}, got {self.precision!r}")
+        device = check_device(device)
         cpu = device == "cpu"
         self._state = PartialState(cpu=cpu)
         if device is not None and not cpu and torch.device(device) != self._state.device:

@@ -13,26 +13,33 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from attacks.image.models import AttackModels
 from attacks.image.ops import check_images
+from workbench.config import ConfigSection
 
 logger = logging.getLogger(__name__)
 
 GeneratorArg = torch.Generator | list[torch.Generator] | None
 
 
-class AttackConfig(BaseModel):
+class AttackConfig(ConfigSection):
     """Settings shared by every attack.
 
     Args:
         strength: 0 is the mildest setting (often the identity), 1 the strongest.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     strength: float = 0.5
+
+    @field_validator("strength", mode="before")
+    @classmethod
+    def _finite_strength(cls, value: object) -> object:
+        """inf / nan get the range message below rather than the generic "finite number" one."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return cls._strength_in_unit_interval(value)
+        return value
 
     @field_validator("strength")
     @classmethod

@@ -3,17 +3,21 @@
 Accepted: 8-bit RGB or greyscale files that Pillow reads (PNG, JPEG, WebP, BMP, TIFF, ...), at least
 ``min_side`` and at most ``max_pixels``. Refused with a message saying what to do: unreadable or
 corrupt files, images with an alpha channel (RGBA, LA, P with transparency), 16-bit or float images,
-images that are too small or too large. Outputs are written as PNG (lossless, so writing does not
+animations (several frames), images that are too small or too large (decompression bombs included:
+the size is read from the header before any pixel is decoded). Outputs are written as PNG (lossless, so writing does not
 attack the watermark itself).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +50,15 @@ def load_image_file(
     if not path.is_file():
         raise ImageFileError(f"{path}: no such file")
     try:
+        with warnings.catch_warnings():  # the size check below refuses what Pillow only warns about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_size(path, im, min_side, max_pixels)
+                im.verify()  # catches truncated and corrupt files early
         with Image.open(path) as im:
-            im.verify()  # catches truncated and corrupt files early
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
+            if getattr(im, "n_frames", 1) > 1:
                 raise ImageFileError(
-                    f"{path}: {w} x {h} pixels is more than the limit of {max_pixels} pixels; downscale it first"
-                )
-            if min(w, h) < min_side:
-                raise ImageFileError(
-                    f"{path}: {w} x {h} is too small (each side must be at least {min_side} pixels)"
+                    f"{path}: an animation of {im.n_frames} frames; save the frame to use as a PNG first"
                 )
             mode = im.mode
             depth = _png_bit_depth(path) if im.format == "PNG" else None
@@ -79,6 +81,8 @@ def load_image_file(
             rgb.load()
     except ImageFileError:
         raise
+    except DecompressionBombError as err:
+        raise ImageFileError(f"{path}: refused before decoding, {err} Downscale it first") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageFileError(
             f"{path}: not a readable image ({err}); check that the file is a complete PNG/JPEG"
@@ -86,6 +90,17 @@ def load_image_file(
     from workbench.io import pil_to_tensor
 
     return pil_to_tensor(rgb)
+
+
+def _check_size(path: Path, im: Image.Image, min_side: int, max_pixels: int) -> None:
+    """Refuse an image whose header size is over ``max_pixels`` or under ``min_side`` (no pixel decoded)."""
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageFileError(
+            f"{path}: {w} x {h} pixels is more than the limit of {max_pixels} pixels; downscale it first"
+        )
+    if min(w, h) < min_side:
+        raise ImageFileError(f"{path}: {w} x {h} is too small (each side must be at least {min_side} pixels)")
 
 
 def list_image_files(path: str | Path) -> list[Path]:
@@ -122,10 +137,40 @@ def output_paths(inputs: list[Path], source: Path, out: str | Path) -> list[Path
     return [out / f"{p.stem}.png" for p in inputs]
 
 
+def check_output(out: str | Path) -> None:
+    """Refuse an output path that cannot be written, before any image is processed.
+
+    Raises:
+        ImageFileError: ``out`` is a folder where a ``.png`` file is wanted, or a file lies in the way of
+            its folders, or its nearest existing folder is not writable.
+    """
+    out = Path(out)
+    if out.suffix and out.is_dir():
+        raise ImageFileError(f"{out}: is a folder; pass a .png file path, or a folder path without a suffix")
+    if not out.suffix and out.exists() and not out.is_dir():
+        raise ImageFileError(f"{out}: is a file; the output folder must be a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ImageFileError(f"{out}: cannot be written, {parent} is a file")
+            if not os.access(parent, os.W_OK):
+                raise ImageFileError(f"{out}: cannot be written, {parent} is not writable")
+            return
+
+
 def save_image_file(path: str | Path, image: torch.Tensor) -> Path:
-    """Write one ``(3, H, W)`` [0, 1] image as PNG (atomically; parent folders created)."""
+    """Write one ``(3, H, W)`` [0, 1] image as PNG (atomically; parent folders created).
+
+    Raises:
+        ImageFileError: the file cannot be written (the message names ``path``, not a temporary file).
+    """
     from workbench.io import save_image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_image(path, image)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return save_image(path, image)
+    except OSError as err:
+        raise ImageFileError(
+            f"{path}: cannot be written ({err.strerror or err}); choose a writable path"
+        ) from None

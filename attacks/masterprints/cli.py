@@ -15,6 +15,8 @@ import math
 import sys
 from typing import Any
 
+from workbench import argtypes
+
 logger = logging.getLogger(__name__)
 
 EPILOG = """examples:
@@ -128,8 +130,13 @@ def register(subparsers: Any) -> None:
         "--clip", default="toy", help="the model: toy, clip-b32, clip-l14, a hub id, a folder, or dummy"
     )
     q.add_argument("--scorer", default="clip", choices=["clip", "siglip"])
-    q.add_argument("--real-per-prompt", type=int, default=64, help="real (toy-world) images per prompt")
-    q.add_argument("--world-seed", type=int, default=0)
+    q.add_argument(
+        "--real-per-prompt",
+        type=argtypes.bounded_int(1, 100_000),
+        default=64,
+        help="real (toy-world) images per prompt",
+    )
+    q.add_argument("--world-seed", type=argtypes.seed, default=0)
     q.add_argument("--device", default=None, help="cpu, cuda, ... (default: accelerate decides)")
     q.add_argument("--json", help="also write the per-prompt scores to this JSON file")
     q.add_argument(

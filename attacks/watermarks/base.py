@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from attacks.image.base import check_images
 from attacks.watermarks.payload import (
@@ -31,13 +31,14 @@ from attacks.watermarks.payload import (
     parse_payload,
     random_payload,
 )
+from workbench.config import MAX_SEED, ConfigSection
 
 logger = logging.getLogger(__name__)
 
 KEY_FORMAT_VERSION = 1
 
 
-class WatermarkConfig(BaseModel):
+class WatermarkConfig(ConfigSection):
     """Settings shared by every watermark.
 
     Args:
@@ -45,9 +46,7 @@ class WatermarkConfig(BaseModel):
         payload: the payload as a bit string (``None``: random bits from ``seed``).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     payload: str | None = None
 
 

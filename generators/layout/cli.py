@@ -19,6 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
+from workbench import argtypes
+
 logger = logging.getLogger(__name__)
 
 EPILOG = """examples:
@@ -38,20 +40,39 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_layout(path: Path):
+    """The :class:`BoxLayout` of a ``--layout`` JSON file; a clear ``ValueError`` naming the file otherwise."""
+    from .layout import BoxLayout
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"--layout {path}: not a UTF-8 JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--layout {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f'--layout {path}: must hold a JSON object {{"phrases": [...], "boxes": [[x0, y0, x1, y1], ...]}}'
+        )
+    try:
+        return BoxLayout(**data)
+    except ValueError as exc:
+        raise ValueError(f"--layout {path}: {exc}") from None
+
+
 def _generate(args: argparse.Namespace) -> int:
     from workbench.generation import build_generator
     from workbench.io import save_image
     from workbench.loading.choice import build_sd_pipeline
     from workbench.runtime import Runtime
 
-    from .layout import BoxLayout
     from .methods import layout_request
     from .planner import ShapesGrammarPlanner
     from .regions import RegionsConfig
 
     rt = Runtime(seed=args.seed, device=args.device)
     if args.layout:
-        layout = BoxLayout(**json.loads(Path(args.layout).read_text()))
+        layout = _read_layout(Path(args.layout))
         regions = list(layout.phrases)
     else:
         planner = ShapesGrammarPlanner()
@@ -179,9 +200,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
     g.add_argument("--gligen", default=None, help="grounded pipeline folder (default: the toy GLIGEN)")
-    g.add_argument("--steps", type=int, default=25)
-    g.add_argument("--guidance-scale", type=float, default=5.0)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
+    g.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    g.add_argument("--seed", type=argtypes.seed, default=0)
     g.add_argument("--device", default=None)
     g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
     g.set_defaults(func=_errors(_generate))
@@ -197,27 +218,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("output", help="PNG file to write")
     q.add_argument("--tagline", action="append", required=True, help="a tagline (repeat for more lines)")
     q.add_argument("--band", choices=["top", "bottom"], default="top")
-    q.add_argument("--band-height", type=float, default=0.22)
+    q.add_argument("--band-height", type=argtypes.bounded_float(0.0, 1.0), default=0.22)
     q.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
-    q.add_argument("--steps", type=int, default=25)
-    q.add_argument("--guidance-scale", type=float, default=5.0)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
+    q.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    q.add_argument("--seed", type=argtypes.seed, default=0)
     q.add_argument("--device", default=None)
     q.set_defaults(func=_errors(_poster))
 
     t = sub.add_parser(
         "train-gligen", help="train (or resume) GLIGEN grounding on the toy SD, then export it"
     )
-    t.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this call")
-    t.add_argument("--steps", type=int, default=10**9, help="stop after this many optimiser steps in total")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument(
+        "--minutes",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="stop after this many minutes in this call",
+    )
+    t.add_argument(
+        "--steps",
+        type=argtypes.bounded_int(0),
+        default=10**9,
+        help="stop after this many optimiser steps in total",
+    )
+    t.add_argument("--seed", type=argtypes.seed, default=0)
+    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=32)
     t.add_argument(
         "--lr", type=float, default=1e-4, help="learning rate of the grounding layers (applies on resume too)"
     )
-    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)
-    t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
     t.add_argument(
         "--work-dir",
         type=Path,

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench import argtypes
+
 logger = logging.getLogger(__name__)
 
 EPILOG = """examples:
@@ -57,6 +59,8 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
     from workbench.runtime import Runtime
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ConceptError(f"--out {args.out}: is a file; --out is the output folder")
         concepts = []
         for spec in args.concept or []:
             if len(spec) not in (2, 3):
@@ -131,9 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", default="dummy", help="dummy, auto, toy, sd15, sd21, a hub id or a pipeline folder"
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n", type=int, default=1, help="images to generate")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (paper: 50)")
-    p.add_argument("--guidance", type=float, default=7.5, help="guidance scale (paper: 7.5)")
+    p.add_argument("--n", type=argtypes.bounded_int(1, 10_000), default=1, help="images to generate")
+    p.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=50, help="DDIM steps (paper: 50)")
+    p.add_argument(
+        "--guidance", type=argtypes.bounded_float(0.0), default=7.5, help="guidance scale (paper: 7.5)"
+    )
     p.add_argument(
         "--mask-weight", type=float, default=3.0, help="logit added inside each concept's mask (paper: 3)"
     )
@@ -144,8 +150,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="plain self-attention weight in the unconditional branch",
     )
     p.add_argument("--layers", nargs="+", default=["freecustom"], help="layer preset or dotted glob patterns")
-    p.add_argument("--size", type=int, default=None, help="output side in pixels (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--size",
+        type=argtypes.bounded_int(8, 4096),
+        default=None,
+        help="output side in pixels (default: the model's)",
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: accelerate decides)")
     p.add_argument(
         "--baselines", action="store_true", help="also the text-only and collage-img2img baselines"

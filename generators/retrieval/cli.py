@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from workbench import argtypes
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["register"]
@@ -54,7 +56,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--views", type=int, default=8, help="catalogue views per entity (--toy-entities; default 8)"
     )
-    p.add_argument("--catalogue-seed", type=int, default=0, help="catalogue seed (--toy-entities)")
+    p.add_argument("--catalogue-seed", type=argtypes.seed, default=0, help="catalogue seed (--toy-entities)")
     p.add_argument(
         "--image-column", default="image", help="image path column of --from-table (default image)"
     )
@@ -207,7 +209,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("search", help="the k nearest entries of a text query")
     p.add_argument("kb", metavar="KB_DIR")
     p.add_argument("query", help="the query text")
-    p.add_argument("-k", type=int, default=5, help="neighbours (default 5)")
+    p.add_argument("-k", type=argtypes.bounded_int(1, 10_000), default=5, help="neighbours (default 5)")
     p.add_argument(
         "--target",
         default="image",

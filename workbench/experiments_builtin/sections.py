@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from workbench.config import ConfigSection
 from workbench.generation import GENERATORS, generator_config
+
+MAX_PROMPT_CHARS = 10_000
+"""The longest prompt accepted (text encoders read the first 77 tokens; a longer prompt is a mistake)."""
 
 DEFAULT_PROMPTS = [
     "a large red circle",
@@ -15,13 +19,13 @@ DEFAULT_PROMPTS = [
 ]
 
 
-class GenerateSection(BaseModel):
+class GenerateSection(ConfigSection):
     """Text-to-image generation.
 
     Args:
         model: ``"dummy"`` (random-weight components, offline), ``"auto"`` (the toy world's SD when it is
             trained, else dummy), or a preset name, hub id or local pipeline folder.
-        prompts: one or more prompts.
+        prompts: one or more non-blank prompts of at most :data:`MAX_PROMPT_CHARS` characters.
         images_per_prompt: images generated per prompt.
         num_inference_steps: denoising steps.
         guidance_scale: classifier-free guidance scale (<= 1 disables it).
@@ -31,8 +35,6 @@ class GenerateSection(BaseModel):
             ``stock`` is the pipeline as it is. Any generator that needs nothing but prompts runs here.
         method_options: that generator's options (its config class holds the defaults).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = "dummy"
     prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS), min_length=1)
@@ -58,6 +60,19 @@ class GenerateSection(BaseModel):
         generator_config(self.method, self.method_options)  # one-line error for a bad option
         return self
 
+    @field_validator("prompts")
+    @classmethod
+    def _real_prompts(cls, value: list[str]) -> list[str]:
+        for index, prompt in enumerate(value):
+            if not prompt.strip():
+                raise ValueError(f"prompt {index} is empty; write a prompt or remove the entry")
+            if len(prompt) > MAX_PROMPT_CHARS:
+                raise ValueError(
+                    f"prompt {index} has {len(prompt)} characters, more than {MAX_PROMPT_CHARS}; shorten it "
+                    "(the text encoder reads only its first 77 tokens)"
+                )
+        return value
+
     @field_validator("image_size")
     @classmethod
     def _multiple_of_8(cls, value: int | None) -> int | None:
@@ -68,14 +83,12 @@ class GenerateSection(BaseModel):
         return value
 
 
-class ScoreSection(BaseModel):
+class ScoreSection(ConfigSection):
     """Scoring of the generated images.
 
     Args:
         clip: CLIP model for the CLIP score: ``"dummy"``, ``"auto"`` (toy CLIP when trained, else dummy), a
             preset name, hub id or local folder; ``"none"`` skips the CLIP score.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     clip: str = "dummy"

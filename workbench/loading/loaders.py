@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from workbench.runtime import Runtime
 
 from .checks import check_tokenizer, check_weights
 from .errors import ModelNotAvailableError
-from .resolve import ResolvedModel, _require, presets, resolve_model
+from .resolve import PICKLE_SUFFIXES, SAFE_SUFFIX, ResolvedModel, _require, presets, resolve_model
 
 logger = logging.getLogger("workbench.loading")
 
@@ -96,9 +97,7 @@ def load_sd_pipeline(
     if resolved.local_path is not None:
         check_weights(resolved.local_path, name, allow_pickle)
         if resolved.local_path.is_file():
-            pipe = cls.from_single_file(
-                str(resolved.local_path), **_diffusers_dtype_kwarg(runtime.dtype), **extra
-            )
+            pipe = _from_single_file(cls, resolved.local_path, name, runtime, extra)
         else:
             pipe = cls.from_pretrained(
                 str(resolved.local_path),
@@ -128,6 +127,22 @@ def load_sd_pipeline(
     return pipe
 
 
+def _from_single_file(cls: Any, path: Path, name: str, runtime: Runtime, extra: dict[str, Any]) -> Any:
+    """A pipeline from one checkpoint file; a file that is not a checkpoint raises a clear error."""
+    if path.suffix.lower() not in PICKLE_SUFFIXES + (SAFE_SUFFIX,):
+        raise ModelNotAvailableError(
+            f"model {name!r}: {str(path)!r} is a file, not a model; pass a pipeline folder, a checkpoint "
+            f"({SAFE_SUFFIX} or .ckpt), a preset or a hub id"
+        )
+    try:
+        return cls.from_single_file(str(path), **_diffusers_dtype_kwarg(runtime.dtype), **extra)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelNotAvailableError(
+            f"model {name!r}: the checkpoint file {str(path)!r} cannot be loaded ({type(exc).__name__}); "
+            "pass a complete Stable Diffusion checkpoint or a pipeline folder"
+        ) from exc
+
+
 def _load_transformers(
     name: str, kind: str, runtime: Runtime, allow_pickle: bool, model_cls: Any, processor_cls: Any
 ):
@@ -135,6 +150,11 @@ def _load_transformers(
     where = str(resolved.local_path) if resolved.local_path is not None else resolved.source
     local = {"local_files_only": True} if resolved.local_path is not None else {}
     if resolved.local_path is not None:
+        if resolved.local_path.is_file():
+            raise ModelNotAvailableError(
+                f"model {name!r}: {str(resolved.local_path)!r} is a file; a {kind} model loads from a folder "
+                "(config.json and weights), a preset or a hub id"
+            )
         check_weights(resolved.local_path, name, allow_pickle)
     start = time.perf_counter()
     model_cls = model_cls or _architecture_class(resolved, name)

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 from workbench.config import ConfigError, ExperimentConfig, read_config_file, validate_config
-from workbench.runs.context import CONFIG_FILE, RUN_FILE, RunContext
+from workbench.logging_utils import DATE_FORMAT, LOG_FORMAT
+from workbench.runs.context import CONFIG_FILE, LOG_FILE, RUN_FILE, RunContext
 from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,31 @@ def run_experiment(
         ctx.close(status="interrupted")
         raise
     except BaseException as exc:
-        ctx.logger.exception("experiment %r failed", cfg.experiment)
+        log_traceback_to_run_log(ctx, f"experiment {cfg.experiment!r} failed")
         ctx.close(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     ctx.close(status="completed")
     return ctx.dir
+
+
+def log_traceback_to_run_log(ctx: RunContext, message: str) -> None:
+    """Append ``message`` and the traceback being handled to the run folder's ``run.log`` only.
+
+    The console gets the command's one-line error instead (the traceback of an expected failure, such
+    as a model that cannot load, is noise there).
+    """
+    if not ctx.is_main:
+        return
+    handler = logging.FileHandler(ctx.dir / LOG_FILE, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+    file_only = logging.getLogger("workbench.runs.failure")
+    file_only.propagate = False
+    file_only.addHandler(handler)
+    try:
+        file_only.exception(message)
+    finally:
+        file_only.removeHandler(handler)
+        handler.close()
 
 
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:

@@ -9,13 +9,14 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,16 @@ def the_run_dir(root: Path) -> Path | None:
 
 def checkpoint_files(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "checkpoints").glob("*.safetensors"))
+
+
+def has_checkpoints(root: Path, n: int) -> Callable[[], bool]:
+    """Whether the run folder under ``root`` has at least ``n`` checkpoint files."""
+
+    def ready() -> bool:
+        run_dir = the_run_dir(root)
+        return run_dir is not None and len(checkpoint_files(run_dir)) >= n
+
+    return ready
 
 
 def flip_tensor_byte(path: Path) -> None:
@@ -243,13 +254,13 @@ def test_lock_is_reentrant_and_released_by_close(tmp_path):
 
 def test_refusals_are_one_line_on_stderr_without_a_traceback(tmp_path, capsys):
     run_dir = run_cli(capsys, *smoke_args(images=1), "--output-dir", str(tmp_path / "a"))
-    broken = run_cli(capsys, *smoke_args(images=1), "--output-dir", str(tmp_path / "b"))
+    broken = Path(shutil.copytree(run_dir, tmp_path / "broken"))
     (broken / "run.json").write_text('{"status": "runn')
     holder = hold_lock(run_dir)
     try:
+        assert "--force goes with --resume" in refusal(capsys, SMOKE, "--force")
         cases = {
             "locked": (("run", "--resume", str(run_dir)), f"in use by PID {holder.pid}"),
-            "force": (("run", SMOKE, "--force"), "--force goes with --resume"),
             "run-json": (("run", "--resume", str(broken)), "run.json is not valid JSON"),
         }
         procs = {name: spawn(tmp_path, name, *argv) for name, (argv, _) in cases.items()}
@@ -265,9 +276,7 @@ def test_refusals_are_one_line_on_stderr_without_a_traceback(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- signals, completed runs
 def test_sigterm_ends_a_run_as_interrupted(tmp_path, capsys):
     proc = spawn(tmp_path, "run", "run", *smoke_args(images=12), "--output-dir", str(tmp_path / "runs"))
-    wait_until(
-        proc, lambda: (d := the_run_dir(tmp_path / "runs")) is not None and len(checkpoint_files(d)) >= 2
-    )
+    wait_until(proc, has_checkpoints(tmp_path / "runs", 2))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 130
     run_dir = the_run_dir(tmp_path / "runs")
@@ -307,8 +316,8 @@ class Family:
     config: str
     overrides: list[str]
     kill_after: int  # checkpoint files that must exist before the SIGKILL
-    total: int | None = None  # checkpoint files of a finished run (``None``: one file rewritten)
-    extra: list[str] = field(default_factory=list)
+    total: int | None = None  # checkpoint files of a finished run, when known
+    resumed_marker: str | None = None  # a log line of a resume that continued one rewritten checkpoint
 
     def args(self) -> list[str]:
         sets = [a for o in [*self.overrides, CPU] for a in ("--set", o)]
@@ -370,12 +379,12 @@ FAMILIES = {
             "attack.checkpoint_every=0.001",
         ],
         kill_after=1,
+        resumed_marker="resumed mining at step",
     ),
     "retrieval": Family(
         "retrieval_smoke.yaml",
         ["retrieval.modes=[reference]", "guidance.ratio_sweep=[0.0, 1.0]", "bench.entities_per_bucket=2"],
         kill_after=1,
-        total=None,
     ),
 }
 SLOW = {"watermark", "masterprints", "multiconcept", "retrieval"}
@@ -394,16 +403,14 @@ def test_family_survives_kill_corruption_and_a_second_resume(family, tmp_path, c
 
     # 1. SIGKILL a run once `kill_after` checkpoints exist.
     killed = spawn(tmp_path, "killed", "run", *spec.args(), "--output-dir", str(tmp_path / "runs"))
-    ready = lambda: (
-        (d := the_run_dir(tmp_path / "runs")) is not None and len(checkpoint_files(d)) >= spec.kill_after
-    )  # noqa: E731
-    wait_until(killed, ready)
+    wait_until(killed, has_checkpoints(tmp_path / "runs", spec.kill_after))
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=60) == -signal.SIGKILL
     run_dir = the_run_dir(tmp_path / "runs")
     assert status_of(run_dir)["status"] == "running" and not (run_dir / "report.html").exists()
     if spec.total is not None:
         assert len(checkpoint_files(run_dir)) < spec.total, "the run ended before it was killed"
+    kept = {p: p.stat().st_mtime_ns for p in checkpoint_files(run_dir)}
 
     # 2. A first resume in another process; a second one on the same folder is refused with its PID.
     first = spawn(tmp_path, "first", "run", "--resume", str(run_dir))
@@ -418,6 +425,10 @@ def test_family_survives_kill_corruption_and_a_second_resume(family, tmp_path, c
     assert (tmp_path / "first.out").read_text().strip().splitlines()[-1] == str(run_dir)
     log = (run_dir / "run.log").read_text()
     assert f"PID {killed.pid}" in log and "took over the stale lock" in log
+    if spec.resumed_marker is not None:
+        assert spec.resumed_marker in log
+    else:  # the killed run's finished items were reused, not redone
+        assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert status_of(run_dir)["status"] == "completed" and results_of(run_dir) == full
     assert not (run_dir / LOCK_FILE).exists() and not list(run_dir.rglob("*.tmp"))
 

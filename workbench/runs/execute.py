@@ -10,17 +10,19 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from workbench.config import ConfigError, ExperimentConfig, read_config_file, validate_config
 from workbench.runs.context import (
     CONFIG_FILE,
+    REPORT_FILE,
     RUN_FILE,
     RunContext,
     lock_run_folder,
     read_run_info,
     shared_from_main,
 )
-from workbench.runs.lock import check_unlocked, stale_message
+from workbench.runs.lock import RunLock, check_unlocked, stale_message
 from workbench.runs.manifest import OutputManifest
 from workbench.runtime import Runtime
 
@@ -89,46 +91,65 @@ def run_experiment(
             run_dir = Path(broadcast_object_list([str(run_dir)])[0])
     with sigterm_as_interrupt():
         lock = lock_run_folder(run_dir, runtime)
-        try:
-            complete = resumed and not force and is_complete(run_dir, runtime)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        if complete:
-            if lock is not None:
-                if stale := stale_message(lock):
-                    logger.warning(stale)
-                lock.release()
-            logger.warning("run folder %s is complete; nothing to do (--force runs its steps again)", run_dir)
+        if _nothing_to_do(run_dir, runtime, lock, check=resumed and not force):
             return Path(run_dir)
         ctx = RunContext(run_dir, cfg, runtime, resumed=resumed, lock=lock).open()
-        try:
-            for name, path in (inputs or {}).items():
-                ctx.record_input(path, name=name)
-            spec.run(ctx, cfg)
-        except KeyboardInterrupt as exc:
-            if isinstance(exc, RunTerminated):
-                ctx.logger.warning("stopped by SIGTERM")
-            ctx.close(status="interrupted")
-            raise
-        except BaseException as exc:
-            ctx.logger.exception("experiment %r failed", cfg.experiment)
-            ctx.close(status="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        ctx.close(status="completed")
+        _run_in(ctx, spec, cfg, inputs or {})
     return ctx.dir
 
 
+def _nothing_to_do(run_dir: str | Path, runtime: Runtime, lock: RunLock | None, check: bool) -> bool:
+    """With ``check``, whether the run in ``run_dir`` is complete; if so (or on an error) the lock is
+    given back."""
+    try:
+        complete = check and is_complete(run_dir, runtime)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if complete:
+        if lock is not None:
+            if stale := stale_message(lock):
+                logger.warning(stale)
+            lock.release()
+        logger.warning("run folder %s is complete; nothing to do (--force runs its steps again)", run_dir)
+    return complete
+
+
+def _run_in(ctx: RunContext, spec: Any, cfg: ExperimentConfig, inputs: dict[str, str | Path]) -> None:
+    """Run the experiment in an open context and close it with the status it ended with."""
+    try:
+        for name, path in inputs.items():
+            ctx.record_input(path, name=name)
+        spec.run(ctx, cfg)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, RunTerminated):
+            ctx.logger.warning("stopped by SIGTERM")
+        ctx.close(status="interrupted")
+        raise
+    except BaseException as exc:
+        ctx.logger.exception("experiment %r failed", cfg.experiment)
+        ctx.close(status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    ctx.close(status="completed")
+
+
 def is_complete(run_dir: str | Path, runtime: Runtime) -> bool:
-    """Whether ``run_dir``'s run completed and every recorded output passes its checksum (decided by
-    the main process; a failing output is logged)."""
+    """Whether ``run_dir``'s run completed, its report exists and every recorded output passes its
+    checksum (decided by the main process; what is missing or bad is logged)."""
     complete = None
     if runtime.is_main:
         complete = read_run_info(run_dir).get("status") == "completed"
+        if complete and not (Path(run_dir) / REPORT_FILE).is_file():
+            logger.warning("%s is missing; resuming to write it", Path(run_dir) / REPORT_FILE)
+            complete = False
         if complete:
             for name, problem in OutputManifest(run_dir).problems().items():
-                logger.warning("output %s failed its check (%s); resuming to write it again", name, problem)
+                logger.warning(
+                    "output %s failed its check (%s); resuming to write it again",
+                    Path(run_dir) / name,
+                    problem,
+                )
                 complete = False
     return bool(shared_from_main(runtime, complete))
 

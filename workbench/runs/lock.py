@@ -66,9 +66,12 @@ class RunLock:
         """Take the lock, or raise :class:`RunLockedError` naming the live holder's PID."""
         if self.held:
             return self
-        self.dir.mkdir(parents=True, exist_ok=True)
         for _ in range(_ATTEMPTS):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RunLockedError(f"cannot lock run folder {self.dir}: {exc}") from None
             if not _try_flock(fd, self.path):
                 holder = _read_holder(fd)
                 os.close(fd)
@@ -113,9 +116,9 @@ def check_unlocked(run_dir: str | Path) -> None:
     """
     path = Path(run_dir) / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDWR)
-    except (FileNotFoundError, NotADirectoryError):
-        return
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file, or none readable here: RunLock.acquire decides
     try:
         holder = _read_holder(fd)
         pid = holder.get("pid")

@@ -1,7 +1,7 @@
 """The ``workbench`` command.
 
     workbench run CONFIG [--set key.path=value ...] [--output-dir DIR]
-    workbench run --resume RUN_DIR
+    workbench run --resume RUN_DIR [--force]
     workbench report RUN_DIR
     workbench models [--check NAME [--kind KIND]]
     workbench demo [NAME] [--port PORT]
@@ -51,8 +51,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume continues a run with the config saved in its folder; do not pass CONFIG, --set or --output-dir"
             )
-        run_dir = resume_run(args.resume)
+        run_dir = resume_run(args.resume, force=args.force)
     else:
+        if args.force:
+            raise ConfigError("--force goes with --resume RUN_DIR (it reruns the steps of a completed run)")
         if not args.config:
             raise ConfigError(
                 "workbench run needs a CONFIG file (e.g. examples/smoke.yaml) or --resume RUN_DIR"
@@ -179,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue an interrupted run in its folder, skipping finished work",
+        help="continue an interrupted run in its folder, skipping finished work (a completed run is left as it is)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: run the steps of a completed run again (finished work items are still reused)",
     )
     p.add_argument(
         "--output-dir",

@@ -12,6 +12,8 @@ MODULES = [
     "workbench.io",
     "workbench.report",
     "workbench.runs.checkpoint",
+    "workbench.runs.lock",
+    "workbench.runs.manifest",
     "workbench.runs.metrics",
     "workbench.experiments",
     "workbench.dummy",

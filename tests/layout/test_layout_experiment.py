@@ -46,7 +46,7 @@ def test_eval_runs_scores_and_resumes(tmp_path):
     assert len(ckpts) == 3 * 2  # 3 methods x 2 batches
     stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()}
     (run_dir / "metrics.json").unlink()
-    resume_run(run_dir)
+    resume_run(run_dir, force=True)  # a completed run: force its steps to run again
     assert json.loads((run_dir / "metrics.json").read_text())["stock.two_object.images"] == 2
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # nothing regenerated
     assert (run_dir / "report.html").stat().st_size > 1000

@@ -92,7 +92,7 @@ def test_detector_evaluation_and_resume(tmp_path):
     assert 0 <= metrics["detector_tpr_at_1pct_fpr"] <= 1 and "shifted_fooling_accuracy" not in metrics
     assert 0 <= metrics["sanitised_retrieval_master_top1"] <= metrics["retrieval_master_top1"] <= 1
 
-    again = resume_run(run_dir)  # the mining state is in the checkpoint: nothing is mined twice
+    again = resume_run(run_dir, force=True)  # the mining state is in the checkpoint: nothing is mined twice
     assert again == run_dir
     log = (run_dir / "run.log").read_text()
     assert "resumed mining at step" in log

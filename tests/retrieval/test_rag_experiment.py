@@ -60,7 +60,7 @@ def test_bench_run_report_and_resume(tmp_path, judge_dir):
     # a resumed run reuses every checkpointed batch and writes the same numbers
     keys = sorted(p.name for p in (run_dir / "checkpoints").glob("*.safetensors"))
     assert len(keys) == len(methods)
-    resume_run(run_dir)
+    resume_run(run_dir, force=True)  # a completed run: force its steps to run again
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
 
 

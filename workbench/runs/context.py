@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from workbench.config import ExperimentConfig, config_to_yaml
+from workbench.config import ConfigError, ExperimentConfig, config_to_yaml
 from workbench.io import (
     atomic_write_json,
     atomic_write_text,
@@ -25,6 +25,8 @@ from workbench.io import (
 from workbench.logging_utils import add_file_handler, remove_handler
 from workbench.report import ASSETS_DIR, Report
 from workbench.runs.checkpoint import Checkpoint
+from workbench.runs.lock import RunLock, RunLockedError, stale_message
+from workbench.runs.manifest import OutputManifest
 from workbench.runs.metadata import git_info, host_info, now_iso, package_versions
 from workbench.runs.metrics import MetricsLog
 from workbench.runtime import Runtime
@@ -48,24 +50,35 @@ class RunContext:
         config.yaml       resolved config (validates back to the same config)
         run.json          seed, status, times, package versions, git revision, host, command, input hashes
         run.log           the log of every attempt (appended on resume)
+        run.lock          while a process works in the folder: its PID (see :class:`RunLock`)
         outputs/          images (PNG), tensors (safetensors), JSON written by the experiment
+        outputs.sha256    the SHA-256 of each output (see :class:`OutputManifest`)
         checkpoints/      one safetensors file per finished work item (see :class:`Checkpoint`)
         metrics.json      flat dotted metric names -> latest values
         metrics.csv       one row per log_metrics call
         report/           the report's sections (JSON) and images, to rebuild report.html
         report.html       self-contained report
 
-    Only the main process writes (checkpoints excepted: each process writes its own work items).
+    Only the main process writes (checkpoints excepted: each process writes its own work items), and
+    only while it holds the folder's lock, from :meth:`open` to :meth:`close`. On resume, outputs that
+    fail their checksum are deleted before the experiment runs again.
 
     Args:
         run_dir: the run folder (created if missing).
         config: the resolved experiment config.
         runtime: the run's :class:`Runtime`.
         resumed: whether this re-opens a folder of an earlier, interrupted attempt.
+        lock: the folder's lock, already held by the caller (the context releases it on close); taken
+            by :meth:`open` when ``None``.
     """
 
     def __init__(
-        self, run_dir: str | Path, config: ExperimentConfig, runtime: Runtime, resumed: bool = False
+        self,
+        run_dir: str | Path,
+        config: ExperimentConfig,
+        runtime: Runtime,
+        resumed: bool = False,
+        lock: RunLock | None = None,
     ) -> None:
         self.dir = Path(run_dir)
         self.config = config
@@ -77,6 +90,8 @@ class RunContext:
         self.metrics = MetricsLog(self.dir, write=self.is_main)
         self._log_handler: logging.Handler | None = None
         self._info: dict[str, Any] = {}
+        self._lock = lock
+        self._manifest: OutputManifest | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -88,42 +103,63 @@ class RunContext:
         return self.dir / OUTPUTS_DIR
 
     def open(self) -> RunContext:
-        """Create (or re-open) the folder, write ``config.yaml`` and ``run.json``, start ``run.log``."""
-        if self.is_main:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            removed = remove_stale_temp_files(self.dir)
-            self._log_handler = add_file_handler(self.dir / LOG_FILE)
-            if removed:
-                self.logger.info(
-                    "removed %d unfinished temporary file(s) of an interrupted attempt", len(removed)
-                )
-            if self.resumed:
-                self._info = _read_json(self.dir / RUN_FILE)
-                self.metrics.reload()
-            else:
-                atomic_write_text(self.dir / CONFIG_FILE, config_to_yaml(self.config))
-            self._info.update(
-                {
-                    "experiment": self.config.experiment,
-                    "name": self.config.name,
-                    "seed": self.config.seed,
-                    "status": "running",
-                    "runtime": self.runtime.describe(),
-                    "git": git_info(),
-                    "versions": package_versions(),
-                    **host_info(),
-                }
-            )
-            self._info.setdefault("started", now_iso())
-            self._info.setdefault("inputs", {})
-            if self.resumed:
-                self._info.setdefault("resumed", []).append(now_iso())
-            self._info.pop("finished", None)
-            self._info.pop("error", None)
-            self._write_info()
+        """Lock and create (or re-open) the folder, write ``config.yaml`` and ``run.json``, start
+        ``run.log``.
+
+        Raises:
+            RunLockedError: another live process works in the folder (nothing was written).
+        """
+        self._take_lock()
+        try:
+            if self.is_main:
+                self._open_folder()
+        except BaseException:
+            if self._log_handler is not None:
+                remove_handler(self._log_handler)
+                self._log_handler = None
+            self.release_lock()
+            raise
         self.runtime.wait()
         self.logger.info("%s run folder %s", "resuming" if self.resumed else "created", self.dir)
         return self
+
+    def _open_folder(self) -> None:
+        """The main process's part of :meth:`open`, under the lock."""
+        removed = remove_stale_temp_files(self.dir)
+        self._log_handler = add_file_handler(self.dir / LOG_FILE)
+        if removed:
+            self.logger.info(
+                "removed %d unfinished temporary file(s) of an interrupted attempt", len(removed)
+            )
+        stale = stale_message(self._lock) if self._lock is not None else None
+        if stale:
+            self.logger.warning(stale)
+        self._manifest = OutputManifest(self.dir)
+        if self.resumed:
+            self._info = read_run_info(self.dir)
+            self._manifest.discard_bad()
+            self.metrics.reload()
+        else:
+            atomic_write_text(self.dir / CONFIG_FILE, config_to_yaml(self.config))
+        self._info.update(
+            {
+                "experiment": self.config.experiment,
+                "name": self.config.name,
+                "seed": self.config.seed,
+                "status": "running",
+                "runtime": self.runtime.describe(),
+                "git": git_info(),
+                "versions": package_versions(),
+                **host_info(),
+            }
+        )
+        self._info.setdefault("started", now_iso())
+        self._info.setdefault("inputs", {})
+        if self.resumed:
+            self._info.setdefault("resumed", []).append(now_iso())
+        self._info.pop("finished", None)
+        self._info.pop("error", None)
+        self._write_info()
 
     def close(self, status: str = "completed", error: str | None = None) -> None:
         """Write the report and the final ``run.json`` (``status``: completed, failed or interrupted)."""
@@ -134,7 +170,16 @@ class RunContext:
         self._info["finished"] = now_iso()
         if error:
             self._info["error"] = error
-        self._write_info()
+        try:
+            if self._manifest is not None:
+                self._manifest.compact()
+            self._write_info()
+            self._finish_report()
+        finally:
+            self.release_lock()
+
+    def _finish_report(self) -> None:
+        """Write the report (a failure marks the run failed) and detach ``run.log``."""
         try:
             self.save_report()
         except Exception as exc:
@@ -148,6 +193,16 @@ class RunContext:
             if self._log_handler is not None:
                 remove_handler(self._log_handler)
                 self._log_handler = None
+
+    def release_lock(self) -> None:
+        """Give the folder's lock back (idempotent; :meth:`close` does it)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def _take_lock(self) -> None:
+        """Hold the folder's lock (main process) unless the caller passed a held one."""
+        if self._lock is None or not self._lock.held:
+            self._lock = lock_run_folder(self.dir, self.runtime)
 
     def save_report(self) -> Path | None:
         """Store the report's sections in ``report/`` and (re)write ``report.html``."""
@@ -170,21 +225,28 @@ class RunContext:
         image); ``name`` may contain ``/`` for sub-folders."""
         path = self.outputs / f"{name}.png"
         if self.is_main:
-            save_image(path, image)
+            self._recorded(save_image(path, image))
         return path
 
     def save_tensors(self, name: str, tensors: dict[str, torch.Tensor]) -> Path:
         """Save named tensors as ``outputs/<name>.safetensors``."""
         path = self.outputs / f"{name}.safetensors"
         if self.is_main:
-            save_tensors(path, tensors)
+            self._recorded(save_tensors(path, tensors))
         return path
 
     def save_json(self, name: str, obj: Any) -> Path:
         """Save a JSON-able object as ``outputs/<name>.json``."""
         path = self.outputs / f"{name}.json"
         if self.is_main:
-            atomic_write_json(path, obj)
+            self._recorded(atomic_write_json(path, obj))
+        return path
+
+    def _recorded(self, path: Path) -> Path:
+        """Add a just-written output's checksum to ``outputs.sha256``."""
+        if self._manifest is None:
+            self._manifest = OutputManifest(self.dir)
+        self._manifest.record(path)
         return path
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> dict[str, Any]:
@@ -212,12 +274,44 @@ class RunContext:
         )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_run_info(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's ``run.json`` (``{}`` when missing); ``ConfigError`` naming it when unreadable."""
     import json
 
+    path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); restore it or start a new run") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{path} does not hold a JSON object; restore it or start a new run")
+    return info
+
+
+def lock_run_folder(run_dir: str | Path, runtime: Runtime) -> RunLock | None:
+    """Take ``run_dir``'s lock in the main process (``None`` elsewhere); every process raises
+    :class:`RunLockedError` when another live process holds it."""
+    lock, error = None, None
+    if runtime.is_main:
+        try:
+            lock = RunLock(run_dir).acquire()
+        except RunLockedError as exc:
+            error = str(exc)
+    error = shared_from_main(runtime, error)
+    if error is not None:
+        raise RunLockedError(error)
+    return lock
+
+
+def shared_from_main(runtime: Runtime, value: T) -> T:
+    """The main process's ``value`` on every process (``value`` itself in a one-process run)."""
+    if runtime.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0]
 
 
 def _short(flat: dict[str, Any], limit: int = 8) -> str:

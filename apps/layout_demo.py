@@ -45,6 +45,7 @@ DEFAULT_MODEL = os.environ.get("WORKBENCH_LAYOUT_DEMO_MODEL", "auto")
 DEFAULT_PROMPT = "a large red circle on the left and a large blue star on the right"
 _PIPES: LRUCache[str, tuple[Any, str]] = LRUCache(cached_models, "layout demo pipelines")
 _GLIGEN: LRUCache[str, Any] = LRUCache(1, "layout demo GLIGEN pipeline")
+_JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo judge")
 
 
 @dataclass
@@ -264,11 +265,47 @@ def make_poster(
     return (poster.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+CLAIM = (
+    "Measured on 96 held-out two-object prompts (`workbench run examples/layout_eval.yaml`): region prompts put "
+    "every object in its box 35 points more often than the stock toy SD (mean IoU 0.65)."
+)
+
+
+def _judge() -> Any | None:
+    """The toy world's judge, or ``None`` when it is not shipped here."""
+
+    def load() -> Any | None:
+        from generators.layout.experiment import load_judge
+
+        return load_judge("auto", required=False)
+
+    return _JUDGES.get_or_create("toy", load)
+
+
+def judge_layout(image: torch.Tensor, layout: Any) -> str:
+    """The judge's verdict on ``image`` `(3, H, W)`: how many of the layout's objects it finds in their
+    boxes (IoU >= 0.5), or ``""`` without the judge or when no phrase names a toy shape."""
+    from generators.layout.scoring import RequestedObject, score_image
+    from toyworld.world import parse_phrase
+
+    judge = _judge()
+    requested = []
+    for phrase, box in zip(layout.phrases, layout.boxes):
+        parsed = parse_phrase(phrase)
+        if parsed.shape is None:
+            return ""
+        requested.append(RequestedObject(parsed.shape, parsed.color, tuple(box)))
+    if judge is None or not requested:
+        return ""
+    score = score_image("", requested, judge.detect(image[None].float())[0], 0.5)
+    return f"Judge: {sum(score.in_box)} of {len(requested)} objects in their boxes."
+
+
 def generate_layout(
     model: str,
     prompt: str,
     rows: Any,
-    method: str = "box_guidance",
+    method: str = "regions",
     steps: int = 25,
     guidance: float = 5.0,
     seed: int = 0,
@@ -336,7 +373,11 @@ def generate_layout(
     if maps is not None:
         for phrase, m in zip(layout.phrases, maps):
             attention.append((np.asarray(attention_overlay(image, m)), phrase))
-    info = f"model **{shown_model(source)}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"
+    verdict = judge_layout(image, layout)
+    info = (
+        (f"{verdict} {CLAIM}\n\n" if verdict else "")
+        + f"model **{shown_model(source)}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"
+    )
     bare = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return LayoutResult(boxed=boxed, image=bare, attention=attention, info=info)
 

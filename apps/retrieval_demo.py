@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 
 NAME = "retrieval"
 EXAMPLES = [
-    "a zorvik emblem on the left",
-    "a quaddle emblem in the center and a small red circle at the top",
-    "a xandro emblem on the right",
+    "a xandro emblem on the right",  # unseen: the toy SD never saw the name; only the knowledge base knows it
+    "a wuzzle emblem on the left",  # rare
+    "a zorvik emblem in the center and a small red circle at the top",  # frequent
 ]
 MAX_STEPS = 100
 MAX_K = 8
@@ -76,6 +76,8 @@ def _load(sd: str, clip: str, views_per_entity: int) -> dict[str, Any]:
     }
 
 
+DEFAULT_IMAGES = 4  # one image can miss; the judge's count over a few seeds is the number to read
+MAX_IMAGES = 8
 DEFAULT_MODE = "blend"  # the mode that meets the retrieval claim on the toy world (see docs/retrieval.md)
 SHOWN_SIDE = 256  # images are shown at this side (nearest-neighbour upscaling of the toy world's 64 px)
 CLAIM = (
@@ -106,13 +108,13 @@ def _drawn(judge: Any, images: torch.Tensor, entity: str | None) -> list[bool] |
 
 
 def _shown(image: torch.Tensor) -> Any:
-    """A ``(3, H, W)`` image as a PIL image at least :data:`SHOWN_SIDE` wide (pixels kept sharp)."""
+    """A ``(3, H, W)`` image as a PIL image at least :data:`SHOWN_SIDE` high (pixels kept sharp)."""
     from PIL import Image
 
     from workbench.io import to_pil
 
     pil = to_pil(image.float().clamp(0, 1))
-    scale = max(1, SHOWN_SIDE // max(pil.size))
+    scale = max(1, SHOWN_SIDE // pil.height)
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
 
 
@@ -126,12 +128,14 @@ def generate(
     steps: int = 25,
     seed: int = 0,
     models: dict[str, Any] | None = None,
+    images: int = DEFAULT_IMAGES,
 ) -> tuple[list[tuple[Any, str]], Any, Any, str]:
-    """Retrieve ``k`` neighbours of ``prompt`` and generate without and with them (same initial noise).
+    """Retrieve ``k`` neighbours of ``prompt`` and generate ``images`` images without and with them (seeds
+    ``seed``, ``seed + 1``, ...; the same initial noise on both sides).
 
     Returns:
-        ``(neighbours, image_without, image_with, info)``: a gallery of (PIL image, caption), two PIL images
-        and a Markdown line naming the models and settings.
+        ``(neighbours, images_without, images_with, info)``: a gallery of (PIL image, caption), the two
+        sides as one PIL image each (the images side by side) and Markdown with the judge's count.
 
     Raises:
         ValueError: an empty prompt or settings out of range (shown in the page).
@@ -152,6 +156,7 @@ def generate(
     guidance_scale = limits.number("guidance scale", guidance_scale, *GUIDANCE_RANGE)
     steps = limits.integer("steps", steps, 1, MAX_STEPS)
     seed = limits.seed(seed)
+    images = limits.integer("images", images, 1, MAX_IMAGES)
     models = models or load_models()
     pipe, kb, rt = models["pipe"], models["kb"], models["runtime"]
     from generators.retrieval.experiment import RetrievalSection
@@ -165,28 +170,34 @@ def generate(
         entity = neighbours.meta[0].get("entity") if neighbours.meta else None
         extra["target_boxes"] = [prompt_box(prompt, entity) if entity else None]
     common = {"num_inference_steps": int(steps), "output_type": "pt"}
-    without = pipe(
-        prompt, guidance_scale=float(guidance_scale), generator=rt.generator("demo", seed), **common
-    ).images[0]
-    with_ret = pipe(
-        prompt,
-        neighbours=neighbours,
-        mode=mode,
-        guidance=guidance,
-        generator=rt.generator("demo", seed),
-        **extra,
-        **common,
-    ).images[0]
+    without, with_ret = [], []
+    for s in range(seed, seed + images):
+        without.append(
+            pipe(
+                prompt, guidance_scale=float(guidance_scale), generator=rt.generator("demo", s), **common
+            ).images[0]
+        )
+        with_ret.append(
+            pipe(
+                prompt,
+                neighbours=neighbours,
+                mode=mode,
+                guidance=guidance,
+                generator=rt.generator("demo", s),
+                **extra,
+                **common,
+            ).images[0]
+        )
     gallery = [
         (_shown(im), f"{s:+.3f}  {t}")
         for im, s, t in zip(neighbours.images, neighbours.scores.tolist(), neighbours.texts)
     ]
     src = models["sources"]
     entity = neighbours.meta[0].get("entity") if neighbours.meta else None
-    drawn = _drawn(_judge(), torch.stack([without, with_ret]), entity)
+    drawn = _drawn(_judge(), torch.stack(without + with_ret), entity)
     verdict = (
-        f"Judge: the **{entity}** emblem is drawn without retrieval: **{'yes' if drawn[0] else 'no'}**; "
-        f"with retrieval: **{'yes' if drawn[1] else 'no'}**. "
+        f"Judge: the **{entity}** emblem is drawn in **{sum(drawn[images:])} of {images}** images with "
+        f"retrieval, **{sum(drawn[:images])} of {images}** without. "
         if drawn is not None
         else ""
     )
@@ -195,7 +206,7 @@ def generate(
         f"generator **{src['sd']}**, CLIP **{src['clip']}**, {len(kb)} entries; {mode}, {guidance.label()}, "
         f"{int(steps)} steps, seed {int(seed)}"
     )
-    return gallery, _shown(without), _shown(with_ret), info
+    return gallery, _shown(torch.cat(without, dim=-1)), _shown(torch.cat(with_ret, dim=-1)), info
 
 
 @limits.demo_handler

@@ -180,6 +180,7 @@ def run_score(args: argparse.Namespace) -> int:
                         "per_image": result.per_image,
                         "details": result.details,
                         "intervals": result.intervals,
+                        "skipped": result.skipped,
                     }
                 )
             )
@@ -196,6 +197,8 @@ def run_score(args: argparse.Namespace) -> int:
             if k in ("model", "feature_extractor", "n_real", "n_generated", "warning", "truncated_captions")
         }
         lines.append(f"  {metric:10s} {_fmt(value)}{ci_text}  {extra if extra else ''}".rstrip())
+    for metric, why in result.skipped.items():
+        lines.append(f"  {metric:10s} skipped: {why}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

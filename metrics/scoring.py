@@ -353,6 +353,7 @@ class ScoreResult:
     per_image: dict[str, dict[str, float]]
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -360,6 +361,7 @@ class ScoreResult:
             "per_image": self.per_image,
             "details": self.details,
             "intervals": self.intervals,
+            "skipped": self.skipped,
         }
 
     def write_csv(self, path: str | Path) -> None:
@@ -387,6 +389,28 @@ def _check_pair_sizes(
             f"{ref.shape[-1]}x{ref.shape[-2]} (width x height); {', '.join(strict)} compare pixels of equal-size "
             "images: resize one folder first"
         )
+
+
+def _build_scorers(
+    classes: list[type[FolderScorer]], config: ScoreConfig, models: ModelCache
+) -> tuple[list[FolderScorer], dict[str, str]]:
+    """The scorers that can run here, and ``{metric: why not}`` for those whose model weights are not
+    on this machine (the others still score; only when none can run is it an error)."""
+    from metrics.perceptual.weights import LPIPSWeightsError
+    from workbench.loading import ModelNotAvailableError
+
+    scorers, skipped = [], {}
+    for cls in classes:
+        try:
+            scorers.append(cls(config, models))
+        except (ModelNotAvailableError, LPIPSWeightsError, FileNotFoundError) as exc:
+            skipped[cls.name] = " ".join(line.strip() for line in str(exc).splitlines())
+            logger.warning("%s skipped: %s", cls.name, skipped[cls.name])
+    if not scorers:
+        raise MetricInputError(
+            "no metric can run here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
+    return scorers, skipped
 
 
 def score_folders(
@@ -427,7 +451,7 @@ def score_folders(
             raise MetricInputError(f"no prompt for {len(missing)} images: {', '.join(missing[:10])}")
 
     models = ModelCache(config)
-    scorers = [c(config, models) for c in classes]
+    scorers, skipped = _build_scorers(classes, config, models)
     per_image: dict[str, dict[str, float]] = {p.name: {} for _, p, _ in triples}
     per_values: dict[str, list[float]] = {s.name: [] for s in scorers if s.per_image}
     set_scorers = [s for s in scorers if isinstance(s, _SetScorer)]
@@ -472,4 +496,4 @@ def score_folders(
                 per_values[s.name], n_resamples=config.bootstrap, seed=config.seed
             ).as_dict()
     details["_settings"] = config.model_dump()
-    return ScoreResult(aggregate, per_image, details, intervals)
+    return ScoreResult(aggregate, per_image, details, intervals, skipped)

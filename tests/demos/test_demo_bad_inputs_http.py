@@ -97,7 +97,7 @@ def _retrieval(**kw) -> list:
 
 def _compose(**kw) -> list:
     base = dict(model="dummy", prompt=PROMPT, steps=2, guidance=5.0, mask_weight=3.0, style=1.0, n=1, seed=0,
-                baselines=False, e1=None, p1="", e2=None, p2="", e3=None, p3="")  # fmt: skip
+                baselines=False, e1=None, p1="", e2=None, p2="", e3=None, p3="", k1=None, k2=None, k3=None)  # fmt: skip
     return list({**base, **kw}.values())
 
 
@@ -186,7 +186,7 @@ CASES: dict[str, tuple[str, str, list, tuple[str, ...]]] = {
     "mc-prompt": ("multiconcept", "compose", _compose(prompt=HUGE), ("target prompt",)),
     "mc-concept-prompt": ("multiconcept", "compose", _compose(p1=HUGE), ("concept 1 prompt",)),
     "mc-model": ("multiconcept", "compose", _compose(model="../../../etc"), ("model", "is not one of")),
-    "mc-pick": ("multiconcept", "pick_1", ["/etc/passwd"], ("toy concept",)),
+    "mc-pick": ("multiconcept", "pick_1", ["/etc/passwd", None, None], ("toy concept",)),
     # masterprints
     "mp-evaluations": ("masterprints", "mine", _mine(evaluations=0), ("budget",)),
     "mp-evaluations-huge": ("masterprints", "mine", _mine(evaluations=10**12), ("budget",)),

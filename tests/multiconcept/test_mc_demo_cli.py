@@ -104,3 +104,20 @@ def test_cli(tmp_path, capsys):
         == 2
     )
     assert "the mask is empty" in capsys.readouterr().err
+
+
+def test_picks_write_the_class_worded_target_prompt_and_the_judge_counts():
+    from apps import multiconcept_demo as demo
+
+    prompt = demo.target_prompt(["a large red circle", "a large blue star", None])
+    assert "circle" in prompt and "star" in prompt and "left" in prompt and "right" in prompt
+    assert "red" not in prompt and "blue" not in prompt  # colours are in the references alone
+    circle, p1 = demo.pick_toy_concept("a large red circle", 64)
+    star, p2 = demo.pick_toy_concept("a large blue star", 64)
+    assert (p1, p2) == ("a large circle", "a large star")
+    r = demo.compose(
+        "dummy", prompt, [(circle, p1), (star, p2)], steps=2, baselines=False,
+        picks=["a large red circle", "a large blue star"],
+    )  # fmt: skip
+    if demo._judge() is not None:
+        assert "Judge: every concept found" in r.info and "freecustom" in r.info

@@ -282,7 +282,7 @@ def _judge() -> Any | None:
     return _JUDGES.get_or_create("toy", load)
 
 
-def judge_layout(image: torch.Tensor, layout: Any) -> str:
+def judge_layout(image: torch.Tensor, layout: Any, prompt: str) -> str:
     """The judge's verdict on ``image`` `(3, H, W)`: how many of the layout's objects it finds in their
     boxes (IoU >= 0.5), or ``""`` without the judge or when no phrase names a toy shape."""
     from generators.layout.scoring import RequestedObject, score_image
@@ -297,7 +297,7 @@ def judge_layout(image: torch.Tensor, layout: Any) -> str:
         requested.append(RequestedObject(parsed.shape, parsed.color, tuple(box)))
     if judge is None or not requested:
         return ""
-    score = score_image("", requested, judge.detect(image[None].float())[0], 0.5)
+    score = score_image(prompt, requested, judge.detect(image[None].float())[0], 0.5)
     return f"Judge: {sum(score.in_box)} of {len(requested)} objects in their boxes."
 
 
@@ -373,7 +373,7 @@ def generate_layout(
     if maps is not None:
         for phrase, m in zip(layout.phrases, maps):
             attention.append((np.asarray(attention_overlay(image, m)), phrase))
-    verdict = judge_layout(image, layout)
+    verdict = judge_layout(image, layout, prompt)
     info = (
         (f"{verdict} {CLAIM}\n\n" if verdict else "")
         + f"model **{shown_model(source)}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"

@@ -32,9 +32,9 @@ def models_root() -> Path | None:
 
 def preset_names(kind: str) -> list[str]:
     """The presets of :data:`workbench.loading.PRESETS` that have a ``kind`` model."""
-    from workbench.loading import PRESETS
+    from workbench.loading import presets
 
-    return [name for name, preset in PRESETS.items() if kind in preset.sources]
+    return [name for name, preset in presets().items() if kind in preset.sources]
 
 
 def _echo(typed: str) -> str:

@@ -39,7 +39,7 @@ def tour_layout(ctx, result) -> None:
         scale = max(1, 192 // out.shape[-1])
         for i, image in enumerate(out):
             boxed = draw_boxes(image, layouts[i].boxes, None, scale=scale)
-            images.append(torch.from_numpy(np.asarray(boxed)).permute(2, 0, 1).float() / 255)  # (3, H, W)
+            images.append(torch.from_numpy(np.array(boxed)).permute(2, 0, 1).float() / 255)  # (3, H, W)
             mark = "" if verdicts is None else (" (all in box)" if verdicts[i] else " (missed)")
             captions.append(f"{name}{mark}")
         if verdicts is not None:

@@ -101,12 +101,15 @@ def test_demo_handler(kb, embedder, sd_pipe):
         "runtime": Runtime(seed=0, device="cpu"),
         "sources": {"sd": "dummy", "clip": "dummy"},
     }
-    gallery, without, with_ret, info = generate("a xandro emblem on the right", k=3, steps=2, models=models)
+    gallery, without, with_ret, info = generate(
+        "a xandro emblem on the right", k=3, mode="reference", scheme="interleaved", steps=2, models=models
+    )
     assert len(gallery) == 3 and all(caption.split()[1] == "a" for _, caption in gallery)
-    assert without.size == with_ret.size == (32, 32) and without.tobytes() != with_ret.tobytes()
+    # the default four seeds a side, side by side, shown at 256 px high (the 32 px images upscaled 8 times)
+    assert without.size == with_ret.size == (4 * 256, 256) and without.tobytes() != with_ret.tobytes()
     assert "interleaved" in info and "8 entries" in info
-    _, _, blended, info = generate("a xandro emblem on the right", k=3, mode="blend", steps=2, models=models)
-    assert blended.size == (32, 32) and "single" in info
+    _, _, blended, info = generate("a xandro emblem on the right", k=3, steps=2, models=models, images=1)
+    assert blended.size == (256, 256) and "blend" in info and "single" in info
     with pytest.raises(ValueError, match="write a prompt"):
         generate("  ", models=models)
     assert type(build()).__name__ == "Blocks"

@@ -26,4 +26,10 @@ def test_tour_runs_every_module(tmp_path):
         "CLIPMasterPrints",
     ):
         assert title in html
-    assert "generated; toy-ref)" in html  # FreeCustom's step on the toy SD trained across images
+    assert "text only; toy-ref)" in html  # FreeCustom's step on the toy SD trained across images
+    for section in (
+        "Judge: images with every object in its box",
+        "Judge: images with both concepts",
+        "judge: blorft",
+    ):
+        assert section in html  # each section says what it shows with the judge's number

@@ -12,9 +12,9 @@ from .scorers.clip import CLIPScorer
 from .toy_images import ToyWorldImages
 
 TOUR_PROMPTS = ["a red circle", "a blue square", "a yellow star", "a green triangle"]
-TOUR_BUDGET = (
-    600  # images scored; the measured recipe: Adam on pixel logits, soft minimum, 2 candidates a step
-)
+# images scored with the measured recipe (Adam on pixel logits, soft minimum, 2 candidates a step):
+# about 14 s on 2 idle cores; fooling accuracy 0.91, 3 of the 4 prompts outranked (seed 0)
+TOUR_BUDGET = 2000
 
 
 @register_tour_step("masterprints")

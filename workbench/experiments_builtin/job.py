@@ -158,14 +158,16 @@ def _report(ctx: RunContext, gen: GenerateSection, result: GenerationResult) -> 
     r.add_table("Per image", rows)
     if result.clip_scores is not None:
         per_prompt = result.clip_scores.view(len(gen.prompts), gen.images_per_prompt)  # (P, K)
-        fig, ax = plt.subplots(figsize=(6, 2.5))
-        ax.bar(
-            range(len(gen.prompts)), per_prompt.mean(1).numpy(), yerr=per_prompt.std(1, correction=0).numpy()
+        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(gen.prompts)))
+        ax.barh(
+            range(len(gen.prompts)),
+            per_prompt.mean(1).numpy(),
+            xerr=per_prompt.std(1, correction=0).numpy(),
         )
-        ax.set_xticks(
-            range(len(gen.prompts)), [p[:24] for p in gen.prompts], rotation=20, ha="right", fontsize=7
-        )
-        ax.set_ylabel("CLIP score")
+        ax.set_yticks(range(len(gen.prompts)), gen.prompts, fontsize=8)  # full prompts, never cut
+        ax.invert_yaxis()
+        ax.set_xlabel("CLIP score")
+        fig.tight_layout()
         r.add_figure(
             "CLIP score per prompt", fig, caption="mean and standard deviation over the images of each prompt"
         )

@@ -1,5 +1,5 @@
 """What the generators add to the workbench: the layout generators (box guidance, BoxDiff, regions,
-GLIGEN) and the multi-concept ones (FreeCustom, text only, collage), the layout, multi-concept and retrieval experiments with their tour steps and commands, and
+GLIGEN), the multi-concept ones (FreeCustom, text only, collage) and the retrieval-augmented ones, the layout, multi-concept and retrieval experiments with their tour steps and commands, and
 the retrieval toy trainer. Named as an entry point of group ``workbench.plugins`` in
 ``pyproject.toml``; entries are declared by name and the module that registers them, imported when
 first used."""
@@ -22,6 +22,8 @@ GENERATORS.add_lazy("gligen", "generators.layout.gligen.generator")
 GENERATORS.add_lazy("freecustom", "generators.multiconcept.freecustom")
 GENERATORS.add_lazy("text", "generators.multiconcept.text_only")
 GENERATORS.add_lazy("collage", "generators.multiconcept.collage")
+for _mode in ("reference", "conditioned", "blend"):
+    GENERATORS.add_lazy(f"retrieval_{_mode}", f"generators.retrieval.methods.{_mode}")
 COMMANDS.add("layout", layout_cli.register)
 COMMANDS.add("multiconcept", multiconcept_cli.register)
 COMMANDS.add("retrieval", retrieval_cli.register)

@@ -35,6 +35,7 @@ from generators.retrieval.index import IndexSettings
 from toyworld.presets import MODELS_DIR
 from workbench.config import ExperimentConfig
 from workbench.experiments import register_experiment
+from workbench.generation import GenerationRequest, build_generator
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
 
@@ -268,28 +269,33 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
         pipe = models["pipelines"][mode or "none"]
         retrieving = mode is not None and key != NO_RETRIEVAL
 
-        def compute(b: int, pipe=pipe, mode=mode, guidance=guidance, retrieving=retrieving):
+        generator = build_generator(
+            f"retrieval_{mode}" if mode else "retrieval_reference",
+            pipe,
+            {
+                "guidance": guidance,
+                "layers": cfg.retrieval.layers,
+                "reference_weight": cfg.retrieval.reference_weight,
+                "blend": cfg.retrieval.blend,
+                "retrieve": retrieving,
+            },
+        )
+
+        def compute(b: int, generator=generator):
             idx = batches[b]
+            conditions: dict[str, list[Any]] = {"neighbours": [neighbours[i] for i in idx]}
+            if targets is not None:
+                conditions["target_boxes"] = [targets[i] for i in idx]
+            request = GenerationRequest(
+                [prompts[i].prompt for i in idx],
+                [rt.generator("image", i) for i in idx],
+                num_inference_steps=cfg.bench.num_inference_steps,
+                height=cfg.models.image_size,
+                width=cfg.models.image_size,
+                conditions=conditions,
+            )
             with rt.autocast():
-                out = (
-                    pipe(
-                        [prompts[i].prompt for i in idx],
-                        neighbours=[neighbours[i] for i in idx] if retrieving else None,
-                        mode=mode if retrieving else "auto",
-                        guidance=guidance,
-                        layers=cfg.retrieval.layers,
-                        reference_weight=cfg.retrieval.reference_weight,
-                        target_boxes=[targets[i] for i in idx] if mode == "blend" else None,
-                        blend=cfg.retrieval.blend,
-                        num_inference_steps=cfg.bench.num_inference_steps,
-                        height=cfg.models.image_size,
-                        width=cfg.models.image_size,
-                        generator=[rt.generator("image", i) for i in idx],
-                        output_type="pt",
-                    )
-                    .images.float()
-                    .cpu()
-                )  # (b, 3, H, W)
+                out = generator(request)  # (b, 3, H, W)
             return {"images": out}, {"indices": idx}
 
         results = map_items(ctx, [f"{key}/batch-{b:05d}" for b in range(len(batches))], compute, desc=key)

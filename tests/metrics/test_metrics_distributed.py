@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,16 +36,20 @@ def _free_port() -> int:
 
 @pytest.mark.timeout(120)
 def test_two_processes_equal_one(tmp_path):
-    if shutil.which("accelerate") is None:
-        pytest.skip("the accelerate launcher is not on PATH")
+    # the launcher beside this interpreter (the project's virtual environment), else on PATH
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
+    assert launcher is not None, "accelerate's launcher is installed with the project (make setup)"
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     spec = importlib.util.spec_from_file_location("sharded_metrics_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(str(one))  # one process: this one
-    launch = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
-    proc = subprocess.run(launch, env=_env(), timeout=100, capture_output=True, text=True)
+    for attempt in range(2):  # a free port can be taken between choosing and binding it: one more try
+        launch = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                  "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
+        proc = subprocess.run(launch, env=_env(), timeout=100, capture_output=True, text=True)
+        if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = json.loads(one.read_text()), json.loads(two.read_text())
     assert a["num_processes"] == 1 and b["num_processes"] == 2

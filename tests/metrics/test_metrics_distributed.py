@@ -44,7 +44,7 @@ def test_two_processes_equal_one(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(str(one))  # one process: this one
-    for attempt in range(2):  # a free port can be taken between choosing and binding it: one more try
+    for _attempt in range(2):  # a free port can be taken between choosing and binding it: one more try
         launch = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
                   "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
         proc = subprocess.run(launch, env=_env(), timeout=100, capture_output=True, text=True)

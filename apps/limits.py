@@ -225,9 +225,11 @@ def _bounded_preprocess(component: Any) -> Callable[[Any], Any] | None:
     component has no bounds to check."""
     import gradio as gr
 
+    name = str(getattr(component, "label", None) or "input")
+    if isinstance(component, gr.Image | gr.ImageEditor):
+        return _readable_image_preprocess(name, component.preprocess)
     if not isinstance(component, gr.Number | gr.Slider | gr.Textbox | gr.Dropdown):
         return None
-    name = str(getattr(component, "label", None) or "input")
     original = component.preprocess
     if isinstance(component, gr.Number | gr.Slider):
         low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
@@ -271,11 +273,36 @@ def _bounded_preprocess(component: Any) -> Callable[[Any], Any] | None:
     return preprocess
 
 
+def _readable_image_preprocess(name: str, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Gradio's image preprocess, with a one-line refusal naming the input when the upload is not an
+    image Pillow can read (a text file named ``.png``, a truncated file, a decompression bomb)."""
+    import gradio as gr
+    from PIL import Image
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return original(payload)
+        except gr.Error:
+            raise
+        except Image.DecompressionBombError:
+            raise gr.Error(
+                f"{name}: the image has too many pixels; upload one of at most 4096 x 4096"
+            ) from None
+        except Exception as err:  # PIL's UnidentifiedImageError, OSError on a truncated file, ...
+            logger.info("%s: unreadable upload (%s)", name, type(err).__name__)
+            raise gr.Error(
+                f"{name}: the uploaded file is not an image this demo can read; upload a PNG or JPEG"
+            ) from None
+
+    return preprocess
+
+
 def enforce_bounds(blocks: Any) -> Any:
     """Make every bounded input of ``blocks`` (``gr.Number``/``gr.Slider`` with ``minimum`` and
     ``maximum``, ``gr.Textbox`` with ``max_length``, ``gr.Dropdown`` without custom values) refuse a
     payload outside its bounds, a non-number or a non-finite number with a one-line ``gr.Error`` that
-    names its label, before any handler runs. Gradio checks numbers itself, but its messages name no
+    names its label, before any handler runs; image inputs refuse an upload that is not a readable image
+    the same way. Gradio checks numbers itself, but its messages name no
     input, a non-numeric payload fails its comparison without a message, and it leaves text lengths to
     the browser. Idempotent; returns ``blocks``."""
     for component in list(getattr(blocks, "blocks", {}).values()):

@@ -248,3 +248,27 @@ def test_every_registered_demo_is_served_behind_the_guard(tmp_path):
                 assert checked, f"demo {name} has no endpoint with a file input"
     finally:
         stop()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"just some text, not an image", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b""],
+    ids=["text", "truncated", "empty"],
+)
+def test_an_upload_that_is_no_image_is_refused_in_one_line(server, tmp_path, content):
+    base, _, _ = server
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(content)
+    with fake.open("rb") as f:
+        r = httpx.post(f"{base}/upload", files={"files": ("fake.png", f, "image/png")}, timeout=10)
+    if r.status_code != 200:  # refused at upload: fine as long as it is a clean refusal
+        assert "Traceback" not in r.text
+        return
+    (uploaded,) = r.json()
+    status, text = _call(base, "shape", [_file_data(uploaded)])
+    assert status == 200 and "event: error" in text
+    assert (
+        "not an image this demo can read" in text
+        and "Traceback" not in text
+        and "/" not in text.split("error", 2)[-1][:0]
+    )

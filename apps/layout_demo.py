@@ -282,23 +282,63 @@ def _judge() -> Any | None:
     return _JUDGES.get_or_create("toy", load)
 
 
-def judge_layout(image: torch.Tensor, layout: Any, prompt: str) -> str:
-    """The judge's verdict on ``image`` `(3, H, W)`: how many of the layout's objects it finds in their
-    boxes (IoU >= 0.5), or ``""`` without the judge or when no phrase names a toy shape."""
-    from generators.layout.scoring import RequestedObject, score_image
+VERDICT_IMAGES = 4  # seeds the judge's count is taken over (one image can miss; the count is the number)
+
+
+def _requested(layout: Any) -> list[Any] | None:
+    """The layout's objects as the judge checks them, ``None`` when a phrase names no toy shape."""
+    from generators.layout.scoring import RequestedObject
     from toyworld.world import parse_phrase
 
-    judge = _judge()
     requested = []
     for phrase, box in zip(layout.phrases, layout.boxes):
         parsed = parse_phrase(phrase)
         if parsed.shape is None:
-            return ""
+            return None
         requested.append(RequestedObject(parsed.shape, parsed.color, tuple(box)))
+    return requested
+
+
+def region_prompts(prompt: str, layout: Any) -> list[str]:
+    """Each box's region prompt: the planner's (the phrase with its place, as the layout evaluation
+    measured region prompts) when it reads the same objects from the prompt, else the table's phrases."""
+    from generators.layout.planner import ShapesGrammarPlanner
+
+    try:
+        planned = ShapesGrammarPlanner().region_prompts(prompt)
+    except ValueError:
+        return list(layout.phrases)
+    if len(planned) != len(layout.phrases) or not all(p in r for p, r in zip(layout.phrases, planned)):
+        return list(layout.phrases)
+    return planned
+
+
+def judge_layout(
+    generator: Any, stock: Any, layout: Any, prompt: str, steps: int, guidance: float, seed: int
+) -> str:
+    """The judge's count of images with every object in its box, for the method and the stock pipeline
+    on the same noise (seeds ``seed`` .. ``seed + VERDICT_IMAGES - 1``); ``""`` without the judge or when
+    a phrase names no toy shape."""
+    from generators.layout.methods import layout_request
+    from generators.layout.scoring import score_image
+
+    judge, requested = _judge(), _requested(layout)
     if judge is None or not requested:
         return ""
-    score = score_image(prompt, requested, judge.detect(image[None].float())[0], 0.5)
-    return f"Judge: {sum(score.in_box)} of {len(requested)} objects in their boxes."
+    counts = []
+    for method in (generator, stock):
+        gens = [torch.Generator().manual_seed(seed + i) for i in range(VERDICT_IMAGES)]
+        n = len(gens)
+        images = method(
+            layout_request([prompt] * n, [layout] * n, [list(layout.phrases)] * n, gens, steps, guidance)
+        )
+        detections = judge.detect(images.float())
+        counts.append(sum(score_image(prompt, requested, d, 0.5).all_in_box for d in detections))
+    return (
+        f"Judge: every object in its box in **{counts[0]} of {VERDICT_IMAGES}** images "
+        f"(seeds {seed}-{seed + VERDICT_IMAGES - 1}); the stock pipeline on the same noise: "
+        f"**{counts[1]} of {VERDICT_IMAGES}**."
+    )
 
 
 def generate_layout(
@@ -325,6 +365,7 @@ def generate_layout(
     from generators.layout import BoxGuidanceConfig, RegionsConfig, StableDiffusionBoxGuidancePipeline
     from generators.layout.methods import layout_request
     from generators.layout.visual import attention_overlay, draw_boxes
+    from workbench.generation import build_generator
 
     prompt = limits.text(
         "prompt", prompt, limits.MAX_PROMPT_CHARS, required=f"write a prompt (e.g. {DEFAULT_PROMPT!r})"
@@ -336,6 +377,12 @@ def generate_layout(
     layout.check_prompt(prompt)
     pipe, source = _pipeline(model)
     g = torch.Generator().manual_seed(int(seed))
+    base = _gligen() if method == "gligen" else pipe
+    if method == "gligen":
+        base.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    generator = build_generator(
+        method, base, RegionsConfig.for_model(source) if method == "regions" else None
+    )
     maps = None
     note = ""
     if method in ("box_guidance", "boxdiff", "stock") and show_attention:
@@ -357,14 +404,10 @@ def generate_layout(
         )
         image, maps = out.images[0].float().cpu(), out.attention_maps[0]
     else:
-        from workbench.generation import build_generator
-
-        base = _gligen() if method == "gligen" else pipe
-        if method == "gligen":
-            base.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
-        options = RegionsConfig.for_model(source) if method == "regions" else None
-        request = layout_request([prompt], [layout], [list(layout.phrases)], [g], int(steps), float(guidance))
-        image = build_generator(method, base, options)(request)[0]
+        request = layout_request(
+            [prompt], [layout], [region_prompts(prompt, layout)], [g], int(steps), float(guidance)
+        )
+        image = generator(request)[0]
         if show_attention:
             note = f" Attention maps are shown for box_guidance, boxdiff and stock; {method} has none."
     scale = max(1, PREVIEW_SIDE // image.shape[-1])
@@ -373,7 +416,8 @@ def generate_layout(
     if maps is not None:
         for phrase, m in zip(layout.phrases, maps):
             attention.append((np.asarray(attention_overlay(image, m)), phrase))
-    verdict = judge_layout(image, layout, prompt)
+    stock = build_generator("stock", pipe)
+    verdict = judge_layout(generator, stock, layout, prompt, int(steps), float(guidance), int(seed))
     info = (
         (f"{verdict} {CLAIM}\n\n" if verdict else "")
         + f"model **{shown_model(source)}**, method **{method}**, {steps} steps, guidance {guidance}, seed {seed}.{note}"

@@ -24,10 +24,12 @@ from apps.models import resolve_demo_model, shown_model
 logger = logging.getLogger(__name__)
 
 NAME = "retrieval"
+# prompts of the entity-draw benchmark (`make_prompts`, prompt seed 1): an unseen entity (the toy SD never
+# saw its name; only the knowledge base knows it), a rare one, a frequent one
 EXAMPLES = [
-    "a xandro emblem on the right",  # unseen: the toy SD never saw the name; only the knowledge base knows it
-    "a wuzzle emblem on the left",  # rare
-    "a zorvik emblem in the center and a small red circle at the top",  # frequent
+    "a xandro emblem in the bottom right",
+    "a wuzzle emblem on the left and a small white circle in the bottom left",
+    "a zorvik emblem in the center and a small red circle at the top",
 ]
 MAX_STEPS = 100
 MAX_K = 8
@@ -38,12 +40,16 @@ GUIDANCE_RANGE = (1.0, 15.0)
 _MODELS: LRUCache[str, dict[str, Any]] = LRUCache(cached_models, "retrieval demo models")
 
 
-def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int = 4) -> dict[str, Any]:
+def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int | None = None) -> dict[str, Any]:
     """The demo's pipeline, knowledge base and model descriptions (a bounded LRU cache keyed by the
     resolved (sd, clip, views)); ``sd``/``clip``: ``auto``, ``dummy``, a preset or a folder under the
     models root."""
     sd = resolve_demo_model(sd, kind="sd", names=("auto", "dummy"))
     clip = resolve_demo_model(clip, kind="clip", names=("auto", "dummy"))
+    if views_per_entity is None:  # the entity-draw benchmark's knowledge base
+        from generators.retrieval.experiment import KnowledgeBaseSection
+
+        views_per_entity = KnowledgeBaseSection().views_per_entity
     views_per_entity = limits.integer("views per entity", views_per_entity, 1, MAX_VIEWS)
     key = f"{sd}|{clip}|{views_per_entity}"
     return _MODELS.get_or_create(key, lambda: _load(sd, clip, views_per_entity))

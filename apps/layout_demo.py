@@ -329,9 +329,8 @@ def judge_layout(
     for method in (generator, stock):
         gens = [torch.Generator().manual_seed(seed + i) for i in range(VERDICT_IMAGES)]
         n = len(gens)
-        images = method(
-            layout_request([prompt] * n, [layout] * n, [list(layout.phrases)] * n, gens, steps, guidance)
-        )
+        regions = region_prompts(prompt, layout)  # each phrase with its place, as the evaluation
+        images = method(layout_request([prompt] * n, [layout] * n, [regions] * n, gens, steps, guidance))
         detections = judge.detect(images.float())
         counts.append(sum(score_image(prompt, requested, d, 0.5).all_in_box for d in detections))
     return (

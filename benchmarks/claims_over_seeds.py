@@ -42,7 +42,7 @@ CLAIMS: dict[str, Claim] = {
         name="layout",
         statement="region prompts: +30 points all-in-box over stock on two-object layouts, mean IoU >= 0.6",
         example="examples/layout_eval.yaml",
-        overrides=("prompts.counts={2: 96}", "methods=[stock,regions]"),
+        overrides=("prompts.counts={2: 32}", "methods=[stock,regions]"),
         seed_fields={"seed": 0, "prompts.seed": 999},
         quantities=(
             Quantity(
@@ -57,7 +57,7 @@ CLAIMS: dict[str, Claim] = {
         name="retrieval",
         statement="neighbour blending: +30 fidelity points over no retrieval on rare and unseen entities",
         example="examples/retrieval_entitydrawbench.yaml",
-        overrides=("retrieval.modes=[blend]",),
+        overrides=("retrieval.modes=[blend]", "bench.entities_per_bucket=4"),
         seed_fields={"seed": 0, "bench.prompt_seed": 7, "knowledge_base.seed": 0},
         quantities=(
             Quantity(

@@ -56,7 +56,8 @@ def test_separable_above_the_threshold(clip_scorer):
     assert not _cma(clip_scorer, {"name": "pixels", "param_size": 8}).separable  # 192 dims
     big = _cma(clip_scorer, {"name": "pixels", "param_size": 8}, separable_above=100)
     assert big.separable and big.es.C.shape == (192,)
-    assert _cma(clip_scorer, {"name": "pixels"}).separable  # 3 x 32 x 32 = 3,072 > 2,000
+    assert not _cma(clip_scorer, {"name": "pixels"}).separable  # 3 x 32 x 32 = 3,072 <= 4,096
+    assert _cma(clip_scorer, {"name": "pixels"}, separable_above=3000).separable
 
 
 def test_kill_and_resume_equals_uninterrupted_without_re_evaluating(clip_scorer):

@@ -32,15 +32,16 @@ class CMAConfig(OptimizerConfig):
             (1 logit with ``squash: sigmoid``); in ``linf_ball`` one ``eps``.
         popsize: candidates per generation, all scored in one model call (``None``: ``4 + 3 ln(dim)``).
         separable_above: spaces with more dimensions than this run sep-CMA (a diagonal covariance, linear
-            cost); ``None``: always the full covariance. Default 2,000 (the toy VAE latent, 1,024, and a
-            12 x 12 pixel grid, 432, stay full; 64 x 64 pixels, 12,288, are separable).
+            cost); ``None``: always the full covariance. Default 4,096: the toy VAE latent (1,024), a
+            12 x 12 pixel grid (432) and SD's latent at 224 px (3,136, the paper's) stay full; 64 x 64
+            pixels (12,288) are separable.
         max_covariance_gib: refuse a full covariance matrix (``dim**2`` float64) larger than this.
     """
 
     name: Literal["cma"] = "cma"
     sigma0: float = Field(1.0, gt=0)
     popsize: int | None = Field(None, ge=2, le=4096)
-    separable_above: int | None = Field(2000, ge=1)
+    separable_above: int | None = Field(4096, ge=1)
     max_covariance_gib: float = Field(2.0, gt=0)
 
 

@@ -49,6 +49,8 @@ class AttackConfig(BaseModel):
             is the start image.
         max_prompts: the most prompts accepted.
         checkpoint_every: seconds between mining checkpoints.
+        restarts: independent mining runs, each with the whole budget and its own optimiser key
+            (restart 0 is the ordinary run), sharded over the run's processes; the lowest loss wins.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +69,7 @@ class AttackConfig(BaseModel):
     start_caption: str = "a large white circle in the center"
     max_prompts: int = Field(MAX_PROMPTS, ge=1)
     checkpoint_every: float = Field(30.0, gt=0)
+    restarts: int = Field(1, ge=1, le=1024)
 
     @field_validator("space", mode="before")
     @classmethod

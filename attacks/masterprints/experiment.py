@@ -18,8 +18,10 @@ from workbench.runs import RunContext
 from .assemble import build_setup
 from .assess import assess_master
 from .config import AttackConfig, EvaluationConfig, ModelsConfig
-from .mining import MiningResult, Progress, mine
+from .mining import MiningResult, Progress
 from .models import load_scorer
+from .optimizers import build_optimizer
+from .restarts import mine_restarts, restart_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +42,10 @@ class RunCheckpoint:
     """The mining loop's checkpoint store on top of the run folder's checkpoint API (one key,
     replaced atomically; written by the main process only)."""
 
-    def __init__(self, ctx: RunContext, key: str = CHECKPOINT_KEY) -> None:
+    def __init__(self, ctx: RunContext, key: str = CHECKPOINT_KEY, write: bool | None = None) -> None:
         self.ckpt = ctx.checkpoint
         self.key = key
-        self.write = ctx.is_main
+        self.write = ctx.is_main if write is None else write
 
     def load(self) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
         if not self.ckpt.done(self.key):
@@ -101,13 +103,27 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
                 step=p.step,
             )
 
-    result = mine(
-        setup.optimizer,
-        cfg.attack.budget,
-        checkpoint=RunCheckpoint(ctx),
-        checkpoint_every=cfg.attack.checkpoint_every,
-        callback=on_step,
+    attack = cfg.attack
+
+    def make_optimizer(r: int):
+        if r == 0:
+            return setup.optimizer
+        opt_cfg = attack.optimizer.model_copy(update={"key": restart_key(attack.optimizer.key, r)})
+        return build_optimizer(opt_cfg, setup.space, setup.objective, ctx.runtime)
+
+    # each restart runs on one process only, which writes its checkpoint
+    restarts = mine_restarts(
+        make_optimizer,
+        attack.restarts,
+        attack.budget,
+        ctx.runtime,
+        checkpoint_for=lambda r: RunCheckpoint(
+            ctx, CHECKPOINT_KEY if r == 0 else f"{CHECKPOINT_KEY}-{r}", True
+        ),
+        checkpoint_every=attack.checkpoint_every,
+        callback=lambda r, p: on_step(p) if r == 0 else None,
     )
+    result = restarts.best
 
     # 3. outputs: the image, its parameters, the loss curve
     master = result.image  # (1, 3, H, W)
@@ -123,8 +139,11 @@ def run(ctx: RunContext, cfg: MasterPrintsConfig) -> None:
     )
     metrics = {
         **assessment.metrics,
-        "evaluations": result.evaluations,
+        "evaluations": restarts.evaluations,
         "wall_seconds": result.wall_seconds,
+        "restarts": attack.restarts,
+        "best_restart": restarts.best_restart,
+        "restart_best_loss": {str(r): loss for r, loss in enumerate(restarts.losses)},
         "steps": result.steps,
         "best_loss": result.best_loss,
         "stop_reason": result.stop_reason,

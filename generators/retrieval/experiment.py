@@ -278,6 +278,7 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
                 "reference_weight": cfg.retrieval.reference_weight,
                 "blend": cfg.retrieval.blend,
                 "retrieve": retrieving,
+                "reference_seed": cfg.seed,
             },
         )
 

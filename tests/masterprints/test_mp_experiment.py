@@ -97,3 +97,16 @@ def test_detector_evaluation_and_resume(tmp_path):
     log = (run_dir / "run.log").read_text()
     assert "resumed mining at step" in log
     assert json.loads((run_dir / "metrics.json").read_text())["evaluations"] == metrics["evaluations"]
+
+
+@pytest.mark.slow
+def test_restarts_keep_the_best_and_resume(tmp_path):
+    overrides = [*SMALL, "attack.budget.evaluations=8", "evaluation.shift=null", "attack.restarts=2"]
+    cfg = load_config(ROOT / "examples" / "masterprints_cma_pixels.yaml", overrides)
+    run_dir = run_experiment(cfg, output_dir=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    losses = [metrics["restart_best_loss.0"], metrics["restart_best_loss.1"]]
+    assert metrics["restarts"] == 2 and metrics["best_loss"] == min(losses) and losses[0] != losses[1]
+    assert metrics["evaluations"] == 2 * 32  # a whole generation of 32 per restart
+    resume_run(run_dir, force=True)  # both restarts' states are checkpointed: nothing is mined twice
+    assert json.loads((run_dir / "metrics.json").read_text())["best_loss"] == metrics["best_loss"]

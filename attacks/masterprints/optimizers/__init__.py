@@ -1,8 +1,8 @@
 """Mining optimisers, registered by name in :data:`OPTIMIZERS` (duplicate names are refused).
 
-Gradient: ``adam``, ``sgd``, ``pgd``. Black-box (nevergrad ask / tell, one batched model call per
-population): ``cma``, ``diagonal_cma``, ``one_plus_one``. Every optimiser resumes from its
-``state_dict``.
+Gradient: ``adam``, ``sgd``, ``pgd``. Black-box (one batched model call per population): ``cma`` and
+``diagonal_cma`` (CMA-ES with its state in tensors, :mod:`.cma_core`), ``one_plus_one`` (nevergrad ask /
+tell). Every optimiser resumes from its ``state_dict``.
 """
 
 from .adam import Adam, AdamConfig

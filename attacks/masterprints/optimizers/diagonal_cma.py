@@ -1,4 +1,4 @@
-"""Diagonal CMA-ES (sep-CMA) through nevergrad: linear cost in the dimension, for large spaces."""
+"""Diagonal CMA-ES (sep-CMA) at any dimension: linear cost in the dimension, for large spaces."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class DiagonalCMAConfig(CMAConfig):
 
 @OPTIMIZERS.register("diagonal_cma")
 class DiagonalCMA(CMA):
-    """CMA-ES with a diagonal covariance (nevergrad's ``DiagonalCMA`` with a chosen scale)."""
+    """CMA-ES with a diagonal covariance (sep-CMA) whatever the dimension."""
 
     name = "diagonal_cma"
     config_class = DiagonalCMAConfig

@@ -5,7 +5,12 @@ Resuming: nevergrad's optimisers draw all their randomness from the parametrizat
 ``random_state``, which is seeded from the run seed. The checkpoint therefore holds the seed-derived
 state implicitly plus every loss told so far (float64); loading rebuilds the optimiser and replays
 ask / tell with those losses, without calling the model, which restores it exactly. A fingerprint of
-the last population checks that the replay arrived where the run stopped.
+the last population checks that the replay arrived where the run stopped. (The CMA-ES optimisers keep
+their state in tensors instead, :mod:`.cma_es`; replay costs as much as the original generations' updates.)
+
+nevergrad hides two events of its CMA family: when pycma's stop criteria fire it starts a fresh CMA-ES
+at the origin, and it swallows errors of pycma's ``tell`` (the generation is then lost). Both are logged
+as warnings here (:meth:`NevergradOptimizer._watch`).
 """
 
 from __future__ import annotations
@@ -61,7 +66,30 @@ class NevergradOptimizer(MasterPrintOptimizer):
         vectors = np.stack([np.asarray(c.value, dtype=np.float64) for c in cands])  # (pop, dim)
         return cands, vectors
 
+    def _inner(self) -> tuple[object | None, int | None]:
+        """nevergrad's inner evolution strategy (pycma's, for its CMA family) and its iteration count."""
+        es = getattr(self.ng, "_es", None)
+        return es, getattr(es, "countiter", None)
+
+    def _watch(self, before: tuple[object | None, int | None]) -> None:
+        """Log a silent restart or a swallowed ``tell`` error of nevergrad since ``before``."""
+        es, count = self._inner()
+        if before[0] is not None and es is not before[0]:
+            logger.warning(
+                "%s: nevergrad restarted its evolution strategy at step %d (its stop criteria fired; the new "
+                "one starts at the origin with the initial step size)",
+                self.name,
+                self.steps + 1,
+            )
+        elif es is not None and count is not None and before[1] is not None and count == before[1]:
+            logger.warning(
+                "%s: nevergrad swallowed an error of tell at step %d; this generation was not learnt from",
+                self.name,
+                self.steps + 1,
+            )
+
     def _step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        before = self._inner()
         cands, vectors = self._ask()
         params = self.space.from_vectors(vectors)  # (pop, *shape)
         with torch.no_grad():
@@ -69,6 +97,7 @@ class NevergradOptimizer(MasterPrintOptimizer):
         values = losses.double().tolist()
         for cand, value in zip(cands, values):
             self.ng.tell(cand, value)
+        self._watch(before)
         self._told.extend(values)
         self._fingerprint = float(vectors.sum())
         return params, losses

@@ -25,6 +25,8 @@ class RetrievalOptions(BaseModel):
     reference_weight: logit bias inside the neighbours' boxes.
     blend: the blending settings (``retrieval_blend``).
     retrieve: ``false`` generates with retrieval off (the baseline of the same pipeline).
+    reference_seed: seed of the noise added to the neighbours' latents (reference and blend modes); the
+        entity-draw bench sets the run seed, so every noise of a run follows its seed.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +36,7 @@ class RetrievalOptions(BaseModel):
     reference_weight: float = 0.0
     blend: BlendConfig = BlendConfig()
     retrieve: bool = True
+    reference_seed: int = 0
 
 
 class RetrievalGenerator(Generator):
@@ -67,6 +70,7 @@ class RetrievalGenerator(Generator):
             reference_weight=o.reference_weight,
             target_boxes=list(boxes) if self.mode == "blend" and boxes is not None else None,
             blend=o.blend,
+            reference_seed=o.reference_seed,
             num_inference_steps=request.num_inference_steps,
             height=request.height,
             width=request.width,

@@ -60,13 +60,15 @@ def load_baseline(path: Path | None) -> dict[str, float]:
 def measure(env, name: str, steps: int) -> dict:
     """Warm-up call with one step, then the measured call with ``steps``; the module's numbers."""
     import torch
+    from real_size_env import peak_memory_gib
     from real_size_modules import MODULES
 
     module = MODULES[name]
     env.keep(set(module.models))
     env.steps = 1
     module.run(env)
-    torch.cuda.reset_peak_memory_stats()
+    if env.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     env.steps = steps
     result = module.run(env)
     images = result.get("images", 1)
@@ -77,7 +79,7 @@ def measure(env, name: str, steps: int) -> dict:
         "steps": steps,
         **result,
         "s_per_image": result["call_s"] / images,
-        "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_gib": peak_memory_gib(env.device),
     }
 
 
@@ -86,14 +88,12 @@ def suite(
 ) -> list[dict]:
     """Every module in each precision until ``max_seconds`` have passed; one row each (``error`` or
     ``skipped`` when it failed or did not start in time)."""
-    import torch
     from real_size_env import RealSizeEnv
 
     start = time.perf_counter()
     rows = []
     for precision in precisions:
         env = RealSizeEnv("cuda", precision, None, steps)
-        torch.set_grad_enabled(False)
         for name in modules:
             if time.perf_counter() - start > max_seconds:
                 rows.append({"module": name, "precision": precision, "skipped": "time budget spent"})

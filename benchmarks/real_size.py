@@ -54,7 +54,6 @@ def run_module(
 
     module = MODULES[name]
     env = RealSizeEnv(device, precision, models, steps)
-    torch.set_grad_enabled(False)
     start = time.perf_counter()
     for model in sorted(module.models):
         {"clip-l14": env.clip, "blip-base": env.captioner}.get(model, lambda m=model: env.sd(m))()
@@ -77,17 +76,19 @@ def run_module(
 
 
 def table(rows: list[dict]) -> str:
-    """A Markdown table of result rows."""
+    """A Markdown table of result rows (CPU s / step: CPU time over threads, what free cores take)."""
     lines = [
-        "| module | what | s / step | s / call | peak GiB |",
-        "|---|---|---:|---:|---:|",
+        "| module | what | s / step | CPU s / step | s / call | peak GiB | load |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['module']} | failed: {r['error']} | | | |")
+            lines.append(f"| {r['module']} | failed: {r['error']} | | | | | |")
             continue
+        cpu = f"{r['step_cpu_s'] / r['threads']:.1f}" if "step_cpu_s" in r else ""
         lines.append(
-            f"| {r['module']} | {r['what']} | {r['step_s']:.1f} | {r['call_s']:.1f} | {r['peak_gib']:.1f} |"
+            f"| {r['module']} | {r['what']} | {r['step_s']:.1f} | {cpu} | {r['call_s']:.1f} | "
+            f"{r['peak_gib']:.1f} | {r.get('load1', float('nan')):.0f} |"
         )
     return "\n".join(lines)
 
@@ -134,10 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
         p.add_argument("--steps", type=int, default=1)
     sub.add_parser("list")
+    t = sub.add_parser("table", help="the Markdown table of a JSON-lines file of rows")
+    t.add_argument("rows", type=Path)
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, module in MODULES.items():
             print(f"{name:24s} {module.what}  [{', '.join(sorted(module.models))}]")
+    elif args.command == "table":
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
+        print(table(rows))
     elif args.command == "build":
         print(json.dumps(build(args.folder)))
     elif args.command == "run":

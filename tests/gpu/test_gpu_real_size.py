@@ -22,9 +22,9 @@ def cuda_env(request):
     from real_size_env import RealSizeEnv
 
     env = RealSizeEnv("cuda", request.param, None, steps=4)
-    with torch.no_grad():
-        yield env
+    yield env
     env.keep(set())
+    torch.cuda.empty_cache()
 
 
 @pytest.mark.parametrize("module", list(MODULES))

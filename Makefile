@@ -31,13 +31,18 @@ test-setup: setup
 		($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 test:
-	$(TEST_ENV) $(PYTHON) -m pytest -m "not slow and not gpu"
+	$(TEST_ENV) $(PYTHON) -m pytest -m "not slow and not gpu and not real_size"
 
 test-slow:
 	$(TEST_ENV) $(PYTHON) -m pytest -m "slow"
 
 test-gpu:
 	$(TEST_ENV) $(PYTHON) -m pytest -m "gpu"
+
+# Every module at real size on the CPU (random weights; about 12 GB of model folders, kept in
+# REAL_SIZE_MODELS when set); -s prints each module's seconds per step and peak memory.
+test-real-size:
+	$(TEST_ENV) $(PYTHON) -m pytest -m real_size -s tests/real_size
 
 tour:
 	$(BIN)/workbench run examples/tour.yaml

@@ -64,6 +64,13 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-size", type=int, default=256, help="entries embedded and committed together (default 256)"
     )
+    p.add_argument(
+        "--embed-batch",
+        type=argtypes.bounded_int(1, 100_000),
+        default=64,
+        help="images / captions per CLIP forward pass; under `accelerate launch` the processes share a "
+        "chunk's batches (default 64)",
+    )
     _add_clip_arg(p)
 
 
@@ -94,7 +101,8 @@ def _embedder(args: argparse.Namespace, runtime: Any = None):
     from workbench.runtime import Runtime
 
     model, processor, source = build_clip(args.clip, runtime or Runtime(seed=0, device=args.device))
-    return ClipEmbedder(model, processor, name=source if args.clip in ("auto", "dummy") else args.clip)
+    name = source if args.clip in ("auto", "dummy") else args.clip
+    return ClipEmbedder(model, processor, name=name, batch_size=getattr(args, "embed_batch", 64))
 
 
 def _progress(done: int, total: int) -> None:

@@ -47,3 +47,43 @@ def run_ctx(tmp_path, runtime):
     ctx = RunContext(tmp_path / "run", ExperimentConfig(experiment="test"), runtime).open()
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def launch_cpu_processes():
+    """``launch(args, processes=2, timeout=300) -> CompletedProcess``: ``accelerate launch`` of ``args``
+    (a script and its arguments, or ``["-m", module, ...]``) over CPU processes.
+
+    ``accelerate launch --cpu --num_processes N`` starts several processes only through ``mpirun``, so the
+    launch uses ``--multi_gpu`` (torch's launcher) with ``ACCELERATE_USE_CPU``: the processes exchange data
+    over ``gloo`` on the CPU as they would over NCCL under a GPU launch. A port taken between choosing and
+    binding it gets one more try.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
+    assert launcher is not None, "accelerate's launcher is installed with the project (make setup)"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def launch(args: list[str], processes: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+        for _attempt in range(2):
+            command = [launcher, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+                       "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+                       *args]  # fmt: skip
+            proc = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True, cwd=root)
+            if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
+                break
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc
+
+    return launch

@@ -130,6 +130,10 @@ def _export_cmd(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    """Evaluate the shipped models; under ``accelerate launch`` the scenes are shared among the processes
+    and the main process prints the result."""
+    from workbench.runtime import Runtime  # deferred: torch is heavy and `workbench --help` must start fast
+
     from .evaluate.run import evaluate_all
 
     sections = tuple(s.strip() for s in args.only.split(",")) if args.only else None
@@ -138,7 +142,21 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--only: unknown section(s) {', '.join(unknown)}; known: {', '.join(EVAL_SECTIONS)}"
         )
-    result = evaluate_all(seed=args.seed, n=args.n, sections=sections)
+    device = None if args.device == "auto" else args.device
+    with Runtime(seed=args.seed, device=device) as runtime:
+        result = evaluate_all(
+            seed=args.seed,
+            n=args.n,
+            sections=sections,
+            runtime=runtime,
+            batch=args.batch,
+            sd_steps=args.sd_steps,
+            retrieval_n=args.retrieval_n,
+        )
+        if runtime.num_processes > 1:
+            result["num_processes"] = runtime.num_processes
+        if not runtime.is_main:
+            return 0
     if args.json:
         print(json.dumps(result))
     else:
@@ -209,6 +227,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--n", type=argtypes.bounded_int(1, 1_000_000), default=500, help="scenes per measure")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--only", default=None, help="comma-separated sections: judge,clip,vae,sd,captioner")
+    ev.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), cuda, or auto (accelerate's choice: one GPU per process)",
+    )
+    ev.add_argument(
+        "--batch",
+        type=argtypes.bounded_int(1, 100_000),
+        default=None,
+        help="scenes per batch in every section (default: each section's own, 16 to 256)",
+    )
+    ev.add_argument(
+        "--sd-steps",
+        type=argtypes.bounded_int(4, 1000),
+        default=25,
+        help="SD denoising steps (at least 4: img2img at strength 0.3 runs 30%% of them)",
+    )
+    ev.add_argument(
+        "--retrieval-n",
+        type=argtypes.bounded_int(1, 100_000),
+        default=1000,
+        help="captions among which the CLIP's image-to-text R@1 is measured",
+    )
     ev.set_defaults(func=_eval)
 
 

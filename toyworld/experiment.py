@@ -32,7 +32,7 @@ class ToyEvalConfig(ExperimentConfig):
 def run_toy_eval(ctx: RunContext, cfg: ToyEvalConfig) -> None:
     from .evaluate.run import evaluate_all
 
-    result = evaluate_all(seed=cfg.eval_seed, n=cfg.n, sections=tuple(cfg.sections))
+    result = evaluate_all(seed=cfg.eval_seed, n=cfg.n, sections=tuple(cfg.sections), runtime=ctx.runtime)
     flat = {f"{k}.{m}": v for k, d in result.items() if isinstance(d, dict) for m, v in d.items()}
     ctx.log_metrics(flat)
     ctx.report.add_metrics(flat, title="Toy models on held-out scenes")

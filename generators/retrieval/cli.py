@@ -64,6 +64,13 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-size", type=int, default=256, help="entries embedded and committed together (default 256)"
     )
+    p.add_argument(
+        "--embed-batch",
+        type=argtypes.bounded_int(1, 100_000),
+        default=64,
+        help="images / captions per CLIP forward pass; under `accelerate launch` the processes share a "
+        "chunk's batches (default 64)",
+    )
     _add_clip_arg(p)
 
 
@@ -88,13 +95,14 @@ def _source(args: argparse.Namespace):
     return TableSource(args.from_table, image_column=args.image_column, text_column=args.text_column)
 
 
-def _embedder(args: argparse.Namespace):
+def _embedder(args: argparse.Namespace, runtime: Any = None):
     from generators.retrieval.embedder import ClipEmbedder
     from workbench.loading.choice import build_clip
     from workbench.runtime import Runtime
 
-    model, processor, source = build_clip(args.clip, Runtime(seed=0, device=args.device))
-    return ClipEmbedder(model, processor, name=source if args.clip in ("auto", "dummy") else args.clip)
+    model, processor, source = build_clip(args.clip, runtime or Runtime(seed=0, device=args.device))
+    name = source if args.clip in ("auto", "dummy") else args.clip
+    return ClipEmbedder(model, processor, name=name, batch_size=getattr(args, "embed_batch", 64))
 
 
 def _progress(done: int, total: int) -> None:
@@ -106,28 +114,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generators.retrieval.index import IndexSettings
     from generators.retrieval.knowledge_base import KnowledgeBase
     from generators.retrieval.manifest import DedupSettings
+    from workbench.runtime import Runtime
 
     near = None if str(args.near_duplicate).lower() == "none" else float(args.near_duplicate)
-    kb = KnowledgeBase.build(
-        args.kb,
-        _source(args),
-        _embedder(args),
-        chunk_size=args.chunk_size,
-        dedup=DedupSettings(near_duplicate=near),
-        index=IndexSettings(kind=args.index),
-        store_images=not args.no_store_images,
-        progress=_progress,
-    )
-    print(json.dumps(kb.describe(), indent=2))
+    with Runtime(seed=0, device=args.device) as runtime:  # under `accelerate launch`: embedding shared
+        kb = KnowledgeBase.build(
+            args.kb,
+            _source(args),
+            _embedder(args, runtime),
+            chunk_size=args.chunk_size,
+            dedup=DedupSettings(near_duplicate=near),
+            index=IndexSettings(kind=args.index),
+            store_images=not args.no_store_images,
+            progress=_progress,
+            runtime=runtime,
+        )
+        if runtime.is_main:
+            print(json.dumps(kb.describe(), indent=2))
     return 0
 
 
 @_clean_errors
 def cmd_add(args: argparse.Namespace) -> int:
     from generators.retrieval.knowledge_base import KnowledgeBase
+    from workbench.runtime import Runtime
 
-    kb = KnowledgeBase.open(args.kb, _embedder(args))
-    result = kb.add(_source(args), chunk_size=args.chunk_size, progress=_progress)
+    with Runtime(seed=0, device=args.device) as runtime:  # under `accelerate launch`: embedding shared
+        kb = KnowledgeBase.open(args.kb, _embedder(args, runtime))
+        kb.runtime = runtime
+        result = kb.add(_source(args), chunk_size=args.chunk_size, progress=_progress)
+        if not runtime.is_main:
+            return 0
     print(
         json.dumps(
             {

@@ -196,7 +196,7 @@ def _knowledge_base(ctx: RunContext, cfg: EntityDrawBenchConfig, embedder: Any):
     if section.path is not None:
         return KnowledgeBase.open(section.path, embedder, index=section.index)
     source = ToyEntitySource(section.views_per_entity, seed=section.seed)
-    return KnowledgeBase.build(ctx.dir / "kb", source, embedder, index=section.index)
+    return KnowledgeBase.build(ctx.dir / "kb", source, embedder, index=section.index, runtime=ctx.runtime)
 
 
 def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[str | None, GuidanceConfig]]:

@@ -13,6 +13,11 @@ manifest, so a build killed at any point resumes at the first item it had not co
 (:meth:`KnowledgeBase.build` and :meth:`KnowledgeBase.add` pick up where the manifest says). Duplicates are
 skipped by content hash and by near-duplicate embeddings (see :mod:`generators.retrieval.dedup`).
 
+Given a ``runtime`` (``accelerate launch --num_processes N``), each chunk's items are loaded and embedded
+in fixed blocks shared among the processes (:mod:`generators.retrieval.chunk_embedding`); every process
+then takes the same de-duplication decisions, each stores the images it loaded, and the main process
+writes the chunk and the manifest: the base holds the same bytes as one built by one process.
+
 Example:
     >>> import tempfile
     >>> from workbench.dummy import dummy_clip
@@ -30,11 +35,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from generators.retrieval.dedup import content_hash, near_duplicates
+from generators.retrieval.chunk_embedding import embed_chunk
+from generators.retrieval.dedup import near_duplicates
 from generators.retrieval.embedder import ClipEmbedder
 from generators.retrieval.index import ExactIndex, FaissIndex, IndexSettings, build_index
 from generators.retrieval.lexical import Bm25Index
@@ -58,6 +64,9 @@ from workbench.io import (
     save_image,
     save_tensors,
 )
+
+if TYPE_CHECKING:
+    from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +115,7 @@ class KnowledgeBase:
         self._hashes: set[str] = set()
         self._indexes: dict[str, ExactIndex | FaissIndex | Bm25Index] = {}
         self.index_settings: IndexSettings = manifest.index  # this session's search settings
+        self.runtime: Runtime | None = None  # the processes that share additions (None: this one alone)
         self._load_chunks()
 
     # ------------------------------------------------------------------ opening
@@ -175,21 +185,32 @@ class KnowledgeBase:
         index: IndexSettings | None = None,
         store_images: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        runtime: Runtime | None = None,
     ) -> KnowledgeBase:
         """Create a base from ``source``, or resume a killed build of it in ``folder``.
 
         A folder that holds a base already is opened (its CLIP checked) and the source's unfinished part is
-        added; a finished source is not scanned again.
+        added; a finished source is not scanned again. With ``runtime``, the embedding is shared among its
+        processes (the main process creates the folder and writes the files).
         """
         folder = Path(folder)
-        if (folder / "manifest.json").exists():
+        main = runtime is None or runtime.is_main
+        resuming = (folder / "manifest.json").exists()
+        if runtime is not None:
+            runtime.wait()  # every process has looked before the main process creates it
+        if main and resuming:
             kb = cls.open(folder, embedder)
             removed = remove_stale_temp_files(folder)
             logger.info(
                 "resuming the build of %s (%d unfinished temporary file(s) removed)", folder, len(removed)
             )
-        else:
+        elif main:
             kb = cls.create(folder, embedder, dedup=dedup, index=index, store_images=store_images)
+        if runtime is not None:
+            runtime.wait()  # the main process has created or cleaned the folder
+        if not main:
+            kb = cls.open(folder, embedder)
+        kb.runtime = runtime
         kb.add(source, chunk_size=chunk_size, rescan=False, progress=progress)
         return kb
 
@@ -228,7 +249,8 @@ class KnowledgeBase:
         rescan: bool = True,
         progress: Callable[[int, int], None] | None = None,
     ) -> AddResult:
-        """Add a source's items, chunk by chunk, skipping duplicates.
+        """Add a source's items, chunk by chunk, skipping duplicates (shared among the processes of
+        :attr:`runtime`, when set: call it on every process).
 
         Args:
             source: the items (see :mod:`generators.retrieval.sources`).
@@ -253,9 +275,9 @@ class KnowledgeBase:
         if start:
             logger.info("source %s: resuming at item %d of %d", sid, start, len(source))
         for s in range(start, len(source), chunk_size):
-            items = [source.item(i) for i in range(s, min(s + chunk_size, len(source)))]
-            added, exact, near = self._add_chunk(items, sid, embedder)
-            state.next_index = s + len(items)
+            count = min(s + chunk_size, len(source)) - s
+            added, exact, near = self._add_chunk(lambda i, s=s: source.item(s + i), count, sid, embedder)
+            state.next_index = s + count
             state.added += added
             state.skipped_exact += exact
             state.skipped_near += near
@@ -264,65 +286,77 @@ class KnowledgeBase:
             result.skipped_near += near
             result.chunks += 1
             self.manifest.sources[sid] = state
-            write_manifest(self.folder, self.manifest)  # commit
-            if progress is not None:
+            self._commit()
+            if progress is not None and self._is_main:
                 progress(state.next_index, len(source))
         state.done = True
         state.next_index = len(source)
         self.manifest.sources[sid] = state
-        write_manifest(self.folder, self.manifest)
+        self._commit()
+        if self.runtime is not None:
+            self.runtime.wait()  # every file is written when any process returns
         logger.info(
             "source %s: %d added, %d exact and %d near duplicates skipped; %d entries in the base",
             sid, result.added, result.skipped_exact, result.skipped_near, len(self),
         )  # fmt: skip
         return result
 
-    def _add_chunk(self, items: Sequence[KBItem], sid: str, embedder: ClipEmbedder) -> tuple[int, int, int]:
-        """Embed, de-duplicate and write one chunk (not yet committed to the manifest)."""
-        images, keep, hashes, exact = [], [], [], 0
-        seen = set(self._hashes)
-        for item in items:
-            image = item.load_image()  # (3, H, W)
-            h = content_hash(image, item.text)
-            if self.manifest.dedup.exact and h in seen:
+    @property
+    def _is_main(self) -> bool:
+        return self.runtime is None or self.runtime.is_main
+
+    def _commit(self) -> None:
+        """Write the manifest (the main process only)."""
+        if self._is_main:
+            write_manifest(self.folder, self.manifest)
+
+    def _add_chunk(
+        self, item: Callable[[int], KBItem], count: int, sid: str, embedder: ClipEmbedder
+    ) -> tuple[int, int, int]:
+        """Embed, de-duplicate and write one chunk of ``count`` items (not yet committed to the manifest)."""
+        dedup = self.manifest.dedup
+        rows, pixels = embed_chunk(item, count, embedder, self._hashes if dedup.exact else (), self.runtime)
+        keep, exact, seen = [], 0, set(self._hashes)
+        for row in rows:
+            if dedup.exact and row.hash in seen:
                 exact += 1
                 continue
-            seen.add(h)
-            images.append(image)
-            keep.append(item)
-            hashes.append(h)
+            seen.add(row.hash)
+            keep.append(row)
         if not keep:
             return 0, exact, 0
-        if len({tuple(img.shape) for img in images}) == 1:
-            image_emb = embedder.embed_images(torch.stack(images))  # (n, D)
-        else:  # images of different sizes: one at a time
-            image_emb = torch.cat([embedder.embed_images(img[None]) for img in images])  # (n, D)
-        text_emb = embedder.embed_texts([it.text for it in keep])  # (n, D)
+        image_emb = torch.stack([r.image_emb for r in keep])  # (n, D)
+        text_emb = torch.stack([r.text_emb for r in keep])  # (n, D)
         near = torch.zeros(len(keep), dtype=torch.bool)
-        if self.manifest.dedup.near_duplicate is not None:
-            near = near_duplicates(
-                image_emb, text_emb, self.image_emb, self.text_emb, self.manifest.dedup.near_duplicate
-            )
-        rows = [i for i in range(len(keep)) if not near[i]]
-        if not rows:
+        if dedup.near_duplicate is not None:
+            near = near_duplicates(image_emb, text_emb, self.image_emb, self.text_emb, dedup.near_duplicate)
+        rows_kept = [i for i in range(len(keep)) if not near[i]]
+        if not rows_kept:
             return 0, exact, int(near.sum())
         entries = []
-        for i in rows:
+        for i in rows_kept:
+            r = keep[i]
+            image = self._image_ref(r.hash, r.path)
+            if r.index in pixels and not (self.folder / image).is_file():
+                save_image(self.folder / image, pixels[r.index])  # stored by the process that loaded it
             entries.append(
                 {
                     "id": len(self.entries) + len(entries),
-                    "text": keep[i].text,
-                    "image": self._store_image(images[i], hashes[i], keep[i]),
-                    "hash": hashes[i],
+                    "text": r.text,
+                    "image": image,
+                    "hash": r.hash,
                     "source": sid,
-                    "meta": keep[i].meta,
+                    "meta": r.meta,
                 }
             )
-        new_image, new_text = image_emb[rows].contiguous(), text_emb[rows].contiguous()
+        if self.runtime is not None:
+            self.runtime.wait()  # every image is stored before the chunk that names it is written
+        new_image, new_text = image_emb[rows_kept].contiguous(), text_emb[rows_kept].contiguous()
         name = f"{len(self.manifest.chunks):06d}"
         base = self.folder / CHUNKS_DIR / name
-        atomic_write_json(base.with_suffix(".json"), entries)
-        save_tensors(base.with_suffix(".safetensors"), {"image_emb": new_image, "text_emb": new_text})
+        if self._is_main:
+            atomic_write_json(base.with_suffix(".json"), entries)
+            save_tensors(base.with_suffix(".safetensors"), {"image_emb": new_image, "text_emb": new_text})
         self.manifest.chunks.append(ChunkRecord(name=name, count=len(entries), source=sid))
         self.manifest.count += len(entries)
         self.entries.extend(entries)
@@ -336,13 +370,12 @@ class KnowledgeBase:
                 index.add(new_image if target == "image" else new_text)
         return len(entries), exact, int(near.sum())
 
-    def _store_image(self, image: torch.Tensor, digest: str, item: KBItem) -> str:
-        if not self.manifest.store_images and item.path is not None:
-            return str(Path(item.path).resolve())
-        rel = f"{IMAGES_DIR}/{digest[:2]}/{digest}.png"
-        if not (self.folder / rel).is_file():
-            save_image(self.folder / rel, image)
-        return rel
+    def _image_ref(self, digest: str, path: str | None) -> str:
+        """Where an entry's image lives: its own file (``store_images: false`` and a file source), else
+        ``images/<ab>/<sha256>.png`` in the base."""
+        if not self.manifest.store_images and path is not None:
+            return str(Path(path).resolve())
+        return f"{IMAGES_DIR}/{digest[:2]}/{digest}.png"
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:

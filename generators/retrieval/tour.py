@@ -33,7 +33,9 @@ def tour_retrieval(ctx, result) -> None:
     source = ToyEntitySource(
         views_per_entity=2, seed=ctx.runtime.seed, image_size=size, entities=TOUR_ENTITIES
     )
-    kb = KnowledgeBase.build(ctx.dir / "outputs" / "kb", source, ClipEmbedder(model, processor, name=name))
+    kb = KnowledgeBase.build(
+        ctx.dir / "outputs" / "kb", source, ClipEmbedder(model, processor, name=name), runtime=ctx.runtime
+    )
     neighbours = retrieve(kb, [TOUR_PROMPT], k=2, target=RetrievalSection().target)
     pipe = RetrievalAugmentedPipeline.from_pipe(result.pipeline)
     pipe.set_progress_bar_config(disable=True)

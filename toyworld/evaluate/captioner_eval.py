@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
+from workbench.runs.items import map_batches
+
 from ..world import ShapesWorld, parse_caption
+
+if TYPE_CHECKING:
+    from workbench.runtime import Runtime
 
 
 @torch.no_grad()
@@ -16,7 +23,7 @@ def caption_images(
     out: list[str] = []
     for i in range(0, len(images), batch):
         ids = model.generate(
-            pixel_values=normalize(images[i : i + batch]),
+            pixel_values=normalize(images[i : i + batch]).to(next(model.parameters()).device),
             max_new_tokens=max_new_tokens,
             num_beams=1,
             do_sample=False,
@@ -37,19 +44,30 @@ def _same(p, o) -> bool:
 
 
 @torch.no_grad()
-def evaluate_captioner(model, tokenizer, n: int = 200, seed: int = 999) -> dict[str, float]:
+def evaluate_captioner(
+    model, tokenizer, n: int = 200, seed: int = 999, runtime: Runtime | None = None, batch: int = 64
+) -> dict[str, float]:
+    """Single-object captions with every attribute right, two-object captions naming both objects.
+
+    With ``runtime``, scenes are rendered and captioned in fixed batches of ``batch`` shared among its
+    processes (the same numbers on any number of processes).
+    """
     world = ShapesWorld(model.config.vision_config.image_size)
-    single = world.batch(seed, "test", 0, n, n_objects=1)
-    caps = caption_images(model, tokenizer, single.images)
+
+    def captions(scene_seed: int, n_objects: int):
+        def run(start: int, stop: int) -> list[str]:
+            part = world.batch(scene_seed, "test", start, stop - start, n_objects=n_objects)
+            return caption_images(model, tokenizer, part.images, batch)
+
+        return map_batches(runtime, n, batch, run)
+
     ok = 0
-    for cap, scene in zip(caps, single.scenes):
-        parsed = parse_caption(cap)
+    for cap, i in zip(captions(seed, 1), range(n)):
+        parsed, scene = parse_caption(cap), world.scene(seed, "test", i, n_objects=1)
         ok += len(parsed) == 1 and _same(parsed[0], scene.objects[0])
-    two = world.batch(seed + 1, "test", 0, n, n_objects=2)
-    caps2 = caption_images(model, tokenizer, two.images)
     ok2 = 0
-    for cap, scene in zip(caps2, two.scenes):
-        parsed = parse_caption(cap)
+    for cap, i in zip(captions(seed + 1, 2), range(n)):
+        parsed, scene = parse_caption(cap), world.scene(seed + 1, "test", i, n_objects=2)
         found = [any(p.shape == o.shape and p.color == o.color for p in parsed) for o in scene.objects]
         ok2 += all(found) and len(parsed) == 2
     return {"single_acc": ok / n, "two_object_acc": ok2 / n}

@@ -1,14 +1,22 @@
-"""``workbench toy eval``: every shipped toy model on freshly generated held-out scenes."""
+"""``workbench toy eval``: every shipped toy model on freshly generated held-out scenes.
+
+Under ``accelerate launch --num_processes N`` each section's scenes are shared among the processes in
+fixed batches (:func:`workbench.runs.items.map_batches`) and gathered on every process: the same numbers as
+one process (``seconds_per_image`` aside).
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..train.registry import MODELS_DIR
+
+if TYPE_CHECKING:
+    from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -20,21 +28,45 @@ def _missing(name: str, models_dir: Path) -> dict[str, Any]:
     }
 
 
+def _batch(size: int | None, default: int) -> int:
+    return default if size is None else size
+
+
 @torch.no_grad()
 def evaluate_all(
-    seed: int = 999, n: int = 500, models_dir: Path = MODELS_DIR, sections: tuple[str, ...] | None = None
+    seed: int = 999,
+    n: int = 500,
+    models_dir: Path = MODELS_DIR,
+    sections: tuple[str, ...] | None = None,
+    runtime: Runtime | None = None,
+    batch: int | None = None,
+    sd_steps: int = 25,
+    retrieval_n: int = 1000,
 ) -> dict[str, Any]:
-    """One dict with ``judge``, ``clip``, ``vae``, ``sd`` and ``captioner`` sections (fractions in [0, 1])."""
+    """One dict with ``judge``, ``clip``, ``vae``, ``sd`` and ``captioner`` sections (fractions in [0, 1]).
+
+    Args:
+        seed: the held-out scenes' seed.
+        n: scenes per measure (the SD section takes at most 200, the captioner's 300, the VAE's 256).
+        models_dir: the folder of the toy models.
+        sections: which sections (default all).
+        runtime: the models run on its device, and the scenes are shared among its processes (``None``:
+            one process on the CPU).
+        batch: scenes per batch in every section (default: each section's own, 16 to 256); the numbers
+            depend on it only through batched arithmetic.
+        sd_steps: denoising steps of the SD section.
+        retrieval_n: captions among which the CLIP's image-to-text R@1 is measured.
+    """
     sections = sections or ("judge", "clip", "vae", "sd", "captioner")
+    device = runtime.device if runtime is not None else torch.device("cpu")
     out: dict[str, Any] = {"seed": seed, "n": n}
     if "judge" in sections:
         if (models_dir / "judge" / "config.json").exists():
             from ..judge import ShapesJudge
             from ..train.judge import evaluate_judge
 
-            out["judge"] = evaluate_judge(
-                ShapesJudge.from_pretrained(models_dir / "judge").eval(), n=n, seed=seed
-            )
+            judge = ShapesJudge.from_pretrained(models_dir / "judge").eval().to(device)
+            out["judge"] = evaluate_judge(judge, n=n, seed=seed, runtime=runtime, batch=_batch(batch, 128))
         else:
             out["judge"] = _missing("judge", models_dir)
     if "clip" in sections:
@@ -43,22 +75,23 @@ def evaluate_all(
 
             from .clip_eval import evaluate_clip
 
-            model = CLIPModel.from_pretrained(models_dir / "clip").eval()
+            model = CLIPModel.from_pretrained(models_dir / "clip").eval().to(device)
             tok = CLIPTokenizer.from_pretrained(models_dir / "clip")
-            out["clip"] = evaluate_clip(model, tok, n=n, seed=seed, retrieval_n=1000)
+            out["clip"] = evaluate_clip(
+                model, tok, n=n, seed=seed, retrieval_n=retrieval_n, runtime=runtime, batch=_batch(batch, 256)
+            )
         else:
             out["clip"] = _missing("clip", models_dir)
     if "vae" in sections:
         if (models_dir / "vae" / "config.json").exists():
             from diffusers import AutoencoderKL
 
-            from ..train.vae import psnr
-            from ..world import ShapesWorld
+            from .vae_eval import evaluate_vae
 
-            vae = AutoencoderKL.from_pretrained(models_dir / "vae").eval()
-            x = ShapesWorld(64).batch(seed, "test", 0, min(n, 256), n_objects=(1, 4), entity_prob=0.1).images
-            y = ((vae.decode(vae.encode(x * 2 - 1).latent_dist.mode()).sample + 1) / 2).clamp(0, 1)
-            out["vae"] = {"psnr": psnr(y, x).mean().item()}
+            vae = AutoencoderKL.from_pretrained(models_dir / "vae").eval().to(device)
+            out["vae"] = evaluate_vae(
+                vae, n=min(n, 256), seed=seed, runtime=runtime, batch=_batch(batch, 256)
+            )
         else:
             out["vae"] = _missing("vae", models_dir)
     if "sd" in sections:
@@ -69,10 +102,19 @@ def evaluate_all(
             from ..judge import ShapesJudge
             from .sd_eval import evaluate_sd
 
-            pipe = StableDiffusionPipeline.from_pretrained(models_dir / "sd")
+            pipe = StableDiffusionPipeline.from_pretrained(models_dir / "sd").to(device)
             i2i = StableDiffusionImg2ImgPipeline(**pipe.components)
-            judge = ShapesJudge.from_pretrained(judge_dir).eval()
-            out["sd"] = evaluate_sd(pipe, i2i, judge, n=min(n, 200), seed=seed)
+            judge = ShapesJudge.from_pretrained(judge_dir).eval().to(device)
+            out["sd"] = evaluate_sd(
+                pipe,
+                i2i,
+                judge,
+                n=min(n, 200),
+                seed=seed,
+                steps=sd_steps,
+                runtime=runtime,
+                batch=_batch(batch, 16),
+            )
         else:
             out["sd"] = (
                 _missing("judge", models_dir)
@@ -88,9 +130,11 @@ def evaluate_all(
 
             from .captioner_eval import evaluate_captioner
 
-            model = BlipForConditionalGeneration.from_pretrained(models_dir / "captioner").eval()
+            model = BlipForConditionalGeneration.from_pretrained(models_dir / "captioner").eval().to(device)
             tok = BertTokenizer.from_pretrained(models_dir / "captioner")
-            out["captioner"] = evaluate_captioner(model, tok, n=min(n, 300), seed=seed)
+            out["captioner"] = evaluate_captioner(
+                model, tok, n=min(n, 300), seed=seed, runtime=runtime, batch=_batch(batch, 64)
+            )
         else:
             out["captioner"] = _missing("captioner", models_dir)
     return out

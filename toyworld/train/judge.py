@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+from workbench.runs.items import map_batches
 
 from ..judge.matching import match_boxes
 from ..judge.model import ShapesJudge
@@ -17,6 +19,9 @@ from .base import EMATrainer
 from .data import step_generator, train_batch
 from .loop import EMA
 from .model_card import write_model_card
+
+if TYPE_CHECKING:
+    from workbench.runtime import Runtime
 
 
 def judge_targets(batch: SceneBatch, grid: int) -> dict[str, torch.Tensor]:
@@ -165,31 +170,39 @@ class JudgeTrainer(EMATrainer):
 
 
 @torch.no_grad()
-def evaluate_judge(model: ShapesJudge, n: int = 500, seed: int = 999) -> dict[str, float]:
-    """Shape / colour accuracy of matched objects, mean box IoU, exact count, on 1-4 object test scenes."""
+def evaluate_judge(
+    model: ShapesJudge, n: int = 500, seed: int = 999, runtime: Runtime | None = None, batch: int = 128
+) -> dict[str, float]:
+    """Shape / colour accuracy of matched objects, mean box IoU, exact count, on 1-4 object test scenes.
+
+    With ``runtime``, the scenes are rendered and read in fixed batches of ``batch`` shared among its
+    processes (the same numbers on any number of processes).
+    """
     world = ShapesWorld(model.config.image_size)
-    batch = world.batch(seed, "test", 0, n, n_objects=(1, 4), entity_prob=0.1, entities=ENTITY_NAMES)
-    dets = []
-    for i in range(0, n, 128):
-        dets += model.detect(batch.images[i : i + 128])
-    shape_ok = color_ok = total = count_ok = 0
-    ious: list[float] = []
-    for scene, d in zip(batch.scenes, dets):
-        count_ok += len(d) == len(scene.objects)
-        pairs = match_boxes([x.box for x in d], [o.box for o in scene.objects])
-        matched = {r: (p, iou) for p, r, iou in pairs}
-        for r, obj in enumerate(scene.objects):
-            total += 1
-            if r in matched:
-                p, iou = matched[r]
+    options: dict[str, Any] = {"n_objects": (1, 4), "entity_prob": 0.1, "entities": ENTITY_NAMES}
+
+    def read(start: int, stop: int) -> list[tuple[int, int, int, int, list[float]]]:
+        part = world.batch(seed, "test", start, stop - start, **options)
+        out = []
+        for scene, d in zip(part.scenes, model.detect(part.images)):
+            pairs = match_boxes([x.box for x in d], [o.box for o in scene.objects])
+            matched = {r: (p, iou) for p, r, iou in pairs}
+            shape_ok = color_ok = 0
+            ious: list[float] = []
+            for r, obj in enumerate(scene.objects):
+                p, iou = matched.get(r, (None, 0.0))
                 ious.append(iou)
-                shape_ok += d[p].shape == obj.shape
-                color_ok += d[p].color == obj.color
-            else:
-                ious.append(0.0)
+                shape_ok += p is not None and d[p].shape == obj.shape
+                color_ok += p is not None and d[p].color == obj.color
+            out.append((len(d) == len(scene.objects), shape_ok, color_ok, len(scene.objects), ious))
+        return out
+
+    rows = map_batches(runtime, n, batch, read)  # one row per scene, in scene order
+    total = sum(r[3] for r in rows)
+    ious = [iou for r in rows for iou in r[4]]
     return {
-        "shape_acc": shape_ok / total,
-        "color_acc": color_ok / total,
+        "shape_acc": sum(r[1] for r in rows) / total,
+        "color_acc": sum(r[2] for r in rows) / total,
         "box_iou": sum(ious) / len(ious),
-        "count_acc": count_ok / n,
+        "count_acc": sum(r[0] for r in rows) / n,
     }

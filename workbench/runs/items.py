@@ -18,14 +18,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
 
     from workbench.runs.context import RunContext
+    from workbench.runtime import Runtime
 
-__all__ = ["ItemResult", "map_items"]
+__all__ = ["ItemResult", "batch_bounds", "map_batches", "map_items"]
+
+T = TypeVar("T")
 
 ItemResult = tuple[dict[str, "torch.Tensor"], dict[str, Any]]
 
@@ -62,3 +65,47 @@ def map_items(
             done.append((i, tensors, meta))
     gathered = sorted(rt.gather(done), key=lambda item: item[0])
     return [(tensors, meta) for _, tensors, meta in gathered]
+
+
+def batch_bounds(count: int, batch: int) -> list[tuple[int, int]]:
+    """The fixed batches ``[(0, batch), (batch, 2 * batch), ...]`` covering ``count`` items."""
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    return [(s, min(s + batch, count)) for s in range(0, count, batch)]
+
+
+def map_batches(
+    runtime: Runtime | None,
+    count: int,
+    batch: int,
+    compute: Callable[[int, int], Sequence[T]],
+) -> list[T]:
+    """``compute(start, stop)`` for this process's share of the fixed batches of ``count`` items,
+    gathered in item order on every process (no checkpoints: for evaluations that run in one go).
+
+    The batches are the same whatever the number of processes (:func:`batch_bounds`); only which process
+    computes each one changes, so a batched model call sees the same inputs under ``accelerate launch
+    --num_processes N`` as in one process, and gives the same numbers.
+
+    Args:
+        runtime: the run's runtime (``None``: one process, every batch here).
+        count: items in all.
+        batch: items per batch.
+        compute: ``(start, stop) -> one result per item`` of ``range(start, stop)`` (picklable; tensors on
+            the CPU).
+
+    Returns:
+        the ``count`` per-item results, in item order, on every process.
+    """
+    bounds = batch_bounds(count, batch)
+    owned = range(len(bounds)) if runtime is None else runtime.shard_indices(len(bounds))
+    done: list[tuple[int, list[T]]] = []
+    for b in owned:
+        start, stop = bounds[b]
+        results = list(compute(start, stop))
+        if len(results) != stop - start:
+            raise ValueError(f"compute({start}, {stop}) gave {len(results)} results for {stop - start} items")
+        done.append((b, results))
+    if runtime is not None:
+        done = runtime.gather(done)
+    return [item for _, results in sorted(done, key=lambda d: d[0]) for item in results]

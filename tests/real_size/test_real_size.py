@@ -33,6 +33,13 @@ MODULES = [
 ]
 
 
+def _all_cores() -> dict[str, str]:
+    """The environment with every core for torch (the test session runs on one thread);
+    ``REAL_SIZE_THREADS`` sets another count."""
+    threads = os.environ.get("REAL_SIZE_THREADS") or str(os.cpu_count() or 1)
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
 def test_the_list_is_every_module():
     sys.path.insert(0, str(SCRIPT.parent))
     from real_size_modules import MODULES as REGISTERED
@@ -47,6 +54,7 @@ def test_one_step_at_real_size(module, real_models):
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=_all_cores(),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     row = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -60,6 +60,7 @@ def launch_cpu_processes():
     binding it gets one more try.
     """
     import shutil
+    import signal
     import socket
     import subprocess
     import sys
@@ -80,7 +81,15 @@ def launch_cpu_processes():
             command = [launcher, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
                        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                        *args]  # fmt: skip
-            proc = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True, cwd=root)
+            child = subprocess.Popen(command, env=env, cwd=root, text=True, start_new_session=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            try:
+                stdout, stderr = child.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)  # the launcher and the processes it started
+                child.communicate()
+                raise
+            proc = subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
             if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
                 break
         assert proc.returncode == 0, proc.stderr[-4000:]

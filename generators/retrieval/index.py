@@ -69,7 +69,7 @@ class IndexSettings(BaseModel):
     pq_m: int | None = Field(default=None, ge=1)
     pq_bits: int = Field(default=8, ge=4, le=12)
     refine: RefineKind = "SQ8"
-    refine_factor: int = Field(default=8, ge=1)
+    refine_factor: int = Field(default=24, ge=1)
     mmap: bool = True
 
 

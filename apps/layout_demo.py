@@ -517,7 +517,7 @@ def _boxes_tab(gr: Any) -> None:
         use = gr.Button("use the drawn boxes")
     with gr.Row():
         model, steps, guidance, seed = _settings(gr)
-        method = gr.Dropdown(list(METHOD_CHOICES), value="box_guidance", label="method")
+        method = gr.Dropdown(list(METHOD_CHOICES), value="regions", label="method")
         show = gr.Checkbox(value=True, label="attention maps")
     run = gr.Button("Generate", variant="primary")
     info = gr.Markdown()

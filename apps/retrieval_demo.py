@@ -249,7 +249,7 @@ def build():
             guidance_scale = gr.Slider(*GUIDANCE_RANGE, value=5, step=0.5, label="guidance scale")
             steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
             seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=limits.SEED_MAX)
-        gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=200)
+        gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=200, object_fit="contain")
         with gr.Row():
             without = gr.Image(label="without retrieval", type="pil", height=SHOWN_SIDE)
             with_ret = gr.Image(label="with retrieval", type="pil", height=SHOWN_SIDE)

@@ -25,7 +25,7 @@ from workbench.runtime import Runtime
 
 from .tiny_models import PROMPTS, tiny_clip, word_tokenizer
 
-EVALUATIONS = 320
+EVALUATIONS = 1600
 
 
 def build(scorer=None):

@@ -19,8 +19,7 @@ Names are imported on first use, so ``import attacks.masterprints.cli`` stays fa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from workbench.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "FileCheckpoint": "attacks.masterprints.checkpoint",
@@ -55,11 +54,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'attacks.masterprints' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

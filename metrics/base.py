@@ -4,6 +4,10 @@ Keeping per-item values (a ``cat`` state) instead of a running sum costs one flo
 per-image reports, bootstrap confidence intervals and process-order-independent aggregates: under
 ``accelerate launch`` the states are gathered in process order, so the mean over 2 processes equals
 the mean over 1.
+
+A metric that scores items another mechanism already shares out or gathers (an experiment's work items,
+:func:`workbench.runs.items.map_items`) is built with ``sync_on_compute=False``: ``compute`` and
+``per_item`` then read this process's values only, and never wait for a process that does not score.
 """
 
 from __future__ import annotations
@@ -47,12 +51,13 @@ class PerItemMetric(Metric):
         return self._append(values)
 
     def per_item(self) -> torch.Tensor:
-        """Every accumulated per-item value, across processes, in update order.
+        """Every accumulated per-item value, across processes (unless built with
+        ``sync_on_compute=False``, as ``compute``), in update order.
 
         Returns:
             `torch.Tensor` of shape `(N,)`, float64.
         """
-        with self.sync_context(should_sync=True, should_unsync=True):
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
             if isinstance(self.values, torch.Tensor):
                 return self.values.clone()
             if len(self.values) == 0:

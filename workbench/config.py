@@ -115,6 +115,11 @@ class RuntimeConfig(ConfigSection):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str | None = Field(default=None, description="None lets accelerate choose; 'cpu' forces the CPU")
     deterministic: bool = True
+    autocast: Literal["bf16", "fp16"] | None = Field(
+        default=None,
+        description="None: off; 'bf16' (or 'fp16' on CUDA): fp32 weights, the generation loops' "
+        "matrix products in that type (torch.autocast); see benchmarks/bench_autocast.py",
+    )
 
 
 class ExperimentConfig(ConfigSection):

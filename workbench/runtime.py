@@ -46,6 +46,39 @@ def end_process_group() -> None:
         state.destroy_process_group()
 
 
+def launched() -> bool:
+    """Whether a launcher (``accelerate launch``, ``torchrun``, ``mpirun``) started this process as one
+    of several."""
+    from accelerate.utils import get_int_from_env
+
+    if int(os.environ.get("LOCAL_RANK", -1)) != -1:
+        return True
+    return get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1) > 1
+
+
+def use_cpu_processes(device: str | None) -> bool:
+    """Whether the run's processes must be CPU processes talking over ``gloo``.
+
+    ``device="cpu"`` forces it; so does ``ACCELERATE_USE_CPU`` (what ``accelerate launch --cpu`` sets).
+    With ``device=None`` a launched process on a machine without an accelerator that has a process-group
+    backend (a CPU-only machine, a Mac) is a CPU process too: accelerate's own choice there is "no
+    distributed run", which would make N independent one-process runs.
+    """
+    from accelerate.utils import parse_flag_from_env
+    from accelerate.utils.imports import get_distributed_backend, get_torch_accelerator_backend
+
+    if device == "cpu":
+        return True
+    if device is not None:
+        return False
+    if parse_flag_from_env("ACCELERATE_USE_CPU"):
+        return True
+    if not launched():
+        return False
+    kind, _module = get_torch_accelerator_backend()
+    return kind is None or get_distributed_backend(kind) is None
+
+
 def check_seed(seed: Any) -> int:
     """``seed`` as an int in ``0 .. 2**63 - 1``.
 
@@ -108,6 +141,10 @@ class Runtime:
         device: ``None`` lets accelerate choose (CUDA, MPS, else CPU); ``"cpu"`` forces the CPU; a device
             this machine lacks is refused (:func:`check_device`).
         deterministic: ask torch for deterministic kernels (bit-identical CPU runs).
+        autocast: ``None`` (off) or ``"bf16"`` / ``"fp16"`` (fp16 only on CUDA): with fp32 weights,
+            :meth:`autocast` runs the matrix products and convolutions of a block in that type
+            (``torch.autocast``). Faster where the hardware has fast bf16 (recent CPUs, GPUs), within a
+            small deviation of fp32 (``benchmarks/bench_autocast.py`` prints both); off by default.
 
     Example:
         >>> rt = Runtime(seed=0, device="cpu")
@@ -122,6 +159,7 @@ class Runtime:
         precision: Precision = "fp32",
         device: str | None = None,
         deterministic: bool = True,
+        autocast: Precision | None = None,
     ) -> None:
         from accelerate import PartialState
 
@@ -132,8 +170,13 @@ class Runtime:
 
         if self.precision not in _DTYPES:
             raise ValueError(f"precision must be one of {sorted(_DTYPES)}, got {self.precision!r}")
+        if autocast == "fp32":
+            autocast = None
+        if autocast is not None and autocast not in _DTYPES:
+            raise ValueError(f"autocast must be None, 'bf16' or 'fp16', got {autocast!r}")
+        self.autocast_precision = autocast
         device = check_device(device)
-        cpu = device == "cpu"
+        cpu = use_cpu_processes(device)
         self._state = PartialState(cpu=cpu)
         if device is not None and not cpu and torch.device(device) != self._state.device:
             # An explicit device such as "cuda:1" wins over accelerate's default for single-process use.
@@ -142,6 +185,8 @@ class Runtime:
             self._device = self._state.device
         if self.precision == "fp16" and self._device.type == "cpu":
             raise ValueError("precision 'fp16' is not supported on the CPU; use 'bf16' or 'fp32'")
+        if self.autocast_precision == "fp16" and self._device.type == "cpu":
+            raise ValueError("autocast 'fp16' is not supported on the CPU; use autocast 'bf16' (or none)")
         if self.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             if self._device.type == "cuda":
@@ -158,7 +203,10 @@ class Runtime:
         return _DTYPES[self.precision]
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Autocast to the run's precision on its device (a no-op in fp32)."""
+        """Autocast on the run's device: to the ``autocast`` option's type when set, else to the run's
+        precision (a no-op in fp32 without the option)."""
+        if self.autocast_precision is not None:
+            return torch.autocast(self._device.type, dtype=_DTYPES[self.autocast_precision])
         if self.precision == "fp32":
             return contextlib.nullcontext()
         return torch.autocast(self._device.type, dtype=self.dtype)
@@ -243,6 +291,7 @@ class Runtime:
             "device": str(self._device),
             "num_processes": self.num_processes,
             "deterministic": self.deterministic,
+            "autocast": self.autocast_precision,
         }
 
     def __repr__(self) -> str:

@@ -325,7 +325,8 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
         if clip is not None:
             from metrics import CLIPTextScore
 
-            metric = CLIPTextScore(clip[0], clip[1], model_name=clip[2]).to(rt.device)
+            # the images are gathered already and scored by the main process alone: no sync
+            metric = CLIPTextScore(clip[0], clip[1], model_name=clip[2], sync_on_compute=False).to(rt.device)
             for i in range(0, len(images), 32):
                 metric.update(images[i : i + 32].to(rt.device), prompts[i : i + 32])
             entry["clip_t"] = float(metric.compute())

@@ -45,9 +45,11 @@ def score_images(
     """
     from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity
 
-    clip_t = CLIPTextScore(clip[0], clip[1]) if clip is not None else None
-    clip_i = CLIPImageScore(clip[0], clip[1]) if clip is not None else None
-    fidelity = ConceptFidelity(fidelity_encoder) if fidelity_encoder is not None else None
+    # the images were gathered from the work items already: each metric reads this process's values
+    local = {"sync_on_compute": False}
+    clip_t = CLIPTextScore(clip[0], clip[1], **local) if clip is not None else None
+    clip_i = CLIPImageScore(clip[0], clip[1], **local) if clip is not None else None
+    fidelity = ConceptFidelity(fidelity_encoder, **local) if fidelity_encoder is not None else None
     records: list[dict[str, Any]] = []
     for c, (batch, comp) in enumerate(zip(images, compositions)):
         batch = batch.float().clamp(0, 1)  # (N, 3, H, W)

@@ -159,8 +159,8 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
         },
         "sources": {"sd": sd_source, "clip": clip_source},
         "embedder": ClipEmbedder(clip_model, processor, name=clip_source),
-        "clip_i": CLIPImageScore(clip_model, processor, model_name=clip_source),
-        "clip_t": CLIPTextScore(clip_model, processor, model_name=clip_source),
+        "clip_i": CLIPImageScore(clip_model, processor, model_name=clip_source, sync_on_compute=False),
+        "clip_t": CLIPTextScore(clip_model, processor, model_name=clip_source, sync_on_compute=False),
         "judge": None,
     }
     judge_dir = MODELS_DIR / "judge" if cfg.models.judge == "auto" else Path(cfg.models.judge)

@@ -162,8 +162,14 @@ class RunContext:
         self._write_info()
 
     def close(self, status: str = "completed", error: str | None = None) -> None:
-        """Write the report and the final ``run.json`` (``status``: completed, failed or interrupted)."""
-        self.runtime.wait()
+        """Write the report and the final ``run.json`` (``status``: completed, failed or interrupted).
+
+        A completed run waits for every process first. A failed or interrupted one does not: the other
+        processes may be inside a collective call that this process will never join, so waiting would
+        hang the run; the launcher ends them when this process exits with its error.
+        """
+        if status == "completed":
+            self.runtime.wait()
         if not self.is_main:
             return
         self._info["status"] = status
@@ -200,8 +206,13 @@ class RunContext:
             self._lock.release()
 
     def _take_lock(self) -> None:
-        """Hold the folder's lock (main process) unless the caller passed a held one."""
-        if self._lock is None or not self._lock.held:
+        """Hold the folder's lock (main process) unless the caller passed a held one.
+
+        Only the main process holds a lock, so whether one is held is the main process's answer: every
+        process must take the same branch, since :func:`lock_run_folder` is a collective call.
+        """
+        held = shared_from_main(self.runtime, self._lock is not None and self._lock.held)
+        if not held:
             self._lock = lock_run_folder(self.dir, self.runtime)
 
     def save_report(self) -> Path | None:

@@ -54,6 +54,7 @@ def make_runtime(cfg: ExperimentConfig) -> Runtime:
         precision=cfg.runtime.precision,
         device=cfg.runtime.device,
         deterministic=cfg.runtime.deterministic,
+        autocast=cfg.runtime.autocast,
     )
 
 

@@ -35,15 +35,16 @@ class Scorer:
             from metrics.embedding.clip_i import CLIPImageScore
             from metrics.embedding.clip_t import CLIPTextScore
 
-            self.clip_i = CLIPImageScore(*clip)
-            self.clip_t = CLIPTextScore(*clip)
+            # used per work item (cells are shared out by map_items): never synced across processes
+            self.clip_i = CLIPImageScore(*clip, sync_on_compute=False)
+            self.clip_t = CLIPTextScore(*clip, sync_on_compute=False)
         self.judge = judge
         self.lpips = None
         if lpips:
             try:
                 from metrics.image.lpips import LPIPS
 
-                self.lpips = LPIPS(net="alex")
+                self.lpips = LPIPS(net="alex", sync_on_compute=False)
             except (FileNotFoundError, OSError) as err:
                 self.notes.append(f"LPIPS skipped: {err}")
 

@@ -51,13 +51,13 @@ def run_ctx(tmp_path, runtime):
 
 @pytest.fixture
 def launch_cpu_processes():
-    """``launch(args, processes=2, timeout=300) -> CompletedProcess``: ``accelerate launch`` of ``args``
-    (a script and its arguments, or ``["-m", module, ...]``) over CPU processes.
+    """``launch(args, processes=2, timeout=300, cpu_flag=True) -> CompletedProcess``: ``accelerate launch``
+    of ``args`` (a script and its arguments, or ``["-m", module, ...]``) over CPU processes.
 
     ``accelerate launch --cpu --num_processes N`` starts several processes only through ``mpirun``, so the
-    launch uses ``--multi_gpu`` (torch's launcher) with ``ACCELERATE_USE_CPU``: the processes exchange data
-    over ``gloo`` on the CPU as they would over NCCL under a GPU launch. A port taken between choosing and
-    binding it gets one more try.
+    launch uses ``--multi_gpu`` (torch's launcher) with ``ACCELERATE_USE_CPU`` (``cpu_flag``; the runtime
+    then uses the CPU even on a GPU machine): the processes exchange data over ``gloo`` on the CPU as they
+    would over NCCL under a GPU launch. A port taken between choosing and binding it gets one more try.
     """
     import shutil
     import signal
@@ -67,7 +67,8 @@ def launch_cpu_processes():
 
     launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
     assert launcher is not None, "accelerate's launcher is installed with the project (make setup)"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true")
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env.pop("ACCELERATE_USE_CPU", None)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
 
@@ -76,12 +77,15 @@ def launch_cpu_processes():
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    def launch(args: list[str], processes: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    def launch(
+        args: list[str], processes: int = 2, timeout: float = 300, cpu_flag: bool = True
+    ) -> subprocess.CompletedProcess:
+        run_env = dict(env, ACCELERATE_USE_CPU="true") if cpu_flag else env
         for _attempt in range(2):
             command = [launcher, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
                        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                        *args]  # fmt: skip
-            child = subprocess.Popen(command, env=env, cwd=root, text=True, start_new_session=True,
+            child = subprocess.Popen(command, env=run_env, cwd=root, text=True, start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
             try:
                 stdout, stderr = child.communicate(timeout=timeout)

@@ -50,19 +50,55 @@ def filter_valid(
     Returns:
         `torch.Tensor` of shape `(N, P, H - K + 1, W - K + 1)` (channels-last storage by default).
     """
-    n, p, h, w = planes.shape
+    return filter_cols(filter_rows(planes, window, channels_last), window, channels_last)
+
+
+def _check_size(planes: torch.Tensor, window: torch.Tensor) -> None:
+    h, w = planes.shape[-2:]
     k = window.numel()
     if h < k or w < k:
         raise ValueError(f"images of {h}x{w} pixels are smaller than the {k}x{k} window")
-    win = window.to(device=planes.device, dtype=planes.dtype)
+
+
+def _depthwise(planes: torch.Tensor, window: torch.Tensor, shape: tuple[int, int], channels_last: bool):
+    p = planes.shape[1]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    win = window.to(device=planes.device, dtype=planes.dtype)
+    weight = win.view(1, 1, *shape).expand(p, 1, *shape).contiguous(memory_format=fmt)
     x = planes.contiguous(memory_format=fmt)  # no copy when already in that layout
-    wv = win.view(1, 1, k, 1).expand(p, 1, k, 1).contiguous(memory_format=fmt)
-    wh = win.view(1, 1, 1, k).expand(p, 1, 1, k).contiguous(memory_format=fmt)
-    x = F.conv2d(x, wv, groups=p)  # (N, P, H - K + 1, W)  depthwise
-    return F.conv2d(x, wh, groups=p)  # (N, P, H - K + 1, W - K + 1), same layout as the input
+    return F.conv2d(x, weight, groups=p)  # depthwise, same layout as the input
 
 
-def chunk_size_for(height: int, width: int, planes: int, budget: int = 2**21) -> int:
-    """How many images to filter at once so one chunk stays near ``budget`` elements (cache sized)."""
-    return max(1, math.floor(budget / max(1, height * width * planes)))
+def filter_rows(
+    planes: torch.Tensor, window: torch.Tensor, channels_last: bool = CHANNELS_LAST
+) -> torch.Tensor:
+    """The first half of :func:`filter_valid`: `(N, P, H, W)` -> `(N, P, H - K + 1, W)` (along H)."""
+    _check_size(planes, window)
+    return _depthwise(planes, window, (window.numel(), 1), channels_last)
+
+
+def filter_cols(
+    planes: torch.Tensor, window: torch.Tensor, channels_last: bool = CHANNELS_LAST
+) -> torch.Tensor:
+    """The second half of :func:`filter_valid`: `(N, P, H', W)` -> `(N, P, H', W - K + 1)` (along W)."""
+    if planes.shape[-1] < window.numel():
+        raise ValueError(
+            f"images {planes.shape[-1]} pixels wide are narrower than the {window.numel()}-tap window"
+        )
+    return _depthwise(planes, window, (1, window.numel()), channels_last)
+
+
+# Channels-last depthwise convolution vectorises over the planes of a pixel: fewer than 8 float32 planes
+# leave an AVX2 register part empty (2 RGB images, 6 planes, filter 1.5x slower per image than 3).
+MIN_PLANES = 8
+
+
+def chunk_size_for(
+    height: int, width: int, planes: int, budget: int = 2**21, channels: int | None = None
+) -> int:
+    """How many images to filter at once so one chunk stays near ``budget`` elements (cache sized),
+    but with at least :data:`MIN_PLANES` image planes (``channels`` per image) when ``channels`` is given."""
+    step = max(1, math.floor(budget / max(1, height * width * planes)))
+    if channels:
+        step = max(step, math.ceil(MIN_PLANES / channels))
+    return step

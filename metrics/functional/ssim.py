@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 
 from metrics.checks import check_data_range, check_images, check_pair
-from metrics.functional._filter import chunk_size_for, filter_valid, gaussian_window, uniform_window
+from metrics.functional._filter import (
+    chunk_size_for,
+    filter_cols,
+    filter_rows,
+    gaussian_window,
+    uniform_window,
+)
 
 
 def ssim_window(
@@ -56,7 +62,12 @@ def ssim_components(
     torch.mul(buf[0], buf[0], out=buf[2])
     buf[2].addcmul_(buf[1], buf[1])
     torch.mul(buf[0], buf[1], out=buf[3])
-    f = filter_valid(buf.permute(0, 3, 1, 2), window)  # (4, B*C, H', W'), channels-last storage
+    # Each pass's input is freed as soon as it is filtered: fewer large blocks alive at once, so the
+    # allocator keeps reusing the same pages instead of faulting fresh ones in for every chunk.
+    rows = filter_rows(buf.permute(0, 3, 1, 2), window)  # (4, B*C, H', W), channels-last storage
+    del buf
+    f = filter_cols(rows, window)  # (4, B*C, H', W')
+    del rows
     mx, my, m_sq, m_xy = f.permute(0, 2, 3, 1).unbind(0)  # each (H', W', B*C)
     m2 = mx * mx
     m2.addcmul_(my, my)  # mx^2 + my^2
@@ -123,7 +134,7 @@ def structural_similarity(
             f"got {tuple(preds.shape[-2:])}; use a smaller sigma or win_size"
         )
     b, c, h, w = preds.shape
-    step = chunk_size_for(h, w, 4 * c)
+    step = chunk_size_for(h, w, 4 * c, channels=c)
     out = []
     for i in range(0, b, step):
         s, _ = ssim_components(

@@ -33,7 +33,7 @@ SCRIPTS: dict[str, tuple[list[str], str, bool]] = {
          "--nprobe", "4"], "recall", False),
     "bench_latent_detection.py": (
         ["--images", "2", "--steps", "2", "--inversion-steps", "2", "--decoder-steps", "0"], "", True),
-    "bench_layout.py": (["--model", "dummy", "--steps", "1", "--batch", "1", "--repeats", "1"], "", True),
+    "bench_layout.py": (["--steps", "1", "--batch", "1", "--repeats", "1"], "", True),
     "bench_multiconcept.py": (["--model", "dummy", "--batch", "1", "--steps", "1", "--repeats", "1"], "", True),
     "bench_paraphrase.py": (["--model", "dummy", "--images", "2", "--steps", "2", "--repeats", "1"], "", True),
     "bench_population.py": (

@@ -3,7 +3,10 @@
 Each script is started as a user starts it (``python benchmarks/NAME.py ARGS`` from the repository root)
 and must exit with status 0 and print the line its docs quote (a speed-up, a table, a summary). The
 GPU-only script must end without CUDA with its one-line message and status 2, not a traceback. A new
-script in ``benchmarks/`` must be added to :data:`SCRIPTS` (a test checks that none is missing).
+script in ``benchmarks/`` must be added to :data:`SCRIPTS` (a fast test checks that none is missing).
+
+Every run is ``slow`` (importing torch, diffusers and transformers alone takes seconds); the ones marked
+long below take minutes (``claims_over_seeds.py`` runs a claim end to end on one seed).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ BENCHMARKS = ROOT / "benchmarks"
 # modules the scripts import, not scripts of their own
 HELPERS = {"real_size_env.py", "real_size_modules.py"}
 
-# script -> (smallest arguments, a string its output must contain, slow?)
+# script -> (smallest arguments, a string its output must contain, long?)
 SCRIPTS: dict[str, tuple[list[str], str, bool]] = {
     "bench_autocast.py": (["--batch", "1", "--steps", "1", "--repeats", "1", "--size", "32"], "speed-up", False),
     "bench_cma_separable.py": (["--size", "8", "--generations", "1", "--popsize", "4"], "", False),
@@ -58,11 +61,6 @@ def test_every_script_is_listed():
     assert scripts == set(SCRIPTS), f"add the new benchmarks to SCRIPTS: {sorted(scripts ^ set(SCRIPTS))}"
 
 
-def _params(slow: bool) -> list:
-    marks = [pytest.mark.slow] if slow else []
-    return [pytest.param(name, marks=marks, id=name) for name, (_, _, s) in SCRIPTS.items() if s == slow]
-
-
 def _check(name: str, tmp_path: Path) -> None:
     import torch
 
@@ -77,12 +75,8 @@ def _check(name: str, tmp_path: Path) -> None:
     assert expected in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("name", _params(slow=False))
-def test_script_runs_at_its_smallest_settings(name, tmp_path):
-    _check(name, tmp_path)
-
-
+@pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("name", _params(slow=True))
-def test_slow_script_runs_at_its_smallest_settings(name, tmp_path):
+@pytest.mark.parametrize("name", list(SCRIPTS))
+def test_script_runs_at_its_smallest_settings(name, tmp_path):
     _check(name, tmp_path)

@@ -5,8 +5,8 @@ and must exit with status 0 and print the line its docs quote (a speed-up, a tab
 GPU-only script must end without CUDA with its one-line message and status 2, not a traceback. A new
 script in ``benchmarks/`` must be added to :data:`SCRIPTS` (a fast test checks that none is missing).
 
-Every run is ``slow`` (importing torch, diffusers and transformers alone takes seconds); the ones marked
-long below take minutes (``claims_over_seeds.py`` runs a claim end to end on one seed).
+Every run is ``slow`` (importing torch, diffusers and transformers alone takes seconds; ``claims_over_seeds.py``
+runs a claim end to end on one seed, minutes).
 """
 
 from __future__ import annotations
@@ -23,29 +23,28 @@ BENCHMARKS = ROOT / "benchmarks"
 # modules the scripts import, not scripts of their own
 HELPERS = {"real_size_env.py", "real_size_modules.py"}
 
-# script -> (smallest arguments, a string its output must contain, long?)
-SCRIPTS: dict[str, tuple[list[str], str, bool]] = {
-    "bench_autocast.py": (["--batch", "1", "--steps", "1", "--repeats", "1", "--size", "32"], "speed-up", False),
-    "bench_cma_separable.py": (["--size", "8", "--generations", "1", "--popsize", "4"], "", False),
+# script -> (smallest arguments, a string its output must contain)
+SCRIPTS: dict[str, tuple[list[str], str]] = {
+    "bench_autocast.py": (["--batch", "1", "--steps", "1", "--repeats", "1", "--size", "32"], "speed-up"),
+    "bench_cma_separable.py": (["--size", "8", "--generations", "1", "--popsize", "4"], ""),
     "bench_cross_image_gain.py": (
-        ["--model", "toyworld/models/sd-ref", "--scenes", "2", "--timesteps", "500"], "gain", True),
-    "bench_demo_load.py": (["--clients", "2", "--in-process", "--attack", "jpeg"], "", True),
-    "bench_first_hour.py": (["--repeats", "1", "--no-tour"], "", False),
+        ["--model", "toyworld/models/sd-ref", "--scenes", "2", "--timesteps", "500"], "gain"),
+    "bench_demo_load.py": (["--clients", "2", "--in-process", "--attack", "jpeg"], ""),
+    "bench_first_hour.py": (["--repeats", "1", "--no-tour"], ""),
     "bench_kb_search.py": (
         ["--n", "2000", "--dim", "32", "--queries", "10", "--clusters", "20", "--kinds", "flat,ivf", "--nlist", "16",
-         "--nprobe", "4"], "recall", False),
+         "--nprobe", "4"], "recall"),
     "bench_latent_detection.py": (
-        ["--images", "2", "--steps", "2", "--inversion-steps", "2", "--decoder-steps", "0"], "", True),
-    "bench_layout.py": (["--steps", "1", "--batch", "1", "--repeats", "1"], "", True),
-    "bench_multiconcept.py": (["--model", "dummy", "--batch", "1", "--steps", "1", "--repeats", "1"], "", True),
-    "bench_paraphrase.py": (["--model", "dummy", "--images", "2", "--steps", "2", "--repeats", "1"], "", True),
+        ["--images", "2", "--steps", "2", "--inversion-steps", "2", "--decoder-steps", "0"], ""),
+    "bench_layout.py": (["--steps", "1", "--batch", "1", "--repeats", "1"], ""),
+    "bench_multiconcept.py": (["--model", "dummy", "--batch", "1", "--steps", "1", "--repeats", "1"], ""),
+    "bench_paraphrase.py": (["--model", "dummy", "--images", "2", "--steps", "2", "--repeats", "1"], ""),
     "bench_population.py": (
-        ["--popsize", "4", "--repeats", "1", "--rounds", "1", "--space", "pixels", "--generations", "1"], "speed-up",
-        False),
-    "bench_ssim_psnr.py": (["--n", "4", "--size", "32", "--repeats", "1", "--threads", "1"], "speed-up", False),
-    "claims_over_seeds.py": (["--claims", "layout", "--seeds", "0", "--output", "{tmp}/claims"], "== ", True),
-    "gpu_suite.py": ([], "", False),
-    "real_size.py": (["table", "benchmarks/results/real_size_cpu.jsonl"], "|", False),
+        ["--popsize", "4", "--repeats", "1", "--rounds", "1", "--space", "pixels", "--generations", "1"], "speed-up"),
+    "bench_ssim_psnr.py": (["--n", "4", "--size", "32", "--repeats", "1", "--threads", "1"], "speed-up"),
+    "claims_over_seeds.py": (["--claims", "layout", "--seeds", "0", "--output", "{tmp}/claims"], "== "),
+    "gpu_suite.py": ([], ""),
+    "real_size.py": (["table", "benchmarks/results/real_size_cpu.jsonl"], "|"),
 }  # fmt: skip
 
 
@@ -64,7 +63,7 @@ def test_every_script_is_listed():
 def _check(name: str, tmp_path: Path) -> None:
     import torch
 
-    args, expected, _ = SCRIPTS[name]
+    args, expected = SCRIPTS[name]
     proc = _run(name, args, tmp_path)
     if name == "gpu_suite.py" and not torch.cuda.is_available():
         assert proc.returncode == 2, proc.stderr[-3000:]

@@ -67,7 +67,9 @@ def mine_snapshots(
     size = section.image_size or scorer.image_size
     space = build_space({"name": "pixels", "squash": "sigmoid"}, image_size=size, device=runtime.device)
     objective = MultiPromptObjective(
-        scorer, list(prompts), ObjectiveConfig(aggregation=section.aggregation, temperature=section.temperature)
+        scorer,
+        list(prompts),
+        ObjectiveConfig(aggregation=section.aggregation, temperature=section.temperature),
     )
     opt = Adam(AdamConfig(population=count, lr=section.lr, key=key), space, objective, runtime)
     out: dict[int, torch.Tensor] = {}

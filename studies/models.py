@@ -48,7 +48,9 @@ def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
     if not (folder / "config.json").is_file():
         if choice == "auto":
             return None, "none (no trained toy judge)"
-        raise FileNotFoundError(f"models.judge: no judge at {str(folder)!r} (no config.json); use 'auto' or 'none'")
+        raise FileNotFoundError(
+            f"models.judge: no judge at {str(folder)!r} (no config.json); use 'auto' or 'none'"
+        )
     from toyworld.judge import ShapesJudge
 
     return ShapesJudge.from_pretrained(folder).eval().to(runtime.device), str(folder)

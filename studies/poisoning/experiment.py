@@ -62,7 +62,9 @@ def train_detector(cfg: PoisoningConfig, scorer, image_size: int, runtime, seed:
 
     d = cfg.defences
     space = build_space({"name": "pixels", "squash": "sigmoid"}, image_size=image_size, device=runtime.device)
-    masters = mine_master_set(scorer, space, toy_class_prompts(), d.detector_set, runtime, key=f"study-seed-{seed}")
+    masters = mine_master_set(
+        scorer, space, toy_class_prompts(), d.detector_set, runtime, key=f"study-seed-{seed}"
+    )
     world = ShapesWorld(image_size)
     real_train = world.batch(seed=seed, split="train", start=0, count=d.real_train).images
     real_test = world.batch(seed=seed, split="val", start=0, count=d.real_test).images
@@ -118,7 +120,9 @@ def run_poisoning(ctx: RunContext, cfg: PoisoningConfig) -> None:
     ctx.save_json("hijack_rows", rows)
     ctx.save_json("defence_rows", defence_rows)
     ctx.save_json("rag_rows", rag_rows)
-    ctx.save_tensors("masters", {f"seed_{s}": t[f"masters_{budgets[-1]}"] for s, (t, _) in zip(seeds, results)})
+    ctx.save_tensors(
+        "masters", {f"seed_{s}": t[f"masters_{budgets[-1]}"] for s, (t, _) in zip(seeds, results)}
+    )
     write_report(ctx, cfg, kb, clip.source, seeds, budgets, rows, defence_rows, rag_rows, results)
 
 
@@ -217,7 +221,9 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
         for e in entities:
             for j in range(section.prompts_per_entity):
                 scene = entity_scene(np.random.default_rng([seed, len(prompts), j]), e)
-                prompts.append(BenchPrompt(len(prompts), e, "heldout", scene.caption(), tuple(scene.objects[0].box)))
+                prompts.append(
+                    BenchPrompt(len(prompts), e, "heldout", scene.caption(), tuple(scene.objects[0].box))
+                )
         folder = ctx.dir / f"kb-poisoned-seed{seed}"
         bases = {"clean": kb}
         if ctx.is_main and not (folder / "manifest.json").exists():
@@ -228,7 +234,9 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
         masters = tensors[f"masters_{budget}"]
         captions = [q.text for q in split_queries(seed).mined if q.kind == "class"]  # distinct captions
         added = poisoned.add(MasterSource(masters, captions, tag=f"seed{seed}-b{budget}"), rescan=False)
-        ctx.logger.info("seed %d: %d of %d master images admitted to the base", seed, added.added, len(masters))
+        ctx.logger.info(
+            "seed %d: %d of %d master images admitted to the base", seed, added.added, len(masters)
+        )
         bases["poisoned"] = poisoned
         references = reference_crops(kb, entities)
         for name, base in bases.items():
@@ -249,7 +257,9 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
                     return {"images": generator(request).float().cpu()}, {}
 
             batches = (len(prompts) + section.batch_size - 1) // section.batch_size
-            out = map_items(ctx, [f"rag/seed-{seed}/{name}/{b}" for b in range(batches)], compute, desc=f"rag {name}")
+            out = map_items(
+                ctx, [f"rag/seed-{seed}/{name}/{b}" for b in range(batches)], compute, desc=f"rag {name}"
+            )
             images = torch.cat([t["images"] for t, _ in out])  # (P, 3, H, W)
             scores = score_images(images, prompts, judge, clip_i, None, references)
             for p, sc, hit in zip(prompts, scores, masters_in):
@@ -268,4 +278,3 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
                 for n, im in enumerate(images):
                     ctx.save_image(f"rag/{name}/{n:03d}", im)
     return rows
-

@@ -53,11 +53,18 @@ def split_queries(seed: int, fraction: float = 0.5) -> QuerySplit:
 
     rng = np.random.default_rng([seed, 2028])
     entities = [ENTITY_NAMES[i] for i in rng.permutation(len(ENTITY_NAMES))]
-    classes = [(COLOR_NAMES[i // len(SHAPES)], SHAPES[i % len(SHAPES)]) for i in range(len(COLOR_NAMES) * len(SHAPES))]
+    classes = [
+        (COLOR_NAMES[i // len(SHAPES)], SHAPES[i % len(SHAPES)])
+        for i in range(len(COLOR_NAMES) * len(SHAPES))
+    ]
     classes = [classes[i] for i in rng.permutation(len(classes))]
     ne, nc = round(len(entities) * fraction), round(len(classes) * fraction)
-    mined = [q for e in entities[:ne] for q in entity_queries(e)] + [q for c in classes[:nc] for q in class_queries(*c)]
-    held = [q for e in entities[ne:] for q in entity_queries(e)] + [q for c in classes[nc:] for q in class_queries(*c)]
+    mined = [q for e in entities[:ne] for q in entity_queries(e)] + [
+        q for c in classes[:nc] for q in class_queries(*c)
+    ]
+    held = [q for e in entities[ne:] for q in entity_queries(e)] + [
+        q for c in classes[nc:] for q in class_queries(*c)
+    ]
     return QuerySplit(mined, held)
 
 
@@ -88,7 +95,9 @@ class ToySceneSource:
             raise IndexError(f"scene {index} out of range for {self.count} scenes")
         batch = self.world.batch(seed=self.seed, split="test", start=index, count=1)
         scene = batch.scenes[0]
-        classes = sorted({f"{o.color} {o.shape}" for o in scene.objects if getattr(o, "entity", None) is None})
+        classes = sorted(
+            {f"{o.color} {o.shape}" for o in scene.objects if getattr(o, "entity", None) is None}
+        )
         return KBItem(text=scene.caption(), image=batch.images[0], meta={"kind": "scene", "classes": classes})
 
 

@@ -115,8 +115,12 @@ def write_report(ctx, cfg, kb, clip_source, seeds, budgets, rows, defence_rows, 
     top_k = cfg.top_k
     b = budgets[-1]
     headline = {
-        "hijack_top1": summary(rows, "hijack_top1", {"queries": "heldout", "budget": b, "inserted": counts[0]}),
-        "hijack_top1_max_k": summary(rows, "hijack_top1", {"queries": "heldout", "budget": b, "inserted": counts[-1]}),
+        "hijack_top1": summary(
+            rows, "hijack_top1", {"queries": "heldout", "budget": b, "inserted": counts[0]}
+        ),
+        "hijack_top1_max_k": summary(
+            rows, "hijack_top1", {"queries": "heldout", "budget": b, "inserted": counts[-1]}
+        ),
         "clean_recall_at_k": summary(rows, "recall_at_k", {"queries": "heldout", "inserted": 0}),
     }
     metrics = {name: s for name, s in headline.items() if s is not None}

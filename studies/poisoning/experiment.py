@@ -192,6 +192,8 @@ def _defence_row(seed, name, k, poisoned, clean) -> dict[str, Any]:
 
 def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list[dict[str, Any]]:
     """Retrieval-augmented generation of held-out entities with the clean and the poisoned base."""
+    import numpy as np
+
     from generators.retrieval.entity_scenes import entity_scene
     from generators.retrieval.entitydraw import BenchPrompt, reference_crops, score_images
     from generators.retrieval.guidance import GuidanceConfig
@@ -200,8 +202,6 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
     from metrics.embedding import CLIPImageScore
     from workbench.generation import GenerationRequest, build_generator
     from workbench.loading.choice import build_sd_pipeline
-
-    import numpy as np
 
     rt, section = ctx.runtime, cfg.rag
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
@@ -243,7 +243,7 @@ def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list
             neighbours = retrieve(base, [p.prompt for p in prompts], k=section.k, target="image")
             masters_in = [float(any(m.get("master", False) for m in n.meta)) for n in neighbours]
 
-            def compute(i: int, neighbours=neighbours):
+            def compute(i: int, neighbours=neighbours, prompts=prompts, seed=seed):
                 s, e = i * section.batch_size, min((i + 1) * section.batch_size, len(prompts))
                 request = GenerationRequest(
                     [p.prompt for p in prompts[s:e]],

@@ -5,6 +5,7 @@ snapshot of every image at each budget along the way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from pydantic import Field
@@ -31,7 +32,9 @@ class MiningSection(ConfigSection):
         temperature: the soft minimum's temperature (cosine units).
     """
 
-    budgets: list[int] = Field(default_factory=lambda: [0, 100, 300, 600])
+    budgets: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [0, 100, 300, 600], min_length=1
+    )
     image_size: int | None = Field(64, ge=16)
     lr: float = Field(0.05, gt=0)
     aggregation: str = Field("softmin", pattern="^(softmin|min|mean)$")

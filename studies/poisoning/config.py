@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -61,7 +61,7 @@ class DefenceSection(ConfigSection):
     real_test: int = Field(200, ge=2)
     fpr: float = Field(0.01, gt=0, lt=1)
     window: int = Field(16, ge=1)
-    shifts: list[float] = Field(default_factory=lambda: [0.25, 0.5])
+    shifts: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.25, 0.5])
 
 
 class RagSection(ConfigSection):
@@ -92,7 +92,7 @@ class PoisoningConfig(ExperimentConfig):
     models: ModelsSection = ModelsSection()
     knowledge_base: BaseSection = BaseSection()
     mining: MiningSection = MiningSection()
-    masters: list[int] = Field(default_factory=lambda: [1, 2, 4])
+    masters: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
     top_k: int = Field(5, ge=1)
     defences: DefenceSection = DefenceSection()
     rag: RagSection = RagSection()

@@ -81,8 +81,6 @@ def run_poisoning(ctx: RunContext, cfg: PoisoningConfig) -> None:
     from studies.mining import mine_snapshots
 
     rt = ctx.runtime
-    if not cfg.masters or min(cfg.masters) < 1:
-        raise ValueError(f"masters must list positive counts of inserted images, got {cfg.masters}")
     clip = load_clip_bundle(cfg.models.clip, rt)
     kb = clean_base(ctx, cfg, clip.embedder)
     ctx.logger.info("clean knowledge base: %d entries", len(kb))

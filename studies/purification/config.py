@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -22,7 +22,7 @@ class TransformSection(ConfigSection):
     """
 
     attack: str
-    strengths: list[float]
+    strengths: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -112,3 +112,24 @@ def test_statistics_over_seeds():
     assert summary(rows, "v", {"g": "b"}) is None
     with pytest.raises(ValueError, match="no values"):
         over_seeds([])
+
+
+def test_the_package_is_declared_and_layered():
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert meta["project"]["entry-points"]["workbench.plugins"]["studies"] == "studies.plugin"
+    assert "studies*" in meta["tool"]["setuptools"]["packages"]["find"]["include"]
+    sys.path.insert(0, str(root / "tools"))
+    from check_layers import ALLOWED
+
+    assert ALLOWED["studies"] == {"workbench", "metrics", "toyworld", "generators", "attacks"}
+    assert "studies" in ALLOWED["apps"] and all("studies" not in ALLOWED[p] for p in ALLOWED if p != "apps")
+    from workbench.experiments import EXPERIMENTS
+    from workbench.plugins import load_plugins
+
+    load_plugins()
+    assert {"master-prints-vs-retrieval", "purification-vs-master-prints"} <= set(EXPERIMENTS.names())

@@ -130,7 +130,12 @@ def evaluate_seed(cfg, embedder, kb, seed, tensors, meta, budgets) -> tuple[list
     """One seed's rows: hijack / recall per (budget, inserted, query set), and per defence."""
     split = split_queries(seed)
     base = kb.image_emb.float()  # (N, D)
-    sets = {"heldout": split.heldout, "mined": split.mined}
+    sets = {
+        "heldout": split.heldout,
+        "heldout entities": [q for q in split.heldout if q.kind == "entity"],
+        "heldout classes": [q for q in split.heldout if q.kind == "class"],
+        "mined": split.mined,
+    }
     q_emb = {name: embedder.embed_texts([q.text for q in qs]).float() for name, qs in sets.items()}
     rel = {name: relevance(qs, kb.entries) for name, qs in sets.items()}
     none = torch.zeros(0, base.shape[1])

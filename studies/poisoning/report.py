@@ -160,6 +160,15 @@ def write_report(ctx, cfg, kb, clip_source, seeds, budgets, rows, defence_rows, 
         "Hijack rate, the queries the master images were mined on (%)",
         hijack_table(rows, budgets, counts, "mined", top_k),
     )
+    r.add_table(
+        f"Hijack rate at {b} steps by kind of held-out query (%)",
+        [
+            {"queries": q, **{k: v for k, v in row.items() if k != "budget (steps)"}}
+            for q in ("heldout entities", "heldout classes")
+            for row in hijack_table(rows, [b], counts, q, top_k)
+        ],
+        caption="entities: a named emblem, alone or at a position; classes: a colour and a shape",
+    )
     fig = hijack_figure(rows, budgets, counts, top_k)
     r.add_figure("Hijack rate vs number inserted", fig)
     plt.close(fig)

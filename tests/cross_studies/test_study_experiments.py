@@ -82,8 +82,8 @@ def test_poisoning_runs_and_reports(tmp_path):
     assert "hijack_top1.mean" in metrics and "defences.detector at insertion.hijack_top1.mean" in metrics
     assert "defences.modality-gap shift 0.25.clean_recall_at_k.se" in metrics
     rows = json.loads((run_dir / "outputs" / "hijack_rows.json").read_text())
-    # 2 seeds x (2 query sets clean + 2 budgets x 2 counts x 2 sets)
-    assert len(rows) == 2 * (2 + 2 * 2 * 2)
+    # 2 seeds x 4 query sets (held out, its entities, its classes, mined) x (clean + 2 budgets x 2 counts)
+    assert len(rows) == 2 * 4 * (1 + 2 * 2)
     assert all(0.0 <= r["hijack_top1"] <= r["hijack_topk"] <= 1.0 for r in rows)
     assert all(r["hijack_topk"] == 0.0 for r in rows if r["inserted"] == 0)
     rag = json.loads((run_dir / "outputs" / "rag_rows.json").read_text())

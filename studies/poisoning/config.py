@@ -66,10 +66,12 @@ class DefenceSection(ConfigSection):
 
 class RagSection(ConfigSection):
     """Downstream: retrieval-augmented generation (training-free reference attention) with the clean and
-    the poisoned base, on held-out entities; text-to-image retrieval of the prompt."""
+    the poisoned base, on held-out entities (scene prompts) and held-out classes (the class query);
+    text-to-image retrieval of the prompt (see :mod:`studies.poisoning.rag`)."""
 
     enabled: bool = True
-    entities: int = Field(4, ge=1)
+    entities: int = Field(4, ge=0)
+    classes: int = Field(4, ge=0)
     prompts_per_entity: int = Field(1, ge=1)
     k: int = Field(2, ge=1)
     num_inference_steps: int = Field(20, ge=1)

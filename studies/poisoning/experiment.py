@@ -8,26 +8,26 @@
 3. Hijack rate and recall of the held-out queries for every budget x number inserted, and with each
    defence at the largest budget (exact search on the embeddings, as the base's own index).
 4. Downstream: retrieval-augmented generation of held-out entities with the clean and the poisoned base
-   (the master images really inserted into a copy of the base), entity fidelity by the judge.
+   (the master images really inserted into a copy of the base), fidelity by the judge.
 
 Run it with ``workbench run examples/study_masterprints_retrieval.yaml``; ``--resume RUN_DIR`` continues.
 """
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import torch
 
-from studies.models import load_clip_bundle, load_judge
+from studies.models import load_clip_bundle
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
 
 from .config import PoisoningConfig
 from .hijack import modality_gap, relevance, retrieval_outcome, shift_embeddings
-from .queries import MasterSource, ToySceneSource, split_queries
+from .queries import ToySceneSource, split_queries
+from .rag import run_rag
 from .report import write_report
 
 __all__ = ["run_poisoning"]
@@ -191,93 +191,3 @@ def _defence_row(seed, name, k, poisoned, clean) -> dict[str, Any]:
         "clean_recall_at_1": clean["recall_at_1"],
         "base_kept": clean["base_kept"],
     }
-
-
-def run_rag(ctx, cfg: PoisoningConfig, clip, kb, seeds, results, budget) -> list[dict[str, Any]]:
-    """Retrieval-augmented generation of held-out entities with the clean and the poisoned base."""
-    import numpy as np
-
-    from generators.retrieval.entity_scenes import entity_scene
-    from generators.retrieval.entitydraw import BenchPrompt, reference_crops, score_images
-    from generators.retrieval.guidance import GuidanceConfig
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from generators.retrieval.retriever import retrieve
-    from metrics.embedding import CLIPImageScore
-    from workbench.generation import GenerationRequest, build_generator
-    from workbench.loading.choice import build_sd_pipeline
-
-    rt, section = ctx.runtime, cfg.rag
-    pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
-    judge, judge_source = load_judge(cfg.models.judge, rt)
-    clip_i = CLIPImageScore(clip.model, clip.processor, model_name=clip.source)
-    generator = build_generator(
-        "retrieval_reference",
-        pipe,
-        {"guidance": GuidanceConfig(guidance_scale=section.guidance_scale), "reference_seed": cfg.seed},
-    )
-    ctx.save_json("rag_models", {"sd": sd_source, "judge": judge_source, "clip": clip.source})
-    rows: list[dict[str, Any]] = []
-    for seed, (tensors, _) in zip(seeds, results):
-        held = list(dict.fromkeys(q.target for q in split_queries(seed).heldout if q.kind == "entity"))
-        entities = held[: section.entities]
-        prompts = []
-        for e in entities:
-            for j in range(section.prompts_per_entity):
-                scene = entity_scene(np.random.default_rng([seed, len(prompts), j]), e)
-                prompts.append(
-                    BenchPrompt(len(prompts), e, "heldout", scene.caption(), tuple(scene.objects[0].box))
-                )
-        folder = ctx.dir / f"kb-poisoned-seed{seed}"
-        bases = {"clean": kb}
-        if ctx.is_main and not (folder / "manifest.json").exists():
-            shutil.copytree(kb.folder, folder, dirs_exist_ok=True)
-        rt.wait()
-        poisoned = KnowledgeBase.open(folder, clip.embedder)
-        poisoned.runtime = rt
-        masters = tensors[f"masters_{budget}"]
-        captions = [q.text for q in split_queries(seed).mined if q.kind == "class"]  # distinct captions
-        added = poisoned.add(MasterSource(masters, captions, tag=f"seed{seed}-b{budget}"), rescan=False)
-        ctx.logger.info(
-            "seed %d: %d of %d master images admitted to the base", seed, added.added, len(masters)
-        )
-        bases["poisoned"] = poisoned
-        references = reference_crops(kb, entities)
-        for name, base in bases.items():
-            neighbours = retrieve(base, [p.prompt for p in prompts], k=section.k, target="image")
-            masters_in = [float(any(m.get("master", False) for m in n.meta)) for n in neighbours]
-
-            def compute(i: int, neighbours=neighbours, prompts=prompts, seed=seed):
-                s, e = i * section.batch_size, min((i + 1) * section.batch_size, len(prompts))
-                request = GenerationRequest(
-                    [p.prompt for p in prompts[s:e]],
-                    [rt.generator("rag", seed, n) for n in range(s, e)],
-                    num_inference_steps=section.num_inference_steps,
-                    height=cfg.models.image_size,
-                    width=cfg.models.image_size,
-                    conditions={"neighbours": neighbours[s:e]},
-                )
-                with rt.autocast():
-                    return {"images": generator(request).float().cpu()}, {}
-
-            batches = (len(prompts) + section.batch_size - 1) // section.batch_size
-            out = map_items(
-                ctx, [f"rag/seed-{seed}/{name}/{b}" for b in range(batches)], compute, desc=f"rag {name}"
-            )
-            images = torch.cat([t["images"] for t, _ in out])  # (P, 3, H, W)
-            scores = score_images(images, prompts, judge, clip_i, None, references)
-            for p, sc, hit in zip(prompts, scores, masters_in):
-                rows.append(
-                    {
-                        "seed": seed,
-                        "base": name,
-                        "entity": p.entity,
-                        "prompt": p.prompt,
-                        "master_retrieved": hit,
-                        "fidelity": sc["fidelity"],
-                        "clip_i": sc["clip_i"],
-                    }
-                )
-            if seed == seeds[0]:
-                for n, im in enumerate(images):
-                    ctx.save_image(f"rag/{name}/{n:03d}", im)
-    return rows

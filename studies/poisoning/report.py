@@ -92,18 +92,19 @@ def hijack_figure(rows, budgets, counts, top_k: int):
 
 def rag_table(rows) -> list[dict[str, Any]]:
     out = []
-    for base in ("clean", "poisoned"):
-        g = {"base": base}
-        out.append(
-            {
-                "base": base,
-                "master among neighbours %": _cell(rows, "master_retrieved", g),
-                "entity fidelity % (judge)": _cell(rows, "fidelity", g),
-                "CLIP-I": (lambda s: "" if s is None else seed_cell(s["values"], scale=1.0, digits=3))(
-                    summary(rows, "clip_i", g)
-                ),
-            }
-        )
+    for kind in ("entity", "class"):
+        for base in ("clean", "poisoned"):
+            g = {"base": base, "kind": kind}
+            if summary(rows, "master_retrieved", g) is None:
+                continue
+            out.append(
+                {
+                    "prompts": kind,
+                    "base": base,
+                    "master among neighbours %": _cell(rows, "master_retrieved", g),
+                    "fidelity % (judge)": _cell(rows, "fidelity", g),
+                }
+            )
     return out
 
 
@@ -130,11 +131,12 @@ def write_report(ctx, cfg, kb, clip_source, seeds, budgets, rows, defence_rows, 
             if s is not None:
                 metrics.setdefault("defences", {}).setdefault(name, {})[key] = s
     if rag_rows:
-        for base in ("clean", "poisoned"):
-            for key in ("fidelity", "master_retrieved"):
-                s = summary(rag_rows, key, {"base": base})
-                if s is not None:
-                    metrics.setdefault("rag", {}).setdefault(base, {})[key] = s
+        for kind in ("entity", "class"):
+            for base in ("clean", "poisoned"):
+                for key in ("fidelity", "master_retrieved"):
+                    s = summary(rag_rows, key, {"base": base, "kind": kind})
+                    if s is not None:
+                        metrics.setdefault("rag", {}).setdefault(kind, {}).setdefault(base, {})[key] = s
     ctx.log_metrics(_numbers(metrics))
     h = headline["hijack_top1"]
     r.add_text(
@@ -183,10 +185,11 @@ def write_report(ctx, cfg, kb, clip_source, seeds, budgets, rows, defence_rows, 
         )
     if rag_rows:
         r.add_table(
-            "Downstream: retrieval-augmented generation of held-out entities",
+            "Downstream: retrieval-augmented generation, clean vs poisoned base (%)",
             rag_table(rag_rows),
-            caption=f"{len(rag_rows) // (2 * len(seeds))} prompts per seed, k = {cfg.rag.k} neighbours by "
-            "text-to-image retrieval, reference attention",
+            caption=f"per seed {cfg.rag.entities} held-out entities (scene prompts) and {cfg.rag.classes} held-out "
+            f"classes (the class query), k = {cfg.rag.k} neighbours by text-to-image retrieval, reference "
+            "attention, the same noise for both bases; fidelity: the judge finds the entity / an object of the class",
         )
     first = results[0][0]
     r.add_images(

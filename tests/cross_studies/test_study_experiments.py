@@ -34,6 +34,7 @@ TINY_POISONING = [
     "defences.real_test=4",
     "defences.detector_model.epochs=5",
     "rag.entities=1",
+    "rag.classes=1",
     "rag.num_inference_steps=1",
 ]
 TINY_PURIFICATION = [
@@ -87,7 +88,7 @@ def test_poisoning_runs_and_reports(tmp_path):
     assert all(0.0 <= r["hijack_top1"] <= r["hijack_topk"] <= 1.0 for r in rows)
     assert all(r["hijack_topk"] == 0.0 for r in rows if r["inserted"] == 0)
     rag = json.loads((run_dir / "outputs" / "rag_rows.json").read_text())
-    assert {r["base"] for r in rag} == {"clean", "poisoned"}
+    assert {r["base"] for r in rag} == {"clean", "poisoned"} and {r["kind"] for r in rag} == {"entity", "class"}
     assert all(r["master_retrieved"] == 0.0 for r in rag if r["base"] == "clean")
     html = (run_dir / "report.html").read_text()
     assert "Hijack rate vs number inserted" in html and "+/-" in html and "Defences at 2 steps" in html

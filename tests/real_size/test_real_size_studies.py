@@ -47,7 +47,7 @@ def test_poisoning_at_real_size(real_models, tmp_path):
     )
     run_dir = run_experiment(cfg, output_dir=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert "hijack_top1.mean" in metrics and "rag.poisoned.master_retrieved.mean" in metrics
+    assert "hijack_top1.mean" in metrics and "rag.class.poisoned.master_retrieved.mean" in metrics
     assert json.loads((run_dir / "outputs" / "rag_models.json").read_text())["sd"].endswith("sd15")
 
 

@@ -149,6 +149,19 @@ def evaluate_seed(cfg, embedder, kb, seed, tensors, meta, budgets) -> tuple[list
             for name in sets:
                 out = retrieval_outcome(q_emb[name], base, m_emb[b][:k], rel[name], cfg.top_k)
                 rows.append({"seed": seed, "queries": name, "budget": b, "inserted": k, **out})
+    if "p_base" in tensors:  # the detector's flag rate on the inserted images at every budget
+        for bb in budgets:
+            rows.append(
+                {
+                    "seed": seed,
+                    "queries": "detector",
+                    "budget": bb,
+                    "masters_flagged": float(
+                        (tensors[f"p_masters_{bb}"] > meta["threshold"]).double().mean()
+                    ),
+                    "clean_flagged": float((tensors["p_base"] > meta["threshold"]).double().mean()),
+                }
+            )
     # defences at the largest budget, on the held-out queries
     b = budgets[-1]
     q, r = q_emb["heldout"], rel["heldout"]
@@ -167,7 +180,8 @@ def evaluate_seed(cfg, embedder, kb, seed, tensors, meta, budgets) -> tuple[list
             poisoned = retrieval_outcome(q, base, m_emb[b][:k], r, cfg.top_k, **kw)
             clean_kw = {key: v for key, v in kw.items() if key != "keep_master"}
             clean = retrieval_outcome(q, base, none, r, cfg.top_k, **clean_kw)
-            out_rows.append(_defence_row(seed, name, k, poisoned, clean))
+            flagged = 1.0 - float(kw["keep_master"].double().mean()) if "keep_master" in kw else None
+            out_rows.append(_defence_row(seed, name, k, poisoned, clean, flagged))
         all_q = torch.cat([q_emb["heldout"], q_emb["mined"]])
         gap = modality_gap(all_q, base)
         for s in cfg.defences.shifts:
@@ -179,7 +193,7 @@ def evaluate_seed(cfg, embedder, kb, seed, tensors, meta, budgets) -> tuple[list
     return rows, out_rows
 
 
-def _defence_row(seed, name, k, poisoned, clean) -> dict[str, Any]:
+def _defence_row(seed, name, k, poisoned, clean, flagged=None) -> dict[str, Any]:
     return {
         "seed": seed,
         "defence": name,
@@ -190,4 +204,5 @@ def _defence_row(seed, name, k, poisoned, clean) -> dict[str, Any]:
         "clean_recall_at_k": clean["recall_at_k"],
         "clean_recall_at_1": clean["recall_at_1"],
         "base_kept": clean["base_kept"],
+        "masters_flagged": flagged,
     }

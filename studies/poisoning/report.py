@@ -57,6 +57,7 @@ def defence_table(rows, counts, top_k: int) -> list[dict[str, Any]]:
                     f"poisoned recall@{top_k} %": _cell(rows, "recall_at_k", g),
                     f"clean recall@{top_k} %": _cell(rows, "clean_recall_at_k", g),
                     "clean entries kept %": _cell(rows, "base_kept", g),
+                    "master images flagged %": _cell(rows, "masters_flagged", g),
                 }
             )
     return out
@@ -182,6 +183,21 @@ def write_report(ctx, cfg, kb, clip_source, seeds, budgets, rows, defence_rows, 
             "detector's threshold is set at "
             f"{cfg.defences.fpr:g} FPR on real toy scenes; query time: the flagged images among each query's "
             f"top {cfg.defences.window} results are dropped",
+        )
+    flags = [
+        {
+            "budget (steps)": bb,
+            "master images flagged %": _cell(rows, "masters_flagged", {"queries": "detector", "budget": bb}),
+            "clean entries flagged %": _cell(rows, "clean_flagged", {"queries": "detector", "budget": bb}),
+        }
+        for bb in budgets
+        if summary(rows, "masters_flagged", {"queries": "detector", "budget": bb}) is not None
+    ]
+    if flags:
+        r.add_table(
+            "The detector on the inserted images by mining budget (%)",
+            flags,
+            caption="flagged: probability above the threshold set on real toy scenes; clean entries: the whole base",
         )
     if rag_rows:
         r.add_table(

@@ -84,11 +84,18 @@ def test_poisoning_runs_and_reports(tmp_path):
     assert "defences.modality-gap shift 0.25.clean_recall_at_k.se" in metrics
     rows = json.loads((run_dir / "outputs" / "hijack_rows.json").read_text())
     # 2 seeds x 4 query sets (held out, its entities, its classes, mined) x (clean + 2 budgets x 2 counts)
-    assert len(rows) == 2 * 4 * (1 + 2 * 2)
+    # plus the detector's flag rate per seed and budget
+    assert len(rows) == 2 * 4 * (1 + 2 * 2) + 2 * 2
+    flags = [r for r in rows if r["queries"] == "detector"]
+    assert all(0.0 <= r["masters_flagged"] <= 1.0 and 0.0 <= r["clean_flagged"] <= 1.0 for r in flags)
+    rows = [r for r in rows if r["queries"] != "detector"]
     assert all(0.0 <= r["hijack_top1"] <= r["hijack_topk"] <= 1.0 for r in rows)
     assert all(r["hijack_topk"] == 0.0 for r in rows if r["inserted"] == 0)
     rag = json.loads((run_dir / "outputs" / "rag_rows.json").read_text())
-    assert {r["base"] for r in rag} == {"clean", "poisoned"} and {r["kind"] for r in rag} == {"entity", "class"}
+    assert {r["base"] for r in rag} == {"clean", "poisoned"} and {r["kind"] for r in rag} == {
+        "entity",
+        "class",
+    }
     assert all(r["master_retrieved"] == 0.0 for r in rag if r["base"] == "clean")
     html = (run_dir / "report.html").read_text()
     assert "Hijack rate vs number inserted" in html and "+/-" in html and "Defences at 2 steps" in html

@@ -33,7 +33,7 @@ class MiningSection(ConfigSection):
     """
 
     budgets: list[Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: [0, 250, 500, 1000], min_length=1
+        default_factory=lambda: [0, 100, 300, 600], min_length=1
     )
     image_size: int | None = Field(64, ge=16)
     lr: float = Field(0.05, gt=0)

@@ -53,8 +53,9 @@ def poisoned_copy(ctx, kb, embedder, masters: torch.Tensor, seed: int, budget: i
     poisoned = KnowledgeBase.open(folder, embedder)
     poisoned.runtime = ctx.runtime
     captions = [q.text for q in split_queries(seed).mined if q.kind == "class"]
-    added = poisoned.add(MasterSource(masters, captions, tag=f"seed{seed}-b{budget}"), rescan=False)
-    ctx.logger.info("seed %d: %d of %d master images admitted to the base", seed, added.added, len(masters))
+    poisoned.add(MasterSource(masters, captions, tag=f"seed{seed}-b{budget}"), rescan=False)
+    inside = sum(bool(e["meta"].get("master")) for e in poisoned.entries)
+    ctx.logger.info("seed %d: %d of %d master images in the poisoned base", seed, inside, len(masters))
     return poisoned
 
 

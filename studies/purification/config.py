@@ -28,12 +28,12 @@ class TransformSection(ConfigSection):
 
 def _default_transforms() -> list[TransformSection]:
     return [
-        TransformSection(attack="jpeg", strengths=[0.02, 0.05, 0.1, 0.25, 0.5, 1.0]),
-        TransformSection(attack="blur", strengths=[0.03, 0.06, 0.125, 0.25, 0.5, 1.0]),
-        TransformSection(attack="vae_regen", strengths=[0.0, 0.5, 1.0]),
+        TransformSection(attack="jpeg", strengths=[0.25, 0.5, 0.75, 1.0]),
+        TransformSection(attack="blur", strengths=[0.125, 0.25, 0.5, 1.0]),
+        TransformSection(attack="vae_regen", strengths=[0.0, 0.25, 0.5, 1.0]),
         TransformSection(
             attack="paraphrase",
-            strengths=[0.1, 0.2, 0.4, 0.6],
+            strengths=[0.2, 0.4, 0.6],
             options={"num_inference_steps": 20, "resolution": "input"},
         ),
     ]

@@ -4,7 +4,8 @@ Facts checked, over every import in the source tree (module level and inside fun
 
 - **Layers**: a package imports only the packages below it (:data:`ALLOWED`): ``workbench`` (the
   runtime) imports none of the others; ``metrics`` only ``workbench``; ``toyworld`` the runtime and
-  the metrics; ``generators`` and ``attacks`` those three and never each other; ``apps`` anything below.
+  the metrics; ``generators`` and ``attacks`` those three and never each other; ``studies`` (experiments
+  that use both) those five; ``apps`` anything below.
 - **No circles**: the module import graph has no cycle (two modules that import each other, directly
   or through others), counted within and across packages.
 - **Function-level imports of the project's own modules** are listed with ``--deferred``: they are for
@@ -20,14 +21,15 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("workbench", "metrics", "toyworld", "generators", "attacks", "apps")
+PACKAGES = ("workbench", "metrics", "toyworld", "generators", "attacks", "studies", "apps")
 ALLOWED: dict[str, set[str]] = {
     "workbench": set(),
     "metrics": {"workbench"},
     "toyworld": {"workbench", "metrics"},
     "generators": {"workbench", "metrics", "toyworld"},
     "attacks": {"workbench", "metrics", "toyworld"},
-    "apps": {"workbench", "metrics", "toyworld", "generators", "attacks"},
+    "studies": {"workbench", "metrics", "toyworld", "generators", "attacks"},
+    "apps": {"workbench", "metrics", "toyworld", "generators", "attacks", "studies"},
 }
 
 

@@ -191,28 +191,39 @@ def _tiny_trainer(seed: int = 0):
     )
 
 
+def test_trainer_step_and_checkpoint_round_trip():
+    trainer = _tiny_trainer()
+    logs = trainer.step(0)
+    assert set(logs) == {"loss", "image_loss", "layout_ce", "layout_acc"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    copy = _tiny_trainer()
+    copy.load_state_dict(trainer.state_dict())
+    for (name, a), b in zip(trainer.denoiser.state_dict().items(), copy.denoiser.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert copy.opt.state_dict()["state"].keys() == trainer.opt.state_dict()["state"].keys()
+
+
+@pytest.mark.slow
 def test_trainer_steps_and_resumes_exactly(tmp_path):
     from toyworld.train.loop import run_training
 
     straight = _tiny_trainer()
-    for step in range(3):
+    for step in range(2):
         logs = straight.step(step)
-        assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
         assert set(logs) == {"loss", "image_loss", "layout_ce", "layout_acc"}
+        assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     first = _tiny_trainer()
-    out = run_training(first, tmp_path / "run", max_steps=2, eval_every=10**6)
-    assert out["step"] == 2 and "val_image_given_layout_acc" in out
+    first.evaluate = dict  # the held-out evaluation is checked once, below
+    assert run_training(first, tmp_path / "run", max_steps=1, eval_every=10**6)["step"] == 1
     resumed = _tiny_trainer()
-    out = run_training(resumed, tmp_path / "run", max_steps=3, eval_every=10**6)
-    assert out["step"] == 3
+    out = run_training(resumed, tmp_path / "run", max_steps=2, eval_every=10**6)
+    assert (
+        out["step"] == 2 and 0 <= out["val_image_given_layout_acc"] <= 1 and out["val_joint_image_loss"] > 0
+    )
     for (name, a), b in zip(straight.denoiser.state_dict().items(), resumed.denoiser.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
-    moved = [
-        k
-        for k, v in _tiny_trainer().denoiser.state_dict().items()
-        if not torch.equal(v, resumed.denoiser.state_dict()[k])
-    ]
-    assert moved  # the steps trained something
+    fresh = _tiny_trainer().denoiser.state_dict()
+    assert any(not torch.equal(v, fresh[k]) for k, v in resumed.denoiser.state_dict().items())  # it trained
 
 
 def test_trainer_is_registered_and_refuses_bad_task_shares():
@@ -225,3 +236,88 @@ def test_trainer_is_registered_and_refuses_bad_task_shares():
 
     with pytest.raises(ValueError, match="task_probs"):
         GCDPTrainer(task_probs=(0.5, 0.5, 0.5), parts=(None, None, None, None))
+
+
+# ------------------------------------------------------------------ the evaluation's measures
+def test_layout_miou_and_the_layout_detections_imply():
+    from types import SimpleNamespace
+
+    from generators.layout.gcdp.evaluate import implied_layouts, layout_miou
+
+    batch = ShapesWorld(64).batch(seed=1, split="test", start=0, count=4, n_objects=2)
+    exact = downsample_classes(semantic_maps(batch.scenes, batch.masks), 4)
+    dets = [
+        [SimpleNamespace(entity=o.entity, shape=o.shape, box=o.box) for o in s.objects] for s in batch.scenes
+    ]
+    torch.testing.assert_close(layout_miou(exact, implied_layouts(dets, 64, 4)), torch.ones(4))
+    empty = torch.zeros_like(exact)
+    miou = layout_miou(exact, empty)
+    assert (miou < 0.5).all() and (miou > 0).all()  # the background agrees, the objects do not
+
+
+# ------------------------------------------------------------------ the layout experiment
+@pytest.mark.slow
+def test_layout_experiment_runs_gcdp_methods(tmp_path):
+    import json
+
+    from generators.layout.experiment import LayoutEvalConfig
+    from workbench.runs import run_experiment
+
+    cfg = LayoutEvalConfig(
+        models={"sd": "dummy", "judge": "random", "clip": "none", "gligen": "none", "gcdp": "dummy"},
+        prompts={"counts": {2: 2}},
+        methods=["stock", "gcdp", "gcdp_layout"],
+        num_inference_steps=2,
+        batch_size=2,
+        grid_images=1,
+        output_dir=str(tmp_path),
+    )
+    metrics = json.loads((run_experiment(cfg) / "metrics.json").read_text())
+    for key in ("gcdp.two_object.all_present", "gcdp_layout.two_object.mean_iou", "time_ratio_vs_stock.gcdp"):
+        assert key in metrics, key
+    with pytest.raises(FileNotFoundError, match="no GCDP pipeline"):
+        run_experiment(
+            cfg.model_copy(update={"models": cfg.models.model_copy(update={"gcdp": str(tmp_path / "x")})})
+        )
+
+
+# ------------------------------------------------------------------ the real code path
+@pytest.mark.slow
+def test_saved_sd15_shaped_gcdp_loads_and_runs_every_mode(tmp_path):
+    """SD-1.5-shaped components (random weights) saved and loaded as a user's would be: the GCDP pipeline
+    built on them, saved with ``save_pretrained``, loaded with ``from_pretrained``, all three modes."""
+    from generators.layout.gcdp.generator import load_gcdp_pipeline
+    from generators.layout.gcdp.pipeline import GCDPPipeline
+    from generators.layout.gcdp.testing import gcdp_pipeline_from_sd
+    from toyworld.train.storage import save_pipeline_half
+    from workbench.dummy import save_dummy_sd
+    from workbench.loading import load_sd_pipeline
+    from workbench.runtime import Runtime
+
+    rt = Runtime(seed=0, device="cpu")
+    sd = load_sd_pipeline(str(save_dummy_sd(tmp_path / "sd15-shaped", seed=3)), rt)
+    built = gcdp_pipeline_from_sd(sd)
+    save_pipeline_half(built, tmp_path / "gcdp")
+    index = (tmp_path / "gcdp" / "model_index.json").read_text()
+    assert "generators.layout.gcdp.model" in index and "AbsorbingCategoricalScheduler" in index
+    pipe = load_gcdp_pipeline(tmp_path / "gcdp", rt)
+    assert isinstance(pipe, GCDPPipeline) and pipe.denoiser.dtype == torch.float32
+    ref = built(PROMPTS, num_inference_steps=2, generator=gens(0, 1))
+    out = pipe(PROMPTS, num_inference_steps=2, generator=gens(0, 1))
+    torch.testing.assert_close(out.images, ref.images, rtol=0, atol=2e-2)  # float16 storage rounding only
+    given = pipe(PROMPTS, layout=out.layouts, num_inference_steps=2, generator=gens(0, 1))
+    assert torch.equal(given.layouts, out.layouts)
+    seg = pipe(PROMPTS, image=out.images, num_inference_steps=2, generator=gens(0, 1), output_type="np")
+    assert seg.images.shape == (2, 32, 32, 3) and seg.layouts.shape == (2, 16, 16)
+    with pytest.raises(FileNotFoundError, match="workbench toy train gcdp"):
+        load_gcdp_pipeline(tmp_path / "missing")
+
+
+def test_gcdp_over_a_text_to_image_pipeline_needs_the_trained_model(monkeypatch, tmp_path):
+    from generators.layout.gcdp import generator as gen
+    from workbench.dummy import dummy_sd_pipeline
+    from workbench.generation import build_generator
+
+    monkeypatch.setattr(gen, "GCDP_DIR", tmp_path / "gcdp")
+    with pytest.raises(FileNotFoundError, match="workbench toy train gcdp"):
+        build_generator("gcdp", dummy_sd_pipeline())

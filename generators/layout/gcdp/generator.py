@@ -2,7 +2,8 @@
 :class:`~generators.layout.gcdp.pipeline.GCDPPipeline` (:func:`load_gcdp_pipeline`).
 
 - ``gcdp``: text -> (image, layout); takes prompts only (the generated layouts are kept in
-  :attr:`GCDPGenerator.last_layouts`).
+  :attr:`GCDPGenerator.last_layouts`). Built over any other pipeline, it loads the shipped toy GCDP
+  (``toyworld/models/gcdp``) and fails with how to train it where there is none.
 - ``gcdp_layout``: layout -> image; each prompt's layout (boxes with phrases, or a semantic label map) is
   drawn as the class map the model was trained on (each phrase's shape filling its box) and held fixed.
 """
@@ -85,6 +86,13 @@ class GCDPGenerator(Generator):
 
     config_class = GCDPConfig
     last_layouts: torch.Tensor | None = None
+
+    def __init__(self, pipe: Any, config: GCDPConfig | None = None) -> None:
+        if not isinstance(pipe, GCDPPipeline):
+            # built over a text-to-image pipeline (the generation job, the generate demo): the shipped toy GCDP,
+            # whose VAE and text encoder are the toy SD's, on that pipeline's device
+            pipe = load_gcdp_pipeline(None).to(getattr(pipe, "device", "cpu"))
+        super().__init__(pipe, config)
 
     def call_pipeline(self, request: GenerationRequest, layouts: torch.Tensor | None) -> torch.Tensor:
         self.pipe.set_progress_bar_config(disable=True)

@@ -97,32 +97,36 @@ def evaluate_gcdp(
     guidance: float = 5.0,
     batch: int = 16,
 ) -> dict[str, float]:
-    """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``)."""
-    pipe.set_progress_bar_config(disable=True)
-    factor = pipe.vae_scale_factor
-    size = pipe.denoiser.config.trunk["sample_size"] * factor
+    """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``); with
+    ``pipe=None`` only the toy SD's."""
+    base = pipe if pipe is not None else sd_pipe
+    factor = base.vae_scale_factor
+    latent = base.unet.config.sample_size if pipe is None else pipe.denoiser.config.trunk["sample_size"]
+    size = latent * factor
     world = ShapesWorld(size)
     out: dict[str, float] = {}
     for count, key in ((2, "two_object_both_right"), (3, "three_object_all_right")):
         scenes = [world.scene(SCENE_SEED + seed, "test", i, n_objects=count) for i in range(n)]
         prompts = [s.caption() for s in scenes]
-        t0 = time.time()
-        images, layouts = _generate(pipe, prompts, seed + 10 * count, steps, guidance, batch)
-        out[f"gcdp_seconds_per_image_{count}"] = (time.time() - t0) / n
-        dets = judge.detect(images)
-        out[f"gcdp_{key}"] = (
-            sum(score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, dets)) / n
-        )
-        if count == 2:
-            out["layout_image_miou"] = layout_miou(layouts, implied_layouts(dets, size, factor)).mean().item()
         if sd_pipe is not None:
             sd_pipe.set_progress_bar_config(disable=True)
             sd_images, _ = _generate(sd_pipe, prompts, seed + 10 * count, steps, guidance, batch)
             sd_dets = judge.detect(sd_images)
-            out[f"sd_{key}"] = (
-                sum(score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, sd_dets))
-                / n
-            )
+            hits = [score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, sd_dets)]
+            out[f"sd_{key}"] = sum(hits) / n
+        if pipe is None:
+            continue
+        pipe.set_progress_bar_config(disable=True)
+        t0 = time.time()
+        images, layouts = _generate(pipe, prompts, seed + 10 * count, steps, guidance, batch)
+        out[f"gcdp_seconds_per_image_{count}"] = (time.time() - t0) / n
+        dets = judge.detect(images)
+        hits = [score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, dets)]
+        out[f"gcdp_{key}"] = sum(hits) / n
+        if count == 2:
+            out["layout_image_miou"] = layout_miou(layouts, implied_layouts(dets, size, factor)).mean().item()
+    if pipe is None:
+        return out
     # layout -> image: the exact layouts of held-out scenes
     real = world.batch(SCENE_SEED + seed, "val", 0, n, n_objects=(2, 3))
     given = downsample_classes(semantic_maps(real.scenes, real.masks), factor)
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=5.0)
     parser.add_argument("--no-sd", action="store_true", help="skip the toy SD baseline")
+    parser.add_argument("--sd-only", action="store_true", help="only the toy SD baseline")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -176,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     from toyworld.judge import ShapesJudge
     from toyworld.presets import MODELS_DIR
 
-    if args.checkpoint:
+    if args.sd_only:
+        pipe, source = None, {"model": "toy SD only"}
+    elif args.checkpoint:
         from toyworld.train.loop import load_checkpoint
 
         from .train import GCDPTrainer

@@ -224,6 +224,12 @@ def test_trainer_steps_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     fresh = _tiny_trainer().denoiser.state_dict()
     assert any(not torch.equal(v, fresh[k]) for k, v in resumed.denoiser.state_dict().items())  # it trained
+    from generators.layout.gcdp.generator import load_gcdp_pipeline
+
+    resumed.export(tmp_path / "export", {"steps": 2, "minutes": 0.1, "metrics": out})
+    assert "steps" in (tmp_path / "export" / "README.md").read_text()
+    pipe = load_gcdp_pipeline(tmp_path / "export")
+    assert pipe(PROMPTS[:1], num_inference_steps=2).layouts.shape == (1, 16, 16)
 
 
 def test_trainer_is_registered_and_refuses_bad_task_shares():

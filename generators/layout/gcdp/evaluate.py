@@ -96,6 +96,7 @@ def evaluate_gcdp(
     steps: int = 25,
     guidance: float = 5.0,
     batch: int = 16,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
     """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``); with
     ``pipe=None`` only the toy SD's."""
@@ -118,7 +119,9 @@ def evaluate_gcdp(
             continue
         pipe.set_progress_bar_config(disable=True)
         t0 = time.time()
-        images, layouts = _generate(pipe, prompts, seed + 10 * count, steps, guidance, batch)
+        images, layouts = _generate(
+            pipe, prompts, seed + 10 * count, steps, guidance, batch, temperature=temperature
+        )
         out[f"gcdp_seconds_per_image_{count}"] = (time.time() - t0) / n
         dets = judge.detect(images)
         hits = [score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, dets)]
@@ -173,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sd", action="store_true", help="skip the toy SD baseline")
     parser.add_argument("--sd-only", action="store_true", help="only the toy SD baseline")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="the joint mode's layout sampling temperature"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -208,10 +214,23 @@ def main(argv: list[str] | None = None) -> int:
         )
     rows = []
     for seed in args.seeds:
-        row = evaluate_gcdp(pipe, judge, seed, args.n, sd, args.steps, args.guidance)
+        row = evaluate_gcdp(
+            pipe, judge, seed, args.n, sd, args.steps, args.guidance, temperature=args.temperature
+        )
         print(json.dumps({"seed": seed, **row}), flush=True)
         rows.append(row)
-    print(json.dumps({**source, "n": args.n, "seeds": args.seeds, "summary": _summary(rows)}), flush=True)
+    print(
+        json.dumps(
+            {
+                **source,
+                "temperature": args.temperature,
+                "n": args.n,
+                "seeds": args.seeds,
+                "summary": _summary(rows),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
 """What the generators add to the workbench: the layout generators (box guidance, BoxDiff, regions,
-GLIGEN), the multi-concept ones (FreeCustom, text only, collage) and the retrieval-augmented ones, the layout, multi-concept and retrieval experiments with their tour steps and commands, and
-the retrieval toy trainer. Named as an entry point of group ``workbench.plugins`` in
+GLIGEN, GCDP), the multi-concept ones (FreeCustom, text only, collage) and the retrieval-augmented ones, the layout, multi-concept and retrieval experiments with their tour steps and commands, and
+the retrieval and GCDP toy trainers. Named as an entry point of group ``workbench.plugins`` in
 ``pyproject.toml``; entries are declared by name and the module that registers them, imported when
 first used."""
 
@@ -19,6 +19,8 @@ GENERATORS.add_lazy("box_guidance", "generators.layout.box_guidance.generator")
 GENERATORS.add_lazy("boxdiff", "generators.layout.box_guidance.generator")
 GENERATORS.add_lazy("regions", "generators.layout.regions.generator")
 GENERATORS.add_lazy("gligen", "generators.layout.gligen.generator")
+GENERATORS.add_lazy("gcdp", "generators.layout.gcdp.generator")
+GENERATORS.add_lazy("gcdp_layout", "generators.layout.gcdp.generator")
 GENERATORS.add_lazy("freecustom", "generators.multiconcept.freecustom")
 GENERATORS.add_lazy("text", "generators.multiconcept.text_only")
 GENERATORS.add_lazy("collage", "generators.multiconcept.collage")
@@ -33,3 +35,4 @@ declare_experiment("entity-draw-bench", "generators.retrieval.experiment")
 for _family in ("layout", "multiconcept", "retrieval"):
     TOUR_STEPS.add_lazy(_family, f"generators.{_family}.tour")
 TRAINERS.add("retrieval", lazy_trainer("generators.retrieval.train", "RetrievalTrainer"))
+TRAINERS.add("gcdp", lazy_trainer("generators.layout.gcdp.train", "GCDPTrainer"))

@@ -51,6 +51,9 @@ class LayoutModels(BaseModel):
         clip: CLIP for CLIP-T: ``auto``, ``dummy``, ``none``, or a preset / hub id / folder.
         gligen: ``auto`` (the trained toy GLIGEN when present, else the method is skipped and the report says
             so), ``none``, or a ``StableDiffusionGLIGENPipeline`` folder.
+        gcdp: the joint image-layout model of the ``gcdp`` / ``gcdp_layout`` methods: ``auto`` (the trained toy
+            GCDP when present, else those methods are skipped and the report says so), ``none``, ``dummy``
+            (random-weight, started from the SD pipeline's UNet: the code path only) or a ``GCDPPipeline`` folder.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +62,7 @@ class LayoutModels(BaseModel):
     judge: str = "auto"
     clip: str = "auto"
     gligen: str = "auto"
+    gcdp: str = "auto"
 
 
 class LayoutPrompts(BaseModel):
@@ -171,6 +175,25 @@ def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
+def _load_gcdp(choice: str, runtime: Runtime, sd_pipe: Any) -> tuple[Any | None, str]:
+    from .gcdp.generator import GCDP_DIR, load_gcdp_pipeline
+
+    if choice == "none":
+        return None, "not requested (models.gcdp: none)"
+    if choice == "dummy":
+        from .gcdp.testing import gcdp_pipeline_from_sd
+
+        logger.warning("gcdp: random-weight denoiser (code path only: its images mean nothing)")
+        return gcdp_pipeline_from_sd(sd_pipe).to(runtime.device), "dummy"
+    folder = GCDP_DIR if choice == "auto" else choice
+    try:
+        return load_gcdp_pipeline(folder, runtime), str(folder)
+    except FileNotFoundError as exc:
+        if choice != "auto":
+            raise
+        return None, str(exc)
+
+
 # ---------------------------------------------------------------------------------------------- prompts
 def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
     """Held-out scenes with 2-4 objects (no named entities), sizes as configured."""
@@ -206,7 +229,7 @@ def _cell_of(box: tuple[float, float, float, float]) -> int:
 # ---------------------------------------------------------------------------------------------- run
 @register_experiment("layout-eval", config=LayoutEvalConfig)
 def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
-    """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN vs stock SD."""
+    """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN, GCDP vs stock SD."""
     from workbench.generation import build_generator
     from workbench.loading.choice import build_clip, build_sd_pipeline
     from workbench.runs.items import map_items
@@ -229,9 +252,20 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
         "regions": cfg.regions,
         "gligen": {"scheduled_sampling_beta": cfg.gligen_beta},
     }
+    gcdp_methods = [m for m in cfg.methods if m in ("gcdp", "gcdp_layout")]
+    gcdp_pipe, gcdp_note = (
+        (None, "not requested") if not gcdp_methods else _load_gcdp(cfg.models.gcdp, rt, sd_pipe)
+    )
     skipped: dict[str, str] = {}
     methods: dict[str, Any] = {}
     for name in cfg.methods:
+        if name in gcdp_methods:
+            if gcdp_pipe is None:
+                skipped[name] = gcdp_note
+                logger.warning("method %s skipped: %s", name, gcdp_note)
+                continue
+            methods[name] = build_generator(name, gcdp_pipe, options.get(name))
+            continue
         if name == "gligen":
             if gligen_pipe is None:
                 skipped[name] = gligen_note

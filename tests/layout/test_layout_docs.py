@@ -15,6 +15,9 @@ import pytest
         "generators.layout.graphics",
         "generators.layout.poster",
         "generators.layout.background",
+        "generators.layout.gcdp.scheduler",
+        "generators.layout.gcdp.pipeline",
+        "toyworld.semantic",
     ],
 )
 def test_module_doctests(module):

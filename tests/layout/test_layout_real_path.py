@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from generators.layout import StableDiffusionBoxGuidancePipeline
+from generators.layout.gcdp.testing import gcdp_pipeline_from_sd
 from generators.layout.gligen import gated_unet_from, gligen_pipeline_from
 from generators.layout.methods import layout_generators, layout_request
 from generators.layout.planner import ShapesGrammarPlanner
@@ -27,12 +28,13 @@ def test_every_method_on_a_loaded_sd15_shaped_pipeline(tmp_path):
     ]
     layouts = [planner.plan(p) for p in prompts]
     regions = [planner.region_prompts(p) for p in prompts]
-    gligen = gligen_pipeline_from(pipe, gated_unet_from(pipe.unet))
+    own = {"gligen": gligen_pipeline_from(pipe, gated_unet_from(pipe.unet))}
+    own["gcdp"] = own["gcdp_layout"] = gcdp_pipeline_from_sd(pipe)
     names = layout_generators()
-    assert {"stock", "box_guidance", "boxdiff", "regions", "gligen"} <= set(names)
+    assert {"stock", "box_guidance", "boxdiff", "regions", "gligen", "gcdp", "gcdp_layout"} <= set(names)
     for name in names:
         request = layout_request(prompts, layouts, regions, rt.generators([0, 1], "image"), 2, 5.0)
-        images = build_generator(name, gligen if name == "gligen" else pipe)(request)
+        images = build_generator(name, own.get(name, pipe))(request)
         assert images.shape == (2, 3, 32, 32), name
         assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1, name
     direct = StableDiffusionBoxGuidancePipeline.from_pretrained(

@@ -1,0 +1,221 @@
+"""``GCDPPipeline``: an image and its semantic layout from a caption, by one joint denoiser stepping a
+Gaussian scheduler (DDIM) on the latent and an absorbing categorical scheduler on the layout together.
+
+Modes of the same call:
+
+- text -> (image, layout): neither ``layout`` nor ``image`` given; both start from noise / all ``[MASK]``.
+- layout -> image: ``layout`` given (class ids per latent or per pixel position); it stays fixed and
+  conditions every step.
+- image -> layout: ``image`` given (segmentation); its latent stays clean (the denoiser sees step 0) and the
+  layout is revealed over the steps.
+
+Example:
+    >>> from generators.layout.gcdp.testing import tiny_gcdp_pipeline
+    >>> pipe = tiny_gcdp_pipeline()
+    >>> out = pipe(["a red circle"], num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    >>> tuple(out.images.shape), tuple(out.layouts.shape)
+    ((1, 3, 32, 32), (1, 16, 16))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .model import GCDPDenoiser
+from .scheduler import AbsorbingCategoricalScheduler
+
+__all__ = ["GCDPPipeline", "GCDPPipelineOutput"]
+
+
+@dataclass
+class GCDPPipelineOutput(BaseOutput):
+    """Args:
+    images (`torch.Tensor` of shape `(batch_size, 3, height, width)` in [0, 1], or PIL images / a NumPy
+        array by ``output_type``; the latents for ``"latent"``).
+    layouts (`torch.LongTensor` of shape `(batch_size, height / f, width / f)`): the class of each latent
+        position (``f`` the VAE's downsampling factor).
+    """
+
+    images: object
+    layouts: torch.Tensor
+
+
+class GCDPPipeline(DiffusionPipeline):
+    """Joint image and semantic-layout generation (GCDP).
+
+    Args:
+        vae: the image autoencoder.
+        text_encoder / tokenizer: the caption's CLIP text tower.
+        denoiser: the joint :class:`GCDPDenoiser`.
+        scheduler: the Gaussian scheduler of the latent (DDIM).
+        layout_scheduler: the categorical scheduler of the layout.
+    """
+
+    model_cpu_offload_seq = "text_encoder->denoiser->vae"
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        denoiser: GCDPDenoiser,
+        scheduler: DDIMScheduler,
+        layout_scheduler: AbsorbingCategoricalScheduler,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            denoiser=denoiser,
+            scheduler=scheduler,
+            layout_scheduler=layout_scheduler,
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str], device: torch.device) -> torch.Tensor:
+        """Token states `(B, 77, D)` of ``prompts``, padded to the tokenizer's length as SD pads prompts."""
+        ids = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(device)
+        return self.text_encoder(ids)[0]
+
+    def prepare_layout(self, layout: torch.Tensor, batch: int, h: int, w: int, device) -> torch.Tensor:
+        """A given layout as class ids `(B, h, w)`: per latent position, or per pixel (then reduced block-wise,
+        background counted at half weight, as the training layouts were)."""
+        k = self.denoiser.config.num_classes
+        layout = torch.as_tensor(layout).long()
+        if layout.ndim == 2:
+            layout = layout[None]
+        if layout.ndim != 3 or layout.shape[0] not in (1, batch):
+            raise ValueError(f"layout of shape {tuple(layout.shape)}: give (B, h, w) or (h, w) class ids")
+        if layout.min() < 0 or layout.max() >= k:
+            raise ValueError(
+                f"layout class ids must lie in [0, {k - 1}], got {int(layout.min())}..{int(layout.max())}"
+            )
+        if layout.shape[-2:] != (h, w):
+            fh, fw = layout.shape[-2] // h, layout.shape[-1] // w
+            if fh != fw or fh * h != layout.shape[-2] or fw * w != layout.shape[-1]:
+                raise ValueError(
+                    f"layout of size {tuple(layout.shape[-2:])} fits neither the latent ({h}, {w}) nor a multiple of it"
+                )
+            share = F.avg_pool2d(F.one_hot(layout, k).permute(0, 3, 1, 2).float(), fh)  # (B, K, h, w)
+            share[:, 0] *= 0.5
+            layout = share.argmax(1)
+        return layout.expand(batch, h, w).to(device)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        layout: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 5.0,
+        temperature: float = 1.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pt",
+        return_dict: bool = True,
+    ) -> GCDPPipelineOutput | tuple:
+        """Generate images and layouts.
+
+        Args:
+            prompt: captions (one per image).
+            layout: class ids `(B, h, w)` / `(B, H, W)` (layout -> image), or ``None``.
+            image: images `(B, 3, H, W)` in [0, 1] (image -> layout), or ``None``.
+            guidance_scale: classifier-free guidance of both the noise and the layout's logits (1: none).
+            temperature: softmax temperature of the revealed classes (0: the most likely class).
+            output_type: ``"pt"``, ``"np"``, ``"pil"`` or ``"latent"``.
+        """
+        # 1. Check inputs
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ValueError("give at least one prompt")
+        if layout is not None and image is not None:
+            raise ValueError("give a layout (layout -> image) or an image (image -> layout), not both")
+        if output_type not in ("pt", "np", "pil", "latent"):
+            raise ValueError(f"output_type {output_type!r}: use 'pt', 'np', 'pil' or 'latent'")
+        batch, device = len(prompts), self._execution_device
+        if image is not None:
+            if image.ndim != 4 or image.shape[:2] != (batch, 3):
+                raise ValueError(f"image of shape {tuple(image.shape)}: give ({batch}, 3, H, W) in [0, 1]")
+            height, width = image.shape[-2:]
+        size = self.denoiser.config.trunk.get("sample_size", 64) * self.vae_scale_factor
+        height, width = height or size, width or size
+        h, w = height // self.vae_scale_factor, width // self.vae_scale_factor
+        cfg = guidance_scale > 1.0
+
+        # 2. Encode the prompts (the empty caption first under guidance)
+        states = self.encode_prompt(prompts, device)  # (B, 77, D)
+        if cfg:
+            states = torch.cat([self.encode_prompt([""], device).expand_as(states), states])  # (2B, 77, D)
+
+        # 3. Timesteps: the categorical scheduler steps on the Gaussian one's
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self.layout_scheduler.set_timesteps(timesteps=self.scheduler.timesteps.cpu())
+
+        # 4. Latents: noise, or the given image's (clean, held)
+        dtype = self.denoiser.dtype
+        if image is None:
+            shape = (batch, self.denoiser.config.latent_channels, h, w)
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            latents = latents * self.scheduler.init_noise_sigma
+        else:
+            post = self.vae.encode(image.to(device, self.vae.dtype) * 2 - 1).latent_dist
+            latents = (post.mean * self.vae.config.scaling_factor).to(dtype)
+
+        # 5. Layout: all [MASK], or the given one (held)
+        mask_id = self.layout_scheduler.mask_id
+        if layout is None:
+            layouts = torch.full((batch, h, w), mask_id, dtype=torch.long, device=device)
+        else:
+            layouts = self.prepare_layout(layout, batch, h, w, device)
+
+        # 6. Denoising loop
+        for t in self.progress_bar(self.scheduler.timesteps):
+            model_t = torch.zeros_like(t) if image is not None else t  # a given image is clean: step 0
+            x = torch.cat([latents] * 2) if cfg else latents
+            lay = torch.cat([layouts] * 2) if cfg else layouts
+            x = self.scheduler.scale_model_input(x, t)
+            out = self.denoiser(x, lay, model_t, encoder_hidden_states=states)
+            noise, logits = out.sample, out.logits  # (B', C, h, w), (B', K, h, w)
+            if cfg:
+                n_u, n_c = noise.chunk(2)
+                l_u, l_c = logits.chunk(2)
+                noise = n_u + guidance_scale * (n_c - n_u)
+                logits = l_u + guidance_scale * (l_c - l_u)
+            if image is None:
+                latents = self.scheduler.step(noise, t, latents).prev_sample
+            if layout is None:
+                layouts = self.layout_scheduler.step(
+                    logits, int(t), layouts, generator=generator, temperature=temperature
+                ).prev_sample
+
+        # 7. Decode
+        if output_type == "latent":
+            images = latents
+        else:
+            decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+            images = (decoded / 2 + 0.5).clamp(0, 1).float().cpu()  # (B, 3, H, W)
+            if output_type in ("np", "pil"):
+                array = images.permute(0, 2, 3, 1).numpy()
+                images = self.numpy_to_pil(array) if output_type == "pil" else array
+        self.maybe_free_model_hooks()
+        layouts = layouts.cpu()
+        if not return_dict:
+            return images, layouts
+        return GCDPPipelineOutput(images=images, layouts=layouts)

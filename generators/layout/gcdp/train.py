@@ -1,0 +1,286 @@
+"""Train GCDP's joint denoiser on the toy world: image latents of the toy VAE by Gaussian diffusion and the
+scene's exact semantic layout (per latent position: background, six shapes, emblem) by absorbing-state
+categorical diffusion, one denoiser for both, conditioned on the caption through the toy SD's text encoder
+(frozen).
+
+The denoiser starts from the toy SD's UNet (:meth:`GCDPDenoiser.from_unet`): the image side is the toy SD's
+and learns to read and write the layout. Each scene trains one of three tasks, so one model serves the
+pipeline's three modes: *joint* (latent and layout noised at the same step ``t``), *layout given* (the layout
+clean, the latent noised: layout -> image), *image given* (the latent clean at ``t = 0``, the layout masked at
+a random step: image -> layout). Loss: min-SNR-weighted noise MSE + ``layout_weight`` x cross-entropy of the
+masked positions' classes.
+
+Registered as the toy trainer ``gcdp`` (``generators/plugin.py``), resumable like the others::
+
+    workbench toy train gcdp --minutes 60 --threads 1 --no-export
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from toyworld.semantic import LAYOUT_CLASSES, downsample_classes, semantic_maps
+from toyworld.train.base import EMATrainer
+from toyworld.train.data import prompt_ids, step_generator, train_batch
+from toyworld.train.loop import EMA
+from toyworld.train.model_card import write_model_card
+from toyworld.train.registry import MODELS_DIR
+from toyworld.train.storage import save_pipeline_half
+from toyworld.world import SceneBatch, ShapesWorld
+
+from .model import GCDPDenoiser
+from .scheduler import AbsorbingCategoricalScheduler
+
+__all__ = ["GCDPTrainer", "TASKS"]
+
+TASKS: tuple[str, ...] = ("joint", "layout_given", "image_given")
+
+
+def load_toy_sd_parts(
+    models_dir: Path = MODELS_DIR,
+) -> tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer, UNet2DConditionModel]:
+    """The toy SD's VAE, text encoder, tokenizer and UNet (``workbench toy train unet`` first)."""
+    sd = models_dir / "sd"
+    if not (sd / "model_index.json").is_file():
+        raise FileNotFoundError(f"toy SD not found in {sd}: run `workbench toy train unet` first")
+    vae = AutoencoderKL.from_pretrained(sd / "vae").eval().requires_grad_(False)
+    text = CLIPTextModel.from_pretrained(sd / "text_encoder").eval().requires_grad_(False)
+    tok = CLIPTokenizer.from_pretrained(sd / "tokenizer")
+    unet = UNet2DConditionModel.from_pretrained(sd / "unet")
+    return vae, text, tok, unet
+
+
+class GCDPTrainer(EMATrainer):
+    """Trains :class:`GCDPDenoiser` (all of it) with the toy SD's VAE and text encoder frozen.
+
+    Args:
+        seed: data and noise seed (batches from ``(seed, step)``: a resumed run sees the same data).
+        batch_size: scenes per step (3/8 with one object, the rest 2-4, as the toy SD trained).
+        lr: AdamW learning rate (warm-up over 200 steps).
+        layout_weight: weight of the layout's cross-entropy beside the noise MSE.
+        task_probs: shares of the joint, layout-given and image-given tasks.
+        uncond_prob: caption dropout (classifier-free guidance).
+        snr_gamma: min-SNR-gamma weighting of the noise loss.
+        reuse: steps each rendered and encoded batch serves (fresh noise, masks, tasks each step).
+        parts: ``(vae, text_encoder, tokenizer, unet)``; default the shipped toy SD's. The denoiser's trunk
+            starts from ``unet``.
+        layout_embed_dim: channels of the layout embedding.
+        mask_schedule: the categorical scheduler's ``gamma(t)``.
+        eval_batches: validation batches per task in :meth:`evaluate`.
+    """
+
+    name = "gcdp"
+    module_key = "denoiser"
+    recipe = "gcdp-absorbing-from-toy-sd"
+    eval_command = "python benchmarks/eval_gcdp.py --seeds 0 1 2"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        batch_size: int = 32,
+        lr: float = 2e-4,
+        layout_weight: float = 0.5,
+        task_probs: tuple[float, float, float] = (0.6, 0.2, 0.2),
+        uncond_prob: float = 0.1,
+        snr_gamma: float = 5.0,
+        reuse: int = 4,
+        image_size: int = 64,
+        device: str | None = None,
+        parts: tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer, UNet2DConditionModel] | None = None,
+        layout_embed_dim: int = 8,
+        mask_schedule: str = "linear",
+        eval_batches: int = 2,
+    ) -> None:
+        if len(task_probs) != len(TASKS) or abs(sum(task_probs) - 1) > 1e-6 or min(task_probs) < 0:
+            raise ValueError(f"task_probs {task_probs} must be {len(TASKS)} shares of {TASKS} summing to 1")
+        torch.manual_seed(seed)
+        self.device = torch.device(device or "cpu")
+        self.seed, self.batch_size, self.lr, self.eval_batches = seed, batch_size, lr, eval_batches
+        self.layout_weight, self.task_probs = layout_weight, torch.tensor(task_probs)
+        self.uncond_prob, self.snr_gamma, self.reuse = uncond_prob, snr_gamma, max(1, int(reuse))
+        self.world = ShapesWorld(image_size)
+        self.vae, self.text_encoder, self.tokenizer, unet = (
+            parts if parts is not None else load_toy_sd_parts()
+        )
+        self.factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.denoiser = GCDPDenoiser.from_unet(unet, len(LAYOUT_CLASSES), layout_embed_dim).to(self.device)
+        self.noise_scheduler = DDPMScheduler(**unet_scheduler_config())
+        self.layout_scheduler = AbsorbingCategoricalScheduler(
+            len(LAYOUT_CLASSES), self.noise_scheduler.config.num_train_timesteps, mask_schedule
+        )
+        self.vae.to(self.device)
+        self.text_encoder.to(self.device)
+        self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=lr, weight_decay=1e-2)
+        self.ema = EMA(self.denoiser, 0.999)
+        alphas = self.noise_scheduler.alphas_cumprod
+        self.snr = alphas / (1 - alphas)
+        self._encoded: tuple[int, ...] | None = None
+
+    # ------------------------------------------------------------------ data
+    def data(self, step: int, split: str = "train") -> SceneBatch:
+        n1 = self.batch_size * 3 // 8
+        if split == "train":
+            one = train_batch(self.world, self.seed, 2 * step, n1, n_objects=1, entity_prob=0.15)
+            many = train_batch(
+                self.world, self.seed, 2 * step + 1, self.batch_size - n1, n_objects=(2, 4), entity_prob=0.1
+            )
+        else:
+            one = self.world.batch(self.seed, split, 2 * step * self.batch_size, n1, n_objects=1)
+            many = self.world.batch(
+                self.seed, split, (2 * step + 1) * self.batch_size, self.batch_size - n1, n_objects=(2, 4)
+            )
+        return SceneBatch(
+            one.scenes + many.scenes, torch.cat([one.images, many.images]), torch.cat([one.masks, many.masks])
+        )
+
+    def layouts_of(self, batch: SceneBatch) -> torch.Tensor:
+        """The scenes' semantic layouts at the latent resolution `(B, h, w)`."""
+        return downsample_classes(semantic_maps(batch.scenes, batch.masks), self.factor)
+
+    @functools.cached_property
+    def empty_states(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.text_encoder(prompt_ids(self.tokenizer, [""], self.device))[0]  # (1, 77, D)
+
+    @torch.no_grad()
+    def encode(self, batch: SceneBatch) -> tuple[torch.Tensor, ...]:
+        """Posterior mean and std `(B, 4, h, w)`, caption states `(B, 77, D)`, layouts `(B, h, w)`."""
+        post = self.vae.encode(batch.images.to(self.device) * 2 - 1).latent_dist
+        states = self.text_encoder(prompt_ids(self.tokenizer, batch.captions, self.device))[0]
+        return post.mean, post.std, states, self.layouts_of(batch).to(self.device)
+
+    def encoded(self, key: int) -> tuple[torch.Tensor, ...]:
+        if self._encoded is None or self._encoded[0] != key:
+            self._encoded = (key, *self.encode(self.data(key)))
+        return self._encoded[1:]
+
+    # ------------------------------------------------------------------ the objective
+    def loss(
+        self,
+        mean,
+        std,
+        states,
+        layouts,
+        g: torch.Generator,
+        tasks: torch.Tensor | None = None,
+        drop: bool = True,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        b = mean.shape[0]
+        if tasks is None:
+            tasks = torch.multinomial(self.task_probs, b, replacement=True, generator=g)  # (B,) task ids
+        if drop:
+            dropped = torch.rand(b, generator=g) < self.uncond_prob
+            states = torch.where(dropped.to(self.device)[:, None, None], self.empty_states, states)
+        T = self.noise_scheduler.config.num_train_timesteps
+        t = torch.randint(0, T, (b,), generator=g)
+        t_img = torch.where(tasks == 2, torch.zeros_like(t), t)  # image given: the clean latent at t = 0
+        t_lay = torch.where(tasks == 1, torch.full_like(t, -1), t)  # layout given: nothing masked
+        t_lay = torch.where(tasks == 2, torch.randint(0, T, (b,), generator=g), t_lay)
+        with torch.no_grad():
+            eps = torch.randn(mean.shape, generator=g).to(self.device)
+            latents = (mean + std * eps) * self.vae.config.scaling_factor  # (B, 4, h, w)
+            noise = torch.randn(latents.shape, generator=g).to(self.device)
+            noisy = self.noise_scheduler.add_noise(latents, noise, t_img.to(self.device))
+            if (tasks == 2).any():  # the image-given task sees the clean latent
+                noisy = torch.where((tasks == 2).to(self.device)[:, None, None, None], latents, noisy)
+            masked = self.layout_scheduler.add_noise(layouts, t_lay, generator=g)  # (B, h, w)
+        out = self.denoiser(noisy, masked, t_img.to(self.device), encoder_hidden_states=states)
+        snr = self.snr[t_img].to(self.device)
+        weight = torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
+        per_image = F.mse_loss(out.sample, noise, reduction="none").flatten(1).mean(1)  # (B,)
+        image_keep = (tasks != 2).to(self.device).float()  # the image-given task has no image to denoise
+        image_loss = (weight * per_image * image_keep).sum() / image_keep.sum().clamp(min=1)
+        hidden = masked == self.layout_scheduler.mask_id  # (B, h, w)
+        ce = F.cross_entropy(out.logits.float(), layouts, reduction="none")  # (B, h, w)
+        layout_loss = (ce * hidden).sum() / hidden.sum().clamp(min=1)
+        with torch.no_grad():
+            acc = ((out.logits.argmax(1) == layouts) & hidden).sum() / hidden.sum().clamp(min=1)
+        loss = image_loss + self.layout_weight * layout_loss
+        return loss, {
+            "loss": loss.item(),
+            "image_loss": image_loss.item(),
+            "layout_ce": layout_loss.item(),
+            "layout_acc": acc.item(),
+        }
+
+    def lr_at(self, step: int) -> float:
+        return min(1.0, (step + 1) / 200)
+
+    def step(self, step: int) -> dict[str, float]:
+        mean, std, states, layouts = self.encoded(step // self.reuse)
+        g = step_generator(self.seed, step)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * self.lr_at(step)
+        self.denoiser.train()
+        loss, logs = self.loss(mean, std, states, layouts, g)
+        self.optimise(loss, step)
+        return logs
+
+    # ------------------------------------------------------------------ evaluation and export
+    def ema_denoiser(self) -> GCDPDenoiser:
+        return self.ema_copy(lambda: GCDPDenoiser.from_config(self.denoiser.config)).to(self.device)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Held-out losses of the EMA weights at fixed noise, per task (validation scenes)."""
+        denoiser, self.denoiser = self.denoiser, self.ema_denoiser()
+        try:
+            out: dict[str, float] = {}
+            for task_id, task in enumerate(TASKS):
+                rows = []
+                for k in range(self.eval_batches):
+                    g = step_generator(self.seed, k, salt=31 + task_id)
+                    tasks = torch.full((self.batch_size,), task_id)
+                    rows.append(self.loss(*self.encode(self.data(k, "val")), g, tasks=tasks, drop=False)[1])
+                keys = ("layout_ce", "layout_acc") if task == "image_given" else ("image_loss",)
+                if task == "joint":
+                    keys = ("image_loss", "layout_ce", "layout_acc")
+                for key in keys:
+                    out[f"val_{task}_{key}"] = sum(r[key] for r in rows) / len(rows)
+        finally:
+            self.denoiser = denoiser
+        return out
+
+    def pipeline(self):
+        from .pipeline import GCDPPipeline
+
+        return GCDPPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            denoiser=self.ema_denoiser(),
+            scheduler=DDIMScheduler.from_config(unet_scheduler_config(inference=True)),
+            layout_scheduler=self.layout_scheduler,
+        )
+
+    def warm_start(self, export_dir: Path) -> None:
+        self.warm_start_from(GCDPDenoiser.from_pretrained(export_dir / "denoiser"))
+
+    card_title = "Toy GCDP (joint image and semantic-layout diffusion)"
+    card_description = (
+        "GCDPDenoiser (a UNet2DConditionModel trunk started from the toy SD's, reading [latent; layout "
+        "embedding] and predicting [noise; class logits]) over the toy VAE's 4x16x16 latents and the scene's "
+        "16x16 semantic layout (background, six shapes, emblem), Gaussian (DDIM) and absorbing categorical "
+        "diffusion on the same steps; caption through the toy SD's text encoder (frozen). Tasks per scene: "
+        "joint 0.6, layout given 0.2, image given 0.2. Loads with `GCDPPipeline.from_pretrained`."
+    )
+
+    def export(self, out_dir: Path, info: dict[str, Any]) -> None:
+        pipe = self.pipeline()
+        save_pipeline_half(pipe, out_dir)
+        write_model_card(out_dir, self.card_title, self.card_description, dict(pipe.denoiser.config), info)
+
+
+def unet_scheduler_config(inference: bool = False) -> dict[str, Any]:
+    """The toy SD's noise schedule (DDPM for training, DDIM with its offsets for sampling)."""
+    from toyworld.train.unet import SCHEDULER_CONFIG
+
+    extra = dict(set_alpha_to_one=False, steps_offset=1) if inference else {}
+    return {**SCHEDULER_CONFIG, **extra}

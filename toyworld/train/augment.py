@@ -29,11 +29,11 @@ class AugmentConfig:
         texture: probability of blending a procedural texture at an opacity up to ``texture_alpha``.
     """
 
-    decoded: float = 0.5
-    blur: float = 0.3
-    blur_sigma: tuple[float, float] = (0.4, 1.5)
-    noise: float = 0.5
-    noise_std: float = 0.1
+    decoded: float = 0.8
+    blur: float = 0.5
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
+    noise: float = 0.7
+    noise_std: float = 0.2
     jitter: float = 0.5
     jitter_strength: float = 0.15
     texture: float = 0.25

@@ -47,7 +47,7 @@ class DecodedAugmentedCLIPTrainer(CLIPTrainer):
     def __init__(
         self,
         seed: int = 0,
-        batch_size: int = 128,
+        batch_size: int = 64,
         lr: float = 2e-4,
         device: str | None = None,
         base_dir: Path = MODELS_DIR / "clip",

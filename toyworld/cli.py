@@ -152,6 +152,7 @@ def _eval(args: argparse.Namespace) -> int:
             batch=args.batch,
             sd_steps=args.sd_steps,
             retrieval_n=args.retrieval_n,
+            clip_dir=args.clip,
         )
         if runtime.num_processes > 1:
             result["num_processes"] = runtime.num_processes
@@ -249,6 +250,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=argtypes.bounded_int(1, 100_000),
         default=1000,
         help="captions among which the CLIP's image-to-text R@1 is measured",
+    )
+    ev.add_argument(
+        "--clip",
+        type=Path,
+        default=None,
+        help="the CLIP folder of the clip section (default toyworld/models/clip), e.g. toyworld/models/clip-aug",
     )
     ev.set_defaults(func=_eval)
 

@@ -42,6 +42,7 @@ def evaluate_all(
     batch: int | None = None,
     sd_steps: int = 25,
     retrieval_n: int = 1000,
+    clip_dir: Path | None = None,
 ) -> dict[str, Any]:
     """One dict with ``judge``, ``clip``, ``vae``, ``sd`` and ``captioner`` sections (fractions in [0, 1]).
 
@@ -56,6 +57,8 @@ def evaluate_all(
             depend on it only through batched arithmetic.
         sd_steps: denoising steps of the SD section.
         retrieval_n: captions among which the CLIP's image-to-text R@1 is measured.
+        clip_dir: the CLIP of the ``clip`` section (``None``: ``models_dir / "clip"``), e.g. the
+            decoded-augmented ``models/clip-aug``.
     """
     sections = sections or ("judge", "clip", "vae", "sd", "captioner")
     device = runtime.device if runtime is not None else torch.device("cpu")
@@ -70,18 +73,19 @@ def evaluate_all(
         else:
             out["judge"] = _missing("judge", models_dir)
     if "clip" in sections:
-        if (models_dir / "clip" / "config.json").exists():
+        clip_dir = Path(clip_dir) if clip_dir is not None else models_dir / "clip"
+        if (clip_dir / "config.json").exists():
             from transformers import CLIPModel, CLIPTokenizer
 
             from .clip_eval import evaluate_clip
 
-            model = CLIPModel.from_pretrained(models_dir / "clip").eval().to(device)
-            tok = CLIPTokenizer.from_pretrained(models_dir / "clip")
+            model = CLIPModel.from_pretrained(clip_dir).eval().to(device)
+            tok = CLIPTokenizer.from_pretrained(clip_dir)
             out["clip"] = evaluate_clip(
                 model, tok, n=n, seed=seed, retrieval_n=retrieval_n, runtime=runtime, batch=_batch(batch, 256)
             )
         else:
-            out["clip"] = _missing("clip", models_dir)
+            out["clip"] = _missing(clip_dir.name, clip_dir.parent)
     if "vae" in sections:
         if (models_dir / "vae" / "config.json").exists():
             from diffusers import AutoencoderKL

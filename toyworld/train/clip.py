@@ -224,6 +224,10 @@ class CLIPTrainer(EMATrainer):
                     captions[row] = partial_caption(batch.scenes[row].objects[0], keep)
         return captions
 
+    def images(self, batch: SceneBatch, step: int) -> torch.Tensor:
+        """The pixels the image tower trains on at ``step``: (B, 3, H, W) in [0, 1], the rendered scenes."""
+        return batch.images
+
     def step(self, step: int) -> dict[str, float]:
         batch = self.data(step)
         captions = self.captions(batch, step)
@@ -235,7 +239,7 @@ class CLIPTrainer(EMATrainer):
         out = self.model(
             input_ids=tokens.input_ids.to(self.device),
             attention_mask=tokens.attention_mask.to(self.device),
-            pixel_values=normalize(batch.images).to(self.device),
+            pixel_values=normalize(self.images(batch, step)).to(self.device),
             return_loss=True,
             output_hidden_states=False,
         )
@@ -295,8 +299,11 @@ class CLIPTrainer(EMATrainer):
             image_std=list(OPENAI_STD),
         )
         CLIPProcessor(image_processor=image_processor, tokenizer=self.tokenizer).save_pretrained(out_dir)
-        write_model_card(
-            out_dir,
+        write_model_card(out_dir, *self.model_card(), model.config.to_dict(), info)
+
+    def model_card(self) -> tuple[str, str]:
+        """The title and description of the exported model's card."""
+        return (
             "Toy CLIP (transformers CLIPModel + CLIPTokenizer)",
             "Contrastively trained on shapes-world scenes and captions at a fixed temperature of 1/100; "
             "closed-vocabulary BPE tokenizer (every world word is one token), 77-token context, OpenAI "
@@ -307,6 +314,4 @@ class CLIPTrainer(EMATrainer):
             "gap (`matching_cos`, `text_text_cos`, `modality_gap` below): a free image embedding's worst-case "
             "margin over the best real image of 25 colour-shape prompts is +0.46 for the seed-0 model at step 1,024 (+0.13 for the "
             "earlier 200-step model without short captions and shape head), which CLIPMasterPrints exploit.",
-            model.config.to_dict(),
-            info,
         )

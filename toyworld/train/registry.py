@@ -32,6 +32,7 @@ def lazy_trainer(module: str, cls: str):
 TRAINERS.add("vae", lazy_trainer(".vae", "VAETrainer"))
 TRAINERS.add("vae-ft", lazy_trainer(".vae_ft", "TextureVAETrainer"))
 TRAINERS.add("clip", lazy_trainer(".clip", "CLIPTrainer"))
+TRAINERS.add("clip-aug", lazy_trainer(".clip_aug", "DecodedAugmentedCLIPTrainer"))
 TRAINERS.add("judge", lazy_trainer(".judge", "JudgeTrainer"))
 TRAINERS.add("unet", lazy_trainer(".unet", "UNetTrainer"))
 TRAINERS.add("unet-hires", lazy_trainer(".unet_hires", "HiResAttentionTrainer"))

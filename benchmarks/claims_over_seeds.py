@@ -38,6 +38,16 @@ def _key(a: str):
     return lambda m: float(m[a])
 
 
+POST_HOC = ("dwtDct", "dwtDctSvd", "rivaGan")
+PARAPHRASE_OVERRIDES = (
+    "watermarks=[dwtDct,dwtDctSvd,rivaGan]",
+    "generation.num_images=32",
+    "generation.num_inference_steps=25",
+    "attacks=[{name: paraphrase, options: {guidance_scale: 5.0, num_inference_steps: 25, "
+    "decoder_inversion_steps: 50}}]",
+    "strengths=[0.1]",
+)
+
 CLAIMS: dict[str, Claim] = {
     "layout": Claim(
         name="layout",
@@ -88,6 +98,24 @@ CLAIMS: dict[str, Claim] = {
         ),
         seed_fields={"seed": 0, "evaluation.world_seed": 0},
         quantities=(Quantity("detector TPR @ 1% FPR", _key("detector_tpr_at_1pct_fpr"), 0.95),),
+    ),
+    "paraphrase": Claim(
+        name="paraphrase",
+        statement=(
+            "visual paraphrase (s = 0.1, guidance 5, 50 decoder-inversion steps) removes dwtDct, dwtDctSvd and "
+            "rivaGan (bit accuracy <= 0.6) while the judge keeps the content of >= 90 % of toy SD generations"
+        ),
+        example="examples/watermark_quick.yaml",
+        overrides=PARAPHRASE_OVERRIDES,
+        seed_fields={"seed": 0},
+        quantities=tuple(
+            q
+            for wm in POST_HOC
+            for q in (
+                Quantity(f"{wm} judge kept", _key(f"{wm}.paraphrase.0.1.judge_preserved"), 0.90),
+                Quantity(f"{wm} bit accuracy", _key(f"{wm}.paraphrase.0.1.bit_accuracy"), 0.6, higher=False),
+            )
+        ),
     ),
 }
 

@@ -53,3 +53,7 @@ def test_detector_test_sets_are_full_size():
     claim = _claims()["detector"]
     cfg = load_config(ROOT / claim.example, list(claim.overrides))
     assert cfg.evaluation.detector.test_set.images >= 32 and cfg.evaluation.detector.real_test >= 512
+
+
+def test_visual_paraphrase_removes_post_hoc_watermarks_and_keeps_content(tmp_path):
+    _check("paraphrase", tmp_path)  # judge keeps >= 0.90 of generations, bit accuracy <= 0.6 for each

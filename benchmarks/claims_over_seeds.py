@@ -99,6 +99,19 @@ CLAIMS: dict[str, Claim] = {
         seed_fields={"seed": 0, "evaluation.world_seed": 0},
         quantities=(Quantity("detector TPR @ 1% FPR", _key("detector_tpr_at_1pct_fpr"), 0.95),),
     ),
+    "treering": Claim(
+        name="treering",
+        statement="Tree-Ring is detected at TPR@1%FPR >= 0.9 without attack on 32 toy SD generations at guidance 5",
+        example="examples/watermark_quick.yaml",
+        overrides=(
+            "watermarks=[treering]",
+            "attacks=[]",
+            "photos.names=[]",
+            "generation.num_images=32",
+        ),
+        seed_fields={"seed": 0},
+        quantities=(Quantity("treering TPR @ 1% FPR", _key("treering.none.tpr_at_1pct_fpr"), 0.9),),
+    ),
     "paraphrase": Claim(
         name="paraphrase",
         statement=(

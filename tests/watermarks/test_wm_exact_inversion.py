@@ -22,6 +22,7 @@ def ddim(txt2img_pipe):
     return build_watermark("treering", pipe=txt2img_pipe, num_inference_steps=4).ddim
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guidance", [1.0, 5.0])
 def test_fixed_point_inverts_guided_generation(ddim, guidance):
     prompts = ["a red circle", "a blue square"]

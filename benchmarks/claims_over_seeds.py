@@ -10,8 +10,8 @@ Usage:
         [--seeds 0 1 2] [--output runs/claims] [--markdown]
 
 Per seed on a shared 2-core CPU: layout 5 min (32 two-object layouts), retrieval 6.5 min (4 entities per
-bucket), detector 10-12 min; paraphrase 52 min on a busy machine (32 generations, three watermarks); treering
-(32 generations, 10 steps) a few minutes.
+bucket), detector 10-12 min; paraphrase 52 min on a busy machine (32 generations,
+three watermarks).
 """
 
 from __future__ import annotations

@@ -337,6 +337,9 @@ def write_report(
         if row["attack"] == "none":
             summary[f"{prefix}.tpr_at_1pct_fpr"] = row["tpr_at_1pct_fpr"]
             summary[f"{prefix}.bit_accuracy"] = row["bit_accuracy"]
+        else:  # every attacked cell: what the claims over seeds read
+            for key in ("tpr_at_1pct_fpr", "bit_accuracy", "judge_preserved", "ssim"):
+                summary[f"{prefix}.{row['strength']:g}.{key}"] = row[key]
     by_cell = curves(rows)
     for wm, by_attack in by_cell.items():
         for attack, items in by_attack.items():

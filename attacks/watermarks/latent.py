@@ -10,7 +10,7 @@ prompt (content stays close where the key leaves the noise close).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import Field
@@ -18,7 +18,15 @@ from pydantic import Field
 from attacks.image.base import check_images, per_image_generators
 from attacks.image.ops import resize
 from attacks.watermarks.base import Watermark, WatermarkConfig
-from attacks.watermarks.inversion import ddim_invert, ddim_pipeline, vae_factor
+from attacks.watermarks.exact_inversion import exact_invert_latents
+from attacks.watermarks.inversion import (
+    ddim_invert,
+    ddim_pipeline,
+    empty_prompt_embeds,
+    encode_images,
+    refine_latents,
+    vae_factor,
+)
 from attacks.watermarks.payload import PayloadLike, bit_agreement, parse_payload
 
 if TYPE_CHECKING:
@@ -32,7 +40,18 @@ class LatentWatermarkConfig(WatermarkConfig):
     model: the diffusion model (preset, hub id or local folder) used when no pipeline is passed.
     num_inference_steps: DDIM steps of watermarked generation.
     guidance_scale: classifier-free guidance of watermarked generation.
-    inversion_steps: DDIM inversion steps at detection (empty prompt, guidance 1).
+    inversion_steps: DDIM inversion steps at detection.
+    inversion: ``"ddim"``: diffusers' ``DDIMInverseScheduler`` with the empty prompt at guidance 1 (the
+        Tree-Ring paper's detector); ``"exact"``: fixed-point inversion of each step of the generation's
+        own DDIM schedule (:func:`~attacks.watermarks.exact_inversion.exact_invert_latents`), with the
+        prompt and guidance below.
+    inversion_iterations: ``"exact"`` only: fixed-point refinements per inversion step (0: plain DDIM
+        inversion on the generation's timesteps).
+    inversion_prompt: ``"exact"`` only: the prompt the inversion follows: ``"empty"``, or ``"caption"``
+        (the ``captioner``'s caption of the image being checked; the detector never sees the prompt).
+    inversion_guidance_scale: ``"exact"`` only: classifier-free guidance of the inversion (``None``: the
+        generation's ``guidance_scale``; 1: the prompt alone).
+    captioner: captioner preset for ``inversion_prompt: caption`` (see :mod:`attacks.paraphrase.captioners`).
     decoder_inversion_steps: Adam steps of decoder inversion before DDIM inversion (0: the encoder's
         latents as they are; see :func:`~attacks.watermarks.inversion.refine_latents`).
     decoder_inversion_lr: its learning rate.
@@ -43,6 +62,11 @@ class LatentWatermarkConfig(WatermarkConfig):
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
     inversion_steps: int = 50
+    inversion: Literal["ddim", "exact"] = "ddim"
+    inversion_iterations: int = Field(default=0, ge=0)
+    inversion_prompt: Literal["empty", "caption"] = "empty"
+    inversion_guidance_scale: float | None = Field(default=1.0, ge=0)
+    captioner: str = "toy"
     decoder_inversion_steps: int = Field(default=0, ge=0)
     decoder_inversion_lr: float = Field(default=0.1, gt=0)
     latent_size: int | None = None
@@ -70,6 +94,7 @@ class LatentWatermark(Watermark):
         super().__init__(config, **kw)
         self._pipe = pipe
         self._ddim = None
+        self._captioner = None
         self.runtime = runtime
 
     # ------------------------------------------------------------------ model
@@ -173,17 +198,49 @@ class LatentWatermark(Watermark):
         return out.float().clamp(0, 1)
 
     # ------------------------------------------------------------------ detection
+    @property
+    def captioner(self) -> Any:
+        """The captioner of ``inversion_prompt: caption`` (loaded on first use)."""
+        if self._captioner is None:
+            from attacks.paraphrase.captioners import load_captioner
+
+            self._captioner = load_captioner(self.config.captioner, self.runtime)
+        return self._captioner
+
+    def inversion_prompts(self, images: torch.Tensor) -> list[str]:
+        """The prompts the exact inversion follows, one per image ``(B, 3, H, W)``."""
+        if self.config.inversion_prompt == "caption":
+            return self.captioner.caption(images)
+        return [""] * images.shape[0]
+
     @torch.no_grad()
     def invert(self, images: torch.Tensor) -> torch.Tensor:
         """Estimated initial latents ``(B, C, h, w)`` of images (resized to :attr:`image_size`)."""
         check_images(images)
-        return ddim_invert(
-            self.ddim,
-            images,
-            self.config.inversion_steps,
-            size=self.image_size,
-            decoder_steps=self.config.decoder_inversion_steps,
-            decoder_lr=self.config.decoder_inversion_lr,
+        cfg = self.config
+        if cfg.inversion == "ddim":
+            return ddim_invert(
+                self.ddim,
+                images,
+                cfg.inversion_steps,
+                size=self.image_size,
+                decoder_steps=cfg.decoder_inversion_steps,
+                decoder_lr=cfg.decoder_inversion_lr,
+            ).cpu()
+        ddim = self.ddim
+        x = resize(images.float(), self.image_size)  # (B, 3, H, W)
+        latents = encode_images(ddim, x)  # (B, 4, h, w)
+        latents = refine_latents(ddim, latents, x, cfg.decoder_inversion_steps, cfg.decoder_inversion_lr)
+        prompts = self.inversion_prompts(x)
+        guidance = (
+            cfg.guidance_scale if cfg.inversion_guidance_scale is None else cfg.inversion_guidance_scale
+        )
+        if all(p == "" for p in prompts):
+            cond, uncond = empty_prompt_embeds(ddim, len(prompts)), None  # (B, 77, D)
+        else:
+            cond, uncond = ddim.encode_prompt(prompts, ddim.device, 1, guidance != 1.0)  # (B, 77, D) each
+        return exact_invert_latents(
+            ddim, latents, cfg.inversion_steps, cond, uncond, guidance, cfg.inversion_iterations
         ).cpu()
 
     def _decode(self, images: torch.Tensor) -> torch.Tensor:

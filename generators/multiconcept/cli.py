@@ -76,6 +76,7 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
             freecustom={
                 "layers": args.layers,
                 "mask_weight": args.mask_weight,
+                "mask_resize": args.mask_resize,
                 "style_fidelity": args.style_fidelity,
             },
             baselines={"methods": ["freecustom", "text", "collage"] if args.baselines else ["freecustom"]},
@@ -142,6 +143,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--mask-weight", type=float, default=3.0, help="logit added inside each concept's mask (paper: 3)"
+    )
+    p.add_argument(
+        "--mask-resize",
+        choices=["coverage", "nearest"],
+        default="coverage",
+        help="how a mask is shrunk to each layer's tokens: half coverage (default) or the authors' nearest pixel",
     )
     p.add_argument(
         "--style-fidelity",

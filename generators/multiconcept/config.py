@@ -100,12 +100,20 @@ class GenerationSection(BaseModel):
 
 
 class FreeCustomSection(BaseModel):
-    """MRSA settings (see ``MultiConceptPipeline.__call__``)."""
+    """MRSA settings (see ``MultiConceptPipeline.__call__``).
+
+    Args:
+        mask_resize: how a concept mask is reduced to each layer's token grid: ``"coverage"`` (the default:
+            a token is inside when at least half of it is, a small concept keeps its most covered token) or
+            ``"nearest"`` (the authors' ``F.interpolate(mask, size, mode="nearest")``: each token takes its
+            top-left pixel); see :mod:`workbench.attention.masks` and docs/multiconcept.md.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     layers: list[str] = Field(default_factory=lambda: ["freecustom"])
     mask_weight: float = 3.0
+    mask_resize: Literal["coverage", "nearest"] = "coverage"
     style_fidelity: float = Field(1.0, ge=0.0, le=1.0)
     use_concept_prompts: bool = True
     start_step: int = Field(0, ge=0)

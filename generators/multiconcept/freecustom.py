@@ -37,6 +37,7 @@ class FreeCustomGenerator(Generator):
                 c.concepts,
                 layers=fc.layers,
                 mask_weights=fc.mask_weight,
+                mask_resize=fc.mask_resize,
                 style_fidelity=fc.style_fidelity,
                 use_concept_prompts=fc.use_concept_prompts,
                 start_step=fc.start_step,

@@ -30,6 +30,7 @@ from generators.multiconcept.concept import Concept, prepare_concepts
 from generators.multiconcept.sharing import share_components
 from generators.sampling import decode_latents, scheduler_step
 from workbench.attention import (
+    MASK_RESIZE,
     ReferenceAttentionState,
     attn_processors_installed,
     reference_processors,
@@ -118,6 +119,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         concepts: Sequence[Concept],
         layers: str | Sequence[str] = "freecustom",
         mask_weights: float | Sequence[float] = 3.0,
+        mask_resize: str = "coverage",
         style_fidelity: float = 1.0,
         use_concept_prompts: bool = True,
         mrsa: bool = True,
@@ -147,6 +149,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 ``"all"``) or dotted glob patterns over ``unet.attn_processors`` names
                 (``"up_blocks.3.attentions.*.transformer_blocks.*.attn1"``).
             mask_weights: logit added inside each concept's mask (one for all, or one per concept).
+            mask_resize: how masks are reduced to each layer's token grid: ``"coverage"`` (half-covered
+                tokens) or ``"nearest"`` (the authors' nearest-neighbour interpolation); see
+                :mod:`workbench.attention.masks`.
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
                 (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so
                 classifier-free guidance pushes toward the references: larger is closer to the references.
@@ -183,6 +188,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             raise ValueError(
                 f"got {len(weights)} mask_weights for {n_refs} concepts; give one, or one per concept"
             )
+        if mask_resize not in MASK_RESIZE:
+            raise ValueError(f"mask_resize must be one of {', '.join(MASK_RESIZE)}, got {mask_resize!r}")
         if not 0.0 <= float(style_fidelity) <= 1.0:
             raise ValueError(f"style_fidelity must lie in [0, 1], got {style_fidelity}")
         end_step = num_inference_steps if end_step is None else end_step
@@ -245,6 +252,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 reference_hw=(latents.shape[-2], latents.shape[-1]),
                 masks=prepared.masks.to(device),
                 mask_weights=weights,
+                mask_resize=mask_resize,
                 plain_weight={"uncond": float(style_fidelity)},
             )
             record_branches = tuple(b for b in query_branches if state.needs_references(b))

@@ -38,7 +38,7 @@ def write_report(
         f"{n_pairs} pair(s) and {len(comps) - n_pairs} triple(s) of toy concepts, {b.images_per_composition} image(s) "
         f"each per method (same seeds for every method), masks from the {b.mask_source}. "
         f"{g.scheduler.upper()} {g.num_inference_steps} steps, guidance {g.guidance_scale}. "
-        f"FreeCustom: layers {', '.join(fc.layers)}, mask weight {fc.mask_weight}, style fidelity {fc.style_fidelity}, "
+        f"FreeCustom: layers {', '.join(fc.layers)}, mask weight {fc.mask_weight}, mask resize {fc.mask_resize}, style fidelity {fc.style_fidelity}, "
         f"MRSA steps {fc.start_step}..{fc.end_step if fc.end_step is not None else 'end'}. "
         f"Collage img2img strength {cfg.baselines.collage_strength}.\n\n"
         "**all_found**: the judge finds every concept of the prompt (shape, colour and texture; named "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
 from workbench.attention import (
@@ -233,3 +234,35 @@ def test_token_grids_and_mask_reduction():
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 32), (17, 23)])
+@pytest.mark.parametrize("grid", [(16, 16), (8, 8), (4, 4), (3, 5)])
+def test_nearest_mask_resize_is_torch_nearest_interpolation(size, grid):
+    g = torch.Generator().manual_seed(size[0] * 100 + grid[0])
+    masks = torch.rand(3, *size, generator=g) > 0.7  # (R, H, W) bool
+    masks[2] = False
+    masks[2, 5:9, 3:7] = True  # a small concept
+    want = F.interpolate(masks.float()[:, None], size=grid, mode="nearest")[:, 0].flatten(1) > 0.5
+    got = masks_to_tokens(masks, grid, rule="nearest")
+    assert torch.equal(got, want)
+    bias = reference_logit_bias(masks, torch.tensor([1.0, 2.0, 3.0]), grid, 3, rule="nearest")
+    assert torch.equal(torch.isfinite(bias), want.flatten())
+
+
+def test_nearest_takes_each_tokens_top_left_pixel_and_coverage_half_covered_tokens():
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, 1, 1] = True  # the bottom-right pixel of token (0, 0) of a 2 x 2 grid
+    assert not masks_to_tokens(mask, (2, 2), rule="nearest").any()  # the top-left pixel is outside
+    assert masks_to_tokens(mask, (2, 2)).tolist() == [[True, False, False, False]]  # kept: most covered
+    mask[0, 0, 0] = True  # now the top-left pixel of token (0, 0) too
+    assert masks_to_tokens(mask, (2, 2), rule="nearest").tolist() == [[True, False, False, False]]
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, :2, :2] = True
+    mask[0, 0, 0] = False  # 3 of 4 pixels, not the top-left one
+    assert masks_to_tokens(mask, (2, 2)).tolist() == [[True, False, False, False]]
+    assert not masks_to_tokens(mask, (2, 2), rule="nearest").any()
+    with pytest.raises(ValueError, match="coverage, nearest"):
+        masks_to_tokens(mask, (2, 2), rule="bilinear")
+    with pytest.raises(ValueError, match="mask_resize must be one of"):
+        ReferenceAttentionState(num_references=1, reference_hw=(4, 4), mask_resize="area")

@@ -153,3 +153,30 @@ def test_from_pipe_shares_without_casting(sd_pipe):
         bf16
     )  # diffusers' own from_pipe would cast the shared UNet to fp32
     assert shared.unet is bf16.unet and bf16.unet.dtype == torch.bfloat16
+
+
+def test_mask_resize_rule_reaches_the_processors(mc_pipe, concepts):
+    def run(rule):
+        return mc_pipe(
+            PROMPT, concepts, mask_resize=rule, num_inference_steps=STEPS, output_type="pt", generator=gen(0)
+        ).images
+
+    coverage = run("coverage")
+    assert torch.equal(
+        coverage,
+        mc_pipe(PROMPT, concepts, num_inference_steps=STEPS, output_type="pt", generator=gen(0)).images,
+    )
+    assert not torch.equal(coverage, run("nearest"))
+    with pytest.raises(ValueError, match="mask_resize must be one of coverage, nearest"):
+        run("bilinear")
+
+
+def test_freecustom_config_offers_the_authors_rule():
+    from pydantic import ValidationError
+
+    from generators.multiconcept.config import FreeCustomSection
+
+    assert FreeCustomSection().mask_resize == "coverage"
+    assert FreeCustomSection(mask_resize="nearest").mask_resize == "nearest"
+    with pytest.raises(ValidationError):
+        FreeCustomSection(mask_resize="bilinear")

@@ -20,13 +20,14 @@ Example:
 """
 
 from workbench.attention.install import attn_processors_installed, restore_processors, swap_processors
-from workbench.attention.masks import masks_to_tokens, reference_logit_bias, token_grid
+from workbench.attention.masks import MASK_RESIZE, masks_to_tokens, reference_logit_bias, token_grid
 from workbench.attention.reference import ReferenceAttnProcessor, reference_attention, reference_processors
 from workbench.attention.selection import LAYER_PRESETS, layer_names, match_pattern, resolve_layers
 from workbench.attention.state import ReferenceAttentionState, ReferenceKVCache
 
 __all__ = [
     "LAYER_PRESETS",
+    "MASK_RESIZE",
     "ReferenceAttentionState",
     "ReferenceAttnProcessor",
     "ReferenceKVCache",

@@ -2,17 +2,27 @@
 
 Reference attention adds, to the logits of a generated query against a reference key, ``+w`` when the
 key's token lies inside the reference's concept mask and ``-inf`` outside (FreeCustom's MRSA). A layer
-sees tokens, not pixels: masks are reduced to the layer's grid by area (a token is inside when at least
-half of it is), and a non-empty mask keeps at least its most covered token at coarse grids, so a small
-concept never vanishes from a low-resolution layer.
+sees tokens, not pixels: masks are reduced to the layer's grid by one of two rules (``MASK_RESIZE``):
+
+- ``"coverage"`` (the default): by area, a token is inside when at least half of it is, and a non-empty
+  mask keeps at least its most covered token at coarse grids, so a small concept never vanishes from a
+  low-resolution layer. The token set does not depend on where the mask sits inside each token.
+- ``"nearest"``: FreeCustom's own rule, ``F.interpolate(mask, size=grid, mode="nearest")``: each token takes
+  the pixel at its top-left corner (``floor(i * H / h)``), so a mask shifted by one pixel can gain or lose a
+  whole token and a small concept can vanish from a coarse layer. Use it to reproduce the authors' numbers.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["masks_to_tokens", "reference_logit_bias", "token_grid"]
+__all__ = ["MASK_RESIZE", "MaskResize", "masks_to_tokens", "reference_logit_bias", "token_grid"]
+
+MaskResize = Literal["coverage", "nearest"]
+MASK_RESIZE: tuple[str, ...] = ("coverage", "nearest")
 
 
 def token_grid(latent_hw: tuple[int, int], n_tokens: int) -> tuple[int, int]:
@@ -35,20 +45,28 @@ def token_grid(latent_hw: tuple[int, int], n_tokens: int) -> tuple[int, int]:
     return h, w
 
 
-def masks_to_tokens(masks: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def masks_to_tokens(
+    masks: torch.Tensor, grid: tuple[int, int], rule: MaskResize = "coverage"
+) -> torch.Tensor:
     """Reduce pixel masks to a token grid.
 
     Args:
         masks (`torch.Tensor` of shape `(R, H, W)`): bool or float in [0, 1] (> 0.5 is inside).
         grid: the layer's ``(h, w)``.
+        rule: ``"coverage"``: tokens at least half covered by the mask, plus the most covered token of a
+            non-empty mask that would otherwise keep no token; ``"nearest"``: each token's nearest pixel
+            (``F.interpolate(..., mode="nearest")``, FreeCustom's rule; a mask may keep no token).
 
     Returns:
-        `torch.Tensor` of shape `(R, h * w)`, bool: tokens at least half covered by the mask, plus the most
-        covered token of a non-empty mask that would otherwise keep no token.
+        `torch.Tensor` of shape `(R, h * w)`, bool.
     """
     if masks.ndim != 3:
         raise ValueError(f"masks must have shape (R, H, W), got {tuple(masks.shape)}")
+    if rule not in MASK_RESIZE:
+        raise ValueError(f"mask resize rule must be one of {', '.join(MASK_RESIZE)}, got {rule!r}")
     binary = (masks.float() > 0.5).float()[:, None]  # (R, 1, H, W)
+    if rule == "nearest":
+        return F.interpolate(binary, size=grid, mode="nearest")[:, 0].flatten(1) > 0.5  # (R, h*w)
     frac = F.interpolate(binary, size=grid, mode="area")[:, 0].flatten(1)  # (R, h*w) covered fraction
     inside = frac >= 0.5  # (R, h*w)
     lost = (~inside.any(dim=1)) & (frac.amax(dim=1) > 0)  # (R,) non-empty masks with no token left
@@ -63,6 +81,7 @@ def reference_logit_bias(
     weights: torch.Tensor,
     grid: tuple[int, int],
     num_references: int,
+    rule: MaskResize = "coverage",
 ) -> torch.Tensor:
     """The additive logit bias of ``R`` references' keys at one layer.
 
@@ -72,6 +91,7 @@ def reference_logit_bias(
         weights (`torch.Tensor` of shape `(R,)`): the logit added inside each reference's mask.
         grid: the layer's ``(h, w)`` token grid of the references.
         num_references: ``R``.
+        rule: how masks are reduced to the grid (:func:`masks_to_tokens`).
 
     Returns:
         `torch.Tensor` of shape `(R * h * w,)`, float32: ``weights[r]`` inside reference ``r``'s mask,
@@ -86,7 +106,7 @@ def reference_logit_bias(
     else:
         if masks.shape[0] != num_references:
             raise ValueError(f"got {masks.shape[0]} masks for {num_references} references")
-        inside = masks_to_tokens(masks, grid).to(weights.device)  # (R, h*w)
+        inside = masks_to_tokens(masks, grid, rule).to(weights.device)  # (R, h*w)
     bias = weights[:, None].expand(num_references, n).clone()  # (R, h*w)
     bias[~inside] = float("-inf")
     return bias.reshape(-1)  # (R*h*w,)

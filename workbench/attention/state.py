@@ -31,7 +31,7 @@ from typing import Literal
 
 import torch
 
-from workbench.attention.masks import reference_logit_bias
+from workbench.attention.masks import MASK_RESIZE, MaskResize, reference_logit_bias
 
 Mode = Literal["off", "record", "attend", "joint"]
 
@@ -82,6 +82,9 @@ class ReferenceAttentionState:
         masks (`torch.Tensor` of shape `(R, H, W)`, optional): concept masks, bool or float in [0, 1], at any
             resolution with the references' aspect ratio; ``None``: the whole reference is the concept.
         mask_weights: the logit added inside each mask, one float for all or `(R,)`.
+        mask_resize: how a mask is reduced to each layer's token grid: ``"coverage"`` (half-covered tokens,
+            a small concept keeps one token) or ``"nearest"`` (FreeCustom's nearest-neighbour interpolation);
+            see :mod:`workbench.attention.masks`.
         plain_weight: per branch, the weight of plain self-attention blended into the output
             (``out = (1 - p) * reference_attention + p * self_attention``); a branch not listed gets 0. FreeCustom's
             style fidelity is ``{"uncond": style_fidelity}``; with ``p = 1`` the branch needs no references.
@@ -93,6 +96,7 @@ class ReferenceAttentionState:
     reference_hw: tuple[int, int]
     masks: torch.Tensor | None = None
     mask_weights: float | Sequence[float] | torch.Tensor = 0.0
+    mask_resize: MaskResize = "coverage"
     plain_weight: Mapping[str, float] = field(default_factory=dict)
     allowed: torch.Tensor | None = None
     cache: ReferenceKVCache = field(default_factory=ReferenceKVCache)
@@ -112,6 +116,8 @@ class ReferenceAttentionState:
                 f"mask_weights must be one finite float or {self.num_references} of them, got {self.mask_weights!r}"
             )
         self.mask_weights = w
+        if self.mask_resize not in MASK_RESIZE:
+            raise ValueError(f"mask_resize must be one of {', '.join(MASK_RESIZE)}, got {self.mask_resize!r}")
         if self.masks is not None:
             if self.masks.ndim != 3 or self.masks.shape[0] != self.num_references:
                 raise ValueError(
@@ -169,6 +175,6 @@ class ReferenceAttentionState:
         if key not in self._bias:
             masks = self.masks.to(device) if self.masks is not None else None
             self._bias[key] = reference_logit_bias(
-                masks, self.mask_weights.to(device), grid, self.num_references
+                masks, self.mask_weights.to(device), grid, self.num_references, self.mask_resize
             )
         return self._bias[key]

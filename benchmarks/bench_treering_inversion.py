@@ -1,0 +1,190 @@
+"""Tree-Ring on the toy SD: how far each inversion lands from the true initial latent, and TPR@1%FPR.
+
+    python benchmarks/bench_treering_inversion.py --seed 0 --images 32 --sources true,encoder \\
+        --variants ddim,fp3,fp8,caption-g5-fp3,oracle-g5-fp10
+    python benchmarks/bench_treering_inversion.py --step-check     # does the fixed point converge per step?
+
+Generates ``--images`` Tree-Ring generations and as many un-watermarked ones (other noise, same prompts:
+toy-world captions of 1-2 objects; 10 DDIM steps, guidance 5), then inverts their final latents with each
+variant and prints the inverted initial latent's relative error ``|z - z_T| / |z_T|`` (watermarked images)
+and TPR at 1 % FPR (the null's resolution is ``1 / images``). Sources: ``true`` (the generation's own final
+latents: inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized to 256 px and
+quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder). Variants:
+``ddim`` (plain DDIM inversion on the generation's timesteps, empty prompt, guidance 1), ``fpK`` (K
+fixed-point refinements per step), ``caption-gG[-fpK]`` (the toy captioner's caption at guidance G),
+``oracle-gG[-fpK]`` (the true prompt: a detector never has it; the ceiling of prompt-following inversion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(((a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)).mean())
+
+
+def main() -> None:
+    from attacks.image.ops import resize
+    from attacks.paraphrase.captioners import load_captioner
+    from attacks.watermarks import build_watermark
+    from attacks.watermarks.exact_inversion import exact_invert_latents
+    from attacks.watermarks.inversion import empty_prompt_embeds
+    from metrics.functional.detection import tpr_at_fpr
+    from toyworld.world import sample_scene
+    from workbench.latents import decode_images, encode_images, refine_latents
+    from workbench.loading import load_sd_pipeline
+    from workbench.runtime import Runtime
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--radius", type=int, default=None)
+    ap.add_argument("--channel", type=int, default=3)
+    ap.add_argument("--sources", default="true,encoder")
+    ap.add_argument("--variants", default="ddim,fp3")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--step-check",
+        action="store_true",
+        help="only check the fixed point step by step on the true trajectory (6 generations, true prompt)",
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    seed, n, steps, g = args.seed, args.images, args.steps, args.guidance
+    pipe = load_sd_pipeline("toy", Runtime(seed=0, device="cpu"))
+    wm = build_watermark(
+        "treering", pipe=pipe, num_inference_steps=steps, guidance_scale=g, seed=seed,
+        radius=args.radius, channel=args.channel,
+    )  # fmt: skip
+    ddim = wm.ddim
+    ddim.set_progress_bar_config(disable=True)
+    if args.step_check:
+        step_check(ddim, seed, steps, g)
+        return
+    prompts = [
+        sample_scene(np.random.default_rng([5, seed, i]), n_objects=(1, 2)).caption() for i in range(n)
+    ]
+    z_T = wm.initial_latents(
+        n, [torch.Generator().manual_seed(1000 * seed + i) for i in range(n)], torch.zeros(n, 0)
+    )
+    null_T = torch.stack(
+        [
+            torch.randn(wm.latent_shape, generator=torch.Generator().manual_seed(777777 + 1000 * seed + i))
+            for i in range(n)
+        ]
+    )
+    with torch.no_grad():
+        finals = [
+            ddim(
+                prompt=prompts, latents=z, num_inference_steps=steps, guidance_scale=g, output_type="latent"
+            ).images
+            for z in (z_T, null_T)
+        ]  # (n, 4, h, w) each: watermarked, null
+
+        def as_image(z: torch.Tensor) -> torch.Tensor:  # the benchmark's path: 256 px, uint8, back to 64 px
+            img = (resize(decode_images(pipe, z), (256, 256)) * 255).round().clamp(0, 255) / 255
+            return resize(img, wm.image_size)
+
+        images = [as_image(z) for z in finals]
+    captioner = load_captioner("toy")
+    captions = [captioner.caption(resize(x, (256, 256))) for x in images]
+    print(
+        f"seed {seed}: captions equal to the prompt {sum(a == b for a, b in zip(captions[0], prompts))} / {n}"
+    )
+
+    def latents_of(source: str) -> list[torch.Tensor]:
+        if source == "true":
+            return finals
+        enc = [encode_images(pipe, x) for x in images]
+        if source == "encoder":
+            return enc
+        k = int(source.removeprefix("decoder"))
+        return [refine_latents(pipe, z, x, k) for z, x in zip(enc, images)]
+
+    def invert(latents: torch.Tensor, variant: str, which: int) -> torch.Tensor:
+        m = re.fullmatch(r"(ddim|fp(\d+)|(caption|oracle)-g([\d.]+)(?:-fp(\d+))?)", variant)
+        if m is None:
+            raise SystemExit(f"unknown variant {variant!r}")
+        if m.group(3) is None:
+            iterations = int(m.group(2) or 0)
+            cond, uncond, guidance = empty_prompt_embeds(pipe, n), None, 1.0
+        else:
+            iterations, guidance = int(m.group(5) or 0), float(m.group(4))
+            text = prompts if m.group(3) == "oracle" else captions[which]
+            cond, uncond = pipe.encode_prompt(text, "cpu", 1, True)
+        return exact_invert_latents(ddim, latents, steps, cond, uncond, guidance, iterations)
+
+    for source in args.sources.split(","):
+        marked, null = latents_of(source)
+        if source != "true":
+            print(
+                f"seed {seed} {source}: latent relative error to the generation's {relative_error(marked, finals[0]):.3f}"
+            )
+        for variant in args.variants.split(","):
+            start = time.perf_counter()
+            inv = invert(marked, variant, 0)
+            inv_null = invert(null, variant, 1)
+            tpr = tpr_at_fpr(-wm.distance(inv_null), -wm.distance(inv), 0.01)["tpr"]
+            print(
+                f"seed {seed} source {source:9s} {variant:16s} relative error {relative_error(inv, z_T):.3f} "
+                f"TPR@1%FPR {tpr:.3f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+
+
+@torch.no_grad()
+def step_check(ddim, seed: int, steps: int, g: float, n: int = 6) -> None:
+    """Invert single steps of a true guided trajectory: the error of the inverted noisier latent after
+    k fixed-point refinements, plain and damped (half steps)."""
+    from diffusers import DDIMScheduler
+
+    from attacks.watermarks.exact_inversion import _noisier, guided_noise
+    from toyworld.world import sample_scene
+
+    prompts = [
+        sample_scene(np.random.default_rng([5, seed, i]), n_objects=(1, 2)).caption() for i in range(n)
+    ]
+    states = [torch.randn(n, 4, 16, 16, generator=torch.Generator().manual_seed(seed))]
+
+    def record(pipe, i, t, kw):
+        states.append(kw["latents"].clone())
+        return {}
+
+    ddim(prompt=prompts, latents=states[0], num_inference_steps=steps, guidance_scale=g,
+         output_type="latent", callback_on_step_end=record)  # fmt: skip
+    cond, uncond = ddim.encode_prompt(prompts, "cpu", 1, True)
+    sched = DDIMScheduler.from_config(ddim.scheduler.config)
+    sched.set_timesteps(steps)
+    gap = sched.config.num_train_timesteps // steps
+    for i in (steps - 1, steps // 2, 0):  # step i: states[i] -> states[i + 1] at timestep t
+        t = int(sched.timesteps[i])
+        a_t = sched.alphas_cumprod[t]
+        a_p = sched.alphas_cumprod[t - gap] if t - gap >= 0 else sched.final_alpha_cumprod
+        known = states[i + 1]
+        x = _noisier(known, guided_noise(ddim.unet, known, t, cond, uncond, g), a_t, a_p)
+        damped = x.clone()
+        out = [f"k0 {relative_error(x, states[i]):.4f}"]
+        for k in range(1, 21):
+            x = _noisier(known, guided_noise(ddim.unet, x, t, cond, uncond, g), a_t, a_p)
+            step = _noisier(known, guided_noise(ddim.unet, damped, t, cond, uncond, g), a_t, a_p)
+            damped = 0.5 * damped + 0.5 * step
+            if k in (1, 3, 10, 20):
+                out.append(
+                    f"k{k} {relative_error(x, states[i]):.4f} (damped {relative_error(damped, states[i]):.4f})"
+                )
+        print(f"guidance {g} step {i} t {t}: " + " | ".join(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from apps import limits, register_demo
+from workbench.sampling import WORKBENCH_SAMPLING
 
 NAME = "generate"
 MAX_STEPS = 100
@@ -69,8 +70,8 @@ def generate(
     method: str,
     model: str = "auto",
     prompt: str = DEFAULT_PROMPT,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
 ) -> GenerateResult:
     """One image by ``method`` and one by the stock pipeline, same prompt and noise, with their CLIP-T.
@@ -132,8 +133,12 @@ def build():
             model = gr.Dropdown(list(MODEL_CHOICES), value="auto", label="model")
         prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=limits.MAX_PROMPT_CHARS)
         with gr.Row():
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-            guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps"
+            )
+            guidance = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance"
+            )
             seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
         run = gr.Button("Generate", variant="primary")
         with gr.Row():

@@ -27,6 +27,7 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +223,8 @@ def make_poster(
     product: Any,
     prompt: str,
     taglines: str,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
 ) -> np.ndarray:
     """A PAID-style poster: the product (a PIL image; transparency marks what is not product) kept as it is,
@@ -345,8 +346,8 @@ def generate_layout(
     prompt: str,
     rows: Any,
     method: str = "regions",
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
     show_attention: bool = True,
 ) -> LayoutResult:
@@ -446,8 +447,8 @@ def _settings(gr: Any) -> tuple[Any, Any, Any, Any]:
     model = gr.Dropdown(
         ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
     )
-    steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-    guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+    steps = gr.Slider(1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps")
+    guidance = gr.Slider(*GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance")
     seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
     return model, steps, guidance, seed
 

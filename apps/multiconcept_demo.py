@@ -24,6 +24,7 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -251,8 +252,8 @@ def compose(
     model: str,
     prompt: str,
     slots: list[tuple[Any, str]],
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     mask_weight: float = 3.0,
     style_fidelity: float = 1.0,
     n_images: int = 1,
@@ -447,8 +448,12 @@ def build():
                 label="model",
                 allow_custom_value=True,
             )
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="DDIM steps")
-            guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="DDIM steps"
+            )
+            guidance = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance"
+            )
             mask_weight = gr.Slider(*MASK_WEIGHT_RANGE, value=3.0, step=0.5, label="mask weight")
             style_fidelity = gr.Slider(*STYLE_FIDELITY_RANGE, value=1.0, step=0.1, label="style fidelity")
             n = gr.Slider(1, MAX_IMAGES, value=2, step=1, label="images")

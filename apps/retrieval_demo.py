@@ -20,6 +20,7 @@ import torch
 from apps import demo_output_dir, limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +131,8 @@ def generate(
     mode: str = DEFAULT_MODE,
     scheme: str = "single",
     ratio: float = 0.5,
-    guidance_scale: float = 5.0,
-    steps: int = 25,
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
     seed: int = 0,
     models: dict[str, Any] | None = None,
     images: int = DEFAULT_IMAGES,
@@ -246,8 +247,12 @@ def build():
             scheme = gr.Dropdown(list(SCHEMES), value="single", label="guidance (blend uses single)")
             ratio = gr.Slider(0, 1, value=0.5, step=0.05, label="interleaving ratio (text-enhanced steps)")
         with gr.Row():
-            guidance_scale = gr.Slider(*GUIDANCE_RANGE, value=5, step=0.5, label="guidance scale")
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
+            guidance_scale = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance scale"
+            )
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps"
+            )
             seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=limits.SEED_MAX)
         gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=200, object_fit="contain")
         with gr.Row():

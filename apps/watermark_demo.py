@@ -26,6 +26,7 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +138,11 @@ def run_pipeline(
     payload: str = "",
     attack: str = "paraphrase",
     strength: float = 0.4,
-    guidance_scale: float = 5.0,
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
     caption: str = "",
     model: str = DEFAULT_MODEL,
     seed: int = 0,
-    steps: int = 25,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
 ) -> DemoResult:
     """Embed ``watermark`` (payload bits or random from ``seed``), attack at ``strength``, decode both.
 
@@ -176,7 +177,7 @@ def run_pipeline(
     bench = _models(model)
     kind = WATERMARKS.get(watermark).kind
     options: dict[str, Any] = {"seed": int(seed), "small_images": "resize"} if kind == "post_hoc" else {
-        "seed": int(seed), "num_inference_steps": int(steps), "inversion_steps": int(steps), "guidance_scale": 5.0,
+        "seed": int(seed), "num_inference_steps": int(steps), "inversion_steps": int(steps), "guidance_scale": WORKBENCH_SAMPLING.guidance_scale,
     }  # fmt: skip
     if watermark == "gaussian_shading":
         options["hw_factor"] = 4
@@ -283,7 +284,12 @@ def build():
                 )
                 attack = gr.Dropdown(IMAGE_ATTACKS.names(), value="paraphrase", label="attack")
                 strength = gr.Slider(0.05, 1, value=0.4, step=0.05, label="strength")
-                guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="paraphrase guidance")
+                guidance = gr.Slider(
+                    *GUIDANCE_RANGE,
+                    value=WORKBENCH_SAMPLING.guidance_scale,
+                    step=0.5,
+                    label="paraphrase guidance",
+                )
                 caption = gr.Textbox(
                     label="paraphrase caption (empty: the captioner's, or the prompt)",
                     max_length=limits.MAX_CAPTION_CHARS,
@@ -292,7 +298,11 @@ def build():
                     model = gr.Textbox(label="model", value=DEFAULT_MODEL, max_length=limits.MAX_MODEL_CHARS)
                     seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
                     steps = gr.Number(
-                        label="diffusion steps", value=25, precision=0, minimum=1, maximum=MAX_STEPS
+                        label="diffusion steps",
+                        value=WORKBENCH_SAMPLING.num_inference_steps,
+                        precision=0,
+                        minimum=1,
+                        maximum=MAX_STEPS,
                     )
                 run = gr.Button("Embed, attack, decode", variant="primary")
         with gr.Row():

@@ -20,6 +20,7 @@ from attacks.image.ops import resize
 from attacks.watermarks.base import Watermark, WatermarkConfig
 from attacks.watermarks.inversion import ddim_invert, ddim_pipeline, vae_factor
 from attacks.watermarks.payload import PayloadLike, bit_agreement, parse_payload
+from workbench.sampling import PIPELINE_SAMPLING
 
 if TYPE_CHECKING:
     from workbench.runtime import Runtime
@@ -40,9 +41,9 @@ class LatentWatermarkConfig(WatermarkConfig):
     """
 
     model: str = "toy"
-    num_inference_steps: int = 50
-    guidance_scale: float = 7.5
-    inversion_steps: int = 50
+    num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps
+    guidance_scale: float = PIPELINE_SAMPLING.guidance_scale
+    inversion_steps: int = PIPELINE_SAMPLING.num_inference_steps
     decoder_inversion_steps: int = Field(default=0, ge=0)
     decoder_inversion_lr: float = Field(default=0.1, gt=0)
     latent_size: int | None = None

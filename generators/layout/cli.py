@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from workbench import argtypes
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -200,8 +201,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
     g.add_argument("--gligen", default=None, help="grounded pipeline folder (default: the toy GLIGEN)")
-    g.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
-    g.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    g.add_argument(
+        "--steps", type=argtypes.bounded_int(1, 1000), default=WORKBENCH_SAMPLING.num_inference_steps
+    )
+    g.add_argument(
+        "--guidance-scale", type=argtypes.bounded_float(0.0), default=WORKBENCH_SAMPLING.guidance_scale
+    )
     g.add_argument("--seed", type=argtypes.seed, default=0)
     g.add_argument("--device", default=None)
     g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
@@ -220,8 +225,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--band", choices=["top", "bottom"], default="top")
     q.add_argument("--band-height", type=argtypes.bounded_float(0.0, 1.0), default=0.22)
     q.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
-    q.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
-    q.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    q.add_argument(
+        "--steps", type=argtypes.bounded_int(1, 1000), default=WORKBENCH_SAMPLING.num_inference_steps
+    )
+    q.add_argument(
+        "--guidance-scale", type=argtypes.bounded_float(0.0), default=WORKBENCH_SAMPLING.guidance_scale
+    )
     q.add_argument("--seed", type=argtypes.seed, default=0)
     q.add_argument("--device", default=None)
     q.set_defaults(func=_errors(_poster))

@@ -28,6 +28,7 @@ from workbench.config import ConfigError, ExperimentConfig
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
 from workbench.runtime import Runtime
+from workbench.sampling import SamplingSection
 
 from .box_guidance import BoxDiffConfig, BoxGuidanceConfig
 from .regions import RegionsConfig
@@ -93,7 +94,7 @@ class LayoutEvalConfig(ExperimentConfig):
         prompts: see :class:`LayoutPrompts`.
         methods: registered generators that take a layout (:func:`generators.layout.methods.layout_generators`);
             ``stock`` is the baseline of the claims.
-        num_inference_steps, guidance_scale: sampling of every method.
+        generation: sampling of every method (unset fields: the workbench's, 25 steps, guidance 5).
         batch_size: prompts per call (and per checkpoint).
         box_guidance, boxdiff: settings of the two training-free guidance methods.
         regions: settings of region fusion.
@@ -108,8 +109,7 @@ class LayoutEvalConfig(ExperimentConfig):
     methods: list[str] = Field(
         default_factory=lambda: ["stock", "box_guidance", "boxdiff", "regions", "gligen"]
     )
-    num_inference_steps: int = Field(25, ge=1, le=1000)
-    guidance_scale: float = Field(5.0, ge=0.0)
+    generation: SamplingSection = SamplingSection()
     batch_size: int = Field(8, ge=1, le=256)
     box_guidance: BoxGuidanceConfig = Field(default_factory=BoxGuidanceConfig)
     # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
@@ -245,7 +245,7 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
         raise ConfigError("methods: nothing left to run (every listed method was skipped)")
     ctx.report.add_text(
         f"SD: `{sd_name}`; judge: `{'none' if judge is None else cfg.models.judge}`; CLIP: "
-        f"`{clip[2] if clip else 'none'}`; steps {cfg.num_inference_steps}, CFG {cfg.guidance_scale}."
+        f"`{clip[2] if clip else 'none'}`; steps {cfg.generation.num_inference_steps}, CFG {cfg.generation.guidance_scale}."
         + "".join(f"\n\nMethod `{k}` skipped: {v}" for k, v in skipped.items()),
         title="Setup",
     )
@@ -273,8 +273,8 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
             [layouts[i] for i in idx],
             [regions[i] for i in idx],
             [rt.generator("image", i) for i in idx],
-            cfg.num_inference_steps,
-            cfg.guidance_scale,
+            cfg.generation.num_inference_steps,
+            cfg.generation.guidance_scale,
         )
         start = time.perf_counter()
         with rt.autocast():

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from toyworld.train.data import encode_prompts, step_generator, train_batch
 from toyworld.train.loop import EMA
 from toyworld.world import SceneBatch, ShapesWorld
+from workbench.sampling import WORKBENCH_SAMPLING
 
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
@@ -230,7 +231,7 @@ class GligenTrainer:
                 [planner.plan(p) for p in prompts],
                 [torch.Generator().manual_seed(i) for i in range(n_images)],
                 num_inference_steps=20,
-                guidance_scale=5.0,
+                guidance_scale=WORKBENCH_SAMPLING.guidance_scale,
             )
             dets = judge.detect(images)
             scores = [

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import argtypes
+from workbench.sampling import PIPELINE_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +137,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=argtypes.bounded_int(1, 10_000), default=1, help="images to generate")
-    p.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=50, help="DDIM steps (paper: 50)")
     p.add_argument(
-        "--guidance", type=argtypes.bounded_float(0.0), default=7.5, help="guidance scale (paper: 7.5)"
+        "--steps",
+        type=argtypes.bounded_int(1, 1000),
+        default=PIPELINE_SAMPLING.num_inference_steps,
+        help="DDIM steps (default: the paper's, %(default)s)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=argtypes.bounded_float(0.0),
+        default=PIPELINE_SAMPLING.guidance_scale,
+        help="guidance scale (default: the paper's, %(default)s)",
     )
     p.add_argument(
         "--mask-weight", type=float, default=3.0, help="logit added inside each concept's mask (paper: 3)"

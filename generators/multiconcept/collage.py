@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
 from workbench.generation import GenerationRequest, Generator, register_generator
+from workbench.sampling import PIPELINE_SAMPLING
 
 __all__ = ["CollageConfig", "CollageGenerator", "collage_pipeline", "default_boxes", "make_collage"]
 
@@ -112,6 +113,7 @@ class CollageGenerator(Generator):
     """Image-to-image from a collage of the references, guided by the target prompt (the naive baseline)."""
 
     config_class = CollageConfig
+    sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
 
     def __init__(self, pipe: Any, config: CollageConfig | None = None) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
 from workbench.generation import GenerationRequest, Generator, register_generator
+from workbench.sampling import PIPELINE_SAMPLING
 
 __all__ = ["TextOnlyConfig", "TextOnlyGenerator", "text_only_pipeline", "text_only_prompt"]
 
@@ -50,6 +51,7 @@ class TextOnlyGenerator(Generator):
     """The plain pipeline, the concepts in words only (the baseline of reference-based methods)."""
 
     config_class = TextOnlyConfig
+    sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
 
     def __init__(self, pipe: Any, config: TextOnlyConfig | None = None) -> None:

@@ -12,6 +12,7 @@ from generators.multiconcept.methods import MethodCall, build_methods
 from generators.multiconcept.toy_concepts import sample_compositions
 from workbench.experiments_builtin.steps import register_tour_step
 from workbench.runtime import derive_seed
+from workbench.sampling import WORKBENCH_SAMPLING
 
 
 def _pipeline(ctx, result):
@@ -36,7 +37,7 @@ def tour_multiconcept(ctx, result) -> None:
     base, source = _pipeline(ctx, result)
     ctx.logger.info("multiconcept: generator %s", source)
     cfg = MultiConceptConfig(
-        generation={"num_inference_steps": 25, "guidance_scale": 5.0},
+        generation=WORKBENCH_SAMPLING.as_dict(),  # the toy world's sampling, not the paper's
         baselines={"methods": ["freecustom", "text"]},
     )
     methods = build_methods(base, cfg, size)

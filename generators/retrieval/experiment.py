@@ -38,6 +38,7 @@ from workbench.experiments import register_experiment
 from workbench.generation import GenerationRequest, build_generator
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
+from workbench.sampling import SamplingSection
 
 __all__ = ["EntityDrawBenchConfig", "run_entity_draw_bench"]
 
@@ -80,7 +81,7 @@ class KnowledgeBaseSection(BaseModel):
 
 
 class BenchSection(BaseModel):
-    """Prompts and sampling."""
+    """Prompts and batching (sampling is the ``generation`` section)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +89,6 @@ class BenchSection(BaseModel):
     entities_per_bucket: int | None = Field(default=4, ge=1)
     prompts_per_entity: int = Field(default=2, ge=1)
     others: tuple[int, int] = (0, 2)
-    num_inference_steps: int = Field(default=25, ge=1)
     batch_size: int = Field(default=8, ge=1)
     prompt_seed: int = 7
 
@@ -117,11 +117,11 @@ class RetrievalSection(BaseModel):
 
 
 class GuidanceSection(BaseModel):
-    """Guidance schemes and the interleaving ratio sweep (run on the first available mode)."""
+    """Guidance schemes and the interleaving ratio sweep (run on the first available mode); the text
+    guidance scale is ``generation.guidance_scale``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    guidance_scale: float = Field(default=5.0, ge=0.0)
     retrieval_guidance_scale: float | None = Field(default=None, ge=0.0)
     schemes: list[Literal["single", "interleaved"]] = ["single", "interleaved"]
     ratio: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -129,12 +129,13 @@ class GuidanceSection(BaseModel):
 
 
 class EntityDrawBenchConfig(ExperimentConfig):
-    """Config of ``entity-draw-bench``."""
+    """Config of ``entity-draw-bench`` (``generation``: steps and guidance scale; unset, the workbench's)."""
 
     experiment: Literal["entity-draw-bench"] = "entity-draw-bench"
     models: ModelsSection = ModelsSection()
     knowledge_base: KnowledgeBaseSection = KnowledgeBaseSection()
     bench: BenchSection = BenchSection()
+    generation: SamplingSection = SamplingSection()
     retrieval: RetrievalSection = RetrievalSection()
     guidance: GuidanceSection = GuidanceSection()
 
@@ -202,7 +203,10 @@ def _knowledge_base(ctx: RunContext, cfg: EntityDrawBenchConfig, embedder: Any):
 def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[str | None, GuidanceConfig]]:
     """``{key: (mode or None, guidance)}``: the baseline, each mode x scheme, and the ratio sweep."""
     g = cfg.guidance
-    common = {"guidance_scale": g.guidance_scale, "retrieval_guidance_scale": g.retrieval_guidance_scale}
+    common = {
+        "guidance_scale": cfg.generation.guidance_scale,
+        "retrieval_guidance_scale": g.retrieval_guidance_scale,
+    }
     out: dict[str, tuple[str | None, GuidanceConfig]] = {"none/single": (None, GuidanceConfig(**common))}
     if "conditioned" in modes:  # the trained pipeline with retrieval off (its null tokens): the same weights
         out[NO_RETRIEVAL] = ("conditioned", GuidanceConfig(**common))
@@ -290,7 +294,7 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
             request = GenerationRequest(
                 [prompts[i].prompt for i in idx],
                 [rt.generator("image", i) for i in idx],
-                num_inference_steps=cfg.bench.num_inference_steps,
+                num_inference_steps=cfg.generation.num_inference_steps,
                 height=cfg.models.image_size,
                 width=cfg.models.image_size,
                 conditions=conditions,
@@ -337,7 +341,7 @@ def _report(ctx, cfg, models, kb, prompts: list[BenchPrompt], methods, images, r
         )
         + f".\n\nKnowledge base: {len(kb)} entries ({kb.manifest.embedder.name}, index {kb.index_settings.kind}). "
         f"{len(prompts)} prompts, k = {cfg.retrieval.k} (text-to-{cfg.retrieval.target} retrieval), "
-        f"{cfg.bench.num_inference_steps} steps, seed {cfg.seed}."
+        f"{cfg.generation.num_inference_steps} steps, CFG {cfg.generation.guidance_scale}, seed {cfg.seed}."
         + ("\n\n**Random-weight components**: the numbers exercise the code path only." if dummy else ""),
         title="EntityDrawBench (toy)",
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from workbench.runs.items import map_batches
+from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..judge.matching import match_boxes
 from ..world import ShapesWorld
@@ -34,8 +35,8 @@ def generate(
     pipe,
     prompts: list[str],
     seed: int,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     batch: int = 16,
     start: int = 0,
 ) -> torch.Tensor:
@@ -121,8 +122,8 @@ def evaluate_sd(
     judge,
     n: int = 100,
     seed: int = 999,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     runtime: Runtime | None = None,
     batch: int = 16,
 ) -> dict[str, float]:

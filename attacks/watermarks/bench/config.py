@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from attacks.watermarks.bench.report import MATCHED_SSIM_LEVELS
 from workbench.config import ExperimentConfig
+from workbench.sampling import SamplingSection
 
 DEFAULT_PHOTOS = [
     "astronaut",
@@ -83,20 +84,17 @@ class AttackSpec(BaseModel):
         return self.label or self.name
 
 
-class GenerationSection(BaseModel):
+class GenerationSection(SamplingSection):
     """How the "AI-generated" benchmark images are made: prompts from the shapes world, DDIM.
 
     Args:
         num_images: generated images (0 for photographs only).
         num_inference_steps, guidance_scale: DDIM generation settings (also used by Tree-Ring and
-            Gaussian Shading, whose inversion uses ``num_inference_steps`` steps).
+            Gaussian Shading, whose inversion uses ``num_inference_steps`` steps); unset, the
+            workbench's (:data:`~workbench.sampling.WORKBENCH_SAMPLING`).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     num_images: int = Field(32, ge=0)
-    num_inference_steps: int = Field(25, ge=1)
-    guidance_scale: float = 5.0
 
 
 class PhotoSection(BaseModel):

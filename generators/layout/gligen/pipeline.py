@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from workbench.sampling import PIPELINE_SAMPLING, WORKBENCH_SAMPLING
+
 from ..common import AnyLayout, as_prompt_list, layouts_for
 from .model import GLIGEN_DIR
 
@@ -81,8 +83,8 @@ def generate_grounded(
     prompt: str | Sequence[str],
     layout: AnyLayout | Sequence[AnyLayout],
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
-    num_inference_steps: int = 25,
-    guidance_scale: float = 7.5,
+    num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
     scheduled_sampling_beta: float = 0.3,
     height: int | None = None,
     width: int | None = None,

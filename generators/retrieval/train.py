@@ -353,7 +353,7 @@ class RetrievalTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         out_dir = Path(out_dir)
-        self.pipeline().save_export(out_dir, half=True)
+        self.pipeline().save_pretrained(out_dir, half=True)
         write_model_card(
             out_dir,
             "Toy retrieval-conditioned Stable Diffusion (Re-Imagen style)",

@@ -17,6 +17,10 @@ import numpy as np
 import torch
 
 from apps import limits, register_demo
+from workbench.generation import GENERATORS, GenerationRequest, build_generator
+from workbench.loading.choice import build_clip, build_sd_pipeline
+from workbench.plugins import load_plugins
+from workbench.runtime import Runtime
 from workbench.sampling import WORKBENCH_SAMPLING
 
 NAME = "generate"
@@ -41,9 +45,6 @@ class GenerateResult:
 
 def unconditioned_generators() -> list[str]:
     """Registered generators that take only prompts (after loading the plugins)."""
-    from workbench.generation import GENERATORS
-    from workbench.plugins import load_plugins
-
     load_plugins()
     return [n for n in GENERATORS.names() if not GENERATORS.get(n).requires]
 
@@ -52,9 +53,6 @@ def _models(model: str) -> tuple[Any, str, Any]:
     """``(pipeline, its description, (clip, processor, description) | None)`` of a model choice, once."""
     with _LOCK:
         if model not in _MODELS:
-            from workbench.loading.choice import build_clip, build_sd_pipeline
-            from workbench.runtime import Runtime
-
             runtime = Runtime(seed=0, deterministic=False)
             pipe, source = build_sd_pipeline(model, runtime)
             clip_choice = "dummy" if model == "dummy" else "auto"
@@ -79,8 +77,7 @@ def generate(
     Raises:
         ValueError: an unknown method or model, an empty or over-long prompt, steps or seed out of range.
     """
-    from workbench.experiments_builtin.job import clip_scores
-    from workbench.generation import GenerationRequest, build_generator
+    from workbench.experiments_builtin.job import clip_scores  # deferred: PIL
 
     method = limits.choice("generator", method, unconditioned_generators())
     model = limits.choice("model", model, MODEL_CHOICES)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from workbench.plugins import load_plugins
 from workbench.registry import Registry
 from workbench.sampling import WORKBENCH_SAMPLING, Sampling
 
@@ -219,8 +220,6 @@ def generator_config(name: str, options: Mapping[str, Any] | BaseModel | None = 
 
 def build_generator(name: str, pipe: Any, options: Mapping[str, Any] | BaseModel | None = None) -> Generator:
     """Generator ``name`` built over ``pipe`` with ``options`` (validated by its config class)."""
-    from workbench.plugins import load_plugins
-
     if name not in GENERATORS:
         load_plugins()
     return GENERATORS.get(name)(pipe, generator_config(name, options))

@@ -20,6 +20,8 @@ from attacks.image.ops import resize
 from attacks.watermarks.base import Watermark, WatermarkConfig
 from attacks.watermarks.inversion import ddim_invert, ddim_pipeline, vae_factor
 from attacks.watermarks.payload import PayloadLike, bit_agreement, parse_payload
+from workbench import loading
+from workbench.runtime import Runtime
 from workbench.sampling import PIPELINE_SAMPLING
 
 if TYPE_CHECKING:
@@ -77,9 +79,6 @@ class LatentWatermark(Watermark):
     @property
     def pipe(self) -> Any:
         if self._pipe is None:
-            from workbench import loading
-            from workbench.runtime import Runtime
-
             self._pipe = loading.load_sd_pipeline(
                 self.config.model, self.runtime or Runtime(seed=0), kind="txt2img"
             )

@@ -24,14 +24,25 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from toyworld.judge import ShapesJudge
+from toyworld.vocab import SIZES
+from toyworld.world import ShapesWorld, cell_box, scene_rng
 from workbench.config import ConfigError, ExperimentConfig
 from workbench.experiments import register_experiment
+from workbench.generation import build_generator
+from workbench.loading import resolve_model
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 from workbench.runtime import Runtime
 from workbench.sampling import SamplingSection
 
 from .box_guidance import BoxDiffConfig, BoxGuidanceConfig
+from .gligen import GLIGEN_DIR, load_gligen_pipeline
+from .methods import layout_generators, layout_request
+from .planner import ShapesGrammarPlanner
 from .regions import RegionsConfig
+from .visual import draw_boxes
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +133,6 @@ class LayoutEvalConfig(ExperimentConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value: list[str]) -> list[str]:
-        from .methods import layout_generators
-
         known = layout_generators()
         unknown = [m for m in value if m not in known]
         if unknown or not value:
@@ -136,8 +145,6 @@ class LayoutEvalConfig(ExperimentConfig):
 # ---------------------------------------------------------------------------------------------- models
 def load_judge(choice: str | None, runtime: Runtime | None = None, required: bool = True) -> Any | None:
     """The judge for a config choice (``auto``, ``none``, ``random`` or a folder); ``None`` when absent."""
-    from toyworld.judge import ShapesJudge
-
     device = runtime.device if runtime is not None else "cpu"
     choice = choice or "auto"
     if choice == "none":
@@ -146,8 +153,6 @@ def load_judge(choice: str | None, runtime: Runtime | None = None, required: boo
         logger.warning("judge: random weights (code path only: its verdicts mean nothing)")
         return ShapesJudge().eval().to(device)
     if choice == "auto":
-        from workbench.loading import resolve_model
-
         resolved = resolve_model("toy", kind="judge")
         if not resolved.available:
             if required:
@@ -158,8 +163,6 @@ def load_judge(choice: str | None, runtime: Runtime | None = None, required: boo
 
 
 def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
-    from .gligen import GLIGEN_DIR, load_gligen_pipeline
-
     if choice == "none":
         return None, "not requested (models.gligen: none)"
     folder = GLIGEN_DIR if choice == "auto" else choice
@@ -174,9 +177,6 @@ def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 # ---------------------------------------------------------------------------------------------- prompts
 def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
     """Held-out scenes with 2-4 objects (no named entities), sizes as configured."""
-    from toyworld.vocab import SIZES
-    from toyworld.world import ShapesWorld, cell_box, scene_rng
-
     world = ShapesWorld(64)
     scenes = []
     for n, count in cfg.counts.items():
@@ -207,13 +207,7 @@ def _cell_of(box: tuple[float, float, float, float]) -> int:
 @register_experiment("layout-eval", config=LayoutEvalConfig)
 def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN vs stock SD."""
-    from workbench.generation import build_generator
-    from workbench.loading.choice import build_clip, build_sd_pipeline
-    from workbench.runs.items import map_items
-
-    from .methods import layout_request
-    from .planner import ShapesGrammarPlanner
-    from .scoring import RequestedObject, score_image, summarize_scores
+    from .scoring import RequestedObject, score_image, summarize_scores  # deferred: scipy
 
     rt = ctx.runtime
     # 1. models (a missing model fails here, before any generation)
@@ -323,7 +317,7 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
                 entry[COUNT_NAMES.get(n, f"{n}_object")] = summary
                 rows.append({"method": name, "objects": n, **{k: _round(v) for k, v in summary.items()}})
         if clip is not None:
-            from metrics import CLIPTextScore
+            from metrics import CLIPTextScore  # deferred: torchmetrics
 
             metric = CLIPTextScore(clip[0], clip[1], model_name=clip[2]).to(rt.device)
             for i in range(0, len(images), 32):
@@ -386,8 +380,6 @@ def _claims(per_method: dict[str, dict[int, dict[str, float]]], ratios: dict[str
 def _add_grids(
     ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: list[str], layouts: list, n: int
 ) -> None:
-    from .visual import draw_boxes
-
     if n <= 0:
         return
     for name, images in images_by.items():

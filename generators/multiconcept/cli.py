@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generators.multiconcept.config import MultiConceptConfig
 from workbench import argtypes
+from workbench.loading import resolve_model
 from workbench.sampling import PIPELINE_SAMPLING
 
 logger = logging.getLogger(__name__)
@@ -34,12 +36,11 @@ OUT/settings.json.
 
 
 def _auto_mask(image: Any, prompt: str) -> Any:
-    from generators.multiconcept.masks import foreground_mask, judge_mask
-    from workbench.loading import resolve_model
+    from generators.multiconcept.masks import foreground_mask, judge_mask  # deferred: PIL, numpy, torch
 
     resolved = resolve_model("toy", kind="judge")
     if resolved.available:
-        from toyworld.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge  # deferred: diffusers, torch
 
         return judge_mask(image, ShapesJudge.from_pretrained(str(resolved.local_path)).eval(), prompt)
     mask = foreground_mask(image)
@@ -52,12 +53,13 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
     import torch
     from diffusers import DDIMScheduler
 
-    from generators.multiconcept import Concept, ConceptError
-    from generators.multiconcept.config import MultiConceptConfig
+    from generators.multiconcept import Concept, ConceptError  # deferred: PIL, numpy, torch
+
+    # deferred: PIL, diffusers, numpy, torch
     from generators.multiconcept.methods import MethodCall, build_methods
-    from workbench.io import load_image, save_image
-    from workbench.loading.choice import build_sd_pipeline
-    from workbench.runtime import Runtime
+    from workbench.io import load_image, save_image  # deferred: PIL, numpy, torch
+    from workbench.loading.choice import build_sd_pipeline  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     try:
         if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -96,8 +98,8 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
             for i, img in enumerate(images):
                 save_image(out / f"{name}-{i}.png", img)
         if args.baselines:
-            from generators.multiconcept.collage import make_collage
-            from generators.multiconcept.concept import prepare_concepts
+            from generators.multiconcept.collage import make_collage  # deferred: PIL, numpy, torch
+            from generators.multiconcept.concept import prepare_concepts  # deferred: PIL, numpy, torch
 
             prepared = prepare_concepts(concepts, size, size)
             resized = [

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
+from generators.multiconcept.sharing import share_components
 from workbench.generation import GenerationRequest, Generator, register_generator
 from workbench.sampling import PIPELINE_SAMPLING
 
@@ -90,8 +91,6 @@ def collage_pipeline(pipe: Any) -> Any:
     """A ``StableDiffusionImg2ImgPipeline`` sharing ``pipe``'s components (no copy); call it with
     ``image=make_collage(...)[None]`` and a ``strength`` (0.7 keeps the layout, redraws the details)."""
     from diffusers import StableDiffusionImg2ImgPipeline
-
-    from generators.multiconcept.sharing import share_components
 
     return share_components(StableDiffusionImg2ImgPipeline, pipe)
 

@@ -43,7 +43,7 @@ def score_images(
         ``all_found``, ``concept_found``, ``position``, ``prompt_found``, ``clip_t``, ``clip_i``, ``fidelity``;
         ``None`` where not measured) and the metrics' settings for the report.
     """
-    from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity
+    from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity  # deferred: torchmetrics
 
     clip_t = CLIPTextScore(clip[0], clip[1]) if clip is not None else None
     clip_i = CLIPImageScore(clip[0], clip[1]) if clip is not None else None

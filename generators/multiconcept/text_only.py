@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
+from generators.multiconcept.sharing import share_components
 from workbench.generation import GenerationRequest, Generator, register_generator
 from workbench.sampling import PIPELINE_SAMPLING
 
@@ -29,8 +30,6 @@ def text_only_prompt(
 def text_only_pipeline(pipe: Any) -> Any:
     """A stock ``StableDiffusionPipeline`` sharing ``pipe``'s components (no copy)."""
     from diffusers import StableDiffusionPipeline
-
-    from generators.multiconcept.sharing import share_components
 
     if type(pipe) is StableDiffusionPipeline:
         return pipe

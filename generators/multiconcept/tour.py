@@ -18,6 +18,7 @@ from workbench.sampling import WORKBENCH_SAMPLING
 def _pipeline(ctx, result):
     """``(pipeline, source)``: ``toy-ref`` (with the tour's scheduler) when the tour runs on the toy SD and
     ``toy-ref`` is here, else the tour's own pipeline."""
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import load_sd_pipeline, resolve_model
 
     if result.source != "toy" or not resolve_model("toy-ref", kind="sd").available:

@@ -22,6 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.retrieval.blend import BlendConfig
+from generators.retrieval.boxes import prompt_box
 from generators.retrieval.entitydraw import (
     BenchPrompt,
     claims,
@@ -32,10 +33,13 @@ from generators.retrieval.entitydraw import (
 )
 from generators.retrieval.guidance import GuidanceConfig
 from generators.retrieval.index import IndexSettings
+from generators.retrieval.sources import ToyEntitySource
+from toyworld.judge import ShapesJudge
 from toyworld.presets import MODELS_DIR
 from workbench.config import ExperimentConfig
 from workbench.experiments import register_experiment
 from workbench.generation import GenerationRequest, build_generator
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
 from workbench.sampling import SamplingSection
@@ -142,11 +146,11 @@ class EntityDrawBenchConfig(ExperimentConfig):
 
 # ---------------------------------------------------------------------------------------------- models
 def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
-    from generators.retrieval.embedder import ClipEmbedder
+    from generators.retrieval.embedder import ClipEmbedder  # deferred: torchmetrics
+
+    # deferred: torchmetrics, transformers
     from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
-    from metrics.embedding import CLIPImageScore, CLIPTextScore
-    from toyworld.train.registry import MODELS_DIR
-    from workbench.loading.choice import build_clip, build_sd_pipeline
+    from metrics.embedding import CLIPImageScore, CLIPTextScore  # deferred: torchmetrics
 
     rt = ctx.runtime
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
@@ -166,8 +170,6 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
     }
     judge_dir = MODELS_DIR / "judge" if cfg.models.judge == "auto" else Path(cfg.models.judge)
     if cfg.models.judge != "none" and (judge_dir / "config.json").is_file():
-        from toyworld.judge import ShapesJudge
-
         models["judge"] = ShapesJudge.from_pretrained(judge_dir).eval().to(rt.device)
         models["sources"]["judge"] = str(judge_dir)
     elif cfg.models.judge not in ("auto", "none"):
@@ -190,8 +192,7 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
 
 
 def _knowledge_base(ctx: RunContext, cfg: EntityDrawBenchConfig, embedder: Any):
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from generators.retrieval.sources import ToyEntitySource
+    from generators.retrieval.knowledge_base import KnowledgeBase  # deferred: torchmetrics
 
     section = cfg.knowledge_base
     if section.path is not None:
@@ -230,8 +231,6 @@ def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[st
 
 def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float, float]]:
     """The box of each prompt's entity as the shapes planner reads it from the prompt's words."""
-    from generators.retrieval.boxes import prompt_box
-
     boxes = [prompt_box(p.prompt, p.entity) for p in prompts]
     for p, box in zip(prompts, boxes):
         if box is None:
@@ -243,7 +242,7 @@ def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float,
 @register_experiment("entity-draw-bench", config=EntityDrawBenchConfig)
 def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
     """Toy EntityDrawBench: entity fidelity with and without retrieval, per bucket and guidance scheme."""
-    from generators.retrieval.retriever import retrieve
+    from generators.retrieval.retriever import retrieve  # deferred: torchmetrics
 
     rt = ctx.runtime
     models = _load_models(ctx, cfg)

@@ -12,7 +12,9 @@ import torch
 from workbench.runs.items import map_batches
 from workbench.sampling import WORKBENCH_SAMPLING
 
+from ..judge import ShapesJudge
 from ..judge.matching import match_boxes
+from ..train.registry import MODELS_DIR
 from ..world import ShapesWorld
 from .text_states import text_state_cosines
 
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
 
 
 def _load_judge(models_dir: Path | None = None):
-    from ..judge import ShapesJudge
-    from ..train.registry import MODELS_DIR
-
     path = (models_dir or MODELS_DIR) / "judge"
     if not (path / "config.json").exists():
         return None

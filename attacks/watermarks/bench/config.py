@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from attacks.image import IMAGE_ATTACKS
+from attacks.watermarks import WATERMARKS
 from attacks.watermarks.bench.report import MATCHED_SSIM_LEVELS
 from workbench.config import ExperimentConfig
 from workbench.sampling import SamplingSection
@@ -68,8 +70,6 @@ class AttackSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        from attacks.image import IMAGE_ATTACKS
-
         if name not in IMAGE_ATTACKS:
             raise ValueError(f"unknown attack {name!r}; known: {', '.join(IMAGE_ATTACKS.names())}")
         return name
@@ -157,8 +157,6 @@ class WatermarkBenchConfig(ExperimentConfig):
     @field_validator("watermarks")
     @classmethod
     def _known_watermarks(cls, names: list[str]) -> list[str]:
-        from attacks.watermarks import WATERMARKS
-
         for name in names:
             if name not in WATERMARKS:
                 raise ValueError(f"unknown watermark {name!r}; known: {', '.join(WATERMARKS.names())}")
@@ -201,8 +199,6 @@ class WatermarkBenchConfig(ExperimentConfig):
     def attack_config(self, spec: AttackSpec) -> dict[str, Any]:
         """The attack's config fields: ``attack_options[name]``, then the spec's ``options``; the
         ``paraphrase`` captioner and every model-backed attack's model default to the config's."""
-        from attacks.image import IMAGE_ATTACKS
-
         fields = IMAGE_ATTACKS.get(spec.name).config_class.model_fields
         base: dict[str, Any] = {}
         if "model" in fields:

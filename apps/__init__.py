@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.plugins import load_plugins
 from workbench.registry import Registry
 
 __all__ = [
@@ -63,8 +64,6 @@ def register_demo(name: str, title: str | None = None, description: str = "") ->
 def load_demo_modules() -> list[str]:
     """Load every plugin (this package's registers its demos; others may add theirs); returns the
     plugins' names."""
-    from workbench.plugins import load_plugins
-
     return load_plugins()
 
 

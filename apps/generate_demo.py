@@ -17,6 +17,11 @@ import numpy as np
 import torch
 
 from apps import limits, register_demo
+from workbench.generation import GENERATORS, GenerationRequest, build_generator
+from workbench.loading.choice import build_clip, build_sd_pipeline
+from workbench.plugins import load_plugins
+from workbench.runtime import Runtime
+from workbench.sampling import WORKBENCH_SAMPLING
 
 NAME = "generate"
 MAX_STEPS = 100
@@ -40,9 +45,6 @@ class GenerateResult:
 
 def unconditioned_generators() -> list[str]:
     """Registered generators that take only prompts (after loading the plugins)."""
-    from workbench.generation import GENERATORS
-    from workbench.plugins import load_plugins
-
     load_plugins()
     return [n for n in GENERATORS.names() if not GENERATORS.get(n).requires]
 
@@ -51,9 +53,6 @@ def _models(model: str) -> tuple[Any, str, Any]:
     """``(pipeline, its description, (clip, processor, description) | None)`` of a model choice, once."""
     with _LOCK:
         if model not in _MODELS:
-            from workbench.loading.choice import build_clip, build_sd_pipeline
-            from workbench.runtime import Runtime
-
             runtime = Runtime(seed=0, deterministic=False)
             pipe, source = build_sd_pipeline(model, runtime)
             clip_choice = "dummy" if model == "dummy" else "auto"
@@ -69,8 +68,8 @@ def generate(
     method: str,
     model: str = "auto",
     prompt: str = DEFAULT_PROMPT,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
 ) -> GenerateResult:
     """One image by ``method`` and one by the stock pipeline, same prompt and noise, with their CLIP-T.
@@ -78,8 +77,7 @@ def generate(
     Raises:
         ValueError: an unknown method or model, an empty or over-long prompt, steps or seed out of range.
     """
-    from workbench.experiments_builtin.job import clip_scores
-    from workbench.generation import GenerationRequest, build_generator
+    from workbench.experiments_builtin.job import clip_scores  # deferred: PIL
 
     method = limits.choice("generator", method, unconditioned_generators())
     model = limits.choice("model", model, MODEL_CHOICES)
@@ -132,8 +130,12 @@ def build():
             model = gr.Dropdown(list(MODEL_CHOICES), value="auto", label="model")
         prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=limits.MAX_PROMPT_CHARS)
         with gr.Row():
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-            guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps"
+            )
+            guidance = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance"
+            )
             seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
         run = gr.Button("Generate", variant="primary")
         with gr.Row():

@@ -27,6 +27,13 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from generators.layout import BoxLayout, LayoutError
+from generators.layout.planner import ShapesGrammarPlanner
+from toyworld.world import parse_phrase
+from workbench.generation import build_generator
+from workbench.loading.choice import build_sd_pipeline, resolve_choice
+from workbench.runtime import Runtime
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +68,6 @@ class LayoutResult:
 def resolve_model_box(typed: str) -> str:
     """The model box's text resolved to what is loaded: ``auto`` becomes ``toy`` or ``dummy``; a folder
     (under the models root only) its resolved path; a preset with an SD model stays as it is."""
-    from workbench.loading.choice import resolve_choice
-
     return resolve_choice(resolve_demo_model(typed, kind="sd", names=("auto", "dummy")), "sd")
 
 
@@ -71,9 +76,6 @@ def _pipeline(model: str) -> tuple[Any, str]:
     key = resolve_model_box(model)
 
     def load() -> tuple[Any, str]:
-        from workbench.loading.choice import build_sd_pipeline
-        from workbench.runtime import Runtime
-
         pipe, source = build_sd_pipeline(key, Runtime(seed=0, deterministic=False))
         pipe.set_progress_bar_config(disable=True)
         return pipe, source
@@ -83,8 +85,7 @@ def _pipeline(model: str) -> tuple[Any, str]:
 
 def _gligen() -> Any:
     def load() -> Any:
-        from generators.layout.gligen import load_gligen_pipeline
-        from workbench.runtime import Runtime
+        from generators.layout.gligen import load_gligen_pipeline  # deferred: diffusers
 
         return load_gligen_pipeline(None, Runtime(seed=0, deterministic=False))
 
@@ -116,8 +117,6 @@ def rows_to_layout(rows: Any) -> Any:
     Raises:
         LayoutError: a bad number, a bad box, too many boxes.
     """
-    from generators.layout import BoxLayout, LayoutError
-
     phrases, boxes = [], []
     table = _table_rows(rows)
     if len(table) > MAX_TABLE_ROWS:
@@ -152,8 +151,6 @@ def rows_to_layout(rows: Any) -> Any:
 
 def plan_rows(prompt: str) -> list[list[Any]]:
     """The shapes planner's layout of ``prompt`` as table rows ``[phrase, x0, y0, x1, y1]`` (3 decimals)."""
-    from generators.layout.planner import ShapesGrammarPlanner
-
     prompt = limits.text("prompt", prompt, limits.MAX_PROMPT_CHARS, required="write a prompt to plan")
     layout = ShapesGrammarPlanner().plan(prompt)
     return [[p, *[round(v, 3) for v in b]] for p, b in zip(layout.phrases, layout.boxes)]
@@ -161,7 +158,7 @@ def plan_rows(prompt: str) -> list[list[Any]]:
 
 def preview_layout(rows: Any) -> np.ndarray:
     """The boxes drawn on a blank canvas, `(256, 256, 3)` uint8."""
-    from generators.layout.visual import draw_boxes
+    from generators.layout.visual import draw_boxes  # deferred: PIL
 
     layout = rows_to_layout(rows)
     canvas = torch.full((3, PREVIEW_SIDE, PREVIEW_SIDE), 0.12)
@@ -179,8 +176,6 @@ def boxes_from_drawing(drawing: Any, rows: Any) -> list[list[Any]]:
     Raises:
         LayoutError: nothing drawn, or more layers than the demo takes.
     """
-    from generators.layout import LayoutError
-
     if drawing is not None and not isinstance(drawing, dict):
         raise LayoutError("the drawing must be an image-editor value (background, layers, composite)")
     layers = list((drawing or {}).get("layers") or [])
@@ -222,8 +217,8 @@ def make_poster(
     product: Any,
     prompt: str,
     taglines: str,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
 ) -> np.ndarray:
     """A PAID-style poster: the product (a PIL image; transparency marks what is not product) kept as it is,
@@ -237,7 +232,7 @@ def make_poster(
     """
     from PIL import Image
 
-    from generators.layout.poster import generate_product_poster
+    from generators.layout.poster import generate_product_poster  # deferred: PIL
 
     if product is None:
         raise ValueError("upload a product image (a PNG with transparency keeps only the product's pixels)")
@@ -275,7 +270,7 @@ def _judge() -> Any | None:
     """The toy world's judge, or ``None`` when it is not shipped here."""
 
     def load() -> Any | None:
-        from generators.layout.experiment import load_judge
+        from generators.layout.experiment import load_judge  # deferred: PIL, diffusers
 
         return load_judge("auto", required=False)
 
@@ -287,8 +282,7 @@ VERDICT_IMAGES = 4  # seeds the judge's count is taken over (one image can miss;
 
 def _requested(layout: Any) -> list[Any] | None:
     """The layout's objects as the judge checks them, ``None`` when a phrase names no toy shape."""
-    from generators.layout.scoring import RequestedObject
-    from toyworld.world import parse_phrase
+    from generators.layout.scoring import RequestedObject  # deferred: diffusers, scipy
 
     requested = []
     for phrase, box in zip(layout.phrases, layout.boxes):
@@ -302,8 +296,6 @@ def _requested(layout: Any) -> list[Any] | None:
 def region_prompts(prompt: str, layout: Any) -> list[str]:
     """Each box's region prompt: the planner's (the phrase with its place, as the layout evaluation
     measured region prompts) when it reads the same objects from the prompt, else the table's phrases."""
-    from generators.layout.planner import ShapesGrammarPlanner
-
     try:
         planned = ShapesGrammarPlanner().region_prompts(prompt)
     except ValueError:
@@ -319,8 +311,8 @@ def judge_layout(
     """The judge's count of images with every object in its box, for the method and the stock pipeline
     on the same noise (seeds ``seed`` .. ``seed + VERDICT_IMAGES - 1``); ``""`` without the judge or when
     a phrase names no toy shape."""
-    from generators.layout.methods import layout_request
-    from generators.layout.scoring import score_image
+    from generators.layout.methods import layout_request  # deferred: diffusers
+    from generators.layout.scoring import score_image  # deferred: diffusers, scipy
 
     judge, requested = _judge(), _requested(layout)
     if judge is None or not requested:
@@ -345,8 +337,8 @@ def generate_layout(
     prompt: str,
     rows: Any,
     method: str = "regions",
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
     show_attention: bool = True,
 ) -> LayoutResult:
@@ -361,10 +353,10 @@ def generate_layout(
     Raises:
         ValueError (``LayoutError``): no prompt, a bad layout, a phrase missing from the prompt, bad settings.
     """
+    # deferred: diffusers
     from generators.layout import BoxGuidanceConfig, RegionsConfig, StableDiffusionBoxGuidancePipeline
-    from generators.layout.methods import layout_request
-    from generators.layout.visual import attention_overlay, draw_boxes
-    from workbench.generation import build_generator
+    from generators.layout.methods import layout_request  # deferred: diffusers
+    from generators.layout.visual import attention_overlay, draw_boxes  # deferred: PIL
 
     prompt = limits.text(
         "prompt", prompt, limits.MAX_PROMPT_CHARS, required=f"write a prompt (e.g. {DEFAULT_PROMPT!r})"
@@ -446,8 +438,8 @@ def _settings(gr: Any) -> tuple[Any, Any, Any, Any]:
     model = gr.Dropdown(
         ["auto", "dummy", "toy", "sd15"], value=DEFAULT_MODEL, label="model", allow_custom_value=True
     )
-    steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
-    guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+    steps = gr.Slider(1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps")
+    guidance = gr.Slider(*GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance")
     seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
     return model, steps, guidance, seed
 

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from workbench.loading import ModelNotAvailableError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -327,8 +329,6 @@ def public_message(message: str) -> str:
 def _refusal(err: BaseException) -> Exception:
     """The ``gr.Error`` a client sees for ``err`` (the log keeps the details of unexpected failures)."""
     import gradio as gr
-
-    from workbench.loading import ModelNotAvailableError
 
     if isinstance(err, gr.Error):
         return gr.Error(public_message(err.message or "the request was refused"))

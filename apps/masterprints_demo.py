@@ -98,7 +98,7 @@ class MiningRequest:
 
     def check(self) -> MiningRequest:
         """The request with every field within the demo's bounds (models resolved), else ``ValueError``."""
-        from attacks.masterprints import OPTIMIZERS, SPACES
+        from attacks.masterprints import OPTIMIZERS, SPACES  # deferred: numpy
 
         return replace(
             self,
@@ -116,8 +116,8 @@ class MiningRequest:
 
     def to_attack(self):
         """The attack config of the checked request (``ValueError`` naming the first bad field)."""
-        from attacks.masterprints import OPTIMIZERS
-        from attacks.masterprints.config import AttackConfig
+        from attacks.masterprints import OPTIMIZERS  # deferred: numpy
+        from attacks.masterprints.config import AttackConfig  # deferred: numpy, scipy
 
         checked = self.check()
         cls = OPTIMIZERS.get(checked.optimizer)
@@ -161,7 +161,7 @@ class MiningJob:
 
     @classmethod
     def model(cls, kind: str, name: str, runtime):
-        from attacks.masterprints.models import load_scorer, load_vae
+        from attacks.masterprints.models import load_scorer, load_vae  # deferred: numpy
 
         def load():
             return load_scorer(name, runtime) if kind == "clip" else load_vae(name, runtime)
@@ -185,12 +185,12 @@ class MiningJob:
         self, request: MiningRequest
     ) -> Iterator[tuple[str, torch.Tensor | None, list[list[Any]], dict[str, list[float]]]]:
         """Mine, yielding ``(status, image (3, H, W) or None, table rows, loss curve)`` about once a second."""
-        from attacks.masterprints import FileCheckpoint, mine
-        from attacks.masterprints.assemble import build_setup
-        from attacks.masterprints.config import ModelsConfig
-        from attacks.masterprints.evaluation import RealImageBank, evaluate_fooling
-        from attacks.masterprints.toy_images import ToyWorldImages
-        from workbench.runtime import Runtime
+        from attacks.masterprints import FileCheckpoint, mine  # deferred: numpy
+        from attacks.masterprints.assemble import build_setup  # deferred: numpy, scipy
+        from attacks.masterprints.config import ModelsConfig  # deferred: numpy, scipy
+        from attacks.masterprints.evaluation import RealImageBank, evaluate_fooling  # deferred: numpy, scipy
+        from attacks.masterprints.toy_images import ToyWorldImages  # deferred: numpy
+        from workbench.runtime import Runtime  # deferred: numpy
 
         request = request.check()
         attack = request.to_attack()
@@ -304,7 +304,7 @@ class MiningJob:
         ]
 
     def _save(self, image: torch.Tensor) -> Path:
-        from workbench.io import save_image
+        from workbench.io import save_image  # deferred: PIL, numpy
 
         return save_image(self.folder / "master.png", image)
 
@@ -360,7 +360,7 @@ def build():
     """The demo's ``gr.Blocks`` (models load lazily, on the first run)."""
     import gradio as gr
 
-    from attacks.masterprints import OPTIMIZERS, SPACES
+    from attacks.masterprints import OPTIMIZERS, SPACES  # deferred: numpy
 
     @limits.demo_handler
     def run(key, prompts_text, preset, model, optimizer, space, evaluations, seconds, lr, popsize, seed):

@@ -14,7 +14,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from apps.limits import MAX_MODEL_CHARS, InputError, text
+from apps.limits import MAX_MODEL_CHARS, InputError, public_message, text
+from workbench.loading import presets
 
 __all__ = ["MODELS_ROOT_ENV", "models_root", "preset_names", "resolve_demo_model", "shown_model"]
 
@@ -32,15 +33,11 @@ def models_root() -> Path | None:
 
 def preset_names(kind: str) -> list[str]:
     """The presets of :data:`workbench.loading.PRESETS` that have a ``kind`` model."""
-    from workbench.loading import presets
-
     return [name for name, preset in presets().items() if kind in preset.sources]
 
 
 def _echo(typed: str) -> str:
     """What the client typed, quoted, absolute paths scrubbed (as every client-facing message is)."""
-    from apps.limits import public_message
-
     shown = repr(public_message(typed))
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
@@ -78,8 +75,6 @@ def resolve_demo_model(typed: str, kind: str = "sd", names: Sequence[str] = ("du
 def shown_model(source: str) -> str:
     """A loaded model's description for the page: a folder under the models root as ``root/<relative>``,
     any other path scrubbed (the page names no server path)."""
-    from apps.limits import public_message
-
     root = models_root()
     if root is not None and source.startswith("/"):
         try:

@@ -24,6 +24,13 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from generators.multiconcept.config import MultiConceptConfig, ScoreSection
+from generators.multiconcept.evaluate import judge_composition
+from generators.multiconcept.toy_concepts import Composition, ToyConcept
+from workbench.loading import resolve_model
+from workbench.loading.choice import build_sd_pipeline, resolve_choice
+from workbench.runtime import Runtime
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +62,6 @@ class ComposeResult:
 
 def toy_concepts() -> dict[str, Any]:
     """A few toy-world concepts to pick from: ``{concept prompt: ToyConcept}``."""
-    from generators.multiconcept.toy_concepts import ToyConcept
-
     items = [
         ToyConcept("circle", "red"),
         ToyConcept("star", "blue"),
@@ -83,8 +88,6 @@ def toy_composition(picks: list[str]) -> Any:
     ``prompt`` is the target prompt and the judge checks each concept at its place."""
     from dataclasses import replace
 
-    from generators.multiconcept.toy_concepts import Composition
-
     concepts = toy_concepts()
     chosen = tuple(
         replace(concepts[limits.choice("toy concept", p, list(concepts))], words="class") for p in picks
@@ -95,9 +98,6 @@ def toy_composition(picks: list[str]) -> Any:
 def judge_found(images: torch.Tensor, composition: Any) -> list[bool] | None:
     """Whether the toy judge finds every concept of ``composition`` in each image ``(N, 3, H, W)`` (with the
     benchmark's attributes), ``None`` when the judge is not shipped here."""
-    from generators.multiconcept.config import ScoreSection
-    from generators.multiconcept.evaluate import judge_composition
-
     judge = _judge()
     if judge is None:
         return None
@@ -113,7 +113,6 @@ def default_model_choice(model: str) -> str:
     is here, else what ``auto`` means elsewhere (the toy SD, or random weights); other choices unchanged."""
     if model != "auto":
         return model
-    from workbench.loading import resolve_model
 
     return "toy-ref" if resolve_model("toy-ref", kind="sd").available else model
 
@@ -121,8 +120,6 @@ def default_model_choice(model: str) -> str:
 def resolve_model_box(typed: str) -> str:
     """The model box's text resolved to what is loaded (``auto`` as :func:`default_model_choice` says; a
     folder, under the models root only, as its resolved path; a preset with an SD model as it is)."""
-    from workbench.loading.choice import resolve_choice
-
     model = default_model_choice(resolve_demo_model(typed, kind="sd", names=("auto", "dummy")))
     return resolve_choice(model, "sd")
 
@@ -134,9 +131,6 @@ def _pipeline(model: str) -> tuple[Any, str]:
     def load() -> tuple[Any, str]:
         from diffusers import DDIMScheduler
 
-        from workbench.loading.choice import build_sd_pipeline
-        from workbench.runtime import Runtime
-
         pipe, source = build_sd_pipeline(key, Runtime(seed=0, deterministic=False))
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
@@ -147,12 +141,10 @@ def _pipeline(model: str) -> tuple[Any, str]:
 
 def _judge() -> Any | None:
     def load() -> Any | None:
-        from workbench.loading import resolve_model
-
         resolved = resolve_model("toy", kind="judge")
         if not resolved.available:
             return None
-        from toyworld.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge  # deferred: diffusers
 
         return ShapesJudge.from_pretrained(str(resolved.local_path)).eval()
 
@@ -233,7 +225,7 @@ def target_prompt(picks: list[str | None]) -> str:
 def auto_mask(value: Any, prompt: str = "") -> dict[str, Any]:
     """Fill the mask of an editor value: the toy judge's detection cut to the foreground when the toy judge
     is trained, else the pixels that differ from the border colour."""
-    from generators.multiconcept.masks import foreground_mask, judge_mask
+    from generators.multiconcept.masks import foreground_mask, judge_mask  # deferred: PIL
 
     prompt = limits.text("concept prompt", prompt, MAX_CONCEPT_CHARS)
     parsed = editor_to_image_mask(value)
@@ -251,8 +243,8 @@ def compose(
     model: str,
     prompt: str,
     slots: list[tuple[Any, str]],
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     mask_weight: float = 3.0,
     style_fidelity: float = 1.0,
     n_images: int = 1,
@@ -272,11 +264,10 @@ def compose(
     Raises:
         ValueError (and ``ConceptError``): no prompt, no concept, a concept without prompt, bad settings.
     """
-    from generators.multiconcept import Concept
-    from generators.multiconcept.collage import make_collage
-    from generators.multiconcept.concept import prepare_concepts
-    from generators.multiconcept.config import MultiConceptConfig
-    from generators.multiconcept.methods import MethodCall, build_methods
+    from generators.multiconcept import Concept  # deferred: PIL
+    from generators.multiconcept.collage import make_collage  # deferred: PIL
+    from generators.multiconcept.concept import prepare_concepts  # deferred: PIL
+    from generators.multiconcept.methods import MethodCall, build_methods  # deferred: PIL, diffusers
 
     prompt = limits.text(
         "target prompt",
@@ -447,8 +438,12 @@ def build():
                 label="model",
                 allow_custom_value=True,
             )
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="DDIM steps")
-            guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="guidance")
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="DDIM steps"
+            )
+            guidance = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance"
+            )
             mask_weight = gr.Slider(*MASK_WEIGHT_RANGE, value=3.0, step=0.5, label="mask weight")
             style_fidelity = gr.Slider(*STYLE_FIDELITY_RANGE, value=1.0, step=0.1, label="style fidelity")
             n = gr.Slider(1, MAX_IMAGES, value=2, step=1, label="images")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from apps import DEMOS
+from apps.hub import serve
 from workbench.commands import register_commands
 
 DEMO_MODULES = {
@@ -26,7 +27,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise SystemExit(
             "error: --share is refused: demos bind to 127.0.0.1 only (use an SSH tunnel to reach them)"
         )
-    from apps.hub import serve
 
     if args.name and args.name not in DEMOS:
         raise SystemExit(f"error: unknown demo {args.name!r}; the demos are: {', '.join(DEMOS.names())}")

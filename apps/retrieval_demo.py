@@ -20,6 +20,8 @@ import torch
 from apps import demo_output_dir, limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
+from workbench.loading import resolve_model
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int | No
     sd = resolve_demo_model(sd, kind="sd", names=("auto", "dummy"))
     clip = resolve_demo_model(clip, kind="clip", names=("auto", "dummy"))
     if views_per_entity is None:  # the entity-draw benchmark's knowledge base
-        from generators.retrieval.experiment import KnowledgeBaseSection
+        from generators.retrieval.experiment import KnowledgeBaseSection  # deferred: PIL, diffusers, numpy
 
         views_per_entity = KnowledgeBaseSection().views_per_entity
     views_per_entity = limits.integer("views per entity", views_per_entity, 1, MAX_VIEWS)
@@ -57,14 +59,15 @@ def load_models(sd: str = "auto", clip: str = "auto", views_per_entity: int | No
 
 def _load(sd: str, clip: str, views_per_entity: int) -> dict[str, Any]:
     """Load the pipeline and CLIP and build (or reopen) the knowledge base."""
+    # deferred: PIL, diffusers, numpy, torchmetrics, transformers
     from generators.retrieval import (
         ClipEmbedder,
         KnowledgeBase,
         RetrievalAugmentedPipeline,
         ToyEntitySource,
     )
-    from workbench.loading.choice import build_clip, build_sd_pipeline
-    from workbench.runtime import Runtime
+    from workbench.loading.choice import build_clip, build_sd_pipeline  # deferred: numpy
+    from workbench.runtime import Runtime  # deferred: numpy
 
     rt = Runtime(seed=0)
     pipe, sd_source = build_sd_pipeline(sd, rt)
@@ -97,8 +100,7 @@ def _judge() -> Any | None:
     """The toy world's judge (``None`` when it is not shipped here): it reads which entity an image shows."""
 
     def load() -> Any | None:
-        from toyworld.judge import ShapesJudge
-        from workbench.loading import resolve_model
+        from toyworld.judge import ShapesJudge  # deferred: diffusers
 
         resolved = resolve_model("toy", kind="judge")
         return ShapesJudge.from_pretrained(str(resolved.local_path)).eval() if resolved.available else None
@@ -117,7 +119,7 @@ def _shown(image: torch.Tensor) -> Any:
     """A ``(3, H, W)`` image as a PIL image at least :data:`SHOWN_SIDE` high (pixels kept sharp)."""
     from PIL import Image
 
-    from workbench.io import to_pil
+    from workbench.io import to_pil  # deferred: PIL, numpy
 
     pil = to_pil(image.float().clamp(0, 1))
     scale = max(1, SHOWN_SIDE // pil.height)
@@ -130,8 +132,8 @@ def generate(
     mode: str = DEFAULT_MODE,
     scheme: str = "single",
     ratio: float = 0.5,
-    guidance_scale: float = 5.0,
-    steps: int = 25,
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
     seed: int = 0,
     models: dict[str, Any] | None = None,
     images: int = DEFAULT_IMAGES,
@@ -146,8 +148,8 @@ def generate(
     Raises:
         ValueError: an empty prompt or settings out of range (shown in the page).
     """
-    from generators.retrieval import GuidanceConfig, retrieve
-    from generators.retrieval.boxes import prompt_box
+    from generators.retrieval import GuidanceConfig, retrieve  # deferred: PIL, numpy, torchmetrics
+    from generators.retrieval.boxes import prompt_box  # deferred: numpy
 
     prompt = limits.text(
         "prompt",
@@ -165,7 +167,7 @@ def generate(
     images = limits.integer("images", images, 1, MAX_IMAGES)
     models = models or load_models()
     pipe, kb, rt = models["pipe"], models["kb"], models["runtime"]
-    from generators.retrieval.experiment import RetrievalSection
+    from generators.retrieval.experiment import RetrievalSection  # deferred: PIL, diffusers, numpy
 
     # the experiment's retrieval (words: an entity's name finds its entries)
     neighbours = retrieve(kb, [prompt], k=int(k), target=RetrievalSection().target)[0]
@@ -246,8 +248,12 @@ def build():
             scheme = gr.Dropdown(list(SCHEMES), value="single", label="guidance (blend uses single)")
             ratio = gr.Slider(0, 1, value=0.5, step=0.05, label="interleaving ratio (text-enhanced steps)")
         with gr.Row():
-            guidance_scale = gr.Slider(*GUIDANCE_RANGE, value=5, step=0.5, label="guidance scale")
-            steps = gr.Slider(1, MAX_STEPS, value=25, step=1, label="steps")
+            guidance_scale = gr.Slider(
+                *GUIDANCE_RANGE, value=WORKBENCH_SAMPLING.guidance_scale, step=0.5, label="guidance scale"
+            )
+            steps = gr.Slider(
+                1, MAX_STEPS, value=WORKBENCH_SAMPLING.num_inference_steps, step=1, label="steps"
+            )
             seed = gr.Number(value=0, precision=0, label="seed", minimum=0, maximum=limits.SEED_MAX)
         gallery = gr.Gallery(label="retrieved neighbours", columns=MAX_K, height=200, object_fit="contain")
         with gr.Row():

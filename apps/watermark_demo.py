@@ -26,6 +26,8 @@ import torch
 from apps import limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model
+from workbench.runtime import Runtime
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,7 @@ def _models(name: str):
     kept in a bounded LRU cache."""
 
     def load():
-        from attacks.watermarks.bench import models
-        from workbench.runtime import Runtime
+        from attacks.watermarks.bench import models  # deferred: PIL
 
         captioner = "dummy" if name == "dummy" else "toy"
         return models.load_bench_models(name, None, None, [captioner], Runtime(seed=0, deterministic=False))
@@ -74,7 +75,7 @@ def _model(typed: str) -> str:
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """An uploaded ``(H, W, 3|4)`` uint8 array -> ``(1, 3, 256, 256)`` in [0, 1] (clear errors)."""
-    from attacks.image.ops import resize
+    from attacks.image.ops import resize  # deferred: PIL
 
     array = np.asarray(image)
     if array.ndim == 2:
@@ -102,7 +103,7 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def _to_array(images: torch.Tensor) -> np.ndarray:
-    from attacks.image.ops import to_uint8_hwc
+    from attacks.image.ops import to_uint8_hwc  # deferred: PIL
 
     return to_uint8_hwc(images[0])
 
@@ -117,9 +118,8 @@ def _strength(value: Any) -> float:
 
 def generate_image(prompt: str, model: str = DEFAULT_MODEL, seed: int = 0) -> np.ndarray:
     """An unwatermarked generation of ``prompt`` at 256 x 256 (``(H, W, 3)`` uint8)."""
-    from attacks.image.ops import resize
-    from attacks.watermarks.bench.sources import generate_clean
-    from workbench.runtime import Runtime
+    from attacks.image.ops import resize  # deferred: PIL
+    from attacks.watermarks.bench.sources import generate_clean  # deferred: PIL
 
     prompt = limits.text(
         "prompt", prompt, limits.MAX_PROMPT_CHARS, required="type a prompt to generate an image"
@@ -137,11 +137,11 @@ def run_pipeline(
     payload: str = "",
     attack: str = "paraphrase",
     strength: float = 0.4,
-    guidance_scale: float = 5.0,
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
     caption: str = "",
     model: str = DEFAULT_MODEL,
     seed: int = 0,
-    steps: int = 25,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
 ) -> DemoResult:
     """Embed ``watermark`` (payload bits or random from ``seed``), attack at ``strength``, decode both.
 
@@ -150,11 +150,12 @@ def run_pipeline(
             nothing), steps outside 1..100, a diffusion attack with no denoising step, no image and no
             prompt, text too long, an unknown watermark, attack or model.
     """
-    from attacks.image import IMAGE_ATTACKS, build_attack
-    from attacks.image.ops import resize
-    from attacks.watermarks import WATERMARKS, bits_to_string, build_watermark
+    from attacks.image import IMAGE_ATTACKS, build_attack  # deferred: PIL
+    from attacks.image.ops import resize  # deferred: PIL
+    from attacks.watermarks import WATERMARKS, bits_to_string, build_watermark  # deferred: PIL
+
+    # deferred: scipy
     from metrics.functional import bit_accuracy, peak_signal_noise_ratio, structural_similarity
-    from workbench.runtime import Runtime
 
     prompt = limits.text("prompt", prompt, limits.MAX_PROMPT_CHARS)
     watermark = limits.choice("watermark", watermark, WATERMARKS.names())
@@ -176,7 +177,7 @@ def run_pipeline(
     bench = _models(model)
     kind = WATERMARKS.get(watermark).kind
     options: dict[str, Any] = {"seed": int(seed), "small_images": "resize"} if kind == "post_hoc" else {
-        "seed": int(seed), "num_inference_steps": int(steps), "inversion_steps": int(steps), "guidance_scale": 5.0,
+        "seed": int(seed), "num_inference_steps": int(steps), "inversion_steps": int(steps), "guidance_scale": WORKBENCH_SAMPLING.guidance_scale,
     }  # fmt: skip
     if watermark == "gaussian_shading":
         options["hw_factor"] = 4
@@ -246,8 +247,8 @@ def build():
     """The demo's ``gr.Blocks`` (models load on the first run)."""
     import gradio as gr
 
-    from attacks.image import IMAGE_ATTACKS
-    from attacks.watermarks import WATERMARKS
+    from attacks.image import IMAGE_ATTACKS  # deferred: PIL
+    from attacks.watermarks import WATERMARKS  # deferred: PIL
 
     @limits.demo_handler
     def on_generate(prompt, model, seed):
@@ -283,7 +284,12 @@ def build():
                 )
                 attack = gr.Dropdown(IMAGE_ATTACKS.names(), value="paraphrase", label="attack")
                 strength = gr.Slider(0.05, 1, value=0.4, step=0.05, label="strength")
-                guidance = gr.Slider(*GUIDANCE_RANGE, value=5.0, step=0.5, label="paraphrase guidance")
+                guidance = gr.Slider(
+                    *GUIDANCE_RANGE,
+                    value=WORKBENCH_SAMPLING.guidance_scale,
+                    step=0.5,
+                    label="paraphrase guidance",
+                )
                 caption = gr.Textbox(
                     label="paraphrase caption (empty: the captioner's, or the prompt)",
                     max_length=limits.MAX_CAPTION_CHARS,
@@ -292,7 +298,11 @@ def build():
                     model = gr.Textbox(label="model", value=DEFAULT_MODEL, max_length=limits.MAX_MODEL_CHARS)
                     seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
                     steps = gr.Number(
-                        label="diffusion steps", value=25, precision=0, minimum=1, maximum=MAX_STEPS
+                        label="diffusion steps",
+                        value=WORKBENCH_SAMPLING.num_inference_steps,
+                        precision=0,
+                        minimum=1,
+                        maximum=MAX_STEPS,
                     )
                 run = gr.Button("Embed, attack, decode", variant="primary")
         with gr.Row():

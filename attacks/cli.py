@@ -21,6 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attacks.registries import IMAGE_ATTACKS, WATERMARKS
+from workbench.config import parse_override
+
 if TYPE_CHECKING:
     import torch
 
@@ -53,7 +56,7 @@ def _clear_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     def wrapper(args: argparse.Namespace) -> int:
         from pydantic import ValidationError
 
-        from attacks.image.files import ImageFileError
+        from attacks.image.files import ImageFileError  # deferred: PIL, numpy, torch
 
         try:
             return fn(args)
@@ -71,8 +74,6 @@ def _clear_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, Any]:
-    from workbench.config import parse_override
-
     out: dict[str, Any] = {}
     for text in pairs or []:
         keys, value = parse_override(text)
@@ -83,7 +84,7 @@ def _overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _runtime(args: argparse.Namespace):
-    from workbench.runtime import Runtime
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     return Runtime(seed=args.seed, device=args.device)
 
@@ -92,7 +93,7 @@ def _batches(paths: list[Path], batch_size: int) -> list[tuple[list[Path], torch
     """Load images, grouping consecutive images of equal size into batches of ``batch_size``."""
     import torch  # deferred: torch is heavy and `workbench --help` must start fast
 
-    from attacks.image.files import load_image_file
+    from attacks.image.files import load_image_file  # deferred: PIL, numpy, torch
 
     groups: list[tuple[list[Path], list[torch.Tensor]]] = []
     for path in paths:
@@ -107,7 +108,7 @@ def _batches(paths: list[Path], batch_size: int) -> list[tuple[list[Path], torch
 
 # ---------------------------------------------------------------------------------------------- watermark
 def _watermark(args: argparse.Namespace, runtime: Any):
-    from attacks.watermarks import WATERMARKS, Watermark
+    from attacks.watermarks import WATERMARKS, Watermark  # deferred: PIL, numpy, torch
 
     if args.key and args.command_name == "decode":
         if not Path(args.key).is_file():
@@ -139,6 +140,7 @@ def _watermark(args: argparse.Namespace, runtime: Any):
 
 @_clear_errors
 def cmd_watermark_embed(args: argparse.Namespace) -> int:
+    # deferred: PIL, numpy, torch
     from attacks.image.files import check_output, list_image_files, output_paths, save_image_file
 
     source = Path(args.input)
@@ -175,8 +177,8 @@ def _default_key_path(source: Path, out: Path) -> Path:
 
 @_clear_errors
 def cmd_watermark_decode(args: argparse.Namespace) -> int:
-    from attacks.image.files import check_output, list_image_files
-    from attacks.watermarks import bits_to_string
+    from attacks.image.files import check_output, list_image_files  # deferred: PIL, numpy, torch
+    from attacks.watermarks import bits_to_string  # deferred: PIL, numpy, torch
 
     if args.output:
         if Path(args.output).is_dir():
@@ -195,7 +197,7 @@ def cmd_watermark_decode(args: argparse.Namespace) -> int:
             rows.append(row)
             print("\t".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     if args.output:
-        from workbench.io import atomic_write_json
+        from workbench.io import atomic_write_json  # deferred: PIL, numpy, torch
 
         atomic_write_json(
             args.output,
@@ -207,7 +209,9 @@ def cmd_watermark_decode(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- attack
 @_clear_errors
 def cmd_attack(args: argparse.Namespace) -> int:
-    from attacks.image import AttackModels, build_attack
+    from attacks.image import AttackModels, build_attack  # deferred: PIL, numpy, torch
+
+    # deferred: PIL, numpy, torch
     from attacks.image.files import check_output, list_image_files, output_paths, save_image_file
 
     source = Path(args.input)
@@ -256,8 +260,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``watermark embed|decode`` and ``attack NAME`` to the ``workbench`` CLI."""
-    from attacks.registries import IMAGE_ATTACKS, WATERMARKS
-
     p = subparsers.add_parser(
         "watermark",
         help="embed or decode a watermark in an image or a folder of images",

@@ -104,4 +104,13 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pydantic import ValidationError
+
+    from workbench.loading.errors import ModelNotAvailableError
+
+    try:
+        main()
+    except ValidationError as error:
+        raise SystemExit(f"masterprints_latent_probe: {error.errors()[0]['msg']}") from None
+    except (ModelNotAvailableError, FileNotFoundError, KeyError) as error:
+        raise SystemExit(f"masterprints_latent_probe: {error}") from None

@@ -121,10 +121,10 @@ def run_score(args: argparse.Namespace) -> int:
     """Handler of ``workbench score``; returns the exit status (2 for bad inputs)."""
     from pydantic import ValidationError
 
-    from metrics.checks import MetricInputError
-    from metrics.io import ImageReadError
-    from metrics.perceptual.weights import LPIPSWeightsError
-    from metrics.scoring import SCORERS, ScoreConfig, score_folders
+    from metrics.checks import MetricInputError  # deferred: torch
+    from metrics.io import ImageReadError  # deferred: numpy, torch
+    from metrics.perceptual.weights import LPIPSWeightsError  # deferred: torch
+    from metrics.scoring import SCORERS, ScoreConfig, score_folders  # deferred: numpy, torch
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in names if m not in SCORERS]

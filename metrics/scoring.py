@@ -23,8 +23,11 @@ from pydantic import Field
 from metrics.bootstrap import bootstrap_ci
 from metrics.checks import MetricInputError
 from metrics.io import DEFAULT_MAX_PIXELS, ImageReadError, list_images, load_image, pair_images
+from metrics.perceptual.weights import LPIPSWeightsError
 from workbench.config import MAX_SEED, ConfigSection
+from workbench.loading import ModelNotAvailableError
 from workbench.registry import Registry
+from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +72,6 @@ class ModelCache:
     @property
     def runtime(self):
         if self._runtime is None:
-            from workbench.runtime import Runtime
-
             self._runtime = Runtime(seed=self.config.seed, device=self.config.device)
         return self._runtime
 
@@ -80,6 +81,7 @@ class ModelCache:
 
     def clip(self) -> tuple[Any, Any]:
         if self._clip is None:
+            # deferred: torch, diffusers, transformers (loaded on first use)
             from workbench.loading import load_clip
 
             self._clip = load_clip(self.config.clip, self.runtime)
@@ -172,7 +174,7 @@ class SSIMScorer(_MetricScorer):
     name = "ssim"
 
     def build(self):
-        from metrics.image.ssim import SSIM
+        from metrics.image.ssim import SSIM  # deferred: scipy, torchmetrics
 
         return SSIM(data_range=1.0)
 
@@ -182,8 +184,8 @@ class MSSSIMScorer(_MetricScorer):
     name = "ms_ssim"
 
     def build(self):
-        from metrics.functional.ms_ssim import MS_SSIM_BETAS
-        from metrics.image.ms_ssim import MSSSIM
+        from metrics.functional.ms_ssim import MS_SSIM_BETAS  # deferred: scipy
+        from metrics.image.ms_ssim import MSSSIM  # deferred: scipy, torchmetrics
 
         return MSSSIM(data_range=1.0, betas=MS_SSIM_BETAS[: self.config.ms_ssim_scales])
 
@@ -193,7 +195,7 @@ class PSNRScorer(_MetricScorer):
     name = "psnr"
 
     def build(self):
-        from metrics.image.psnr import PSNR
+        from metrics.image.psnr import PSNR  # deferred: scipy, torchmetrics
 
         return PSNR(data_range=1.0)
 
@@ -203,7 +205,7 @@ class MSEScorer(_MetricScorer):
     name = "mse"
 
     def build(self):
-        from metrics.image.mse import MSE
+        from metrics.image.mse import MSE  # deferred: scipy, torchmetrics
 
         return MSE(data_range=1.0)
 
@@ -213,7 +215,7 @@ class LPIPSScorer(_MetricScorer):
     name = "lpips"
 
     def build(self):
-        from metrics.image.lpips import LPIPS
+        from metrics.image.lpips import LPIPS  # deferred: torchmetrics
 
         return LPIPS(net=self.config.lpips_net, input_range="[0,1]", backbone_path=self.config.lpips_backbone)
 
@@ -225,7 +227,7 @@ class CLIPTScorer(_MetricScorer):
     needs_prompts = True
 
     def build(self):
-        from metrics.embedding.clip_t import CLIPTextScore
+        from metrics.embedding.clip_t import CLIPTextScore  # deferred: torchmetrics
 
         model, processor = self.models.clip()
         return CLIPTextScore(model, processor, model_name=self.config.clip)
@@ -237,7 +239,7 @@ class CLIPIScorer(_MetricScorer):
     same_size = False
 
     def build(self):
-        from metrics.embedding.clip_i import CLIPImageScore
+        from metrics.embedding.clip_i import CLIPImageScore  # deferred: torchmetrics
 
         model, processor = self.models.clip()
         return CLIPImageScore(model, processor, model_name=self.config.clip)
@@ -251,7 +253,7 @@ class _SetScorer(FolderScorer):
 
     def __init__(self, config: ScoreConfig, models: ModelCache) -> None:
         super().__init__(config, models)
-        from metrics.embedding.encoders import CLIPImageEncoder
+        from metrics.embedding.encoders import CLIPImageEncoder  # deferred: torchmetrics
 
         model, processor = models.clip()
         self.extractor = CLIPImageEncoder(model, processor, name=f"CLIP image embedding ({config.clip})")
@@ -273,7 +275,7 @@ class FDScorer(_SetScorer):
     name = "fd"
 
     def build(self):
-        from metrics.distribution.frechet import FrechetDistance
+        from metrics.distribution.frechet import FrechetDistance  # deferred: scipy, torchmetrics
 
         return FrechetDistance(self.extractor)
 
@@ -286,7 +288,7 @@ class KIDScorer(_SetScorer):
     name = "kid"
 
     def build(self):
-        from metrics.distribution.kid import KernelInceptionDistance
+        from metrics.distribution.kid import KernelInceptionDistance  # deferred: scipy, torchmetrics
 
         return KernelInceptionDistance(
             self.extractor,
@@ -367,7 +369,7 @@ class ScoreResult:
     def write_csv(self, path: str | Path) -> None:
         """One row per image (``file`` + one column per per-image metric) and a last ``(aggregate)`` row,
         written atomically (a failed write leaves no half file)."""
-        from workbench.io import atomic_write_text
+        from workbench.io import atomic_write_text  # deferred: PIL
 
         columns = list(self.aggregate)
         buffer = io.StringIO(newline="")
@@ -396,9 +398,6 @@ def _build_scorers(
 ) -> tuple[list[FolderScorer], dict[str, str]]:
     """The scorers that can run here, and ``{metric: why not}`` for those whose model weights are not
     on this machine (the others still score; only when none can run is it an error)."""
-    from metrics.perceptual.weights import LPIPSWeightsError
-    from workbench.loading import ModelNotAvailableError
-
     scorers, skipped = [], {}
     for cls in classes:
         try:

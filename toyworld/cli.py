@@ -11,6 +11,9 @@ from pathlib import Path
 
 from workbench import argtypes
 
+from .presets import MODELS_DIR
+from .train.registry import EXPORT_NAMES, TRAINERS
+
 logger = logging.getLogger("toyworld")
 
 
@@ -26,8 +29,7 @@ def seed_suffix(seed: int) -> str:
 
 def _places(name: str, args: argparse.Namespace) -> tuple[Path, Path]:
     """The checkpoint folder and the package's export folder of ``name`` at ``args.seed``."""
-    from .train.loop import default_work_dir
-    from .train.registry import EXPORT_NAMES, MODELS_DIR
+    from .train.loop import default_work_dir  # deferred: torch
 
     suffix = seed_suffix(args.seed)
     work_dir = args.work_dir / (name + suffix) if args.work_dir else default_work_dir(name + suffix)
@@ -35,8 +37,6 @@ def _places(name: str, args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _names(model: str) -> list[str]:
-    from .train.registry import TRAINERS
-
     if model == "all":
         return [n for n in TRAIN_ORDER if n in TRAINERS] + [
             n for n in TRAINERS.names() if n not in TRAIN_ORDER
@@ -60,8 +60,7 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
         "eval_command": getattr(trainer, "eval_command", "workbench toy eval --json"),
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    from .presets import MODELS_DIR
-    from .train.storage import link_duplicates, unshare
+    from .train.storage import link_duplicates, unshare  # deferred: diffusers
 
     unshare(out)  # never write through a link into another model's folder
     trainer.export(out, info)
@@ -73,8 +72,7 @@ def _export(trainer, name: str, out, result: dict, args: argparse.Namespace) -> 
 def _train(args: argparse.Namespace) -> int:
     import torch  # deferred: torch is heavy and `workbench --help` must start fast
 
-    from .train.loop import run_training
-    from .train.registry import TRAINERS
+    from .train.loop import run_training  # deferred: torch
 
     # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -110,8 +108,7 @@ def _export_cmd(args: argparse.Namespace) -> int:
         check_device,  # deferred: torch is heavy and `workbench --help` must start fast
     )
 
-    from .train.loop import load_checkpoint
-    from .train.registry import TRAINERS
+    from .train.loop import load_checkpoint  # deferred: torch
 
     check_device(args.device)
     for name in _names(args.model):
@@ -134,7 +131,7 @@ def _eval(args: argparse.Namespace) -> int:
     and the main process prints the result."""
     from workbench.runtime import Runtime  # deferred: torch is heavy and `workbench --help` must start fast
 
-    from .evaluate.run import evaluate_all
+    from .evaluate.run import evaluate_all  # deferred: torch
 
     sections = tuple(s.strip() for s in args.only.split(",")) if args.only else None
     unknown = [s for s in sections or () if s not in EVAL_SECTIONS]
@@ -173,8 +170,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pathlib import Path
-
-    from .train.registry import TRAINERS
 
     models = ", ".join(TRAINERS.names()) + " or all"
     toy = subparsers.add_parser("toy", help="train and evaluate the toy models of the shapes world")

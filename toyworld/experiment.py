@@ -9,6 +9,7 @@ from workbench.experiments import register_experiment
 from workbench.experiments_builtin.tour import register_tour_step
 from workbench.runs import RunContext
 
+from .evaluate.run import evaluate_all
 from .train.registry import MODELS_DIR
 from .world import ShapesWorld, parse_caption
 
@@ -30,8 +31,6 @@ class ToyEvalConfig(ExperimentConfig):
 
 @register_experiment("toy-eval", config=ToyEvalConfig)
 def run_toy_eval(ctx: RunContext, cfg: ToyEvalConfig) -> None:
-    from .evaluate.run import evaluate_all
-
     result = evaluate_all(seed=cfg.eval_seed, n=cfg.n, sections=tuple(cfg.sections), runtime=ctx.runtime)
     flat = {f"{k}.{m}": v for k, d in result.items() if isinstance(d, dict) for m, v in d.items()}
     ctx.log_metrics(flat)
@@ -52,8 +51,8 @@ def tour_toy_world(ctx: RunContext, result) -> None:
             "The judge is not trained yet: composition scores are skipped.", title="Composition"
         )
         return
-    from .judge import ShapesJudge
-    from .judge.geneval import as_rows, score_images, summarize
+    from .judge import ShapesJudge  # deferred: diffusers
+    from .judge.geneval import as_rows, score_images, summarize  # deferred: diffusers, scipy
 
     scorable = [i for i, p in enumerate(result.prompts) if parse_caption(p)]
     if not scorable:

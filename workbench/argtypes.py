@@ -17,13 +17,13 @@ import argparse
 import math
 from collections.abc import Callable
 
+from workbench.config import MAX_SEED
+
 __all__ = ["bounded_float", "bounded_int", "finite_float", "seed"]
 
 
 def seed(text: str) -> int:
     """A run seed: an integer in ``0 .. 2**63 - 1``."""
-    from workbench.config import MAX_SEED
-
     value = _int(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"seed {text} is outside 0..{MAX_SEED} (2**63 - 1)")

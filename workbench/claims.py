@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.config import load_config
+
 __all__ = [
     "Claim",
     "Quantity",
@@ -150,8 +152,7 @@ def run_over_seeds(
 ) -> list[dict[str, Any]]:
     """Run ``example`` once per seed (``overrides`` plus the seed's overrides) under ``output_dir``; each
     run's ``metrics.json`` in seed order."""
-    from workbench.config import load_config
-    from workbench.runs import run_experiment
+    from workbench.runs import run_experiment  # deferred: PIL, numpy, torch
 
     out: list[dict[str, Any]] = []
     for seed in seeds:

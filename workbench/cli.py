@@ -27,7 +27,12 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from workbench.commands import COMMANDS
+from workbench.config import ConfigError, load_config
+from workbench.experiments import EXPERIMENTS, load_experiment_modules
+from workbench.loading import ModelNotAvailableError, UnsafeCheckpointError
 from workbench.logging_utils import setup_logging
+from workbench.plugins import load_plugins
 
 logger = logging.getLogger("workbench.cli")
 
@@ -43,8 +48,7 @@ EPILOG = """examples:
 
 # ---------------------------------------------------------------------------------------------- handlers
 def cmd_run(args: argparse.Namespace) -> int:
-    from workbench.config import ConfigError, load_config
-    from workbench.runs import resume_run, run_experiment
+    from workbench.runs import resume_run, run_experiment  # deferred: PIL, numpy, torch
 
     if args.resume:
         if args.config or args.set or args.output_dir:
@@ -64,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir = run_experiment(cfg, output_dir=args.output_dir, inputs={"config file": args.config})
     from accelerate import PartialState
 
-    from workbench.runtime import end_process_group
+    from workbench.runtime import end_process_group  # deferred: numpy, torch
 
     if PartialState().is_main_process:
         logger.info("report: %s", run_dir / "report.html")
@@ -80,8 +84,6 @@ def check_output_dir(folder: str | Path) -> None:
     Raises:
         ConfigError: naming the file in the way.
     """
-    from workbench.config import ConfigError
-
     path = Path(folder)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"output folder {str(path)!r} is a file; pass a folder (--output-dir DIR)")
@@ -99,7 +101,7 @@ def check_output_dir(folder: str | Path) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.runs import write_run_report
+    from workbench.runs import write_run_report  # deferred: PIL, numpy, torch
 
     path = write_run_report(args.run_dir)
     print(path)
@@ -107,6 +109,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import check_model, presets, resolve_model
 
     if args.check:
@@ -138,8 +141,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
-    from workbench.experiments import EXPERIMENTS, load_experiment_modules
-
     load_experiment_modules()
     for name in EXPERIMENTS.names():
         spec = EXPERIMENTS.get(name)
@@ -214,9 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiments", help="list registered experiments and their config classes")
     p.set_defaults(func=cmd_experiments)
 
-    from workbench.commands import COMMANDS
-    from workbench.plugins import load_plugins
-
     load_plugins()
     for name in COMMANDS.names():
         COMMANDS.get(name)(sub)
@@ -248,9 +246,6 @@ def _one_line(exc: BaseException) -> str:
 def _expected_status(exc: BaseException) -> int | None:
     """The exit status of an expected error (bad input, unavailable model, unwritable file), else None."""
     from PIL.Image import DecompressionBombError
-
-    from workbench.config import ConfigError
-    from workbench.loading import ModelNotAvailableError, UnsafeCheckpointError
 
     if isinstance(exc, KeyError):  # registries raise sentences ("unknown attack 'x'; known: ..."),
         return 2 if " " in _one_line(exc) else None  # a bare missing key is a bug

@@ -329,6 +329,7 @@ def dummy_sd_pipeline(
         `diffusers.StableDiffusionPipeline` or `StableDiffusionImg2ImgPipeline`; ``__call__`` with
         ``output_type="pt"`` returns images ``(B, 3, image_size, image_size)`` in [0, 1].
     """
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import sd_pipeline_class
 
     cls = sd_pipeline_class(kind)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import EXPERIMENT_CONFIGS, ExperimentConfig
+from workbench.plugins import load_plugins
 from workbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ def declare_experiment(name: str, module: str) -> None:
 
 def load_experiment_modules() -> list[str]:
     """Load every plugin (which registers its experiments); returns the plugins' names."""
-    from workbench.plugins import load_plugins
-
     return load_plugins()
 
 

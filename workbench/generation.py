@@ -38,12 +38,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from workbench.plugins import load_plugins
 from workbench.registry import Registry
+from workbench.sampling import WORKBENCH_SAMPLING, Sampling
 
 if TYPE_CHECKING:
     import torch
@@ -66,15 +68,17 @@ class GenerationRequest:
     Attributes:
         prompts: ``B`` prompts, one per image.
         generators: ``B`` generators, one per image (image ``i`` draws its noise from ``generators[i]``).
-        num_inference_steps / guidance_scale / negative_prompt / height / width: sampling settings.
+        num_inference_steps / guidance_scale: sampling; ``None`` takes the generator's own
+            (:attr:`Generator.sampling`).
+        negative_prompt / height / width: further sampling settings (``None``: the pipeline's).
         conditions: per-image inputs a method requires, each a list of ``B`` items
             (``{"layouts": [...], "region_prompts": [...]}``).
     """
 
     prompts: list[str]
     generators: list[torch.Generator]
-    num_inference_steps: int = 25
-    guidance_scale: float = 5.0
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
     negative_prompt: str | None = None
     height: int | None = None
     width: int | None = None
@@ -95,10 +99,11 @@ class GenerationRequest:
 
     def sampling(self) -> dict[str, Any]:
         """The settings every diffusers text-to-image call takes (``None`` ones left out)."""
-        out: dict[str, Any] = {
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-        }
+        out: dict[str, Any] = {}
+        if self.num_inference_steps is not None:
+            out["num_inference_steps"] = self.num_inference_steps
+        if self.guidance_scale is not None:
+            out["guidance_scale"] = self.guidance_scale
         if self.negative_prompt:
             out["negative_prompt"] = [self.negative_prompt] * len(self.prompts)
         if self.height:
@@ -118,7 +123,8 @@ class Generator(ABC):
     """A generation method over a loaded diffusers pipeline.
 
     Subclasses set :attr:`config_class` (a pydantic model whose defaults are the method's), optionally
-    :attr:`requires`, and implement :meth:`generate`.
+    :attr:`requires` and :attr:`sampling` (the steps and guidance a request that leaves them unset gets),
+    and implement :meth:`generate`.
 
     Args:
         pipe: a loaded text-to-image pipeline (SD-1.x / 2.x shaped); methods share its components.
@@ -128,11 +134,28 @@ class Generator(ABC):
     name: ClassVar[str] = ""
     config_class: ClassVar[type[BaseModel]] = NoOptions
     requires: ClassVar[tuple[str, ...]] = ()
+    sampling: ClassVar[Sampling] = WORKBENCH_SAMPLING
     description: ClassVar[str] = ""
 
     def __init__(self, pipe: Any, config: BaseModel | None = None) -> None:
         self.pipe = pipe
         self.config = config if config is not None else self.config_class()
+
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` with unset steps and guidance taken from :attr:`sampling`."""
+        if request.num_inference_steps is not None and request.guidance_scale is not None:
+            return request
+        return replace(
+            request,
+            num_inference_steps=(
+                self.sampling.num_inference_steps
+                if request.num_inference_steps is None
+                else request.num_inference_steps
+            ),
+            guidance_scale=(
+                self.sampling.guidance_scale if request.guidance_scale is None else request.guidance_scale
+            ),
+        )
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> torch.Tensor:
@@ -146,6 +169,7 @@ class Generator(ABC):
             )
         import torch  # deferred: plugins import this module at start-up, before any model is needed
 
+        request = self.resolve(request)
         with torch.no_grad():
             images = self.generate(request)
         if images.ndim != 4 or images.shape[0] != len(request.prompts) or images.shape[1] != 3:
@@ -196,8 +220,6 @@ def generator_config(name: str, options: Mapping[str, Any] | BaseModel | None = 
 
 def build_generator(name: str, pipe: Any, options: Mapping[str, Any] | BaseModel | None = None) -> Generator:
     """Generator ``name`` built over ``pipe`` with ``options`` (validated by its config class)."""
-    from workbench.plugins import load_plugins
-
     if name not in GENERATORS:
         load_plugins()
     return GENERATORS.get(name)(pipe, generator_config(name, options))

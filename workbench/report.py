@@ -122,6 +122,7 @@ class Report:
 
     def add_metrics(self, metrics: dict[str, Any], title: str = "Metrics") -> None:
         """Add a two-column table of (flattened, dotted) metric names and values."""
+        # deferred: the workbench.runs package imports this module (its run context writes reports)
         from workbench.runs.metrics import flatten_metrics
 
         flat = {k: _jsonable(v) for k, v in flatten_metrics(metrics).items()}

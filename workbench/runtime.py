@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
+from workbench.config import MAX_SEED, ConfigError
+
 logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -85,8 +87,6 @@ def check_seed(seed: Any) -> int:
     Raises:
         ConfigError: a seed that is not an integer or lies outside that range.
     """
-    from workbench.config import MAX_SEED, ConfigError
-
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"seed {seed!r} is not an integer; use a whole number in 0..{MAX_SEED}")
     if not 0 <= int(seed) <= MAX_SEED:
@@ -101,8 +101,6 @@ def check_device(device: str | None) -> str | None:
         ConfigError: an unknown device name (``"gpu"``), or CUDA / MPS / a device index this machine
             or this torch build does not have.
     """
-    from workbench.config import ConfigError
-
     if device is None or device == "cpu":
         return device
     try:

@@ -10,6 +10,7 @@ import torch
 from attacks.image.base import AttackConfig, GeneratorArg, ImageAttack
 from attacks.image.registry import IMAGE_ATTACKS
 from attacks.paraphrase.img2img import img2img
+from workbench.sampling import PIPELINE_SAMPLING
 
 
 class DiffusionRegenConfig(AttackConfig):
@@ -22,7 +23,7 @@ class DiffusionRegenConfig(AttackConfig):
     """
 
     strength: float = 0.4
-    num_inference_steps: int = 50
+    num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps
     model: str = "toy"
     resolution: int | str = "native"
 

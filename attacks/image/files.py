@@ -19,6 +19,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from PIL.Image import DecompressionBombError
 
+from workbench.io import pil_to_tensor, save_image
+
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -87,7 +89,6 @@ def load_image_file(
         raise ImageFileError(
             f"{path}: not a readable image ({err}); check that the file is a complete PNG/JPEG"
         ) from err
-    from workbench.io import pil_to_tensor
 
     return pil_to_tensor(rgb)
 
@@ -164,8 +165,6 @@ def save_image_file(path: str | Path, image: torch.Tensor) -> Path:
     Raises:
         ImageFileError: the file cannot be written (the message names ``path``, not a temporary file).
     """
-    from workbench.io import save_image
-
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from workbench import loading
+from workbench.runtime import Runtime
+
 if TYPE_CHECKING:
     from attacks.paraphrase.captioners import Captioner
-    from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ class AttackModels:
     def img2img(self, name: str) -> Any:
         """The ``StableDiffusionImg2ImgPipeline`` for a preset / hub id / local folder."""
         if name not in self._img2img:
-            from workbench import loading
-
             logger.info("loading img2img pipeline %r", name)
             pipe = loading.load_sd_pipeline(name, self.get_runtime(), kind="img2img")
             pipe.set_progress_bar_config(disable=True)
@@ -47,6 +47,7 @@ class AttackModels:
     def captioner(self, name: str) -> Captioner:
         """A captioner (see :func:`attacks.paraphrase.captioners.load_captioner`)."""
         if name not in self._captioners:
+            # deferred: attacks.paraphrase's package imports attacks.image.base, which imports this module
             from attacks.paraphrase.captioners import load_captioner
 
             logger.info("loading captioner %r", name)
@@ -56,7 +57,5 @@ class AttackModels:
     def get_runtime(self) -> Runtime:
         """The runtime models load onto (a CPU/accelerate default with seed 0 when none was given)."""
         if self.runtime is None:
-            from workbench.runtime import Runtime
-
             self.runtime = Runtime(seed=0)
         return self.runtime

@@ -17,6 +17,7 @@ from .prompts import load_prompts
 from .scorers.base import Scorer
 from .scorers.blackbox import BlackBoxScorer
 from .spaces.base import SearchSpace, build_space
+from .toy_images import ToyWorldImages
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ class MiningSetup:
 
 def toy_start_image(caption: str, image_size: int, seed: int) -> torch.Tensor:
     """`(3, S, S)` a toy-world scene of ``caption`` (the default start image of ``linf_ball``)."""
-    from .toy_images import ToyWorldImages
-
     return ToyWorldImages(size=image_size, per_prompt=1, seed=seed, split="val")(caption)[0]
 
 

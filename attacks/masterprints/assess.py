@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from metrics.functional import tpr_at_fpr
+from toyworld.world import ShapesWorld
 from workbench.runtime import Runtime
 
 from .config import EvaluationConfig
@@ -136,8 +137,6 @@ def assess_master(
 def _assess_detector(
     master, prompts, scorer, space, evaluation: EvaluationConfig, runtime: Runtime, out: Assessment
 ) -> dict[str, Any]:
-    from toyworld.world import ShapesWorld
-
     cfg = evaluation.detector
     size = master.shape[-1]
     pool = list(dict.fromkeys(list(prompts) + toy_class_prompts()))

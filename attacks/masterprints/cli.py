@@ -15,6 +15,7 @@ import math
 import sys
 from typing import Any
 
+from attacks.masterprints.prompts import load_prompts
 from workbench import argtypes
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ EPILOG = """examples:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from attacks.masterprints import OPTIMIZERS, SPACES
+    from attacks.masterprints import OPTIMIZERS, SPACES  # deferred: numpy, torch
 
     for title, registry in (("optimizers", OPTIMIZERS), ("spaces", SPACES)):
         print(f"{title}:")
@@ -45,12 +46,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from attacks.masterprints.evaluation import evaluate_fooling
-    from attacks.masterprints.models import load_scorer
-    from attacks.masterprints.prompts import load_prompts
-    from attacks.masterprints.spaces import load_start_image
-    from attacks.masterprints.toy_images import ToyWorldImages
-    from workbench.runtime import Runtime
+    from attacks.masterprints.evaluation import evaluate_fooling  # deferred: numpy, scipy, torch
+    from attacks.masterprints.models import load_scorer  # deferred: numpy, torch
+    from attacks.masterprints.spaces import load_start_image  # deferred: numpy, torch
+    from attacks.masterprints.toy_images import ToyWorldImages  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     try:
         prompts = load_prompts(
@@ -73,8 +73,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scorer = load_scorer(args.clip, runtime, kind=args.scorer)
     real = ToyWorldImages(size=image.shape[-1], per_prompt=args.real_per_prompt, seed=args.world_seed)
     if args.through_vae:
-        from attacks.masterprints.models import load_vae
-        from attacks.masterprints.spaces.vae_latent import vae_latent_fit
+        from attacks.masterprints.models import load_vae  # deferred: numpy, torch
+        from attacks.masterprints.spaces.vae_latent import vae_latent_fit  # deferred: numpy, torch
 
         vae = load_vae(args.through_vae, runtime, image_size=image.shape[-1])
         try:

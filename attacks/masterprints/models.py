@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from toyworld.presets import MODELS_DIR
+from workbench.dummy import dummy_clip, dummy_vae
+from workbench.loading import ModelNotAvailableError, check_weights, presets, resolve_model
 from workbench.runtime import Runtime
 
 from .scorers import CLIPScorer, Scorer, SigLIPScorer
@@ -34,12 +37,11 @@ def load_scorer(
         workbench.loading.ModelNotAvailableError: the model is not available here (the message says how to get it).
     """
     if name == DUMMY:
-        from workbench.dummy import dummy_clip
-
         model, processor = dummy_clip(seed=seed, runtime=runtime)
         cls = SigLIPScorer if kind == "siglip" else CLIPScorer
         return cls(model, processor.tokenizer, processor.image_processor, name=f"dummy-{kind}-s{seed}")
     if kind == "clip":
+        # deferred: torch, diffusers, transformers (loaded on first use)
         from workbench.loading import load_clip
 
         model, processor = load_clip(name, runtime)
@@ -49,8 +51,6 @@ def load_scorer(
 
 def _load_siglip(name: str, runtime: Runtime):
     from transformers import AutoProcessor, SiglipModel
-
-    from workbench.loading import ModelNotAvailableError, check_weights, resolve_model
 
     resolved = resolve_model(name)
     if not resolved.available:
@@ -79,11 +79,7 @@ def load_vae(name: str, runtime: Runtime, seed: int = 0, image_size: int = 32):
     from diffusers import AutoencoderKL
 
     if name == DUMMY:
-        from workbench.dummy import dummy_vae
-
         return _placed(dummy_vae(seed=seed, image_size=image_size), runtime)
-    from toyworld.presets import MODELS_DIR
-    from workbench.loading import ModelNotAvailableError, check_weights, presets, resolve_model
 
     if name == "toy":  # the toy SD's VAE, or the standalone toy VAE it is built from (before the SD exists)
         for folder in (MODELS_DIR / "sd" / "vae", MODELS_DIR / "vae"):

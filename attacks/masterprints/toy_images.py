@@ -8,6 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from toyworld.render import render_scene
+from toyworld.scene import ObjectSpec, Scene
+from toyworld.vocab import COLOR_NAMES, POSITIONS, SHAPES, SIZE_NAMES, SIZES
+from toyworld.world import SPLITS, cell_box, parse_caption, sample_scene, scene_rng
+
 
 class ToyWorldImages:
     """``prompt -> (N, 3, S, S)`` scenes of the shapes world that show what the prompt says.
@@ -37,8 +42,6 @@ class ToyWorldImages:
         split: str = "test",
         distractors: int | tuple[int, int] = 0,
     ) -> None:
-        from toyworld.world import SPLITS
-
         if per_prompt < 1:
             raise ValueError(f"per_prompt must be at least 1, got {per_prompt}")
         if split not in SPLITS:
@@ -51,10 +54,6 @@ class ToyWorldImages:
         self._cache: dict[str, torch.Tensor] = {}
 
     def scenes(self, prompt: str, count: int | None = None) -> list:
-        from toyworld.scene import ObjectSpec, Scene
-        from toyworld.vocab import COLOR_NAMES, POSITIONS, SHAPES, SIZE_NAMES, SIZES
-        from toyworld.world import cell_box, parse_caption, sample_scene, scene_rng
-
         parsed = parse_caption(prompt)
         if not parsed:
             raise ValueError(
@@ -101,8 +100,6 @@ class ToyWorldImages:
 
     def __call__(self, prompt: str) -> torch.Tensor:
         if prompt not in self._cache:
-            from toyworld.render import render_scene
-
             imgs = [render_scene(s, self.size)[0] for s in self.scenes(prompt)]
             self._cache[prompt] = torch.from_numpy(np.stack(imgs))  # (N, 3, S, S)
         return self._cache[prompt]
@@ -121,6 +118,4 @@ class ToyWorldImages:
 
 def toy_class_prompts(colors: Sequence[str] | None = None, shapes: Sequence[str] | None = None) -> list[str]:
     """``"a <colour> <shape>"`` for every colour and shape of the toy world (48 classes)."""
-    from toyworld.vocab import COLOR_NAMES, SHAPES
-
     return [f"a {c} {s}" for c in (colors or COLOR_NAMES) for s in (shapes or SHAPES)]

@@ -20,6 +20,7 @@ from attacks.image.models import AttackModels
 from attacks.image.registry import IMAGE_ATTACKS
 from attacks.paraphrase.captioners import Captioner
 from attacks.paraphrase.img2img import img2img
+from workbench.sampling import PIPELINE_SAMPLING, WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class VisualParaphraseConfig(AttackConfig):
     """
 
     strength: float = 0.4
-    guidance_scale: float = 5.0
-    num_inference_steps: int = 50
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale
+    num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps  # at strength 1, as diffusers' img2img
     model: str = "toy"
     captioner: str = "toy"
     caption: str | None = None

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 
 from attacks.image.ops import check_images, to_pil
+from workbench import loading
+from workbench.runtime import Runtime
 
 if TYPE_CHECKING:
     from workbench.runtime import Runtime
@@ -194,8 +196,6 @@ def load_captioner(name: str, runtime: Runtime | None = None) -> Captioner:
     preset = CAPTIONER_PRESETS.get(
         name, {"model": name, "kind": "kosmos2" if "kosmos" in name.lower() else "generic"}
     )
-    from workbench import loading
-    from workbench.runtime import Runtime
 
     model, processor = loading.load_captioner(preset["model"], runtime or Runtime(seed=0))
     if preset["kind"] == "kosmos2":

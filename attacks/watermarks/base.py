@@ -31,6 +31,7 @@ from attacks.watermarks.payload import (
     parse_payload,
     random_payload,
 )
+from attacks.watermarks.registry import WATERMARKS
 from workbench.config import MAX_SEED, ConfigSection
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,6 @@ class Watermark:
             raise ValueError(f"{path} is not a watermark key file ({err})") from err
         target = cls
         if not cls.name:
-            from attacks.watermarks.registry import WATERMARKS
-
             target = WATERMARKS.get(method)
         elif method != cls.name:
             raise ValueError(f"{path} holds a {method!r} key, not a {cls.name!r} one")

@@ -27,7 +27,7 @@ import torch
 
 from attacks.image import build_attack
 from attacks.image.ops import resize
-from attacks.watermarks import build_watermark
+from attacks.watermarks import WATERMARKS, build_watermark
 from attacks.watermarks.bench.config import AttackSpec, WatermarkBenchConfig
 from attacks.watermarks.bench.models import BenchModels, load_bench_models
 from attacks.watermarks.bench.report import (
@@ -85,7 +85,6 @@ def load_sources(ctx: RunContext, cfg: WatermarkBenchConfig, models: BenchModels
 # ---------------------------------------------------------------------------------------------- watermarks
 def make_watermark(cfg: WatermarkBenchConfig, name: str, models: BenchModels, runtime):
     options = dict(cfg.watermark_options.get(name, {}))
-    from attacks.watermarks import WATERMARKS
 
     if WATERMARKS.get(name).kind == "generation":
         gen = cfg.generation

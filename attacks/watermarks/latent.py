@@ -28,6 +28,9 @@ from attacks.watermarks.inversion import (
     vae_factor,
 )
 from attacks.watermarks.payload import PayloadLike, bit_agreement, parse_payload
+from workbench import loading
+from workbench.runtime import Runtime
+from workbench.sampling import PIPELINE_SAMPLING
 
 if TYPE_CHECKING:
     from workbench.runtime import Runtime
@@ -59,9 +62,9 @@ class LatentWatermarkConfig(WatermarkConfig):
     """
 
     model: str = "toy"
-    num_inference_steps: int = 50
-    guidance_scale: float = 7.5
-    inversion_steps: int = 50
+    num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps
+    guidance_scale: float = PIPELINE_SAMPLING.guidance_scale
+    inversion_steps: int = PIPELINE_SAMPLING.num_inference_steps
     inversion: Literal["ddim", "exact"] = "ddim"
     inversion_iterations: int = Field(default=0, ge=0)
     inversion_prompt: Literal["empty", "caption"] = "empty"
@@ -101,9 +104,6 @@ class LatentWatermark(Watermark):
     @property
     def pipe(self) -> Any:
         if self._pipe is None:
-            from workbench import loading
-            from workbench.runtime import Runtime
-
             self._pipe = loading.load_sd_pipeline(
                 self.config.model, self.runtime or Runtime(seed=0), kind="txt2img"
             )

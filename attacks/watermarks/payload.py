@@ -60,7 +60,7 @@ def bit_agreement(decoded: torch.Tensor, payload: torch.Tensor) -> torch.Tensor:
 
     The detection score of bit watermarks; :func:`metrics.functional.bit_accuracy` computes it, and
     the metrics layer turns scores into TPR at a fixed FPR against clean images."""
-    from metrics.functional import bit_accuracy
+    from metrics.functional import bit_accuracy  # deferred: scipy
 
     decoded = decoded.detach().float().round().cpu()
     if decoded.shape[-1] == 0:

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from workbench.sampling import WORKBENCH_SAMPLING
+
 from .layout import LayoutError
 
 __all__ = ["compose_product", "generate_background", "product_tensors"]
@@ -126,8 +128,8 @@ def generate_background(
     generator: torch.Generator | None = None,
     *,
     mask: Image.Image | torch.Tensor | None = None,
-    num_inference_steps: int = 25,
-    guidance_scale: float = 5.0,
+    num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
     paste: bool = True,
     **kwargs: Any,
 ) -> torch.Tensor:

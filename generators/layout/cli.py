@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 from workbench import argtypes
+from workbench.generation import build_generator
+from workbench.sampling import WORKBENCH_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ EPILOG = """examples:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .planner import ShapesGrammarPlanner
+    from .planner import ShapesGrammarPlanner  # deferred: numpy, torch
 
     layout = ShapesGrammarPlanner().plan(args.prompt)
     print(json.dumps(layout.to_json(), indent=2))
@@ -42,7 +44,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _read_layout(path: Path):
     """The :class:`BoxLayout` of a ``--layout`` JSON file; a clear ``ValueError`` naming the file otherwise."""
-    from .layout import BoxLayout
+    from .layout import BoxLayout  # deferred: torch
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -61,14 +63,13 @@ def _read_layout(path: Path):
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from workbench.generation import build_generator
-    from workbench.io import save_image
-    from workbench.loading.choice import build_sd_pipeline
-    from workbench.runtime import Runtime
+    from workbench.io import save_image  # deferred: PIL, numpy, torch
+    from workbench.loading.choice import build_sd_pipeline  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
-    from .methods import layout_request
-    from .planner import ShapesGrammarPlanner
-    from .regions import RegionsConfig
+    from .methods import layout_request  # deferred: diffusers, torch
+    from .planner import ShapesGrammarPlanner  # deferred: numpy, torch
+    from .regions import RegionsConfig  # deferred: diffusers, torch
 
     rt = Runtime(seed=args.seed, device=args.device)
     if args.layout:
@@ -81,7 +82,7 @@ def _generate(args: argparse.Namespace) -> int:
     pipe, name = build_sd_pipeline(args.model, rt)
     base, options = pipe, RegionsConfig.for_model(name) if args.method == "regions" else None
     if args.method == "gligen":
-        from .gligen import load_gligen_pipeline
+        from .gligen import load_gligen_pipeline  # deferred: diffusers, torch
 
         base = load_gligen_pipeline(args.gligen, rt)
         base.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
@@ -91,7 +92,7 @@ def _generate(args: argparse.Namespace) -> int:
     images = build_generator(args.method, base, options)(request)
     save_image(Path(args.output), images[0])
     if args.boxes:
-        from .visual import draw_boxes
+        from .visual import draw_boxes  # deferred: PIL, numpy, torch
 
         out = Path(args.output)
         draw_boxes(images[0], layout.boxes, layout.phrases, scale=max(1, 256 // images.shape[-1])).save(
@@ -104,11 +105,11 @@ def _generate(args: argparse.Namespace) -> int:
 def _poster(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
-    from workbench.io import save_image
-    from workbench.loading.choice import build_sd_pipeline
-    from workbench.runtime import Runtime
+    from workbench.io import save_image  # deferred: PIL, numpy, torch
+    from workbench.loading.choice import build_sd_pipeline  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
-    from .poster import generate_product_poster
+    from .poster import generate_product_poster  # deferred: PIL, numpy, torch
 
     try:
         with Image.open(args.product) as im:
@@ -138,8 +139,8 @@ def _poster(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from .gligen import GLIGEN_DIR
-    from .train_gligen import train_gligen
+    from .gligen import GLIGEN_DIR  # deferred: diffusers, torch
+    from .train_gligen import train_gligen  # deferred: diffusers, numpy, torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -164,7 +165,7 @@ def _errors(fn):
     def wrapper(args: argparse.Namespace) -> int:
         from pydantic import ValidationError
 
-        from .layout import LayoutError
+        from .layout import LayoutError  # deferred: torch
 
         try:
             return fn(args)
@@ -200,8 +201,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
     g.add_argument("--gligen", default=None, help="grounded pipeline folder (default: the toy GLIGEN)")
-    g.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
-    g.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    g.add_argument(
+        "--steps", type=argtypes.bounded_int(1, 1000), default=WORKBENCH_SAMPLING.num_inference_steps
+    )
+    g.add_argument(
+        "--guidance-scale", type=argtypes.bounded_float(0.0), default=WORKBENCH_SAMPLING.guidance_scale
+    )
     g.add_argument("--seed", type=argtypes.seed, default=0)
     g.add_argument("--device", default=None)
     g.add_argument("--boxes", action="store_true", help="also write <output>_boxes.png with the layout drawn")
@@ -220,8 +225,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--band", choices=["top", "bottom"], default="top")
     q.add_argument("--band-height", type=argtypes.bounded_float(0.0, 1.0), default=0.22)
     q.add_argument("--model", default="auto", help="auto | dummy | toy | a preset, hub id or folder")
-    q.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=25)
-    q.add_argument("--guidance-scale", type=argtypes.bounded_float(0.0), default=5.0)
+    q.add_argument(
+        "--steps", type=argtypes.bounded_int(1, 1000), default=WORKBENCH_SAMPLING.num_inference_steps
+    )
+    q.add_argument(
+        "--guidance-scale", type=argtypes.bounded_float(0.0), default=WORKBENCH_SAMPLING.guidance_scale
+    )
     q.add_argument("--seed", type=argtypes.seed, default=0)
     q.add_argument("--device", default=None)
     q.set_defaults(func=_errors(_poster))

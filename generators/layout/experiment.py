@@ -24,13 +24,25 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from toyworld.judge import ShapesJudge
+from toyworld.vocab import SIZES
+from toyworld.world import ShapesWorld, cell_box, scene_rng
 from workbench.config import ConfigError, ExperimentConfig
 from workbench.experiments import register_experiment
+from workbench.generation import build_generator
+from workbench.loading import resolve_model
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
+from workbench.runs.items import map_items
 from workbench.runtime import Runtime
+from workbench.sampling import SamplingSection
 
 from .box_guidance import BoxDiffConfig, BoxGuidanceConfig
+from .gligen import GLIGEN_DIR, load_gligen_pipeline
+from .methods import layout_generators, layout_request
+from .planner import ShapesGrammarPlanner
 from .regions import RegionsConfig
+from .visual import draw_boxes
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +109,7 @@ class LayoutEvalConfig(ExperimentConfig):
         prompts: see :class:`LayoutPrompts`.
         methods: registered generators that take a layout (:func:`generators.layout.methods.layout_generators`);
             ``stock`` is the baseline of the claims.
-        num_inference_steps, guidance_scale: sampling of every method.
+        generation: sampling of every method (unset fields: the workbench's, 25 steps, guidance 5).
         batch_size: prompts per call (and per checkpoint).
         box_guidance, boxdiff: settings of the two training-free guidance methods.
         regions: settings of region fusion.
@@ -112,8 +124,7 @@ class LayoutEvalConfig(ExperimentConfig):
     methods: list[str] = Field(
         default_factory=lambda: ["stock", "box_guidance", "boxdiff", "regions", "gligen"]
     )
-    num_inference_steps: int = Field(25, ge=1, le=1000)
-    guidance_scale: float = Field(5.0, ge=0.0)
+    generation: SamplingSection = SamplingSection()
     batch_size: int = Field(8, ge=1, le=256)
     box_guidance: BoxGuidanceConfig = Field(default_factory=BoxGuidanceConfig)
     # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
@@ -126,8 +137,6 @@ class LayoutEvalConfig(ExperimentConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value: list[str]) -> list[str]:
-        from .methods import layout_generators
-
         known = layout_generators()
         unknown = [m for m in value if m not in known]
         if unknown or not value:
@@ -140,8 +149,6 @@ class LayoutEvalConfig(ExperimentConfig):
 # ---------------------------------------------------------------------------------------------- models
 def load_judge(choice: str | None, runtime: Runtime | None = None, required: bool = True) -> Any | None:
     """The judge for a config choice (``auto``, ``none``, ``random`` or a folder); ``None`` when absent."""
-    from toyworld.judge import ShapesJudge
-
     device = runtime.device if runtime is not None else "cpu"
     choice = choice or "auto"
     if choice == "none":
@@ -150,8 +157,6 @@ def load_judge(choice: str | None, runtime: Runtime | None = None, required: boo
         logger.warning("judge: random weights (code path only: its verdicts mean nothing)")
         return ShapesJudge().eval().to(device)
     if choice == "auto":
-        from workbench.loading import resolve_model
-
         resolved = resolve_model("toy", kind="judge")
         if not resolved.available:
             if required:
@@ -162,8 +167,6 @@ def load_judge(choice: str | None, runtime: Runtime | None = None, required: boo
 
 
 def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
-    from .gligen import GLIGEN_DIR, load_gligen_pipeline
-
     if choice == "none":
         return None, "not requested (models.gligen: none)"
     folder = GLIGEN_DIR if choice == "auto" else choice
@@ -197,9 +200,6 @@ def _load_gcdp(choice: str, runtime: Runtime, sd_pipe: Any) -> tuple[Any | None,
 # ---------------------------------------------------------------------------------------------- prompts
 def eval_scenes(cfg: LayoutPrompts) -> list[Any]:
     """Held-out scenes with 2-4 objects (no named entities), sizes as configured."""
-    from toyworld.vocab import SIZES
-    from toyworld.world import ShapesWorld, cell_box, scene_rng
-
     world = ShapesWorld(64)
     scenes = []
     for n, count in cfg.counts.items():
@@ -230,13 +230,7 @@ def _cell_of(box: tuple[float, float, float, float]) -> int:
 @register_experiment("layout-eval", config=LayoutEvalConfig)
 def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     """Layout-aware generation on the toy world: box guidance, BoxDiff, region prompts, GLIGEN, GCDP vs stock SD."""
-    from workbench.generation import build_generator
-    from workbench.loading.choice import build_clip, build_sd_pipeline
-    from workbench.runs.items import map_items
-
-    from .methods import layout_request
-    from .planner import ShapesGrammarPlanner
-    from .scoring import RequestedObject, score_image, summarize_scores
+    from .scoring import RequestedObject, score_image, summarize_scores  # deferred: scipy
 
     rt = ctx.runtime
     # 1. models (a missing model fails here, before any generation)
@@ -279,7 +273,7 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
         raise ConfigError("methods: nothing left to run (every listed method was skipped)")
     ctx.report.add_text(
         f"SD: `{sd_name}`; judge: `{'none' if judge is None else cfg.models.judge}`; CLIP: "
-        f"`{clip[2] if clip else 'none'}`; steps {cfg.num_inference_steps}, CFG {cfg.guidance_scale}."
+        f"`{clip[2] if clip else 'none'}`; steps {cfg.generation.num_inference_steps}, CFG {cfg.generation.guidance_scale}."
         + "".join(f"\n\nMethod `{k}` skipped: {v}" for k, v in skipped.items()),
         title="Setup",
     )
@@ -307,8 +301,8 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
             [layouts[i] for i in idx],
             [regions[i] for i in idx],
             [rt.generator("image", i) for i in idx],
-            cfg.num_inference_steps,
-            cfg.guidance_scale,
+            cfg.generation.num_inference_steps,
+            cfg.generation.guidance_scale,
         )
         start = time.perf_counter()
         with rt.autocast():
@@ -357,7 +351,7 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
                 entry[COUNT_NAMES.get(n, f"{n}_object")] = summary
                 rows.append({"method": name, "objects": n, **{k: _round(v) for k, v in summary.items()}})
         if clip is not None:
-            from metrics import CLIPTextScore
+            from metrics import CLIPTextScore  # deferred: torchmetrics
 
             # the images are gathered already and scored by the main process alone: no sync
             metric = CLIPTextScore(clip[0], clip[1], model_name=clip[2], sync_on_compute=False).to(rt.device)
@@ -421,8 +415,6 @@ def _claims(per_method: dict[str, dict[int, dict[str, float]]], ratios: dict[str
 def _add_grids(
     ctx: RunContext, images_by: dict[str, torch.Tensor], prompts: list[str], layouts: list, n: int
 ) -> None:
-    from .visual import draw_boxes
-
     if n <= 0:
         return
     for name, images in images_by.items():

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import torch
 
+from .background import generate_background
 from .graphics import TextItem, render_text_items
 from .layout import BoxLayout, LayoutError
 
@@ -129,8 +130,6 @@ def generate_product_poster(
     Returns:
         `torch.Tensor` of shape `(3, H, W)` in [0, 1] (``H = W = output_size`` when given).
     """
-    from .background import generate_background
-
     _, items = tagline_band(taglines, band, band_height, text_color)
     if not 0 <= margin < 0.4:
         raise LayoutError(f"margin must be in [0, 0.4), got {margin}")

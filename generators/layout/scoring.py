@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from toyworld.judge.geneval import score_prompt
 from toyworld.judge.matching import box_iou
 
 __all__ = ["ImageScore", "RequestedObject", "score_image", "summarize_scores"]
@@ -84,8 +85,6 @@ def score_image(
     prompt: str, requested: Sequence[RequestedObject], detections: Sequence, iou_threshold: float = 0.5
 ) -> ImageScore:
     """Score one image's judge detections (objects with ``shape``, ``color``, ``box``) against its request."""
-    from toyworld.judge.geneval import score_prompt
-
     n = len(requested)
     dets = list(detections)
     found, in_box, ious = [False] * n, [False] * n, [0.0] * n

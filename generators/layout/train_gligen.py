@@ -21,11 +21,17 @@ import torch
 import torch.nn.functional as F
 
 from toyworld.train.data import encode_prompts, step_generator, train_batch
-from toyworld.train.loop import EMA
+from toyworld.train.loop import EMA, default_work_dir, run_training
+from toyworld.train.model_card import write_model_card
+from toyworld.train.registry import MODELS_DIR
+from toyworld.train.storage import save_pipeline_half
 from toyworld.world import SceneBatch, ShapesWorld
+from workbench.sampling import WORKBENCH_SAMPLING
 
+from .gligen.adapter import is_adapter_folder, load_grounding_into, save_grounding_adapter
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
-from .gligen.pipeline import gligen_pipeline_from
+from .gligen.pipeline import generate_grounded, gligen_pipeline_from
+from .planner import ShapesGrammarPlanner
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +41,6 @@ MAX_OBJS = 30  # StableDiffusionGLIGENPipeline pads to 30 grounding tokens; trai
 def load_toy_sd(models_dir: Path | None = None) -> Any:
     """The trained toy SD pipeline (``workbench toy train unet`` first)."""
     from diffusers import StableDiffusionPipeline
-
-    from toyworld.train.registry import MODELS_DIR
 
     folder = (models_dir or MODELS_DIR) / "sd"
     if not (folder / "model_index.json").is_file():
@@ -211,18 +215,16 @@ class GligenTrainer:
         finally:
             self.unet = unet
         out = {"val_loss": sum(losses) / len(losses)}
-        from .experiment import load_judge
+        from .experiment import load_judge  # deferred: PIL
 
         judge = load_judge(None, required=False)
         if judge is not None and n_images > 0:
-            from .planner import ShapesGrammarPlanner
-            from .scoring import RequestedObject, score_image, summarize_scores
+            from .scoring import RequestedObject, score_image, summarize_scores  # deferred: scipy
 
             pipe = self.pipeline()
             planner = ShapesGrammarPlanner()
             scenes = [self.world.scene(4242, "test", i, n_objects=2) for i in range(n_images)]
             prompts = [s.caption() for s in scenes]
-            from .gligen.pipeline import generate_grounded
 
             images = generate_grounded(
                 pipe,
@@ -230,7 +232,7 @@ class GligenTrainer:
                 [planner.plan(p) for p in prompts],
                 [torch.Generator().manual_seed(i) for i in range(n_images)],
                 num_inference_steps=20,
-                guidance_scale=5.0,
+                guidance_scale=WORKBENCH_SAMPLING.guidance_scale,
             )
             dets = judge.detect(images)
             scores = [
@@ -247,8 +249,6 @@ class GligenTrainer:
 
     def warm_start(self, export_dir: Path) -> None:
         from diffusers import UNet2DConditionModel
-
-        from .gligen.adapter import is_adapter_folder, load_grounding_into
 
         if is_adapter_folder(export_dir):
             load_grounding_into(self.unet, export_dir)
@@ -277,11 +277,6 @@ class GligenTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         """A grounding adapter naming the base (when the base has a name), else a full pipeline folder."""
-        from toyworld.train.model_card import write_model_card
-        from toyworld.train.storage import save_pipeline_half
-
-        from .gligen.adapter import save_grounding_adapter
-
         unet = self.ema_unet()
         if self.base_name is not None:
             save_grounding_adapter(unet, out_dir, self.base_name)
@@ -318,8 +313,6 @@ def train_gligen(
 ) -> dict[str, Any]:
     """Train (or resume) the toy GLIGEN with the toy training loop, then export it."""
     import platform
-
-    from toyworld.train.loop import default_work_dir, run_training
 
     trainer = GligenTrainer(seed=seed, **trainer_kwargs)
     result = run_training(

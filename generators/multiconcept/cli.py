@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generators.multiconcept.config import MultiConceptConfig
 from workbench import argtypes
+from workbench.loading import resolve_model
+from workbench.sampling import PIPELINE_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +36,11 @@ OUT/settings.json.
 
 
 def _auto_mask(image: Any, prompt: str) -> Any:
-    from generators.multiconcept.masks import foreground_mask, judge_mask
-    from workbench.loading import resolve_model
+    from generators.multiconcept.masks import foreground_mask, judge_mask  # deferred: PIL, numpy, torch
 
     resolved = resolve_model("toy", kind="judge")
     if resolved.available:
-        from toyworld.judge import ShapesJudge
+        from toyworld.judge import ShapesJudge  # deferred: diffusers, torch
 
         return judge_mask(image, ShapesJudge.from_pretrained(str(resolved.local_path)).eval(), prompt)
     mask = foreground_mask(image)
@@ -51,12 +53,13 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
     import torch
     from diffusers import DDIMScheduler
 
-    from generators.multiconcept import Concept, ConceptError
-    from generators.multiconcept.config import MultiConceptConfig
+    from generators.multiconcept import Concept, ConceptError  # deferred: PIL, numpy, torch
+
+    # deferred: PIL, diffusers, numpy, torch
     from generators.multiconcept.methods import MethodCall, build_methods
-    from workbench.io import load_image, save_image
-    from workbench.loading.choice import build_sd_pipeline
-    from workbench.runtime import Runtime
+    from workbench.io import load_image, save_image  # deferred: PIL, numpy, torch
+    from workbench.loading.choice import build_sd_pipeline  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     try:
         if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -96,8 +99,8 @@ def cmd_multiconcept(args: argparse.Namespace) -> int:
             for i, img in enumerate(images):
                 save_image(out / f"{name}-{i}.png", img)
         if args.baselines:
-            from generators.multiconcept.collage import make_collage
-            from generators.multiconcept.concept import prepare_concepts
+            from generators.multiconcept.collage import make_collage  # deferred: PIL, numpy, torch
+            from generators.multiconcept.concept import prepare_concepts  # deferred: PIL, numpy, torch
 
             prepared = prepare_concepts(concepts, size, size)
             resized = [
@@ -137,9 +140,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=argtypes.bounded_int(1, 10_000), default=1, help="images to generate")
-    p.add_argument("--steps", type=argtypes.bounded_int(1, 1000), default=50, help="DDIM steps (paper: 50)")
     p.add_argument(
-        "--guidance", type=argtypes.bounded_float(0.0), default=7.5, help="guidance scale (paper: 7.5)"
+        "--steps",
+        type=argtypes.bounded_int(1, 1000),
+        default=PIPELINE_SAMPLING.num_inference_steps,
+        help="DDIM steps (default: the paper's, %(default)s)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=argtypes.bounded_float(0.0),
+        default=PIPELINE_SAMPLING.guidance_scale,
+        help="guidance scale (default: the paper's, %(default)s)",
     )
     p.add_argument(
         "--mask-weight", type=float, default=3.0, help="logit added inside each concept's mask (paper: 3)"

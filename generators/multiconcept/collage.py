@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
+from generators.multiconcept.sharing import share_components
 from workbench.generation import GenerationRequest, Generator, register_generator
+from workbench.sampling import PIPELINE_SAMPLING
 
 __all__ = ["CollageConfig", "CollageGenerator", "collage_pipeline", "default_boxes", "make_collage"]
 
@@ -90,8 +92,6 @@ def collage_pipeline(pipe: Any) -> Any:
     ``image=make_collage(...)[None]`` and a ``strength`` (0.7 keeps the layout, redraws the details)."""
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    from generators.multiconcept.sharing import share_components
-
     return share_components(StableDiffusionImg2ImgPipeline, pipe)
 
 
@@ -112,6 +112,7 @@ class CollageGenerator(Generator):
     """Image-to-image from a collage of the references, guided by the target prompt (the naive baseline)."""
 
     config_class = CollageConfig
+    sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
 
     def __init__(self, pipe: Any, config: CollageConfig | None = None) -> None:

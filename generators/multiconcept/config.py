@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.config import ExperimentConfig
+from workbench.sampling import PIPELINE_SAMPLING, SamplingSection
 
 Method = Literal["freecustom", "text", "collage"]
 METHODS: tuple[str, ...] = ("freecustom", "text", "collage")
@@ -88,13 +89,12 @@ class BenchmarkSection(BaseModel):
     concept_words: Literal["full", "class"] = "full"
 
 
-class GenerationSection(BaseModel):
-    """Sampling shared by every method (the paper's defaults: DDIM, 50 steps, guidance 7.5)."""
+class GenerationSection(SamplingSection):
+    """Sampling shared by every method; unset steps and guidance are the paper's (DDIM, diffusers' defaults
+    :data:`~workbench.sampling.PIPELINE_SAMPLING`: 50 steps, guidance 7.5)."""
 
-    model_config = ConfigDict(extra="forbid")
+    defaults = PIPELINE_SAMPLING
 
-    num_inference_steps: int = Field(50, ge=1, le=1000)
-    guidance_scale: float = Field(7.5, ge=0.0)
     scheduler: Literal["ddim", "pipeline"] = "ddim"
     negative_prompt: str | None = None
 

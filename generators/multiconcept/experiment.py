@@ -18,12 +18,16 @@ import torch
 
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.config import MultiConceptConfig
+from generators.multiconcept.masks import judge_mask
 from generators.multiconcept.methods import MethodCall, build_methods
 from generators.multiconcept.report import write_report
 from generators.multiconcept.scoring import aggregate, paired_se, score_images
 from generators.multiconcept.toy_concepts import Composition, ToyConcept, sample_compositions
+from toyworld.judge import ShapesJudge
 from workbench.config import ConfigError
 from workbench.experiments import register_experiment
+from workbench.loading import resolve_model
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
 from workbench.runtime import Runtime, derive_seed
@@ -35,16 +39,12 @@ SCORE_KEYS = ("all_found", "concept_found", "position", "prompt_found", "clip_t"
 
 def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
     """``(ShapesJudge or None, description)`` for a config choice (``auto``, ``none``, ``random``, a folder)."""
-    from toyworld.judge import ShapesJudge
-
     if choice == "none":
         return None, "none"
     if choice == "random":
         judge = ShapesJudge().eval().to(runtime.device)
         return judge, "random weights (code path only: its verdicts mean nothing)"
     if choice == "auto":
-        from workbench.loading import resolve_model
-
         resolved = resolve_model("toy", kind="judge")
         if not resolved.available:
             return None, f"none ({resolved.reason})"
@@ -55,7 +55,9 @@ def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 def _fidelity_encoder(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
     if choice == "none":
         return None, "none"
-    from metrics import HFVisionEncoder
+    from metrics import HFVisionEncoder  # deferred: torchmetrics
+
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import load_vision_model
 
     model, processor = load_vision_model(choice, runtime)
@@ -76,8 +78,6 @@ def _compositions(cfg: MultiConceptConfig, runtime: Runtime) -> list[Composition
 def _references(
     comps: list[Composition], size: int, mask_source: str, judge: Any | None
 ) -> dict[ToyConcept, tuple[torch.Tensor, torch.Tensor]]:
-    from generators.multiconcept.masks import judge_mask
-
     refs: dict[ToyConcept, tuple[torch.Tensor, torch.Tensor]] = {}
     for comp in comps:
         for concept in comp.concepts:
@@ -127,8 +127,6 @@ def _generate(
 def run(ctx: RunContext, cfg: MultiConceptConfig) -> None:
     """FreeCustom multi-concept composition vs text-only and collage-img2img baselines on the toy world."""
     from diffusers import DDIMScheduler
-
-    from workbench.loading.choice import build_clip, build_sd_pipeline
 
     rt = ctx.runtime
     if cfg.benchmark.mask_source == "judge" and cfg.models.judge == "none":

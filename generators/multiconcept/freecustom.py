@@ -13,6 +13,7 @@ from generators.multiconcept.config import FreeCustomSection
 from generators.multiconcept.pipeline_multiconcept import MultiConceptPipeline
 from generators.multiconcept.request import compositions, sampling_kwargs
 from workbench.generation import GenerationRequest, Generator, register_generator
+from workbench.sampling import PIPELINE_SAMPLING
 
 __all__ = ["FreeCustomGenerator"]
 
@@ -22,6 +23,7 @@ class FreeCustomGenerator(Generator):
     """FreeCustom: the references' keys and values joined to the image's self-attention, masked to each concept."""
 
     config_class = FreeCustomSection
+    sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
 
     def __init__(self, pipe: Any, config: FreeCustomSection | None = None) -> None:

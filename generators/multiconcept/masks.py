@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from generators.multiconcept.concept import ConceptError
+from toyworld.world import parse_phrase
 
 __all__ = ["foreground_mask", "judge_mask"]
 
@@ -45,8 +46,6 @@ def judge_mask(
     Raises:
         ConceptError: the judge finds nothing and the image has no foreground.
     """
-    from toyworld.world import parse_phrase
-
     _, h, w = image.shape
     fg = foreground_mask(image, threshold)
     dets = judge.detect(image[None].float())[0]

@@ -37,6 +37,7 @@ from workbench.attention import (
     resolve_layers,
 )
 from workbench.latents import encode_images
+from workbench.sampling import PIPELINE_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         end_step: int | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps,
+        guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
         eta: float = 0.0,

@@ -43,7 +43,7 @@ def score_images(
         ``all_found``, ``concept_found``, ``position``, ``prompt_found``, ``clip_t``, ``clip_i``, ``fidelity``;
         ``None`` where not measured) and the metrics' settings for the report.
     """
-    from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity
+    from metrics import CLIPImageScore, CLIPTextScore, ConceptFidelity  # deferred: torchmetrics
 
     # the images were gathered from the work items already: each metric reads this process's values
     local = {"sync_on_compute": False}

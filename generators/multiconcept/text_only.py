@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.multiconcept.concept import Concept
 from generators.multiconcept.request import compositions, sampling_kwargs
+from generators.multiconcept.sharing import share_components
 from workbench.generation import GenerationRequest, Generator, register_generator
+from workbench.sampling import PIPELINE_SAMPLING
 
 __all__ = ["TextOnlyConfig", "TextOnlyGenerator", "text_only_pipeline", "text_only_prompt"]
 
@@ -28,8 +30,6 @@ def text_only_prompt(
 def text_only_pipeline(pipe: Any) -> Any:
     """A stock ``StableDiffusionPipeline`` sharing ``pipe``'s components (no copy)."""
     from diffusers import StableDiffusionPipeline
-
-    from generators.multiconcept.sharing import share_components
 
     if type(pipe) is StableDiffusionPipeline:
         return pipe
@@ -50,6 +50,7 @@ class TextOnlyGenerator(Generator):
     """The plain pipeline, the concepts in words only (the baseline of reference-based methods)."""
 
     config_class = TextOnlyConfig
+    sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
 
     def __init__(self, pipe: Any, config: TextOnlyConfig | None = None) -> None:

@@ -12,11 +12,13 @@ from generators.multiconcept.methods import MethodCall, build_methods
 from generators.multiconcept.toy_concepts import sample_compositions
 from workbench.experiments_builtin.steps import register_tour_step
 from workbench.runtime import derive_seed
+from workbench.sampling import WORKBENCH_SAMPLING
 
 
 def _pipeline(ctx, result):
     """``(pipeline, source)``: ``toy-ref`` (with the tour's scheduler) when the tour runs on the toy SD and
     ``toy-ref`` is here, else the tour's own pipeline."""
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import load_sd_pipeline, resolve_model
 
     if result.source != "toy" or not resolve_model("toy-ref", kind="sd").available:
@@ -36,7 +38,7 @@ def tour_multiconcept(ctx, result) -> None:
     base, source = _pipeline(ctx, result)
     ctx.logger.info("multiconcept: generator %s", source)
     cfg = MultiConceptConfig(
-        generation={"num_inference_steps": 25, "guidance_scale": 5.0},
+        generation=WORKBENCH_SAMPLING.as_dict(),  # the toy world's sampling, not the paper's
         baselines={"methods": ["freecustom", "text"]},
     )
     methods = build_methods(base, cfg, size)

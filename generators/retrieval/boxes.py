@@ -24,8 +24,8 @@ def pixel_box(box: Sequence[float], height: int, width: int) -> tuple[int, int, 
 def prompt_box(prompt: str, entity: str) -> tuple[float, float, float, float] | None:
     """The box the shapes planner reads for ``entity`` in ``prompt`` (``"a zorvik emblem on the left ..."``);
     ``None`` when the prompt is not in the shapes grammar or does not name the entity."""
-    from generators.layout.layout import LayoutError
-    from generators.layout.planner import ShapesGrammarPlanner
+    from generators.layout.layout import LayoutError  # deferred: torch
+    from generators.layout.planner import ShapesGrammarPlanner  # deferred: torch
 
     try:
         objects = ShapesGrammarPlanner().objects(prompt)

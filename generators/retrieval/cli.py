@@ -32,8 +32,8 @@ def _clean_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
     @functools.wraps(fn)
     def wrapper(args: argparse.Namespace) -> int:
-        from generators.retrieval.manifest import KnowledgeBaseError
-        from generators.retrieval.sources import SourceError
+        from generators.retrieval.manifest import KnowledgeBaseError  # deferred: PIL, numpy, torch
+        from generators.retrieval.sources import SourceError  # deferred: PIL, numpy, torch
 
         try:
             return fn(args)
@@ -86,6 +86,7 @@ def _add_clip_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
+    # deferred: PIL, numpy, torch
     from generators.retrieval.sources import FolderSource, TableSource, ToyEntitySource
 
     if args.toy_entities:
@@ -96,9 +97,9 @@ def _source(args: argparse.Namespace):
 
 
 def _embedder(args: argparse.Namespace, runtime: Any = None):
-    from generators.retrieval.embedder import ClipEmbedder
-    from workbench.loading.choice import build_clip
-    from workbench.runtime import Runtime
+    from generators.retrieval.embedder import ClipEmbedder  # deferred: torch, torchmetrics
+    from workbench.loading.choice import build_clip  # deferred: numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     model, processor, source = build_clip(args.clip, runtime or Runtime(seed=0, device=args.device))
     name = source if args.clip in ("auto", "dummy") else args.clip
@@ -111,10 +112,10 @@ def _progress(done: int, total: int) -> None:
 
 @_clean_errors
 def cmd_build(args: argparse.Namespace) -> int:
-    from generators.retrieval.index import IndexSettings
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from generators.retrieval.manifest import DedupSettings
-    from workbench.runtime import Runtime
+    from generators.retrieval.index import IndexSettings  # deferred: numpy, torch
+    from generators.retrieval.knowledge_base import KnowledgeBase  # deferred: PIL, numpy, torch, torchmetrics
+    from generators.retrieval.manifest import DedupSettings  # deferred: PIL, numpy, torch
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     near = None if str(args.near_duplicate).lower() == "none" else float(args.near_duplicate)
     with Runtime(seed=0, device=args.device) as runtime:  # under `accelerate launch`: embedding shared
@@ -136,8 +137,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 @_clean_errors
 def cmd_add(args: argparse.Namespace) -> int:
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from workbench.runtime import Runtime
+    from generators.retrieval.knowledge_base import KnowledgeBase  # deferred: PIL, numpy, torch, torchmetrics
+    from workbench.runtime import Runtime  # deferred: numpy, torch
 
     with Runtime(seed=0, device=args.device) as runtime:  # under `accelerate launch`: embedding shared
         kb = KnowledgeBase.open(args.kb, _embedder(args, runtime))
@@ -175,8 +176,8 @@ def _filters(items: list[str] | None) -> dict[str, Any]:
 
 @_clean_errors
 def cmd_search(args: argparse.Namespace) -> int:
-    from generators.retrieval.index import IndexSettings
-    from generators.retrieval.knowledge_base import KnowledgeBase
+    from generators.retrieval.index import IndexSettings  # deferred: numpy, torch
+    from generators.retrieval.knowledge_base import KnowledgeBase  # deferred: PIL, numpy, torch, torchmetrics
 
     kb = KnowledgeBase.open(
         args.kb, _embedder(args), index=IndexSettings(kind=args.index) if args.index else None

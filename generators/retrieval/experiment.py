@@ -22,6 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.retrieval.blend import BlendConfig
+from generators.retrieval.boxes import prompt_box
 from generators.retrieval.entitydraw import (
     BenchPrompt,
     claims,
@@ -32,12 +33,16 @@ from generators.retrieval.entitydraw import (
 )
 from generators.retrieval.guidance import GuidanceConfig
 from generators.retrieval.index import IndexSettings
+from generators.retrieval.sources import ToyEntitySource
+from toyworld.judge import ShapesJudge
 from toyworld.presets import MODELS_DIR
 from workbench.config import ExperimentConfig
 from workbench.experiments import register_experiment
 from workbench.generation import GenerationRequest, build_generator
+from workbench.loading.choice import build_clip, build_sd_pipeline
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
+from workbench.sampling import SamplingSection
 
 __all__ = ["EntityDrawBenchConfig", "run_entity_draw_bench"]
 
@@ -80,7 +85,7 @@ class KnowledgeBaseSection(BaseModel):
 
 
 class BenchSection(BaseModel):
-    """Prompts and sampling."""
+    """Prompts and batching (sampling is the ``generation`` section)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +93,6 @@ class BenchSection(BaseModel):
     entities_per_bucket: int | None = Field(default=4, ge=1)
     prompts_per_entity: int = Field(default=2, ge=1)
     others: tuple[int, int] = (0, 2)
-    num_inference_steps: int = Field(default=25, ge=1)
     batch_size: int = Field(default=8, ge=1)
     prompt_seed: int = 7
 
@@ -117,11 +121,11 @@ class RetrievalSection(BaseModel):
 
 
 class GuidanceSection(BaseModel):
-    """Guidance schemes and the interleaving ratio sweep (run on the first available mode)."""
+    """Guidance schemes and the interleaving ratio sweep (run on the first available mode); the text
+    guidance scale is ``generation.guidance_scale``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    guidance_scale: float = Field(default=5.0, ge=0.0)
     retrieval_guidance_scale: float | None = Field(default=None, ge=0.0)
     schemes: list[Literal["single", "interleaved"]] = ["single", "interleaved"]
     ratio: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -129,23 +133,24 @@ class GuidanceSection(BaseModel):
 
 
 class EntityDrawBenchConfig(ExperimentConfig):
-    """Config of ``entity-draw-bench``."""
+    """Config of ``entity-draw-bench`` (``generation``: steps and guidance scale; unset, the workbench's)."""
 
     experiment: Literal["entity-draw-bench"] = "entity-draw-bench"
     models: ModelsSection = ModelsSection()
     knowledge_base: KnowledgeBaseSection = KnowledgeBaseSection()
     bench: BenchSection = BenchSection()
+    generation: SamplingSection = SamplingSection()
     retrieval: RetrievalSection = RetrievalSection()
     guidance: GuidanceSection = GuidanceSection()
 
 
 # ---------------------------------------------------------------------------------------------- models
 def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
-    from generators.retrieval.embedder import ClipEmbedder
+    from generators.retrieval.embedder import ClipEmbedder  # deferred: torchmetrics
+
+    # deferred: torchmetrics, transformers
     from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
-    from metrics.embedding import CLIPImageScore, CLIPTextScore
-    from toyworld.train.registry import MODELS_DIR
-    from workbench.loading.choice import build_clip, build_sd_pipeline
+    from metrics.embedding import CLIPImageScore, CLIPTextScore  # deferred: torchmetrics
 
     rt = ctx.runtime
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
@@ -165,8 +170,6 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
     }
     judge_dir = MODELS_DIR / "judge" if cfg.models.judge == "auto" else Path(cfg.models.judge)
     if cfg.models.judge != "none" and (judge_dir / "config.json").is_file():
-        from toyworld.judge import ShapesJudge
-
         models["judge"] = ShapesJudge.from_pretrained(judge_dir).eval().to(rt.device)
         models["sources"]["judge"] = str(judge_dir)
     elif cfg.models.judge not in ("auto", "none"):
@@ -189,8 +192,7 @@ def _load_models(ctx: RunContext, cfg: EntityDrawBenchConfig) -> dict[str, Any]:
 
 
 def _knowledge_base(ctx: RunContext, cfg: EntityDrawBenchConfig, embedder: Any):
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from generators.retrieval.sources import ToyEntitySource
+    from generators.retrieval.knowledge_base import KnowledgeBase  # deferred: torchmetrics
 
     section = cfg.knowledge_base
     if section.path is not None:
@@ -202,7 +204,10 @@ def _knowledge_base(ctx: RunContext, cfg: EntityDrawBenchConfig, embedder: Any):
 def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[str | None, GuidanceConfig]]:
     """``{key: (mode or None, guidance)}``: the baseline, each mode x scheme, and the ratio sweep."""
     g = cfg.guidance
-    common = {"guidance_scale": g.guidance_scale, "retrieval_guidance_scale": g.retrieval_guidance_scale}
+    common = {
+        "guidance_scale": cfg.generation.guidance_scale,
+        "retrieval_guidance_scale": g.retrieval_guidance_scale,
+    }
     out: dict[str, tuple[str | None, GuidanceConfig]] = {"none/single": (None, GuidanceConfig(**common))}
     if "conditioned" in modes:  # the trained pipeline with retrieval off (its null tokens): the same weights
         out[NO_RETRIEVAL] = ("conditioned", GuidanceConfig(**common))
@@ -226,8 +231,6 @@ def _methods(cfg: EntityDrawBenchConfig, modes: list[str]) -> dict[str, tuple[st
 
 def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float, float]]:
     """The box of each prompt's entity as the shapes planner reads it from the prompt's words."""
-    from generators.retrieval.boxes import prompt_box
-
     boxes = [prompt_box(p.prompt, p.entity) for p in prompts]
     for p, box in zip(prompts, boxes):
         if box is None:
@@ -239,7 +242,7 @@ def _target_boxes(prompts: list[BenchPrompt]) -> list[tuple[float, float, float,
 @register_experiment("entity-draw-bench", config=EntityDrawBenchConfig)
 def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
     """Toy EntityDrawBench: entity fidelity with and without retrieval, per bucket and guidance scheme."""
-    from generators.retrieval.retriever import retrieve
+    from generators.retrieval.retriever import retrieve  # deferred: torchmetrics
 
     rt = ctx.runtime
     models = _load_models(ctx, cfg)
@@ -290,7 +293,7 @@ def run_entity_draw_bench(ctx: RunContext, cfg: EntityDrawBenchConfig) -> None:
             request = GenerationRequest(
                 [prompts[i].prompt for i in idx],
                 [rt.generator("image", i) for i in idx],
-                num_inference_steps=cfg.bench.num_inference_steps,
+                num_inference_steps=cfg.generation.num_inference_steps,
                 height=cfg.models.image_size,
                 width=cfg.models.image_size,
                 conditions=conditions,
@@ -337,7 +340,7 @@ def _report(ctx, cfg, models, kb, prompts: list[BenchPrompt], methods, images, r
         )
         + f".\n\nKnowledge base: {len(kb)} entries ({kb.manifest.embedder.name}, index {kb.index_settings.kind}). "
         f"{len(prompts)} prompts, k = {cfg.retrieval.k} (text-to-{cfg.retrieval.target} retrieval), "
-        f"{cfg.bench.num_inference_steps} steps, seed {cfg.seed}."
+        f"{cfg.generation.num_inference_steps} steps, CFG {cfg.generation.guidance_scale}, seed {cfg.seed}."
         + ("\n\n**Random-weight components**: the numbers exercise the code path only." if dummy else ""),
         title="EntityDrawBench (toy)",
     )

@@ -28,6 +28,8 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.sampling import PIPELINE_SAMPLING
+
 __all__ = ["BRANCHES", "GuidanceConfig", "StepKind", "combine_guidance", "interleaved_schedule"]
 
 StepKind = Literal["single", "text", "retrieval"]
@@ -75,7 +77,7 @@ class GuidanceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scheme: Literal["single", "interleaved"] = "single"
-    guidance_scale: float = Field(default=7.5, ge=0.0)
+    guidance_scale: float = Field(default=PIPELINE_SAMPLING.guidance_scale, ge=0.0)
     retrieval_guidance_scale: float | None = Field(default=None, ge=0.0)
     ratio: float = Field(default=0.5, ge=0.0, le=1.0)
 

@@ -226,7 +226,7 @@ class FaissIndex:
         return scores, ids
 
     def save(self, path: str | Path) -> None:
-        from workbench.io import atomic_path
+        from workbench.io import atomic_path  # deferred: PIL
 
         with atomic_path(path) as tmp:
             self._faiss.write_index(self.index, str(tmp))

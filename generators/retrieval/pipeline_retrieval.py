@@ -1,27 +1,24 @@
 """``RetrievalAugmentedPipeline``: text-to-image generation with (image, text) neighbours retrieved from a
 multimodal knowledge base as references (Re-Imagen; RDM), on any SD-1.x / SD-2.x-shaped pipeline.
 
-Three ways to condition on the neighbours:
+The pipeline holds what every way of conditioning on the neighbours shares (prompts, retrieval, guidance
+branches, latents, the denoising loop, decoding); each mode is one file of :mod:`generators.retrieval.methods`
+with its hooks into the loop (:class:`~generators.retrieval.methods.mode.RetrievalMode`):
 
-- ``mode="reference"`` (training-free): the neighbours' images, noised to the current timestep, run
-  through the UNet first (the *record* pass caches the selected self-attention layers' keys / values);
-  then each generated image's queries attend to its own keys / values and to those of its own prompt's
-  neighbours (the reference-attention processors of :mod:`workbench.attention`, installed for the call
-  only). A neighbour with a subject box in its metadata is attended inside that box only.
-- ``mode="conditioned"`` (trained): a :class:`~generators.retrieval.conditioner.RetrievalConditioner`
-  turns the neighbours' CLIP image and text embeddings into extra cross-attention tokens appended to the
-  prompt's tokens; the UNet was fine-tuned to read them (:mod:`generators.retrieval.train`).
-- ``mode="blend"`` (training-free): the top neighbour's subject is placed in the box the prompt asks for
-  and its latents are held there for the first steps (:mod:`generators.retrieval.blend`).
+- ``mode="reference"`` (training-free): reference attention over the noised neighbours (:mod:`.methods.reference`);
+- ``mode="conditioned"`` (trained): the conditioner's tokens in cross-attention (:mod:`.methods.conditioned`);
+- ``mode="blend"`` (training-free): the top neighbour's subject held in its box (:mod:`.methods.blend`).
 
 Guidance is ordinary single classifier-free guidance or Re-Imagen's interleaved guidance (text-enhanced
 and retrieval-enhanced steps alternated with a ratio; :mod:`generators.retrieval.guidance`).
 
 Without neighbours and without a conditioner nothing is installed and the output is the stock
-``StableDiffusionPipeline``'s for the same seed, bit for bit.
+``StableDiffusionPipeline``'s for the same seed, bit for bit. ``save_pretrained`` / ``from_pretrained`` are
+diffusers' own; the conditioner is the optional component ``retrieval_conditioner``.
 """
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,28 +28,23 @@ from typing import Any, Optional
 import numpy as np
 import PIL.Image
 import torch
-import torch.nn.functional as F
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, ModelMixin, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
-from generators.retrieval.blend import BlendConfig, NeighbourBlend
-from generators.retrieval.boxes import pixel_box
+from generators.retrieval.blend import BlendConfig
 from generators.retrieval.conditioner import RetrievalConditioner
 from generators.retrieval.guidance import BRANCHES, GuidanceConfig, combine_guidance
+from generators.retrieval.methods.mode import RETRIEVAL_MODES, ModeOptions, RetrievalMode
 from generators.retrieval.retriever import RetrievedNeighbours, retrieve
 from generators.sampling import decode_latents, scheduler_step
-from workbench.attention import (
-    ReferenceAttentionState,
-    attn_processors_installed,
-    reference_processors,
-    resolve_layers,
-)
+from workbench.attention import attn_processors_installed
 from workbench.latents import encode_images
+from workbench.loading.storage import save_model_half
+from workbench.sampling import PIPELINE_SAMPLING
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +56,7 @@ __all__ = [
 ]
 
 CONDITIONER_FOLDER = "retrieval_conditioner"
+"""The conditioner's sub-folder of an export (the pipeline's optional component of that name)."""
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -106,17 +99,6 @@ class RetrievalPipelineOutput(BaseOutput):
     neighbours: list[RetrievedNeighbours] | None
 
 
-def boxes_to_masks(
-    boxes: Sequence[tuple[float, float, float, float]], height: int, width: int
-) -> torch.Tensor:
-    """Boolean masks `(R, height, width)` of normalised xyxy boxes (at least one pixel each)."""
-    masks = torch.zeros(len(boxes), height, width, dtype=torch.bool)
-    for r, box in enumerate(boxes):
-        c0, r0, c1, r1 = pixel_box(box, height, width)
-        masks[r, r0:r1, c0:c1] = True
-    return masks
-
-
 class RetrievalAugmentedPipeline(StableDiffusionPipeline):
     """Retrieval-augmented text-to-image generation (Re-Imagen) on a Stable Diffusion pipeline.
 
@@ -151,42 +133,34 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
 
     @classmethod
     def from_export(cls, folder: str | Path, **kwargs: Any) -> "RetrievalAugmentedPipeline":
-        """Load a fine-tuned export: a Stable Diffusion folder with a ``retrieval_conditioner/`` sub-folder
-        (written by :class:`~generators.retrieval.train.RetrievalTrainer`); safetensors only."""
+        """``from_pretrained`` of a fine-tuned export (a Stable Diffusion folder with ``retrieval_conditioner/``),
+        safetensors only, no safety checker. Also reads exports whose ``model_index.json`` is a plain
+        ``StableDiffusionPipeline``'s (the conditioner sub-folder beside it)."""
         folder = Path(folder)
         if not (folder / CONDITIONER_FOLDER / "config.json").is_file():
             raise FileNotFoundError(
                 f"{str(folder)!r} has no {CONDITIONER_FOLDER}/ (a retrieval-conditioned export); train one with "
                 "generators.retrieval.train.RetrievalTrainer, or use mode='reference' on a stock pipeline"
             )
-        conditioner = RetrievalConditioner.from_pretrained(folder / CONDITIONER_FOLDER, use_safetensors=True)
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        if CONDITIONER_FOLDER not in index:
+            kwargs.setdefault(
+                CONDITIONER_FOLDER,
+                RetrievalConditioner.from_pretrained(folder / CONDITIONER_FOLDER, use_safetensors=True),
+            )
         return cls.from_pretrained(
-            folder, retrieval_conditioner=conditioner, safety_checker=None, requires_safety_checker=False,
-            use_safetensors=True, **kwargs,
-        )  # fmt: skip
+            folder, safety_checker=None, requires_safety_checker=False, use_safetensors=True, **kwargs
+        )
 
-    def save_export(self, folder: str | Path, half: bool = False) -> Path:
-        """Save the Stable Diffusion parts (``save_pretrained``) and the conditioner in ``retrieval_conditioner/``;
+    def save_pretrained(self, save_directory: str | Path, half: bool = False, **kwargs: Any) -> None:
+        """diffusers' ``save_pretrained`` (safetensors; the conditioner in ``retrieval_conditioner/``);
         ``half`` stores the diffusers models (UNet, VAE, conditioner) in float16, loaded back as float32."""
-        from toyworld.train.storage import save_model_half, save_pipeline_half
-
-        folder = Path(folder)
-        conditioner = self.retrieval_conditioner
-        pipe = StableDiffusionPipeline(
-            self.vae, self.text_encoder, self.tokenizer, self.unet, self.scheduler, None, None,
-            requires_safety_checker=False,
-        )  # fmt: skip
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, **kwargs)
         if half:
-            save_pipeline_half(pipe, folder)
-        else:
-            pipe.save_pretrained(folder, safe_serialization=True)
-        if conditioner is not None:
-            target = folder / CONDITIONER_FOLDER
-            if half:
-                save_model_half(conditioner, target)
-            else:
-                conditioner.save_pretrained(target, safe_serialization=True)
-        return folder
+            for name, component in self.components.items():
+                if isinstance(component, ModelMixin):
+                    save_model_half(component, Path(save_directory) / name)
 
     @torch.no_grad()
     def encode_references(self, images: torch.Tensor) -> torch.Tensor:
@@ -210,84 +184,6 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
             )
         return neighbours
 
-    def _reference_setup(
-        self,
-        neighbours: list[RetrievedNeighbours],
-        rows_per_prompt: int,
-        height: int,
-        width: int,
-        latent_hw: tuple[int, int],
-        reference_weight: float,
-        use_boxes: bool,
-        dtype: torch.dtype,
-    ) -> tuple[ReferenceAttentionState, torch.Tensor, dict[str, torch.Tensor]]:
-        """Reference attention state, reference latents `(R, 4, h, w)` and the references' prompt embeddings
-        per record branch (``cond``: their captions, ``retrieval_only``: the empty prompt)."""
-        device = self._execution_device
-        images = torch.cat(
-            [
-                F.interpolate(n.images.float(), size=(height, width), mode="bilinear", antialias=True)
-                for n in neighbours
-            ]
-        ).clamp(0, 1)  # (R, 3, H, W)
-        owner = torch.cat(
-            [torch.full((len(n),), p) for p, n in enumerate(neighbours)]
-        )  # (R,) prompt of each reference
-        rows = (
-            torch.arange(len(neighbours) * rows_per_prompt) // rows_per_prompt
-        )  # (B,) prompt of each image row
-        allowed = rows[:, None] == owner[None, :]  # (B, R)
-        boxes = [b for n in neighbours for b in (n.boxes or [None] * len(n))]
-        masks = (
-            boxes_to_masks(boxes, height, width).to(device)
-            if use_boxes and all(b is not None for b in boxes)
-            else None
-        )
-        state = ReferenceAttentionState(
-            num_references=images.shape[0],
-            reference_hw=latent_hw,
-            masks=masks,
-            mask_weights=float(reference_weight),
-            plain_weight={"uncond": 1.0, "text_only": 1.0},
-            allowed=allowed.to(device),
-        )
-        ref_latents = self.encode_references(images).to(dtype)  # (R, 4, h, w)
-        texts = [t for n in neighbours for t in n.texts]
-        cond, uncond = self.encode_prompt(texts, device, 1, True, [""] * len(texts))
-        return state, ref_latents, {"cond": cond, "retrieval_only": uncond}
-
-    def _blend_setup(
-        self,
-        neighbours: list[RetrievedNeighbours],
-        target_boxes: Sequence[tuple[float, float, float, float] | None] | None,
-        rows_per_prompt: int,
-        height: int,
-        width: int,
-        blend: BlendConfig | dict[str, Any] | None,
-        seed: int,
-    ) -> NeighbourBlend:
-        """The :class:`NeighbourBlend` of each image row: its prompt's top neighbour in its target box."""
-        config = blend if isinstance(blend, BlendConfig) else BlendConfig(**(blend or {}))
-        if target_boxes is None:
-            target_boxes = [None] * len(neighbours)
-        if len(target_boxes) != len(neighbours):
-            raise ValueError(
-                f"got {len(target_boxes)} target boxes for {len(neighbours)} prompts; give one per prompt"
-            )
-        if any(len(n) == 0 for n in neighbours):
-            raise ValueError("mode='blend' needs at least one neighbour per prompt")
-        rows = [p for p in range(len(neighbours)) for _ in range(rows_per_prompt)]
-        return NeighbourBlend.build(
-            self,
-            [neighbours[p].images[0] for p in rows],
-            [neighbours[p].boxes[0] if neighbours[p].boxes else None for p in rows],
-            [target_boxes[p] for p in rows],
-            height,
-            width,
-            config,
-            seed,
-        )
-
     @torch.no_grad()
     def __call__(
         self,
@@ -299,7 +195,7 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         retrieval_filters: dict[str, Any] | None = None,
         mode: str = "auto",
         guidance: GuidanceConfig | dict[str, Any] | None = None,
-        guidance_scale: float = 7.5,
+        guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
         layers: str | Sequence[str] = "decoder",
         reference_weight: float = 0.0,
         use_boxes: bool = True,
@@ -307,7 +203,7 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         blend: BlendConfig | dict[str, Any] | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 50,
+        num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
         eta: float = 0.0,
@@ -365,15 +261,15 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         conditioner = self.retrieval_conditioner
         if mode == "auto":
             mode = "conditioned" if conditioner is not None else "reference"
-        if mode not in ("reference", "conditioned", "blend"):
-            raise ValueError(f"mode must be 'auto', 'reference', 'conditioned' or 'blend', got {mode!r}")
-        if mode == "conditioned" and conditioner is None:
+        if mode not in RETRIEVAL_MODES:
             raise ValueError(
-                "mode='conditioned' needs a trained retrieval conditioner (RetrievalAugmentedPipeline.from_export); "
-                "use mode='reference' for training-free retrieval"
+                f"mode must be 'auto' or one of {', '.join(RETRIEVAL_MODES.names())}; got {mode!r}"
             )
+        mode_class: type[RetrievalMode] = RETRIEVAL_MODES.get(mode)
+        mode_class.check(self)
 
-        # 1. Check inputs and get the neighbours
+        # 1. Check inputs and get the neighbours; the mode's hooks (none: the stock pipeline; a conditioner
+        #    without neighbours: its null tokens, the baseline on the same weights)
         self.check_inputs(prompt, height, width, None, negative_prompt)
         per_prompt = self._neighbours_per_prompt(
             neighbours, knowledge_base, prompts, k, retrieval_target, retrieval_filters
@@ -381,7 +277,12 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         retrieval = per_prompt is not None
         if guidance.scheme == "interleaved" and not retrieval:
             raise ValueError("interleaved guidance needs neighbours (pass neighbours= or knowledge_base=)")
-        tokens_mode = conditioner is not None and (mode == "conditioned" or not retrieval)
+        options = ModeOptions(layers, reference_weight, use_boxes, target_boxes, blend, reference_seed)
+        method: RetrievalMode | None = None
+        if retrieval:
+            method = mode_class(self, per_prompt, num_images_per_prompt, options)
+        elif conditioner is not None:
+            method = RETRIEVAL_MODES.get("conditioned")(self, None, num_images_per_prompt, options)
         self._guidance_scale = guidance.guidance_scale
         self._guidance_rescale = 0.0
         self._clip_skip = None
@@ -401,24 +302,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
         text_states = {"cond": prompt_embeds, "text_only": prompt_embeds}
         if two_branches:
             text_states.update(uncond=negative_prompt_embeds, retrieval_only=negative_prompt_embeds)
-        if tokens_mode:
-            null = conditioner.null_tokens(rows).to(device, prompt_embeds.dtype)  # (B, T, C)
-            ret = null
-            if retrieval:
-                ks = {len(n) for n in per_prompt}
-                if len(ks) != 1:
-                    raise ValueError(f"conditioned mode needs the same k for every prompt, got {sorted(ks)}")
-                image_emb = torch.stack([n.image_embeds for n in per_prompt]).repeat_interleave(
-                    num_images_per_prompt, 0
-                )
-                text_emb = torch.stack([n.text_embeds for n in per_prompt]).repeat_interleave(
-                    num_images_per_prompt, 0
-                )
-                ret = conditioner(image_emb.to(device), text_emb.to(device)).to(
-                    prompt_embeds.dtype
-                )  # (B, T, C)
-            extra = {"cond": ret, "retrieval_only": ret, "text_only": null, "uncond": null}
-            text_states = {b: torch.cat([s, extra[b]], dim=1) for b, s in text_states.items()}
+        if method is not None:
+            text_states = method.encoder_states(text_states, rows)
 
         # 4. Prepare timesteps
         timesteps, num_inference_steps = retrieve_timesteps(self.scheduler, num_inference_steps, device)
@@ -438,52 +323,23 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                 guidance_scale_tensor, embedding_dim=self.unet.config.time_cond_proj_dim
             ).to(device=device, dtype=latents.dtype)
 
-        # 7. Prepare reference attention (training-free mode): references, state, processors
-        processors: dict[str, Any] = {}
-        use_reference = retrieval and mode == "reference"
-        if use_reference:
-            state, ref_latents, ref_states = self._reference_setup(
-                per_prompt, num_images_per_prompt, height, width, tuple(latents.shape[-2:]), reference_weight,
-                use_boxes, prompt_embeds.dtype,
-            )  # fmt: skip
-            processors = reference_processors(self.unet, resolve_layers(self.unet, layers), state)
-            ref_generator = torch.Generator(device="cpu").manual_seed(int(reference_seed))
+        # 7. Prepare the mode (references and processors, or the blended subjects)
+        if method is not None:
+            method.prepare(height, width, latents, prompt_embeds.dtype)
 
-        # 7b. Prepare neighbour blending: each image's top neighbour moved to its box, encoded and fitted
-        blender = None
-        if retrieval and mode == "blend":
-            blender = self._blend_setup(
-                per_prompt, target_boxes, num_images_per_prompt, height, width, blend, reference_seed
-            )
-
-        # 8. Denoising loop (reference processors installed for the loop only)
+        # 8. Denoising loop (the mode's processors installed for the loop only)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
         self._num_timesteps = len(timesteps)
         with (
-            attn_processors_installed(self.unet, processors),
+            attn_processors_installed(self.unet, method.processors() if method is not None else {}),
             self.progress_bar(total=num_inference_steps) as progress_bar,
         ):
             for i, t in enumerate(timesteps):
                 branches = BRANCHES[step_kinds[i]] if two_branches else ("cond",)
 
-                # 8.1 Record: neighbours noised to t; keys / values cached once per branch that uses them
-                if use_reference:
-                    record = tuple(b for b in branches if state.needs_references(b))
-                    noise = randn_tensor(
-                        ref_latents.shape, generator=ref_generator, device=device, dtype=ref_latents.dtype
-                    )
-                    ref_t = self.scheduler.add_noise(ref_latents, noise, t.reshape(1))  # (R, 4, h, w)
-                    ref_input = torch.cat([ref_t] * len(record))
-                    if hasattr(self.scheduler, "scale_model_input"):
-                        ref_input = self.scheduler.scale_model_input(ref_input, t)
-                    ref_cond = (
-                        None if timestep_cond is None else timestep_cond[:1].expand(ref_input.shape[0], -1)
-                    )
-                    with state.recording(record):
-                        self.unet(
-                            ref_input, t, encoder_hidden_states=torch.cat([ref_states[b] for b in record]),
-                            timestep_cond=ref_cond, return_dict=False,
-                        )  # fmt: skip
+                # 8.1 The mode before the UNet call (reference: record the neighbours' keys / values)
+                if method is not None:
+                    method.before_unet(t, branches, timestep_cond)
 
                 # 8.2 Expand the latents: one chunk per branch
                 latent_model_input = torch.cat([latents] * len(branches)) if len(branches) > 1 else latents
@@ -496,8 +352,7 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                     if len(branches) > 1
                     else text_states["cond"]
                 )
-                attending = state.attending(branches) if use_reference else contextlib.nullcontext()
-                with attending:
+                with method.attending(branches) if method is not None else contextlib.nullcontext():
                     noise_pred = self.unet(
                         latent_model_input,
                         t,
@@ -507,15 +362,15 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                         else timestep_cond.repeat(len(branches), 1),
                         return_dict=False,
                     )[0]
-                if use_reference:
-                    state.cache.clear()
+                if method is not None:
+                    method.after_unet()
 
                 # 8.4 Guidance: baseline + w * (full - baseline)
                 if len(branches) > 1:
                     baseline, full = noise_pred.chunk(2)
                     noise_pred = combine_guidance(baseline, full, guidance.scale(step_kinds[i]))
 
-                # 8.5 Compute the previous noisy sample x_t -> x_t-1
+                # 8.5 Compute the previous noisy sample x_t -> x_t-1, then the mode's correction (blend)
                 latents = scheduler_step(
                     self,
                     i,
@@ -528,8 +383,8 @@ class RetrievalAugmentedPipeline(StableDiffusionPipeline):
                     num_warmup_steps,
                     callback_on_step_end,
                 )
-                if blender is not None:
-                    latents = blender.after_step(self.scheduler, latents, i, timesteps)
+                if method is not None:
+                    latents = method.after_step(latents, i, timesteps)
 
         # 9. Decode
         image, has_nsfw_concept = decode_latents(

@@ -22,7 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from toyworld.entities import entity_bucket
+from toyworld.vocab import ENTITY_NAMES
+from toyworld.world import ShapesWorld
 from workbench.io import load_image
+
+from .entity_scenes import emblem_view
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -223,9 +228,6 @@ class ToyEntitySource:
         image_size: int = 64,
         entities: Sequence[str] | None = None,
     ) -> None:
-        from toyworld.vocab import ENTITY_NAMES
-        from toyworld.world import ShapesWorld
-
         if views_per_entity < 1:
             raise SourceError(f"views_per_entity must be >= 1, got {views_per_entity}")
         self.entities = list(entities) if entities is not None else list(ENTITY_NAMES)
@@ -244,18 +246,12 @@ class ToyEntitySource:
 
     def scene(self, index: int):
         """The :class:`~toyworld.scene.Scene` of item ``index``."""
-        from toyworld.vocab import ENTITY_NAMES
-
-        from .entity_scenes import emblem_view
-
         name, view = self.entities[index // self.views], index % self.views
         return emblem_view(
             np.random.default_rng([self.seed, ENTITY_NAMES.index(name), view]), name, seed=index
         )
 
     def item(self, index: int) -> KBItem:
-        from toyworld.entities import entity_bucket
-
         if not 0 <= index < len(self):
             raise IndexError(f"item {index} out of range for {len(self)} catalogue views")
         scene = self.scene(index)

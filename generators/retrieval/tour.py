@@ -15,6 +15,7 @@ from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
 from generators.retrieval.retriever import retrieve
 from generators.retrieval.sources import ToyEntitySource
 from workbench.experiments_builtin.steps import register_tour_step
+from workbench.sampling import WORKBENCH_SAMPLING
 
 TOUR_PROMPT = "a blorft emblem in the center"  # an entity the toy generator never saw in training
 TOUR_ENTITIES = ("blorft", "zorvik", "quaddle", "xandro")
@@ -47,10 +48,9 @@ def tour_retrieval(ctx, result) -> None:
             TOUR_PROMPT,
             neighbours=neighbours if use else None,
             mode="blend" if use else "auto",
-            guidance=GuidanceConfig(scheme="single", guidance_scale=5.0),
+            guidance=GuidanceConfig(scheme="single", guidance_scale=WORKBENCH_SAMPLING.guidance_scale),
             target_boxes=[prompt_box(TOUR_PROMPT, entity)] if use and entity else None,
-            num_inference_steps=25,
-            guidance_scale=5.0,
+            **WORKBENCH_SAMPLING.as_dict(),
             generator=ctx.runtime.generator("tour", "retrieval"),
             output_type="pt",
         )

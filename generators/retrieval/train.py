@@ -55,6 +55,7 @@ from toyworld.train.data import encode_prompts, step_generator
 from toyworld.train.loop import EMA, default_work_dir, warm_start_module
 from toyworld.train.model_card import write_model_card
 from toyworld.world import ShapesWorld
+from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,6 @@ class RetrievalTrainer:
         kb_dir: str | Path | None = None,
         neighbour_key: str = "entity",
     ) -> None:
-        from workbench.runtime import Runtime
-
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.k = int(seed), int(batch_size), int(num_neighbours)
         self.text_drop, self.retrieval_drop, self.snr_gamma = (
@@ -130,10 +129,12 @@ class RetrievalTrainer:
         self.lr, self.conditioner_lr = float(lr), float(conditioner_lr)
         runtime = Runtime(seed=seed, device="cpu")
         if pipeline is None:
+            # deferred: torch, diffusers, transformers (loaded on first use)
             from workbench.loading import load_sd_pipeline
 
             pipeline = load_sd_pipeline("toy", runtime)
         if embedder is None:
+            # deferred: torch, diffusers, transformers (loaded on first use)
             from workbench.loading import load_clip
 
             embedder = ClipEmbedder(*load_clip("toy", runtime), name="toy")
@@ -353,7 +354,7 @@ class RetrievalTrainer:
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         out_dir = Path(out_dir)
-        self.pipeline().save_export(out_dir, half=True)
+        self.pipeline().save_pretrained(out_dir, half=True)
         write_model_card(
             out_dir,
             "Toy retrieval-conditioned Stable Diffusion (Re-Imagen style)",

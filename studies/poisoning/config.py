@@ -11,6 +11,7 @@ from attacks.masterprints.mitigations.detector_data import DetectorSetConfig
 from generators.retrieval.index import IndexSettings
 from studies.mining import MiningSection
 from workbench.config import ConfigSection, ExperimentConfig
+from workbench.sampling import SamplingSection
 
 __all__ = ["PoisoningConfig"]
 
@@ -64,18 +65,17 @@ class DefenceSection(ConfigSection):
     shifts: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.25, 0.5])
 
 
-class RagSection(ConfigSection):
+class RagSection(SamplingSection):
     """Downstream: retrieval-augmented generation (training-free reference attention) with the clean and
     the poisoned base, on held-out entities (scene prompts) and held-out classes (the class query);
-    text-to-image retrieval of the prompt (see :mod:`studies.poisoning.rag`)."""
+    text-to-image retrieval of the prompt (see :mod:`studies.poisoning.rag`). Steps and guidance scale:
+    the workbench's sampling defaults unless set."""
 
     enabled: bool = True
     entities: int = Field(4, ge=0)
     classes: int = Field(4, ge=0)
     prompts_per_entity: int = Field(1, ge=1)
     k: int = Field(2, ge=1)
-    num_inference_steps: int = Field(20, ge=1)
-    guidance_scale: float = Field(5.0, ge=0)
     batch_size: int = Field(8, ge=1)
 
 

@@ -41,9 +41,13 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "bench_paraphrase.py": (["--model", "dummy", "--images", "2", "--steps", "2", "--repeats", "1"], ""),
     "bench_population.py": (
         ["--popsize", "4", "--repeats", "1", "--rounds", "1", "--space", "pixels", "--generations", "1"], "speed-up"),
+    "bench_treering_inversion.py": (["--images", "2", "--steps", "2", "--variants", "ddim"], "TPR@1%FPR"),
     "bench_ssim_psnr.py": (["--n", "4", "--size", "32", "--repeats", "1", "--threads", "1"], "speed-up"),
     "claims_over_seeds.py": (["--claims", "layout", "--seeds", "0", "--output", "{tmp}/claims"], "== "),
     "gpu_suite.py": ([], ""),
+    "masterprints_latent_probe.py": (
+        ["--clip", "toyworld/models/clip", "--config", "examples/masterprints_adam_latent.yaml", "--seeds", "0",
+         "--set", "budget.evaluations=4"], "fooling_accuracy: mean"),
     "real_size.py": (["table", "benchmarks/results/real_size_cpu.jsonl"], "|"),
 }  # fmt: skip
 

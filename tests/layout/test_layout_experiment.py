@@ -18,7 +18,7 @@ def _cfg(tmp_path, **kw):
         models={"sd": "dummy", "judge": "random", "clip": "dummy", "gligen": "none"},
         prompts={"counts": {2: 2, 3: 1}},
         methods=["stock", "box_guidance", "regions"],
-        num_inference_steps=2,
+        generation={"num_inference_steps": 2},
         batch_size=2,
         box_guidance={"guided_steps": 1},
         grid_images=1,

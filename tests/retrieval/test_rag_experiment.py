@@ -15,7 +15,8 @@ CONFIG = {
     "experiment": "entity-draw-bench",
     "models": {"sd": "dummy", "clip": "dummy", "conditioned": "auto"},
     "knowledge_base": {"views_per_entity": 2},
-    "bench": {"entities_per_bucket": 1, "prompts_per_entity": 1, "num_inference_steps": 2},
+    "bench": {"entities_per_bucket": 1, "prompts_per_entity": 1},
+    "generation": {"num_inference_steps": 2},
     "retrieval": {"k": 2, "modes": ["reference", "blend"], "blend": {"inversion_steps": 2}},
     "guidance": {"ratio_sweep": [0.0, 1.0]},
 }
@@ -129,7 +130,7 @@ def test_bench_with_a_trained_export(tmp_path):
     cond = RetrievalConditioner(
         embed_dim=dummy_clip()[0].config.projection_dim, cross_attention_dim=32, num_neighbours=2
     )
-    RetrievalAugmentedPipeline.from_pipe(sd, retrieval_conditioner=cond).save_export(tmp_path / "export")
+    RetrievalAugmentedPipeline.from_pipe(sd, retrieval_conditioner=cond).save_pretrained(tmp_path / "export")
     data = {
         **CONFIG,
         "output_dir": str(tmp_path / "runs"),

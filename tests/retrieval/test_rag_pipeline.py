@@ -123,12 +123,12 @@ def test_conditioned_mode_and_export(tmp_path, sd_pipe, neighbours, kb):
         PROMPTS, generator=_gen(0, 2), num_inference_steps=2, output_type="pt"
     ).images  # null tokens
     assert (without - out.images).abs().max() > 1e-4
-    pipe.save_export(tmp_path / "export")
+    pipe.save_pretrained(tmp_path / "export")
     loaded = RetrievalAugmentedPipeline.from_export(tmp_path / "export")
     loaded.set_progress_bar_config(disable=True)
     again = loaded(PROMPTS, neighbours=neighbours, generator=_gen(0, 2), **kw).images
     assert torch.allclose(again, out.images, atol=1e-6)
-    pipe.save_export(tmp_path / "half", half=True)  # float16 on disk, float32 once loaded
+    pipe.save_pretrained(tmp_path / "half", half=True)  # float16 on disk, float32 once loaded
     half = RetrievalAugmentedPipeline.from_export(tmp_path / "half")
     assert half.unet.dtype == half.retrieval_conditioner.dtype == torch.float32
     half.set_progress_bar_config(disable=True)

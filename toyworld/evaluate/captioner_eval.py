@@ -8,6 +8,7 @@ import torch
 
 from workbench.runs.items import map_batches
 
+from ..pixels import normalize
 from ..world import ShapesWorld, parse_caption
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 def caption_images(
     model, tokenizer, images: torch.Tensor, batch: int = 64, max_new_tokens: int = 48
 ) -> list[str]:
-    from ..pixels import normalize
-
     out: list[str] = []
     for i in range(0, len(images), batch):
         ids = model.generate(

@@ -8,6 +8,7 @@ import torch
 
 from workbench.runs.items import map_batches
 
+from ..pixels import normalize
 from ..vocab import COLOR_NAMES, SHAPES
 from ..world import ShapesWorld
 
@@ -34,8 +35,6 @@ def _embed_text(model, tokenizer, texts: list[str], batch: int = 256) -> torch.T
 
 @torch.no_grad()
 def _embed_images(model, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    from ..pixels import normalize
-
     outs = []
     for i in range(0, len(images), batch):
         f = model.get_image_features(pixel_values=normalize(images[i : i + batch]).to(_device(model)))

@@ -65,8 +65,8 @@ def evaluate_all(
     out: dict[str, Any] = {"seed": seed, "n": n}
     if "judge" in sections:
         if (models_dir / "judge" / "config.json").exists():
-            from ..judge import ShapesJudge
-            from ..train.judge import evaluate_judge
+            from ..judge import ShapesJudge  # deferred: diffusers
+            from ..train.judge import evaluate_judge  # deferred: PIL, diffusers, numpy, scipy
 
             judge = ShapesJudge.from_pretrained(models_dir / "judge").eval().to(device)
             out["judge"] = evaluate_judge(judge, n=n, seed=seed, runtime=runtime, batch=_batch(batch, 128))
@@ -77,7 +77,7 @@ def evaluate_all(
         if (clip_dir / "config.json").exists():
             from transformers import CLIPModel, CLIPTokenizer
 
-            from .clip_eval import evaluate_clip
+            from .clip_eval import evaluate_clip  # deferred: PIL, numpy
 
             model = CLIPModel.from_pretrained(clip_dir).eval().to(device)
             tok = CLIPTokenizer.from_pretrained(clip_dir)
@@ -90,7 +90,7 @@ def evaluate_all(
         if (models_dir / "vae" / "config.json").exists():
             from diffusers import AutoencoderKL
 
-            from .vae_eval import evaluate_vae
+            from .vae_eval import evaluate_vae  # deferred: PIL, diffusers, numpy
 
             vae = AutoencoderKL.from_pretrained(models_dir / "vae").eval().to(device)
             out["vae"] = evaluate_vae(
@@ -103,8 +103,8 @@ def evaluate_all(
         if (models_dir / "sd" / "model_index.json").exists() and (judge_dir / "config.json").exists():
             from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-            from ..judge import ShapesJudge
-            from .sd_eval import evaluate_sd
+            from ..judge import ShapesJudge  # deferred: diffusers
+            from .sd_eval import evaluate_sd  # deferred: PIL, diffusers, numpy, scipy
 
             pipe = StableDiffusionPipeline.from_pretrained(models_dir / "sd").to(device)
             i2i = StableDiffusionImg2ImgPipeline(**pipe.components)
@@ -132,7 +132,7 @@ def evaluate_all(
         if (models_dir / "captioner" / "config.json").exists():
             from transformers import BertTokenizer, BlipForConditionalGeneration
 
-            from .captioner_eval import evaluate_captioner
+            from .captioner_eval import evaluate_captioner  # deferred: PIL, numpy
 
             model = BlipForConditionalGeneration.from_pretrained(models_dir / "captioner").eval().to(device)
             tok = BertTokenizer.from_pretrained(models_dir / "captioner")

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from workbench.runs.items import map_batches
+from workbench.sampling import WORKBENCH_SAMPLING
 
+from ..judge import ShapesJudge
 from ..judge.matching import match_boxes
+from ..train.registry import MODELS_DIR
 from ..world import ShapesWorld
 from .text_states import text_state_cosines
 
@@ -20,9 +23,6 @@ if TYPE_CHECKING:
 
 
 def _load_judge(models_dir: Path | None = None):
-    from ..judge import ShapesJudge
-    from ..train.registry import MODELS_DIR
-
     path = (models_dir or MODELS_DIR) / "judge"
     if not (path / "config.json").exists():
         return None
@@ -34,8 +34,8 @@ def generate(
     pipe,
     prompts: list[str],
     seed: int,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     batch: int = 16,
     start: int = 0,
 ) -> torch.Tensor:
@@ -121,8 +121,8 @@ def evaluate_sd(
     judge,
     n: int = 100,
     seed: int = 999,
-    steps: int = 25,
-    guidance: float = 5.0,
+    steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     runtime: Runtime | None = None,
     batch: int = 16,
 ) -> dict[str, float]:

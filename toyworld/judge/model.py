@@ -41,7 +41,7 @@ class Detection:
 
     @property
     def position(self) -> str:
-        from ..scene import ObjectSpec
+        from ..scene import ObjectSpec  # deferred: numpy
 
         return ObjectSpec(self.shape, self.color, box=self.box).position
 

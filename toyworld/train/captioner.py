@@ -104,7 +104,7 @@ class CaptionerTrainer(EMATrainer):
         self.vae = None
         if vae_frac > 0:
             if vae is None:
-                from .unet import load_frozen_parts
+                from .unet import load_frozen_parts  # deferred: diffusers
 
                 vae = load_frozen_parts()[0]
             self.vae = vae.eval().requires_grad_(False).to(self.device)
@@ -174,7 +174,7 @@ class CaptionerTrainer(EMATrainer):
         return BlipProcessor(image_processor=ip, tokenizer=self.tokenizer)
 
     def evaluate(self) -> dict[str, float]:
-        from ..evaluate.captioner_eval import evaluate_captioner
+        from ..evaluate.captioner_eval import evaluate_captioner  # deferred: PIL
 
         return evaluate_captioner(self.ema_model(), self.tokenizer, n=100, seed=4242)
 

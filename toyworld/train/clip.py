@@ -274,7 +274,7 @@ class CLIPTrainer(EMATrainer):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        from ..evaluate.clip_eval import evaluate_clip
+        from ..evaluate.clip_eval import evaluate_clip  # deferred: PIL
 
         return evaluate_clip(self.ema_model(), self.tokenizer, n=200, seed=4242, retrieval_n=200)
 

@@ -1,10 +1,8 @@
 """Compact storage of exported diffusers pipelines: the package ships its toy models under a size budget.
 
-The diffusers models of a pipeline (UNet, VAE, adapters) are written with float16 weights, half their
-float32 size; ``from_pretrained`` casts them back to the float32 the models are built in, so stock loading
-(``StableDiffusionPipeline.from_pretrained(dir)``) is unchanged and predictions move only by the rounding of
-the weights (relative ~5e-4). transformers models (the text encoder) keep float32: transformers loads a
-checkpoint in the dtype it was saved in.
+The diffusers models of a pipeline (UNet, VAE, adapters) are written with float16 weights
+(:func:`save_pipeline_half`, :func:`save_model_half`, from :mod:`workbench.loading.storage`); stock loading
+(``StableDiffusionPipeline.from_pretrained(dir)``) is unchanged.
 
 Weight files shared between shipped folders (the VAE of every toy SD, their text encoder) are stored once:
 :func:`link_duplicates` replaces each copy by a relative symlink to one file, which the stock
@@ -17,34 +15,16 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 from collections import defaultdict
 from pathlib import Path
 
-from diffusers import DiffusionPipeline, ModelMixin
+from workbench.loading.storage import save_model_half, save_pipeline_half
 
 __all__ = ["link_duplicates", "save_model_half", "save_pipeline_half", "unshare"]
 
 WEIGHT_SUFFIX = ".safetensors"
-
-
-def save_model_half(model: ModelMixin, folder: str | Path) -> Path:
-    """Save a diffusers ``model`` in ``folder`` with float16 weights, leaving ``model`` itself untouched."""
-    folder = Path(folder)
-    copy.deepcopy(model).half().save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-def save_pipeline_half(pipe: DiffusionPipeline, folder: str | Path) -> Path:
-    """``pipe.save_pretrained(folder)`` with every diffusers model component stored in float16."""
-    folder = Path(folder)
-    pipe.save_pretrained(folder, safe_serialization=True)
-    for name, component in pipe.components.items():
-        if isinstance(component, ModelMixin):
-            save_model_half(component, folder / name)
-    return folder
 
 
 def _digest(path: Path) -> str:

@@ -244,7 +244,7 @@ class UNetTrainer(EMATrainer):
         ).to(self.device)
 
     def evaluate(self) -> dict[str, float]:
-        from ..evaluate.sd_eval import evaluate_sd_quick
+        from ..evaluate.sd_eval import evaluate_sd_quick  # deferred: PIL, scipy
 
         return evaluate_sd_quick(self.pipeline(), n=32, seed=4242)
 

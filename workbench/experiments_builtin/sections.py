@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from workbench.config import ConfigSection
 from workbench.generation import GENERATORS, generator_config
+from workbench.sampling import Sampling, SamplingSection
 
 MAX_PROMPT_CHARS = 10_000
 """The longest prompt accepted (text encoders read the first 77 tokens; a longer prompt is a mistake)."""
@@ -19,7 +20,7 @@ DEFAULT_PROMPTS = [
 ]
 
 
-class GenerateSection(ConfigSection):
+class GenerateSection(SamplingSection):
     """Text-to-image generation.
 
     Args:
@@ -27,8 +28,8 @@ class GenerateSection(ConfigSection):
             trained, else dummy), or a preset name, hub id or local pipeline folder.
         prompts: one or more non-blank prompts of at most :data:`MAX_PROMPT_CHARS` characters.
         images_per_prompt: images generated per prompt.
-        num_inference_steps: denoising steps.
-        guidance_scale: classifier-free guidance scale (<= 1 disables it).
+        num_inference_steps: denoising steps (unset: the method's, :attr:`Generator.sampling`).
+        guidance_scale: classifier-free guidance scale, <= 1 disables it (unset: the method's).
         image_size: square output side, a multiple of 8; ``None`` uses the pipeline's default.
         batch_size: images per pipeline call (also the unit of checkpointing).
         method: the registered generator (:data:`workbench.generation.GENERATORS`) that makes the images;
@@ -39,12 +40,14 @@ class GenerateSection(ConfigSection):
     model: str = "dummy"
     prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS), min_length=1)
     images_per_prompt: int = Field(2, ge=1, le=10_000)
-    num_inference_steps: int = Field(2, ge=1, le=1000)
-    guidance_scale: float = Field(5.0, ge=0.0)
     image_size: int | None = Field(None, ge=8, le=2048)
     batch_size: int = Field(1, ge=1, le=1024)
     method: str = "stock"
     method_options: dict[str, Any] = Field(default_factory=dict)
+
+    def default_sampling(self) -> Sampling:
+        """The chosen method's own sampling (an unknown method is refused by the next check)."""
+        return GENERATORS.get(self.method).sampling if self.method in GENERATORS else self.defaults
 
     @model_validator(mode="after")
     def _known_method(self) -> GenerateSection:

@@ -64,7 +64,7 @@ _LOADER_NAMES = frozenset(
 
 def __getattr__(name: str):
     if name in _LOADER_NAMES:
-        from . import loaders
+        from . import loaders  # deferred: numpy, torch
 
         return getattr(loaders, name)
     raise AttributeError(f"module 'workbench.loading' has no attribute {name!r}")

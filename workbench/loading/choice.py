@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from workbench.dummy import dummy_clip, dummy_sd_pipeline
+from workbench.loading import resolve_model
 from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -17,7 +19,6 @@ def resolve_choice(choice: str, kind: str) -> str:
     """``"auto"`` -> ``"toy"`` when the toy model of ``kind`` is available here, else ``"dummy"``."""
     if choice != AUTO:
         return choice
-    from workbench.loading import resolve_model
 
     resolved = resolve_model("toy", kind=kind)
     if resolved.available:
@@ -32,10 +33,9 @@ def build_sd_pipeline(choice: str, runtime: Runtime, image_size: int | None = No
     """``(txt2img pipeline, description)`` for a model choice."""
     name = resolve_choice(choice, "sd")
     if name == DUMMY:
-        from workbench.dummy import dummy_sd_pipeline
-
         pipe = dummy_sd_pipeline(runtime=runtime, image_size=image_size or 32)
         return pipe, "dummy (random-weight SD-1.5-shaped components; the images are noise-like by design)"
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import load_sd_pipeline
 
     pipe = load_sd_pipeline(name, runtime)
@@ -49,11 +49,9 @@ def build_clip(choice: str, runtime: Runtime) -> tuple[Any, Any, str] | None:
         return None
     name = resolve_choice(choice, "clip")
     if name == DUMMY:
-        from workbench.dummy import dummy_clip
-
         model, processor = dummy_clip(runtime=runtime)
         return model, processor, "dummy (random-weight CLIP)"
-    from workbench.loading import load_clip
+    from workbench.loading import load_clip  # deferred: torch, diffusers, transformers (loaded on first use)
 
     model, processor = load_clip(name, runtime)
     return model, processor, name

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.plugins import load_plugins
+
 from .errors import ModelNotAvailableError
 from .hub import _how_to_get, _hub_cache_dir, hub_offline
 
@@ -42,8 +44,6 @@ def register_preset(preset: Preset) -> Preset:
 
 def presets() -> dict[str, Preset]:
     """Every preset: the built-in hub presets and those the plugins register."""
-    from workbench.plugins import load_plugins
-
     load_plugins()
     return PRESETS
 

@@ -103,6 +103,7 @@ def real_sd_pipeline(
     dtype: torch.dtype = torch.float32,
 ) -> Any:
     """A real-size random-weight pipeline of ``kind`` (``txt2img``, ``img2img``), built in memory."""
+    # deferred: torch, diffusers, transformers (loaded on first use)
     from workbench.loading import sd_pipeline_class
 
     cls = sd_pipeline_class(kind)

@@ -29,6 +29,7 @@ from workbench.runs.lock import RunLock, RunLockedError, stale_message
 from workbench.runs.manifest import OutputManifest
 from workbench.runs.metadata import git_info, host_info, now_iso, package_versions
 from workbench.runs.metrics import MetricsLog
+from workbench.runs.summary import write_run_report
 from workbench.runtime import Runtime
 
 T = TypeVar("T")
@@ -219,7 +220,6 @@ class RunContext:
         """Store the report's sections in ``report/`` and (re)write ``report.html``."""
         if not self.is_main:
             return None
-        from workbench.runs.summary import write_run_report
 
         folder = self.dir / REPORT_DIR
         if (folder / ASSETS_DIR).is_dir():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import ConfigError, ExperimentConfig, read_config_file, validate_config
+from workbench.experiments import get_experiment
 from workbench.logging_utils import DATE_FORMAT, LOG_FORMAT
 from workbench.runs.context import (
     CONFIG_FILE,
@@ -80,8 +81,6 @@ def run_experiment(
     Raises:
         RunLockedError: another live process works in the folder (nothing was written).
     """
-    from workbench.experiments import get_experiment
-
     spec = get_experiment(cfg.experiment)
     runtime = make_runtime(cfg)
     if not runtime.is_main:  # one voice on the console: the main process's

@@ -7,8 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from attacks.image import IMAGE_ATTACKS
+from attacks.watermarks import WATERMARKS
 from attacks.watermarks.bench.report import MATCHED_SSIM_LEVELS
 from workbench.config import ExperimentConfig
+from workbench.sampling import SamplingSection
 
 DEFAULT_PHOTOS = [
     "astronaut",
@@ -67,8 +70,6 @@ class AttackSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        from attacks.image import IMAGE_ATTACKS
-
         if name not in IMAGE_ATTACKS:
             raise ValueError(f"unknown attack {name!r}; known: {', '.join(IMAGE_ATTACKS.names())}")
         return name
@@ -83,20 +84,17 @@ class AttackSpec(BaseModel):
         return self.label or self.name
 
 
-class GenerationSection(BaseModel):
+class GenerationSection(SamplingSection):
     """How the "AI-generated" benchmark images are made: prompts from the shapes world, DDIM.
 
     Args:
         num_images: generated images (0 for photographs only).
         num_inference_steps, guidance_scale: DDIM generation settings (also used by Tree-Ring and
-            Gaussian Shading, whose inversion uses ``num_inference_steps`` steps).
+            Gaussian Shading, whose inversion uses ``num_inference_steps`` steps); unset, the
+            workbench's (:data:`~workbench.sampling.WORKBENCH_SAMPLING`).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     num_images: int = Field(32, ge=0)
-    num_inference_steps: int = Field(25, ge=1)
-    guidance_scale: float = 5.0
 
 
 class PhotoSection(BaseModel):
@@ -159,8 +157,6 @@ class WatermarkBenchConfig(ExperimentConfig):
     @field_validator("watermarks")
     @classmethod
     def _known_watermarks(cls, names: list[str]) -> list[str]:
-        from attacks.watermarks import WATERMARKS
-
         for name in names:
             if name not in WATERMARKS:
                 raise ValueError(f"unknown watermark {name!r}; known: {', '.join(WATERMARKS.names())}")
@@ -203,8 +199,6 @@ class WatermarkBenchConfig(ExperimentConfig):
     def attack_config(self, spec: AttackSpec) -> dict[str, Any]:
         """The attack's config fields: ``attack_options[name]``, then the spec's ``options``; the
         ``paraphrase`` captioner and every model-backed attack's model default to the config's."""
-        from attacks.image import IMAGE_ATTACKS
-
         fields = IMAGE_ATTACKS.get(spec.name).config_class.model_fields
         base: dict[str, Any] = {}
         if "model" in fields:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from attacks.image.models import AttackModels
+from attacks.paraphrase.captioners import TransformersCaptioner, load_captioner
+from workbench.dummy import dummy_captioner, dummy_clip, dummy_sd_pipeline
+from workbench.loading import ModelNotAvailableError, resolve_model
 from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -43,8 +46,7 @@ class BenchModels:
 
 def load_judge(name: str) -> Any:
     """The shapes-world judge of a preset (``toy``) or folder."""
-    from toyworld.judge import ShapesJudge
-    from workbench.loading import ModelNotAvailableError, resolve_model
+    from toyworld.judge import ShapesJudge  # deferred: diffusers
 
     resolved = resolve_model(name, kind="judge")
     if not resolved.available or resolved.local_path is None:
@@ -63,15 +65,12 @@ def load_bench_models(
     """
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    from attacks.paraphrase.captioners import TransformersCaptioner, load_captioner
-
     notes: list[str] = []
     if model == DUMMY:
-        from workbench.dummy import dummy_sd_pipeline
-
         txt2img = dummy_sd_pipeline("txt2img", runtime=runtime)
         notes.append("model 'dummy': random-weight SD components; the numbers only show that the code runs")
     else:
+        # deferred: torch, diffusers, transformers (loaded on first use)
         from workbench.loading import load_sd_pipeline
 
         txt2img = load_sd_pipeline(model, runtime, kind="txt2img")
@@ -81,10 +80,9 @@ def load_bench_models(
 
     clip_pair = None
     if clip == DUMMY:
-        from workbench.dummy import dummy_clip
-
         clip_pair = dummy_clip(runtime=runtime)
     elif clip is not None:
+        # deferred: torch, diffusers, transformers (loaded on first use)
         from workbench.loading import load_clip
 
         clip_pair = load_clip(clip, runtime)
@@ -100,8 +98,6 @@ def load_bench_models(
     captioners: dict[str, Any] = {}
     for name in sorted(set(captioner_names)):
         if name == DUMMY:
-            from workbench.dummy import dummy_captioner
-
             captioners[name] = TransformersCaptioner(*dummy_captioner(runtime=runtime), max_new_tokens=12)
         else:
             captioners[name] = load_captioner(name, runtime)

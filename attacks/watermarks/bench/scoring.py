@@ -32,8 +32,8 @@ class Scorer:
         self.notes: list[str] = []
         self.clip_i = self.clip_t = None
         if clip is not None:
-            from metrics.embedding.clip_i import CLIPImageScore
-            from metrics.embedding.clip_t import CLIPTextScore
+            from metrics.embedding.clip_i import CLIPImageScore  # deferred: torchmetrics
+            from metrics.embedding.clip_t import CLIPTextScore  # deferred: torchmetrics
 
             # used per work item (cells are shared out by map_items): never synced across processes
             self.clip_i = CLIPImageScore(*clip, sync_on_compute=False)
@@ -42,7 +42,7 @@ class Scorer:
         self.lpips = None
         if lpips:
             try:
-                from metrics.image.lpips import LPIPS
+                from metrics.image.lpips import LPIPS  # deferred: torchmetrics
 
                 self.lpips = LPIPS(net="alex", sync_on_compute=False)
             except (FileNotFoundError, OSError) as err:
@@ -67,7 +67,7 @@ class Scorer:
         self, attacked: torch.Tensor, reference: torch.Tensor, captions: list[str], generated: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Per-image metrics ``name -> (B,)`` (NaN where a metric does not apply)."""
-        from metrics.functional import peak_signal_noise_ratio, structural_similarity
+        from metrics.functional import peak_signal_noise_ratio, structural_similarity  # deferred: scipy
 
         b = attacked.shape[0]
         nan = torch.full((b,), math.nan, dtype=torch.float64)
@@ -108,7 +108,7 @@ def detection_summary(
 ) -> dict[str, Any]:
     """Bit accuracy, TPR at each FPR with its threshold, and ROC AUC of watermarked-and-attacked
     ``scores`` against the ``null_scores`` of clean, un-attacked images (metrics layer)."""
-    from metrics.functional import bit_accuracy, roc_auc, tpr_at_fpr
+    from metrics.functional import bit_accuracy, roc_auc, tpr_at_fpr  # deferred: scipy
 
     out: dict[str, Any] = {
         "bit_accuracy": float(bit_accuracy(bits, payload).mean()) if bits.shape[-1] else math.nan,

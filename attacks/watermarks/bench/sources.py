@@ -11,6 +11,7 @@ import torch
 
 from attacks.image.ops import resize
 from attacks.watermarks.inversion import ddim_pipeline
+from toyworld.world import ShapesWorld
 from workbench.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ class Sources:
 
 def shapes_prompts(seed: int, count: int) -> list[str]:
     """Captions of ``count`` shapes-world scenes (the held-out ``test`` split)."""
-    from toyworld.world import ShapesWorld
-
     world = ShapesWorld()
     return [world.scene(seed, PROMPT_SPLIT, i).caption() for i in range(count)]
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..energy import ENERGIES
 from ..processors import PLACES
 
 
@@ -46,8 +47,6 @@ class BoxGuidanceConfig(BaseModel):
     @field_validator("energy")
     @classmethod
     def _known_energy(cls, value: str) -> str:
-        from ..energy import ENERGIES
-
         if value not in ENERGIES:
             raise ValueError(
                 f"unknown layout energy {value!r}; allowed values: {', '.join(ENERGIES.names())}"

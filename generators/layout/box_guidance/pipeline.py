@@ -16,6 +16,7 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from diffusers.utils import BaseOutput
 
 from generators.sampling import decode_latents
+from workbench.sampling import PIPELINE_SAMPLING
 
 from ..common import AnyLayout, as_prompt_list, guidance_step_size, layouts_for, phrase_maps
 from ..energy import ENERGIES, SampleTargets
@@ -125,8 +126,8 @@ class StableDiffusionBoxGuidancePipeline(StableDiffusionPipeline):
         guidance: BoxGuidanceConfig | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps,
+        guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
         eta: float = 0.0,

@@ -33,6 +33,7 @@ import torch
 
 from toyworld.semantic import LAYOUT_CLASSES, downsample_classes, layout_from_objects, semantic_maps
 from toyworld.world import ShapesWorld
+from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
 
@@ -171,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=32, help="prompts per measure and seed")
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--steps", type=int, default=WORKBENCH_SAMPLING.num_inference_steps)
+    parser.add_argument("--guidance", type=float, default=WORKBENCH_SAMPLING.guidance_scale)
     parser.add_argument("--no-sd", action="store_true", help="skip the toy SD baseline")
     parser.add_argument("--sd-only", action="store_true", help="only the toy SD baseline")
     parser.add_argument("--threads", type=int, default=None)

@@ -28,6 +28,8 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from workbench.sampling import WORKBENCH_SAMPLING
+
 from .model import GCDPDenoiser
 from .scheduler import AbsorbingCategoricalScheduler
 
@@ -124,8 +126,8 @@ class GCDPPipeline(DiffusionPipeline):
         image: torch.Tensor | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 25,
-        guidance_scale: float = 5.0,
+        num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+        guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
         temperature: float = 1.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pt",

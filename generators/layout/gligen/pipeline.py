@@ -8,7 +8,10 @@ from typing import Any
 
 import torch
 
+from workbench.sampling import PIPELINE_SAMPLING, WORKBENCH_SAMPLING
+
 from ..common import AnyLayout, as_prompt_list, layouts_for
+from .adapter import gated_unet_with_adapter, is_adapter_folder, read_adapter
 from .model import GLIGEN_DIR
 
 
@@ -46,12 +49,11 @@ def load_gligen_pipeline(path: str | Path | None, runtime: Any, base: Any = None
     """
     from diffusers import StableDiffusionGLIGENPipeline
 
-    from .adapter import gated_unet_with_adapter, is_adapter_folder, read_adapter
-
     folder = Path(path) if path is not None else GLIGEN_DIR
     if is_adapter_folder(folder):
         meta = read_adapter(folder)
         if base is None:
+            # deferred: torch, diffusers, transformers (loaded on first use)
             from workbench.loading import load_sd_pipeline
 
             base = load_sd_pipeline(meta["base"], runtime, kind="txt2img")
@@ -81,8 +83,8 @@ def generate_grounded(
     prompt: str | Sequence[str],
     layout: AnyLayout | Sequence[AnyLayout],
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
-    num_inference_steps: int = 25,
-    guidance_scale: float = 7.5,
+    num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
+    guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
     scheduled_sampling_beta: float = 0.3,
     height: int | None = None,
     width: int | None = None,

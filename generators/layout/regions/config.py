@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from toyworld.vocab import BACKGROUND
+
 
 class RegionsConfig(BaseModel):
     """How region prompts are fused.
@@ -37,7 +39,6 @@ class RegionsConfig(BaseModel):
         the image held flat outside its boxes; elsewhere MultiDiffusion's random colours."""
         if name.split(":")[0] != "toy":
             return cls()
-        from toyworld.vocab import BACKGROUND
 
         return cls(bootstrap_color=BACKGROUND, background_bootstrap=True)
 

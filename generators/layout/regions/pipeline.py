@@ -16,6 +16,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from generators.sampling import decode_latents
 from workbench.latents import encode_images
+from workbench.sampling import PIPELINE_SAMPLING
 
 from ..common import AnyLayout, as_prompt_list, layouts_for
 from ..layout import LayoutError
@@ -87,8 +88,8 @@ class StableDiffusionRegionsPipeline(StableDiffusionPipeline):
         config: RegionsConfig | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = PIPELINE_SAMPLING.num_inference_steps,
+        guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
         negative_prompt: str | None = None,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,

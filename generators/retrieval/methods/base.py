@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.retrieval.blend import BlendConfig
 from generators.retrieval.guidance import GuidanceConfig
+from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
 from workbench.generation import GenerationRequest, Generator
 
 __all__ = ["RetrievalGenerator", "RetrievalOptions"]
@@ -47,8 +48,6 @@ class RetrievalGenerator(Generator):
     requires = ("neighbours",)
 
     def __init__(self, pipe: Any, config: RetrievalOptions | None = None) -> None:
-        from generators.retrieval.pipeline_retrieval import RetrievalAugmentedPipeline
-
         super().__init__(
             pipe
             if isinstance(pipe, RetrievalAugmentedPipeline)

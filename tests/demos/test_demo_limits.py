@@ -202,8 +202,6 @@ def test_five_spellings_load_one_copy_in_the_watermark_demo(models_root, monkeyp
 
 def test_five_spellings_load_one_copy_in_the_layout_and_multiconcept_demos(models_root, monkeypatch):
     from apps import layout_demo, multiconcept_demo
-    from workbench.loading import choice as models
-
     class Pipe:
         scheduler = type("S", (), {"config": {}})()
 
@@ -211,9 +209,9 @@ def test_five_spellings_load_one_copy_in_the_layout_and_multiconcept_demos(model
             pass
 
     loads: list[str] = []
-    monkeypatch.setattr(models, "build_sd_pipeline", lambda name, rt: loads.append(name) or (Pipe(), name))
     monkeypatch.setattr("diffusers.DDIMScheduler.from_config", lambda config: None)
     for demo in (layout_demo, multiconcept_demo):
+        monkeypatch.setattr(demo, "build_sd_pipeline", lambda name, rt: loads.append(name) or (Pipe(), name))
         monkeypatch.setattr(demo, "_PIPES", type(demo._PIPES)(2))
         assert len({id(demo._pipeline(s)[0]) for s in _spellings(models_root)}) == 1
     assert loads == [str((models_root / "x").resolve())] * 2

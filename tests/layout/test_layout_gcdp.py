@@ -273,7 +273,7 @@ def test_layout_experiment_runs_gcdp_methods(tmp_path):
         models={"sd": "dummy", "judge": "random", "clip": "none", "gligen": "none", "gcdp": "dummy"},
         prompts={"counts": {2: 2}},
         methods=["stock", "gcdp", "gcdp_layout"],
-        num_inference_steps=2,
+        generation={"num_inference_steps": 2},
         batch_size=2,
         grid_images=1,
         output_dir=str(tmp_path),

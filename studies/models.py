@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attacks.masterprints.scorers import CLIPScorer
+from generators.retrieval.embedder import ClipEmbedder
+from toyworld.judge import ShapesJudge
+from toyworld.train.registry import MODELS_DIR
+from workbench.loading.choice import build_clip
 from workbench.runtime import Runtime
 
 __all__ = ["ClipBundle", "load_clip_bundle", "load_judge"]
@@ -27,10 +32,6 @@ class ClipBundle:
 
 def load_clip_bundle(choice: str, runtime: Runtime) -> ClipBundle:
     """The CLIP of ``choice`` (``auto``, ``toy``, ``dummy``, a preset, hub id or folder), in eval mode."""
-    from attacks.masterprints.scorers import CLIPScorer
-    from generators.retrieval.embedder import ClipEmbedder
-    from workbench.loading.choice import build_clip
-
     model, processor, source = build_clip(choice, runtime)
     model.eval()
     embedder = ClipEmbedder(model, processor, name=source)
@@ -40,8 +41,6 @@ def load_clip_bundle(choice: str, runtime: Runtime) -> ClipBundle:
 
 def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
     """``(judge or None, description)``: ``auto`` is the trained toy judge when present, ``none`` none."""
-    from toyworld.train.registry import MODELS_DIR
-
     if choice == "none":
         return None, "none"
     folder = MODELS_DIR / "judge" if choice == "auto" else Path(choice)
@@ -51,6 +50,4 @@ def load_judge(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
         raise FileNotFoundError(
             f"models.judge: no judge at {str(folder)!r} (no config.json); use 'auto' or 'none'"
         )
-    from toyworld.judge import ShapesJudge
-
     return ShapesJudge.from_pretrained(folder).eval().to(runtime.device), str(folder)

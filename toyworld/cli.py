@@ -77,9 +77,8 @@ def _train(args: argparse.Namespace) -> int:
     # progress, evaluations and checkpoints are logged (a no-op where the caller configured logging)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from workbench.runtime import (
-        check_device,  # deferred: torch is heavy and `workbench --help` must start fast
-    )
+    # deferred: workbench.runtime imports torch, and `workbench --help` must start fast
+    from workbench.runtime import check_device
 
     check_device(args.device)
     for name in _names(args.model):
@@ -104,9 +103,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
-    from workbench.runtime import (
-        check_device,  # deferred: torch is heavy and `workbench --help` must start fast
-    )
+    # deferred: workbench.runtime imports torch, and `workbench --help` must start fast
+    from workbench.runtime import check_device
 
     from .train.loop import load_checkpoint  # deferred: torch
 

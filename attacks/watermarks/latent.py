@@ -17,6 +17,7 @@ from pydantic import Field
 
 from attacks.image.base import check_images, per_image_generators
 from attacks.image.ops import resize
+from attacks.paraphrase.captioners import load_captioner
 from attacks.watermarks.base import Watermark, WatermarkConfig
 from attacks.watermarks.exact_inversion import exact_invert_latents
 from attacks.watermarks.inversion import (
@@ -202,8 +203,6 @@ class LatentWatermark(Watermark):
     def captioner(self) -> Any:
         """The captioner of ``inversion_prompt: caption`` (loaded on first use)."""
         if self._captioner is None:
-            from attacks.paraphrase.captioners import load_captioner
-
             self._captioner = load_captioner(self.config.captioner, self.runtime)
         return self._captioner
 

@@ -38,6 +38,8 @@ from workbench.runtime import Runtime
 from workbench.sampling import SamplingSection
 
 from .box_guidance import BoxDiffConfig, BoxGuidanceConfig
+from .gcdp.generator import GCDP_DIR, load_gcdp_pipeline
+from .gcdp.testing import gcdp_pipeline_from_sd
 from .gligen import GLIGEN_DIR, load_gligen_pipeline
 from .methods import layout_generators, layout_request
 from .planner import ShapesGrammarPlanner
@@ -179,13 +181,9 @@ def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
 
 
 def _load_gcdp(choice: str, runtime: Runtime, sd_pipe: Any) -> tuple[Any | None, str]:
-    from .gcdp.generator import GCDP_DIR, load_gcdp_pipeline
-
     if choice == "none":
         return None, "not requested (models.gcdp: none)"
     if choice == "dummy":
-        from .gcdp.testing import gcdp_pipeline_from_sd
-
         logger.warning("gcdp: random-weight denoiser (code path only: its images mean nothing)")
         return gcdp_pipeline_from_sd(sd_pipe).to(runtime.device), "dummy"
     folder = GCDP_DIR if choice == "auto" else choice

@@ -19,7 +19,15 @@ from typing import Any
 
 import torch
 
+from attacks.masterprints.mitigations import MasterPrintDetector, mine_master_set
+from attacks.masterprints.spaces.base import build_space
+from attacks.masterprints.toy_images import toy_class_prompts
+from generators.retrieval.knowledge_base import KnowledgeBase
+from generators.retrieval.sources import ToyEntitySource
+from metrics.functional import threshold_at_fpr
+from studies.mining import mine_snapshots
 from studies.models import load_clip_bundle
+from toyworld.world import ShapesWorld
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
 from workbench.runs.items import map_items
@@ -36,9 +44,6 @@ __all__ = ["run_poisoning"]
 # ---------------------------------------------------------------------------------------------- inputs
 def clean_base(ctx: RunContext, cfg: PoisoningConfig, embedder: Any):
     """The clean knowledge base in the run folder (resumed when a killed run left one)."""
-    from generators.retrieval.knowledge_base import KnowledgeBase
-    from generators.retrieval.sources import ToyEntitySource
-
     section = cfg.knowledge_base
     source = ToyEntitySource(section.views_per_entity, seed=section.seed)
     kb = KnowledgeBase.build(ctx.dir / "kb", source, embedder, index=section.index, runtime=ctx.runtime)
@@ -54,12 +59,6 @@ def base_images(kb) -> torch.Tensor:
 
 def train_detector(cfg: PoisoningConfig, scorer, image_size: int, runtime, seed: int):
     """The master-image detector of one seed and its threshold at ``defences.fpr`` on real toy scenes."""
-    from attacks.masterprints.mitigations import MasterPrintDetector, mine_master_set
-    from attacks.masterprints.spaces.base import build_space
-    from attacks.masterprints.toy_images import toy_class_prompts
-    from metrics.functional import threshold_at_fpr
-    from toyworld.world import ShapesWorld
-
     d = cfg.defences
     space = build_space({"name": "pixels", "squash": "sigmoid"}, image_size=image_size, device=runtime.device)
     masters = mine_master_set(
@@ -78,8 +77,6 @@ def train_detector(cfg: PoisoningConfig, scorer, image_size: int, runtime, seed:
 @register_experiment("master-prints-vs-retrieval", config=PoisoningConfig)
 def run_poisoning(ctx: RunContext, cfg: PoisoningConfig) -> None:
     """Master images inserted into a CLIP-indexed knowledge base: hijack rate, damage, defences."""
-    from studies.mining import mine_snapshots
-
     rt = ctx.runtime
     clip = load_clip_bundle(cfg.models.clip, rt)
     kb = clean_base(ctx, cfg, clip.embedder)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from generators.retrieval.sources import KBItem
+from toyworld.vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
+from toyworld.world import ShapesWorld
 
 __all__ = ["PHRASES", "Query", "QuerySplit", "ToySceneSource", "entity_queries", "split_queries"]
 
@@ -49,8 +51,6 @@ def class_queries(color: str, shape: str) -> list[Query]:
 
 def split_queries(seed: int, fraction: float = 0.5) -> QuerySplit:
     """Entities and colour-shape classes shuffled by ``seed``, the first ``fraction`` of each mined on."""
-    from toyworld.vocab import COLOR_NAMES, ENTITY_NAMES, SHAPES
-
     rng = np.random.default_rng([seed, 2028])
     entities = [ENTITY_NAMES[i] for i in rng.permutation(len(ENTITY_NAMES))]
     classes = [
@@ -79,8 +79,6 @@ class ToySceneSource:
     """
 
     def __init__(self, count: int, seed: int = 0, image_size: int = 64) -> None:
-        from toyworld.world import ShapesWorld
-
         if count < 0:
             raise ValueError(f"scenes must be >= 0, got {count}")
         self.count, self.seed = int(count), int(seed)

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from generators.retrieval.entity_scenes import entity_scene
+from generators.retrieval.guidance import GuidanceConfig
+from generators.retrieval.knowledge_base import KnowledgeBase
+from generators.retrieval.retriever import retrieve
 from studies.models import load_judge
+from workbench.generation import GenerationRequest, build_generator
+from workbench.loading.choice import build_sd_pipeline
 from workbench.runs.items import map_items
 
 from .queries import MasterSource, split_queries
@@ -25,8 +31,6 @@ __all__ = ["rag_prompts", "run_rag"]
 
 def rag_prompts(seed: int, entities: int, classes: int, per_entity: int = 1) -> list[dict[str, Any]]:
     """The seed's downstream prompts: ``{"prompt", "kind", "target", "box"}`` (``box``: the entity's)."""
-    from generators.retrieval.entity_scenes import entity_scene
-
     split = split_queries(seed)
     held_entities = list(dict.fromkeys(q.target for q in split.heldout if q.kind == "entity"))[:entities]
     out = []
@@ -44,8 +48,6 @@ def rag_prompts(seed: int, entities: int, classes: int, per_entity: int = 1) -> 
 def poisoned_copy(ctx, kb, embedder, masters: torch.Tensor, seed: int, budget: int):
     """A copy of the clean base in the run folder with the master images added (distinct captions: the
     seed's mined class queries, so the base's near-duplicate filter does not merge them)."""
-    from generators.retrieval.knowledge_base import KnowledgeBase
-
     folder = ctx.dir / f"kb-poisoned-seed{seed}"
     if ctx.is_main and not (folder / "manifest.json").exists():
         shutil.copytree(kb.folder, folder, dirs_exist_ok=True)
@@ -75,11 +77,6 @@ def _fidelity(judge, images: torch.Tensor, prompts: list[dict[str, Any]]) -> lis
 def run_rag(ctx, cfg, clip, kb, seeds, results, budget) -> list[dict[str, Any]]:
     """One row per seed x base x prompt: ``master_retrieved`` (a master image among the neighbours) and
     ``fidelity`` (by the judge; ``None`` without one)."""
-    from generators.retrieval.guidance import GuidanceConfig
-    from generators.retrieval.retriever import retrieve
-    from workbench.generation import GenerationRequest, build_generator
-    from workbench.loading.choice import build_sd_pipeline
-
     rt, section = ctx.runtime, cfg.rag
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.models.image_size)
     judge, judge_source = load_judge(cfg.models.judge, rt)

@@ -19,6 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from attacks.image import IMAGE_ATTACKS, AttackModels, build_attack
+from attacks.masterprints.evaluation import embed_images
+from attacks.masterprints.toy_images import ToyWorldImages, toy_class_prompts
+from metrics.functional import fooling_accuracy
+from studies.mining import mine_snapshots
 from studies.models import load_clip_bundle
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
@@ -34,8 +39,6 @@ NONE = "none"
 
 def class_prompts(seed: int, count: int) -> list[str]:
     """``count`` colour-shape class prompts drawn by ``seed`` (``"a red circle"``)."""
-    from attacks.masterprints.toy_images import toy_class_prompts
-
     pool = toy_class_prompts()
     if count > len(pool):
         raise ValueError(f"prompts must be at most {len(pool)} (the toy world's classes), got {count}")
@@ -47,8 +50,6 @@ def real_images(
     prompts: list[str], per_prompt: int, size: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images (P * n, 3, S, S), labels (P * n,))``: one-object toy scenes of each prompt (test split)."""
-    from attacks.masterprints.toy_images import ToyWorldImages
-
     source = ToyWorldImages(size=size, per_prompt=per_prompt, seed=seed, split="test")
     images = torch.cat([source(p) for p in prompts])  # (P * n, 3, S, S)
     labels = torch.arange(len(prompts)).repeat_interleave(per_prompt)  # (P * n,)
@@ -68,8 +69,6 @@ def measure(
         masters: ``M``.
         labels (`(R,)`): each real image's prompt index.
     """
-    from metrics.functional import fooling_accuracy
-
     scores = scorer.similarity(emb.to(text_emb.device), text_emb).float().cpu()  # (M + R, P)
     master_scores, real_scores = scores[:masters], scores[masters:]  # (M, P), (R, P)
     mask = labels[None, :] == torch.arange(text_emb.shape[0])[:, None]  # (P, R)
@@ -87,10 +86,6 @@ def measure(
 @register_experiment("purification-vs-master-prints", config=PurificationConfig)
 def run_purification(ctx: RunContext, cfg: PurificationConfig) -> None:
     """Master images through JPEG, blur, VAE regeneration and visual paraphrase: fooling vs zero-shot cost."""
-    from attacks.image import IMAGE_ATTACKS, AttackModels, build_attack
-    from attacks.masterprints.evaluation import embed_images
-    from studies.mining import mine_snapshots
-
     rt = ctx.runtime
     for t in cfg.transforms:  # bad names and settings fail here, before mining
         if t.attack not in IMAGE_ATTACKS:

@@ -31,11 +31,16 @@ from typing import Any
 
 import torch
 
+from toyworld.judge import ShapesJudge
+from toyworld.presets import MODELS_DIR
 from toyworld.semantic import LAYOUT_CLASSES, downsample_classes, layout_from_objects, semantic_maps
+from toyworld.train.loop import load_checkpoint
 from toyworld.world import ShapesWorld
 from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
+from .generator import load_gcdp_pipeline
+from .train import GCDPTrainer
 
 __all__ = ["evaluate_gcdp", "implied_layouts", "layout_miou"]
 
@@ -185,16 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from diffusers import StableDiffusionPipeline
 
-    from toyworld.judge import ShapesJudge
-    from toyworld.presets import MODELS_DIR
-
     if args.sd_only:
         pipe, source = None, {"model": "toy SD only"}
     elif args.checkpoint:
-        from toyworld.train.loop import load_checkpoint
-
-        from .train import GCDPTrainer
-
         state = load_checkpoint(__import__("pathlib").Path(args.checkpoint).expanduser())
         if state is None:
             parser.error(f"no checkpoint at {args.checkpoint}; train with `workbench toy train gcdp` first")
@@ -203,8 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         pipe = trainer.pipeline()
         source = {"checkpoint": args.checkpoint, "step": state["step"], "minutes": state["seconds"] / 60}
     else:
-        from .generator import load_gcdp_pipeline
-
         pipe = load_gcdp_pipeline(args.model)
         source = {"model": str(args.model or "toyworld/models/gcdp")}
     judge = ShapesJudge.from_pretrained(MODELS_DIR / "judge").eval()

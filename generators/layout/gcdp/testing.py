@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.dummy import dummy_sd_pipeline
+
 from .model import GCDPDenoiser
 from .pipeline import GCDPPipeline
 from .scheduler import AbsorbingCategoricalScheduler
@@ -33,6 +35,4 @@ def gcdp_pipeline_from_sd(sd_pipe: Any, num_classes: int = 8, layout_embed_dim: 
 
 def tiny_gcdp_pipeline(seed: int = 0, image_size: int = 32) -> GCDPPipeline:
     """A random-weight GCDP pipeline: 32 px images, 16x16 layouts of 8 classes."""
-    from workbench.dummy import dummy_sd_pipeline
-
     return gcdp_pipeline_from_sd(dummy_sd_pipeline(seed=seed, image_size=image_size))

@@ -33,9 +33,11 @@ from toyworld.train.loop import EMA
 from toyworld.train.model_card import write_model_card
 from toyworld.train.registry import MODELS_DIR
 from toyworld.train.storage import save_pipeline_half
+from toyworld.train.unet import SCHEDULER_CONFIG
 from toyworld.world import SceneBatch, ShapesWorld
 
 from .model import GCDPDenoiser
+from .pipeline import GCDPPipeline
 from .scheduler import AbsorbingCategoricalScheduler
 
 __all__ = ["GCDPTrainer", "TASKS"]
@@ -249,8 +251,6 @@ class GCDPTrainer(EMATrainer):
         return out
 
     def pipeline(self):
-        from .pipeline import GCDPPipeline
-
         return GCDPPipeline(
             vae=self.vae,
             text_encoder=self.text_encoder,
@@ -280,7 +280,5 @@ class GCDPTrainer(EMATrainer):
 
 def unet_scheduler_config(inference: bool = False) -> dict[str, Any]:
     """The toy SD's noise schedule (DDPM for training, DDIM with its offsets for sampling)."""
-    from toyworld.train.unet import SCHEDULER_CONFIG
-
     extra = dict(set_alpha_to_one=False, steps_offset=1) if inference else {}
     return {**SCHEDULER_CONFIG, **extra}

@@ -4,8 +4,8 @@ Facts checked, over every import in the source tree (module level and inside fun
 
 - **Layers**: a package imports only the packages below it (:data:`ALLOWED`): ``workbench`` (the
   runtime) imports none of the others; ``metrics`` only ``workbench``; ``toyworld`` the runtime and
-  the metrics; ``generators`` and ``attacks`` those three and never each other; ``studies`` (experiments
-  that use both) those five; ``apps`` anything below.
+  the metrics; ``generators`` and ``attacks`` those three and never each other; ``apps`` (demos, and
+  ``apps.studies``: experiments that use a generator and an attack together) anything below.
 - **No circles**: the module import graph has no cycle (two modules that import each other, directly
   or through others), counted within and across packages.
 - **Function-level imports of the project's own modules** are listed with ``--deferred``: they are for
@@ -21,15 +21,14 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("workbench", "metrics", "toyworld", "generators", "attacks", "studies", "apps")
+PACKAGES = ("workbench", "metrics", "toyworld", "generators", "attacks", "apps")
 ALLOWED: dict[str, set[str]] = {
     "workbench": set(),
     "metrics": {"workbench"},
     "toyworld": {"workbench", "metrics"},
     "generators": {"workbench", "metrics", "toyworld"},
     "attacks": {"workbench", "metrics", "toyworld"},
-    "studies": {"workbench", "metrics", "toyworld", "generators", "attacks"},
-    "apps": {"workbench", "metrics", "toyworld", "generators", "attacks", "studies"},
+    "apps": {"workbench", "metrics", "toyworld", "generators", "attacks"},
 }
 
 

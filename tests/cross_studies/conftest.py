@@ -6,5 +6,5 @@ import os
 
 from workbench.plugins import ENV_VAR, plugin_specs
 
-if "studies.plugin" not in plugin_specs():
-    os.environ[ENV_VAR] = os.pathsep.join(filter(None, [os.environ.get(ENV_VAR, ""), "studies.plugin"]))
+if "apps.studies.plugin" not in plugin_specs():
+    os.environ[ENV_VAR] = os.pathsep.join(filter(None, [os.environ.get(ENV_VAR, ""), "apps.studies.plugin"]))

@@ -128,9 +128,9 @@ def test_purification_runs_resumes_and_reports(tmp_path):
 def test_hijack_on_embeddings_agrees_with_the_knowledge_base(tmp_path):
     """What the study computes on embeddings is what the base's own search returns once the master
     images are inserted."""
+    from apps.studies.poisoning.hijack import relevance, retrieval_outcome
+    from apps.studies.poisoning.queries import MasterSource, ToySceneSource, entity_queries
     from generators.retrieval import ClipEmbedder, KnowledgeBase, ToyEntitySource
-    from studies.poisoning.hijack import relevance, retrieval_outcome
-    from studies.poisoning.queries import MasterSource, ToySceneSource, entity_queries
     from workbench.dummy import dummy_clip
 
     embedder = ClipEmbedder(*dummy_clip(seed=0), name="dummy-clip")

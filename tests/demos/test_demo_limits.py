@@ -202,6 +202,7 @@ def test_five_spellings_load_one_copy_in_the_watermark_demo(models_root, monkeyp
 
 def test_five_spellings_load_one_copy_in_the_layout_and_multiconcept_demos(models_root, monkeypatch):
     from apps import layout_demo, multiconcept_demo
+
     class Pipe:
         scheduler = type("S", (), {"config": {}})()
 

@@ -17,8 +17,8 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.real_size
 
-if "studies.plugin" not in plugin_specs():
-    os.environ[ENV_VAR] = os.pathsep.join(filter(None, [os.environ.get(ENV_VAR, ""), "studies.plugin"]))
+if "apps.studies.plugin" not in plugin_specs():
+    os.environ[ENV_VAR] = os.pathsep.join(filter(None, [os.environ.get(ENV_VAR, ""), "apps.studies.plugin"]))
 
 
 def test_poisoning_at_real_size(real_models, tmp_path):

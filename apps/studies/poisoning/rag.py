@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from apps.studies.models import load_judge
 from generators.retrieval.entity_scenes import entity_scene
 from generators.retrieval.guidance import GuidanceConfig
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.retriever import retrieve
-from studies.models import load_judge
 from workbench.generation import GenerationRequest, build_generator
 from workbench.loading.choice import build_sd_pipeline
 from workbench.runs.items import map_items

@@ -4,8 +4,8 @@
 layer above them (imported only by ``apps``). Each study is an experiment of its own (``workbench run
 examples/study_*.yaml``), run through :func:`workbench.runs.items.map_items` like the others:
 
-- ``master-prints-vs-retrieval`` (:mod:`studies.poisoning`): master images mined against a knowledge
+- ``master-prints-vs-retrieval`` (:mod:`apps.studies.poisoning`): master images mined against a knowledge
   base's CLIP, inserted into it; hijack rate, downstream entity fidelity and defences.
-- ``purification-vs-master-prints`` (:mod:`studies.purification`): master images through JPEG, blur, VAE
+- ``purification-vs-master-prints`` (:mod:`apps.studies.purification`): master images through JPEG, blur, VAE
   regeneration and visual paraphrase; fooling accuracy against the zero-shot cost of the same transform.
 """

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from studies.mining import MiningSection
+from apps.studies.mining import MiningSection
 from workbench.config import ConfigSection, ExperimentConfig
 
 __all__ = ["PurificationConfig", "TransformSection"]

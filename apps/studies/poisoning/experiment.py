@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 
+from apps.studies.mining import mine_snapshots
+from apps.studies.models import load_clip_bundle
 from attacks.masterprints.mitigations import MasterPrintDetector, mine_master_set
 from attacks.masterprints.spaces.base import build_space
 from attacks.masterprints.toy_images import toy_class_prompts
 from generators.retrieval.knowledge_base import KnowledgeBase
 from generators.retrieval.sources import ToyEntitySource
 from metrics.functional import threshold_at_fpr
-from studies.mining import mine_snapshots
-from studies.models import load_clip_bundle
 from toyworld.world import ShapesWorld
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext

@@ -1,7 +1,7 @@
 """The ``purification-vs-master-prints`` experiment: do the attacks on watermarks disarm master images?
 
 1. Per seed (a work item): a random set of colour-shape class prompts; master images mined on all of
-   them (the pixel recipe of :mod:`studies.mining`).
+   them (the pixel recipe of :mod:`apps.studies.mining`).
 2. Per seed x purifier x strength (a work item): the master images and the real toy images of the same
    classes pass through the purifier (an image attack of ``attacks.image.IMAGE_ATTACKS``, as a defence
    in front of the CLIP would pass every input); both are embedded.
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from apps.studies.mining import mine_snapshots
+from apps.studies.models import load_clip_bundle
 from attacks.image import IMAGE_ATTACKS, AttackModels, build_attack
 from attacks.masterprints.evaluation import embed_images
 from attacks.masterprints.toy_images import ToyWorldImages, toy_class_prompts
 from metrics.functional import fooling_accuracy
-from studies.mining import mine_snapshots
-from studies.models import load_clip_bundle
 from workbench.experiments import register_experiment
 from workbench.runs import RunContext
 from workbench.runs.items import map_items

@@ -5,5 +5,5 @@ from __future__ import annotations
 
 from workbench.experiments import declare_experiment
 
-declare_experiment("master-prints-vs-retrieval", "studies.poisoning.experiment")
-declare_experiment("purification-vs-master-prints", "studies.purification.experiment")
+declare_experiment("master-prints-vs-retrieval", "apps.studies.poisoning.experiment")
+declare_experiment("purification-vs-master-prints", "apps.studies.purification.experiment")

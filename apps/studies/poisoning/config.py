@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from apps.studies.mining import MiningSection
 from attacks.masterprints.mitigations.detector import DetectorConfig
 from attacks.masterprints.mitigations.detector_data import DetectorSetConfig
 from generators.retrieval.index import IndexSettings
-from studies.mining import MiningSection
 from workbench.config import ConfigSection, ExperimentConfig
 from workbench.sampling import SamplingSection
 
@@ -68,7 +68,7 @@ class DefenceSection(ConfigSection):
 class RagSection(SamplingSection):
     """Downstream: retrieval-augmented generation (training-free reference attention) with the clean and
     the poisoned base, on held-out entities (scene prompts) and held-out classes (the class query);
-    text-to-image retrieval of the prompt (see :mod:`studies.poisoning.rag`). Steps and guidance scale:
+    text-to-image retrieval of the prompt (see :mod:`apps.studies.poisoning.rag`). Steps and guidance scale:
     the workbench's sampling defaults unless set."""
 
     enabled: bool = True

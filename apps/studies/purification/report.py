@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.stats import seed_cell, summary
+from apps.studies.stats import seed_cell, summary
 
 __all__ = ["write_report"]
 

@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 # modules the scripts import, not scripts of their own
-HELPERS = {"real_size_env.py", "real_size_modules.py"}
+HELPERS = {"population_profile.py", "real_size_env.py", "real_size_modules.py"}
 
 # script -> (smallest arguments, a string its output must contain)
 SCRIPTS: dict[str, tuple[list[str], str]] = {
@@ -40,7 +40,8 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "bench_multiconcept.py": (["--model", "dummy", "--batch", "1", "--steps", "1", "--repeats", "1"], ""),
     "bench_paraphrase.py": (["--model", "dummy", "--images", "2", "--steps", "2", "--repeats", "1"], ""),
     "bench_population.py": (
-        ["--popsize", "4", "--repeats", "1", "--rounds", "1", "--space", "pixels", "--generations", "1"], "speed-up"),
+        ["--popsize", "4", "--repeats", "1", "--rounds", "1", "--space", "pixels", "--generations", "1", "--profile",
+         "--sweep", "2", "--threads", "1"], "ceiling:"),
     "bench_treering_inversion.py": (["--images", "2", "--steps", "2", "--variants", "ddim"], "TPR@1%FPR"),
     "bench_ssim_psnr.py": (["--n", "4", "--size", "32", "--repeats", "1", "--threads", "1"], "speed-up"),
     "claims_over_seeds.py": (["--claims", "layout", "--seeds", "0", "--output", "{tmp}/claims"], "== "),

@@ -7,9 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from transformers import CLIPModel
 
 from attacks.masterprints import BlackBoxScorer, CLIPScorer, MultiPromptObjective, SigLIPScorer
 from attacks.masterprints.scorers import ClipPreprocess
+from toyworld.tokenizer import build_clip_tokenizer
+from toyworld.train.clip import clip_config
 
 from .tiny_models import PROMPTS, tiny_clip, tiny_siglip
 
@@ -117,3 +120,22 @@ def test_embeddings_unit_norm_after_bf16_cast(tokenizer):
     img = scorer.encode_image(torch.rand(2, 3, 32, 32))
     assert img.dtype == torch.float32 and torch.allclose(img.norm(dim=1), torch.ones(2), atol=1e-4)
     assert torch.allclose(F.normalize(img, dim=1), img, atol=1e-5)
+
+
+@pytest.mark.parametrize("popsize", [1, 3, 8])
+def test_population_scored_in_one_query_matches_one_at_a_time(popsize):
+    """The toy CLIP's architecture (ViT 6 x 192 at 64 px): a population's losses from one black-box query
+    equal, to float32 rounding, the losses of its candidates queried one by one; they come back as ordinary
+    tensors (not inference-mode ones), so callers may modify them."""
+    tok = build_clip_tokenizer()
+    torch.manual_seed(0)
+    clip = CLIPModel(clip_config(len(tok), tok.bos_token_id, tok.eos_token_id, image_size=64)).eval()
+    bb = BlackBoxScorer.from_scorer(CLIPScorer(clip, tok), PROMPTS)
+    objective = MultiPromptObjective(bb, PROMPTS)
+    images = torch.rand(popsize, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    batched = objective.loss(images)  # (popsize,)
+    one = torch.cat([objective.loss(images[i : i + 1]) for i in range(popsize)])
+    torch.testing.assert_close(batched, one, rtol=1e-5, atol=1e-6)
+    assert bb.queries == 1 + popsize and bb.images_scored == 2 * popsize
+    assert not batched.is_inference() and not batched.requires_grad
+    batched.add_(1.0)  # an inference-mode tensor would refuse this outside the mode

@@ -14,13 +14,16 @@ black-box view of a :class:`CLIPScorer`:
 - ``per-call overhead``: the rest of the call (the black-box wrapper, its checks and counters, the
   objective's bookkeeping).
 
-Times are wall milliseconds per candidate, the least of interleaved repeats (on a shared machine the least
-is the one other processes disturbed least); the profiler's op times come from separate profiled runs, the
-least of as many (the profiler slows every op a little, so they are upper bounds).
+Times are CPU milliseconds per candidate (this process's CPU time, all its threads: on a shared machine the
+time other processes take the cores from it is not counted), the least of interleaved repeats. The encoder's
+split applies the shares of its ops in ``torch.profiler`` runs (medians of as many) to its CPU time; the
+profiler slows every op a little, so the shares of the ops are upper bounds and Python + dispatch a lower
+bound.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -89,9 +92,9 @@ class _Stages:
 
 
 def _time(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> tuple[float, torch.Tensor]:
-    start = time.perf_counter()
+    start = time.process_time()
     out = fn(x)
-    return time.perf_counter() - start, out
+    return time.process_time() - start, out
 
 
 def _stage_seconds(stages: _Stages, objective, images: torch.Tensor, batch: int) -> dict[str, float]:
@@ -119,12 +122,15 @@ def _stage_seconds(stages: _Stages, objective, images: torch.Tensor, batch: int)
     return out
 
 
-def _op_seconds(stages: _Stages, images: torch.Tensor, batch: int) -> dict[str, float]:
-    """Profiled self time of the vision tower's ops for the whole of ``images``: matmuls, element-wise, views."""
+def _op_shares(stages: _Stages, images: torch.Tensor, batch: int) -> dict[str, float]:
+    """Shares of the vision tower's profiled wall time (``images`` scored ``batch`` at a time) spent in its
+    matrix products, its element-wise ops and norms, and its view ops."""
     pixels = [stages.preprocess(images[i : i + batch]) for i in range(0, images.shape[0], batch)]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
         for p in pixels:
             stages.encoder(p)
+        wall = time.perf_counter() - start
     out = {"matrix products": 0.0, "element-wise + norms": 0.0, "views": 0.0}
     for event in prof.key_averages():
         seconds = event.self_cpu_time_total / 1e6
@@ -134,7 +140,7 @@ def _op_seconds(stages: _Stages, images: torch.Tensor, batch: int) -> dict[str, 
             out["views"] += seconds
         else:
             out["element-wise + norms"] += seconds
-    return out
+    return {k: v / wall for k, v in out.items()}
 
 
 def profile_paths(
@@ -178,15 +184,15 @@ def profile_paths(
                 runs["batched"].append(_stage_seconds(stages, objective, images, popsize))
             ops = {"one": [], "batched": []}
             for _ in range(repeats):
-                ops["one"].append(_op_seconds(stages, images, 1))
-                ops["batched"].append(_op_seconds(stages, images, popsize))
+                ops["one"].append(_op_shares(stages, images, 1))
+                ops["batched"].append(_op_shares(stages, images, popsize))
         for path in ("one", "batched"):
             ms = {k: 1e3 * min(r[k] for r in runs[path]) / popsize for k in runs[path][0]}
             ms["per-call overhead"] = max(
                 0.0, ms["total"] - ms["preprocess"] - ms["image encoder"] - ms["similarity + objective"]
             )
             for key in ("matrix products", "element-wise + norms"):
-                ms[key] = 1e3 * min(r[key] for r in ops[path]) / popsize
+                ms[key] = ms["image encoder"] * statistics.median(r[key] for r in ops[path])
             ms["python + dispatch"] = max(
                 0.0, ms["image encoder"] - ms["matrix products"] - ms["element-wise + norms"]
             )
@@ -202,7 +208,8 @@ def profile_paths(
 
 
 def format_profile(result: dict[str, dict[str, float]], popsize: int, gflop: float, peak: float) -> list[str]:
-    """The breakdown as printed lines, and the ceiling on the speed-up it implies."""
+    """The breakdown as printed lines, and the ceiling on the speed-up it implies (``gflop``: the score's
+    GFLOP per candidate; ``peak``: the matmul GFLOP per CPU second)."""
     one, batched = result["one"], result["batched"]
     rows = [
         ("preprocess (tensor ops)", "preprocess"),
@@ -215,7 +222,7 @@ def format_profile(result: dict[str, dict[str, float]], popsize: int, gflop: flo
         ("total", "total"),
     ]
     lines = [
-        f"profile at popsize {popsize} (wall ms per candidate, least of the repeats; op times from torch.profiler):"
+        f"profile at popsize {popsize} (CPU ms per candidate, least of the repeats; encoder split by torch.profiler's op shares):"
     ]
     lines.append(f"{'':28s} {'one at a time':>14s} {'batched':>10s} {'one - batched':>14s}")
     for label, key in rows:
@@ -229,12 +236,13 @@ def format_profile(result: dict[str, dict[str, float]], popsize: int, gflop: flo
     lines.append(
         f"one at a time, {100 * removable / one['total']:.0f} % of a candidate's time is outside the matrix "
         f"products; batched, the matrix products run at {gflop / batched['matrix products'] * 1e3:.1f} GFLOP/s "
-        f"(one at a time {gflop / one['matrix products'] * 1e3:.1f}, matmul peak {peak:.1f})"
+        f"(one at a time {gflop / one['matrix products'] * 1e3:.1f}; n x n matmul peak {peak:.1f} per CPU second)"
     )
-    best = one["total"] / (floor + batched["element-wise + norms"])
+    ew = batched["element-wise + norms"]
     lines.append(
-        f"ceiling: with no overhead left and every matrix product at the peak, a batched candidate costs "
-        f"{floor:.2f} ms + {batched['element-wise + norms']:.2f} ms element-wise = at most "
-        f"{best:.1f}x the one-at-a-time {one['total']:.2f} ms (measured now: {one['total'] / batched['total']:.1f}x)"
+        f"ceiling: a batched candidate needs at least its {gflop:.3f} GFLOP of matrix products at the peak, "
+        f"{floor:.2f} ms: at most {one['total'] / floor:.1f}x the one-at-a-time {one['total']:.2f} ms; with its "
+        f"element-wise ops as they cost batched now ({ew:.2f} ms), at most {one['total'] / (floor + ew):.1f}x "
+        f"(measured now: {one['total'] / batched['total']:.1f}x)"
     )
     return lines

@@ -161,11 +161,13 @@ def _precision(autocast: bool) -> contextlib.AbstractContextManager:
 
 @torch.no_grad()
 def sweep(objective, popsizes: list[int], threads: list[int], rounds: int, autocast: bool) -> list[str]:
-    """The toy CLIP score's speed-up per population size and thread count, both paths interleaved."""
+    """The toy CLIP score's speed-up per population size and thread count, both paths interleaved (each row
+    is printed as soon as it is measured, and the rows are returned)."""
     lines = [
         f"{'threads':>7s} {'popsize':>7s} {'one ms/cand':>12s} {'batched ms/cand':>16s} {'speed-up':>9s} "
         f"{'CPU-time speed-up':>18s} {'load':>5s}"
     ]
+    print(lines[0], flush=True)
     saved = torch.get_num_threads()
     try:
         for n in threads:
@@ -191,6 +193,7 @@ def sweep(objective, popsizes: list[int], threads: list[int], rounds: int, autoc
                     f"{n:7d} {popsize:7d} {1e3 * one / popsize:12.2f} {1e3 * batch / popsize:16.2f} "
                     f"{one / batch:8.2f}x {ratio_cpu:17.2f}x {os.getloadavg()[0]:5.1f}"
                 )
+                print(lines[-1], flush=True)
     finally:
         torch.set_num_threads(saved)
     return lines
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"toy CLIP score, {'bf16 autocast' if args.autocast else 'fp32'}, medians of {args.rounds} rounds:"
         )
-        print("\n".join(sweep(objective, args.sweep, threads, args.rounds, args.autocast)))
+        sweep(objective, args.sweep, threads, args.rounds, args.autocast)
     rows = []
     for label, fn, count in (
         ("toy CLIP score", clip_rate, args.repeats),

@@ -170,9 +170,8 @@ def profile_paths(
         calls["text"] += 1
 
     handle = text_tower.register_forward_pre_hook(count)  # counts text-tower runs during scoring
-    scoring_calls = 1 + repeats * (
-        popsize + 1
-    )  # the warm-up, then per repeat popsize calls of one and one of all
+    # the warm-up, then per repeat popsize calls of one candidate and one call of all
+    scoring_calls = 1 + repeats * (popsize + 1)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
     result = {}
     try:

@@ -57,8 +57,7 @@ class BlackBoxScorer:
         cls, scorer: Scorer, prompts: Sequence[str], batch_size: int | None = None
     ) -> BlackBoxScorer:
         """Hide ``scorer`` behind a score-only function (text embeddings computed once, here; each query
-        runs under ``torch.inference_mode``, which skips autograd's bookkeeping: about 4 % of a one-image
-        query on the toy CLIP)."""
+        runs under ``torch.inference_mode``, which skips autograd's bookkeeping)."""
         text_emb = scorer.encode_text(list(prompts))  # (P, D)
 
         @torch.inference_mode()

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from population_profile import format_profile, profile_paths  # noqa: E402
 
 logger = logging.getLogger("bench_population")
 
@@ -218,7 +219,7 @@ def autocast_deviation(objective, popsize: int) -> str:
 def compile_vision_tower(objective) -> None:
     """Swap the toy CLIP's vision tower for its ``torch.compile`` (inductor, weights frozen as constants),
     compiled here for batch 1 and batch 2 and checked against the eager losses."""
-    import torch._inductor.config as inductor_config
+    import torch._inductor.config as inductor_config  # deferred: inductor loads only with --compile
 
     inductor_config.freezing = True
     clip = objective.clip_scorer.model
@@ -315,8 +316,6 @@ def main(argv: list[str] | None = None) -> None:
         f"can give at most {peak / (gflop * one):.1f}x here"
     )
     if args.profile:
-        from population_profile import format_profile, profile_paths
-
         scorer = objective.clip_scorer
         result = profile_paths(
             objective,

@@ -100,7 +100,9 @@ class GenerationRequest:
                 raise ValueError(
                     f"condition {key!r} has {len(values)} item(s); give one per prompt ({len(self.prompts)})"
                 )
-        if self.latents is not None and (self.latents.ndim != 4 or self.latents.shape[0] != len(self.prompts)):
+        if self.latents is not None and (
+            self.latents.ndim != 4 or self.latents.shape[0] != len(self.prompts)
+        ):
             raise ValueError(
                 f"latents have shape {tuple(self.latents.shape)}; give one (C, h, w) latent per prompt "
                 f"({len(self.prompts)}, C, h, w)"

@@ -15,7 +15,14 @@ __all__ = ["GENERATORS", "STUDY_SAMPLING", "WATERMARKS", "WatermarkStudyConfig"]
 # The generators the study builds inputs for (a layout, region prompts, concept references, retrieved
 # neighbours, target boxes), all of which start from given initial latents.
 Generator = Literal[
-    "stock", "text", "regions", "box_guidance", "boxdiff", "freecustom", "retrieval_reference", "retrieval_blend"
+    "stock",
+    "text",
+    "regions",
+    "box_guidance",
+    "boxdiff",
+    "freecustom",
+    "retrieval_reference",
+    "retrieval_blend",
 ]
 GENERATORS: tuple[str, ...] = Generator.__args__
 WatermarkName = Literal["dwtDct", "dwtDctSvd", "rivaGan", "treering", "gaussian_shading"]

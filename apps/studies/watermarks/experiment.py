@@ -108,7 +108,10 @@ def retrieve_neighbours(ctx: RunContext, cfg: WatermarkStudyConfig, scenes: dict
         s: retrieve(kb, [x.prompt for x in seed_scenes], k=cfg.scenes.k, target="bm25")
         for s, seed_scenes in scenes.items()
     }
-    return found, f"{len(kb)} entries ({len(entities)} entities x {cfg.scenes.views_per_entity} views), CLIP {source}"
+    return (
+        found,
+        f"{len(kb)} entries ({len(entities)} entities x {cfg.scenes.views_per_entity} views), CLIP {source}",
+    )
 
 
 @torch.no_grad()
@@ -140,7 +143,9 @@ def run_study(ctx: RunContext, cfg: WatermarkStudyConfig) -> None:
     load = os.getloadavg()
     for t in cfg.attacks:  # bad names and settings fail here, before any model is loaded
         if t.attack not in IMAGE_ATTACKS:
-            raise ValueError(f"attacks: unknown attack {t.attack!r}; known: {', '.join(IMAGE_ATTACKS.names())}")
+            raise ValueError(
+                f"attacks: unknown attack {t.attack!r}; known: {', '.join(IMAGE_ATTACKS.names())}"
+            )
         for s in t.strengths:
             build_attack(t.attack, strength=s, **t.options)
     pipe, sd_source = build_sd_pipeline(cfg.models.sd, rt, cfg.generation.size)
@@ -149,13 +154,17 @@ def run_study(ctx: RunContext, cfg: WatermarkStudyConfig) -> None:
     factor = int(ddim.vae_scale_factor)
     size = cfg.generation.size or int(ddim.unet.config.sample_size) * factor
     if size % factor:
-        raise ValueError(f"generation.size must be a multiple of {factor} (the VAE's scale factor), got {size}")
+        raise ValueError(
+            f"generation.size must be a multiple of {factor} (the VAE's scale factor), got {size}"
+        )
     latent_shape = (int(ddim.unet.config.in_channels), size // factor, size // factor)
     generators = {g: build_generator(g, ddim, generator_options(cfg, g)) for g in cfg.generators}
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     scenes = {s: study_scenes(s, cfg.scenes.prompts) for s in seeds}
     neighbours, kb_note = retrieve_neighbours(ctx, cfg, scenes)
-    marks = {s: {w: make_watermark(cfg, w, s, ddim, rt, latent_shape[-1]) for w in cfg.watermarks} for s in seeds}
+    marks = {
+        s: {w: make_watermark(cfg, w, s, ddim, rt, latent_shape[-1]) for w in cfg.watermarks} for s in seeds
+    }
     keyed = [w for w in cfg.watermarks if generation_time(w)]
     ctx.save_json("scenes", {str(s): [x.prompt for x in v] for s, v in scenes.items()})
 
@@ -208,11 +217,20 @@ def run_study(ctx: RunContext, cfg: WatermarkStudyConfig) -> None:
             marked = images[(s, g)][w]
         else:
             marked = torch.cat(
-                [quantize(wm.embed(dequantize(clean[a:b]))) for a, b in batch_bounds(len(clean), cfg.batch_size)]
+                [
+                    quantize(wm.embed(dequantize(clean[a:b])))
+                    for a, b in batch_bounds(len(clean), cfg.batch_size)
+                ]
             )
         null_bits, null_scores = analyse(wm, clean, cfg.batch_size)
         bits, scores = analyse(wm, marked, cfg.batch_size)
-        tensors = {"marked": marked, "null_scores": null_scores, "null_bits": null_bits, "scores": scores, "bits": bits}
+        tensors = {
+            "marked": marked,
+            "null_scores": null_scores,
+            "null_bits": null_bits,
+            "scores": scores,
+            "bits": bits,
+        }
         tensors.update(quality(marked, clean))
         return tensors, {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
@@ -315,7 +333,7 @@ def run_study(ctx: RunContext, cfg: WatermarkStudyConfig) -> None:
 
 def _img2img(pipe: Any) -> Any:
     """A ``StableDiffusionImg2ImgPipeline`` sharing ``pipe``'s modules (the model-backed attacks')."""
-    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers import StableDiffusionImg2ImgPipeline  # deferred: diffusers (loaded with the models)
 
     out = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
     out.set_progress_bar_config(disable=True)

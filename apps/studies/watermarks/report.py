@@ -15,7 +15,9 @@ __all__ = ["clean_table", "disturbance_rows", "matched_rows", "write_report"]
 STOCK = "stock"
 
 
-def cell(rows: list[dict[str, Any]], key: str, group: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str:
+def cell(
+    rows: list[dict[str, Any]], key: str, group: dict[str, Any], scale: float = 100.0, digits: int = 1
+) -> str:
     """``mean +/- se (each seed)`` of ``key`` over the matching rows; ``n/a`` where no row has it."""
     s = summary(rows, key, group)
     return "n/a" if s is None else seed_cell(s["values"], scale, digits)
@@ -29,14 +31,18 @@ def per_seed(rows: list[dict[str, Any]], key: str, group: dict[str, Any]) -> dic
     }
 
 
-def clean_table(rows: list[dict[str, Any]], generators: list[str], watermarks: list[str]) -> list[dict[str, Any]]:
+def clean_table(
+    rows: list[dict[str, Any]], generators: list[str], watermarks: list[str]
+) -> list[dict[str, Any]]:
     """One row per generator x watermark: detection without attack, the watermark's own cost, and the mean
     TPR over every attack condition."""
     out = []
     for w in watermarks:
         for g in generators:
             clean = {"generator": g, "watermark": w, "attack": "none"}
-            attacked = [r for r in rows if r["generator"] == g and r["watermark"] == w and r["attack"] != "none"]
+            attacked = [
+                r for r in rows if r["generator"] == g and r["watermark"] == w and r["attack"] != "none"
+            ]
             out.append(
                 {
                     "watermark": w,
@@ -147,7 +153,9 @@ def quality_figure(rows: list[dict[str, Any]], generators: list[str], watermark:
 
     fig, axes = plt.subplots(2, len(attacks), figsize=(4 * len(attacks), 7), squeeze=False)
     for c, attack in enumerate(attacks):
-        strengths = sorted({r["strength"] for r in rows if r["attack"] == attack and r["watermark"] == watermark})
+        strengths = sorted(
+            {r["strength"] for r in rows if r["attack"] == attack and r["watermark"] == watermark}
+        )
         for g in generators:
             base = {"generator": g, "watermark": watermark}
             points = [({**base, "attack": "none"}, True)] + [
@@ -163,7 +171,9 @@ def quality_figure(rows: list[dict[str, Any]], generators: list[str], watermark:
                     xs.append(q["mean"])
                     ys.append(100 * t["mean"])
                     es.append(100 * t["se"])
-                axes[r][c].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=g, lw=2.5 if g == STOCK else 1.2)
+                axes[r][c].errorbar(
+                    xs, ys, yerr=es, marker="o", capsize=3, label=g, lw=2.5 if g == STOCK else 1.2
+                )
         axes[0][c].set(title=attack, xlabel="SSIM to the watermarked image", ylabel="TPR (%)")
         axes[1][c].set(xlabel="PSNR to the watermarked image (dB)", ylabel="TPR (%)")
         for r in range(2):
@@ -180,7 +190,12 @@ def metrics_of(rows: list[dict[str, Any]], generators: list[str], watermarks: li
     out: dict[str, Any] = {}
     for r in rows:
         label = "none" if r["attack"] == "none" else f"{r['attack']}@{r['strength']:g}"
-        group = {"generator": r["generator"], "watermark": r["watermark"], "attack": r["attack"], "strength": r["strength"]}
+        group = {
+            "generator": r["generator"],
+            "watermark": r["watermark"],
+            "attack": r["attack"],
+            "strength": r["strength"],
+        }
         for key in ("tpr", "bit_accuracy"):
             s = summary(rows, key, group)
             if s is not None:
@@ -227,7 +242,11 @@ def write_report(ctx, cfg, rows, seeds, info, images, attacked, seconds) -> None
         "The post-hoc watermarks are the control.",
     )
     for w in watermarks:
-        r.add_table(f"{w} under attack", attack_table(rows, generators, w), caption="SSIM / PSNR to the watermarked image.")
+        r.add_table(
+            f"{w} under attack",
+            attack_table(rows, generators, w),
+            caption="SSIM / PSNR to the watermarked image.",
+        )
     matched = matched_rows(rows, list(cfg.matched_ssim))
     ctx.save_json("matched_rows", matched)
     r.add_table(
@@ -246,7 +265,12 @@ def write_report(ctx, cfg, rows, seeds, info, images, attacked, seconds) -> None
         for variant in ["clean", *keyed]:
             pics.append(images[(s0, g)][variant][0].float() / 255)
             captions.append(f"{g} {variant}")
-    r.add_images(f"Seed {s0}, first scene: each generator, clean and keyed", pics, captions=captions, ncols=1 + len(keyed))
+    r.add_images(
+        f"Seed {s0}, first scene: each generator, clean and keyed",
+        pics,
+        captions=captions,
+        ncols=1 + len(keyed),
+    )
     first = (s0, generators[0], watermarks[0])
     pics, captions = [], []
     for a, t in enumerate(cfg.attacks):

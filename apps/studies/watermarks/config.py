@@ -131,7 +131,7 @@ class WatermarkStudyConfig(ExperimentConfig):
     attacks: list[TransformSection] = Field(default_factory=_default_attacks)
     image_size: int = Field(256, ge=32)
     fpr: float = Field(0.01, gt=0, lt=1)
-    matched_ssim: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.95, 0.9])
+    matched_ssim: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.98, 0.96])
     batch_size: int = Field(8, ge=1)
 
     @field_validator("generators", "watermarks")

@@ -173,3 +173,12 @@ def test_the_study_runs_resumes_and_reports(tmp_path):
         assert title in html  # fmt: skip
     resume_run(run_dir, force=True)  # every item reloaded from its checkpoint: the same numbers
     assert json.loads((run_dir / "outputs" / "rows.json").read_text()) == rows
+
+
+@pytest.mark.parametrize("name", ["apps.studies.watermarks.measures", "apps.studies.watermarks.scenes"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -73,6 +73,9 @@ class GenerationRequest:
         negative_prompt / height / width: further sampling settings (``None``: the pipeline's).
         conditions: per-image inputs a method requires, each a list of ``B`` items
             (``{"layouts": [...], "region_prompts": [...]}``).
+        latents: initial latents `(B, C, h, w)` the sampling starts from, image ``i`` from ``latents[i]``
+            (``None``: drawn from ``generators``); a generation-time watermark writes its key here. Only
+            generators with :attr:`Generator.takes_latents` accept them.
     """
 
     prompts: list[str]
@@ -83,6 +86,7 @@ class GenerationRequest:
     height: int | None = None
     width: int | None = None
     conditions: dict[str, list[Any]] = field(default_factory=dict)
+    latents: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not self.prompts:
@@ -96,6 +100,13 @@ class GenerationRequest:
                 raise ValueError(
                     f"condition {key!r} has {len(values)} item(s); give one per prompt ({len(self.prompts)})"
                 )
+        if self.latents is not None and (
+            self.latents.ndim != 4 or self.latents.shape[0] != len(self.prompts)
+        ):
+            raise ValueError(
+                f"latents have shape {tuple(self.latents.shape)}; give one (C, h, w) latent per prompt "
+                f"({len(self.prompts)}, C, h, w)"
+            )
 
     def sampling(self) -> dict[str, Any]:
         """The settings every diffusers text-to-image call takes (``None`` ones left out)."""
@@ -123,8 +134,9 @@ class Generator(ABC):
     """A generation method over a loaded diffusers pipeline.
 
     Subclasses set :attr:`config_class` (a pydantic model whose defaults are the method's), optionally
-    :attr:`requires` and :attr:`sampling` (the steps and guidance a request that leaves them unset gets),
-    and implement :meth:`generate`.
+    :attr:`requires`, :attr:`sampling` (the steps and guidance a request that leaves them unset gets) and
+    :attr:`takes_latents` (the method starts from :attr:`GenerationRequest.latents` when given), and
+    implement :meth:`generate`.
 
     Args:
         pipe: a loaded text-to-image pipeline (SD-1.x / 2.x shaped); methods share its components.
@@ -135,6 +147,7 @@ class Generator(ABC):
     config_class: ClassVar[type[BaseModel]] = NoOptions
     requires: ClassVar[tuple[str, ...]] = ()
     sampling: ClassVar[Sampling] = WORKBENCH_SAMPLING
+    takes_latents: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
     def __init__(self, pipe: Any, config: BaseModel | None = None) -> None:
@@ -166,6 +179,11 @@ class Generator(ABC):
         if missing:
             raise ValueError(
                 f"generator {self.name!r} needs {', '.join(missing)} for each prompt; pass them in the request's conditions"
+            )
+        if request.latents is not None and not self.takes_latents:
+            raise ValueError(
+                f"generator {self.name!r} does not start from given initial latents; leave request.latents "
+                "unset or use a generator whose takes_latents is true (stock, regions, box_guidance, ...)"
             )
         import torch  # deferred: plugins import this module at start-up, before any model is needed
 
@@ -229,7 +247,15 @@ def build_generator(name: str, pipe: Any, options: Mapping[str, Any] | BaseModel
 class StockGenerator(Generator):
     """The pipeline as it is: text-to-image without any method of the workbench (the baseline)."""
 
+    takes_latents = True
+
     def generate(self, request: GenerationRequest) -> torch.Tensor:
         self.pipe.set_progress_bar_config(disable=True)
-        out = self.pipe(request.prompts, generator=request.generators, output_type="pt", **request.sampling())
+        out = self.pipe(
+            request.prompts,
+            generator=request.generators,
+            latents=request.latents,
+            output_type="pt",
+            **request.sampling(),
+        )
         return out.images  # (B, 3, H, W) in [0, 1]

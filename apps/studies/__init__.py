@@ -6,6 +6,9 @@ examples/study_*.yaml``), run through :func:`workbench.runs.items.map_items` lik
 
 - ``master-prints-vs-retrieval`` (:mod:`apps.studies.poisoning`): master images mined against a knowledge
   base's CLIP, inserted into it; hijack rate, downstream entity fidelity and defences.
+- ``watermarks-through-generators`` (:mod:`apps.studies.watermarks`): every generator's images under every
+  watermark (post-hoc, and generation-time through the initial latents) and attack; each generator against
+  stock.
 - ``purification-vs-master-prints`` (:mod:`apps.studies.purification`): master images through JPEG, blur, VAE
   regeneration and visual paraphrase; fooling accuracy against the zero-shot cost of the same transform.
 """

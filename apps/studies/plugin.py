@@ -7,3 +7,4 @@ from workbench.experiments import declare_experiment
 
 declare_experiment("master-prints-vs-retrieval", "apps.studies.poisoning.experiment")
 declare_experiment("purification-vs-master-prints", "apps.studies.purification.experiment")
+declare_experiment("watermarks-through-generators", "apps.studies.watermarks.experiment")

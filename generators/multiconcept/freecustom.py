@@ -25,6 +25,7 @@ class FreeCustomGenerator(Generator):
     config_class = FreeCustomSection
     sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
+    takes_latents = True
 
     def __init__(self, pipe: Any, config: FreeCustomSection | None = None) -> None:
         super().__init__(pipe, config)
@@ -46,6 +47,7 @@ class FreeCustomGenerator(Generator):
                 end_step=fc.end_step,
                 num_images_per_prompt=len(c.generators),
                 generator=c.generators,
+                latents=c.latents,
                 reference_seed=c.reference_seed,
                 **sampling_kwargs(request),
             ).images

@@ -16,13 +16,15 @@ __all__ = ["Composition", "compositions", "sampling_kwargs"]
 
 @dataclass
 class Composition:
-    """Consecutive images of a request that share prompt, concepts, boxes and reference seed."""
+    """Consecutive images of a request that share prompt, concepts, boxes and reference seed (``latents``:
+    their rows of the request's initial latents `(n, C, h, w)`, or ``None``)."""
 
     prompt: str
     concepts: Any
     boxes: Any
     reference_seed: int
     generators: list[torch.Generator]
+    latents: torch.Tensor | None = None
 
 
 def compositions(request: GenerationRequest) -> Iterator[Composition]:
@@ -47,6 +49,7 @@ def compositions(request: GenerationRequest) -> Iterator[Composition]:
                 boxes[start],
                 int(seeds[start]),
                 request.generators[start:i],
+                None if request.latents is None else request.latents[start:i],
             )
             start = i
 

@@ -52,6 +52,7 @@ class TextOnlyGenerator(Generator):
     config_class = TextOnlyConfig
     sampling = PIPELINE_SAMPLING  # the paper's DDIM 50 steps, guidance 7.5
     requires = ("concepts",)
+    takes_latents = True
 
     def __init__(self, pipe: Any, config: TextOnlyConfig | None = None) -> None:
         super().__init__(pipe, config)
@@ -64,6 +65,7 @@ class TextOnlyGenerator(Generator):
                 text_only_prompt(c.prompt, c.concepts, self.config.append_concept_prompts),
                 num_images_per_prompt=len(c.generators),
                 generator=c.generators,
+                latents=c.latents,
                 **sampling_kwargs(request),
             ).images
             for c in compositions(request)

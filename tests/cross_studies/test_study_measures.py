@@ -132,4 +132,8 @@ def test_the_package_is_declared_and_layered():
     from workbench.plugins import load_plugins
 
     load_plugins()
-    assert {"master-prints-vs-retrieval", "purification-vs-master-prints"} <= set(EXPERIMENTS.names())
+    assert {
+        "master-prints-vs-retrieval",
+        "purification-vs-master-prints",
+        "watermarks-through-generators",
+    } <= set(EXPERIMENTS.names())

@@ -75,3 +75,38 @@ def test_purification_at_real_size(real_models, tmp_path):
     run_dir = run_experiment(cfg, output_dir=tmp_path)
     rows = json.loads((run_dir / "outputs" / "rows.json").read_text())
     assert [r["transform"] for r in rows] == ["none", "jpeg", "vae_regen", "paraphrase"]
+
+
+def test_watermarks_at_real_size(real_models, tmp_path):
+    """Study 2 on SD-1.5 and CLIP ViT-L/14: every default generator and watermark, generated at 64 px (8 x 8
+    latents: a 16-bit Gaussian Shading key, a radius-2 Tree-Ring disc), two attacks."""
+    sd = real_models / "sd15"
+    cfg = load_config(
+        ROOT / "examples" / "study_watermarks.yaml",
+        [
+            f"models.sd={sd}",
+            f"models.clip={real_models / 'clip-l14'}",
+            "seeds=1",
+            "scenes.prompts=1",
+            "scenes.views_per_entity=1",
+            "scenes.k=1",
+            "generation.num_inference_steps=2",
+            "generation.size=64",
+            "generator_options={retrieval_blend: {blend: {inversion_steps: 0}}}",
+            "watermark_options={gaussian_shading: {hw_factor: 4}}",
+            "attacks=[{attack: jpeg, strengths: [0.5]}, "
+            "{attack: vae_regen, strengths: [0.5], options: {resolution: 64}}]",
+        ],
+    )
+    run_dir = run_experiment(cfg, output_dir=tmp_path)
+    rows = json.loads((run_dir / "outputs" / "rows.json").read_text())
+    # 5 generators x 5 watermarks x (no attack + 2 attacks)
+    assert len(rows) == 5 * 5 * 3
+    assert {r["generator"] for r in rows} == {
+        "stock",
+        "regions",
+        "box_guidance",
+        "freecustom",
+        "retrieval_blend",
+    }
+    assert all(0.0 <= r["tpr"] <= 1.0 for r in rows)

@@ -37,6 +37,7 @@ class BoxGuidanceGenerator(Generator):
 
     config_class = BoxGuidanceConfig
     requires = ("layouts",)
+    takes_latents = True
 
     def __init__(self, pipe: Any, config: BoxGuidanceConfig | None = None) -> None:
         super().__init__(pipe, config)
@@ -48,6 +49,7 @@ class BoxGuidanceGenerator(Generator):
             layout=list(request.conditions["layouts"]),
             guidance=self.config,
             generator=request.generators,
+            latents=request.latents,
             output_type="pt",
             **request.sampling(),
         )

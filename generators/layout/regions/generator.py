@@ -22,6 +22,7 @@ class RegionsGenerator(Generator):
 
     config_class = RegionsConfig
     requires = ("layouts", "region_prompts")
+    takes_latents = True
 
     def __init__(self, pipe: Any, config: RegionsConfig | None = None) -> None:
         super().__init__(pipe, config)
@@ -34,6 +35,7 @@ class RegionsGenerator(Generator):
             region_prompts=request.conditions["region_prompts"],
             config=self.config,
             generator=request.generators,
+            latents=request.latents,
             output_type="pt",
             **request.sampling(),
         )

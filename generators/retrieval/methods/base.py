@@ -46,6 +46,7 @@ class RetrievalGenerator(Generator):
     mode: ClassVar[str] = "auto"
     config_class = RetrievalOptions
     requires = ("neighbours",)
+    takes_latents = True
 
     def __init__(self, pipe: Any, config: RetrievalOptions | None = None) -> None:
         super().__init__(
@@ -74,5 +75,6 @@ class RetrievalGenerator(Generator):
             height=request.height,
             width=request.width,
             generator=request.generators,
+            latents=request.latents,
             output_type="pt",
         ).images  # (B, 3, H, W) in [0, 1]

@@ -16,7 +16,8 @@ def _trainer(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["judge", "vae", "vae-ft", "clip", "captioner", "unet", "unet-hires", "unet-ref"]
+    "name",
+    ["judge", "vae", "vae-ft", "clip", "captioner", "captioner-small", "unet", "unet-hires", "unet-ref"],
 )
 def test_toy_training_resumes_exactly(tmp_path, name):
     """Two steps, a checkpoint, a new process's trainer, one step: the weights of three straight steps

@@ -93,3 +93,24 @@ def test_real_path_paraphrase_end_to_end(which, img2img_pipe):
     out = attack(images, generators(2))
     assert out.shape == images.shape and len(attack.last_captions) == 2
     assert float((out - images).abs().mean()) > 0.01
+
+
+def test_toy_captioner_preset_names_all_four_objects():
+    """A four-object toy caption runs to 38 tokens: the toy preset's 48-token limit keeps the fourth
+    object, a 30-token limit (what a hub id or a folder gets) cuts it off."""
+    from attacks.paraphrase.captioners import load_captioner
+    from toyworld.presets import MODELS_DIR
+    from toyworld.world import ShapesWorld, parse_caption
+
+    torch.set_num_threads(1)
+    toy = load_captioner("toy")
+    folder = load_captioner(str(MODELS_DIR / "captioner"))
+    assert (toy.max_new_tokens, folder.max_new_tokens) == (48, 30)
+    images = ShapesWorld(64).batch(11, "test", 0, 8, n_objects=4).images
+
+    def whole(caption: str) -> bool:  # four objects, each with its position
+        objects = parse_caption(caption)
+        return len(objects) == 4 and all(o.position is not None for o in objects)
+
+    assert sum(map(whole, toy.caption(images))) >= 6
+    assert not any(map(whole, folder.caption(images)))

@@ -14,6 +14,7 @@ EXPORT_NAMES: dict[str, str] = {
     "unet-hires": "sd-hires",
     "unet-ref": "sd-ref",
     "retrieval": "sd-retrieval",
+    "captioner-small": "captioner",
 }
 
 
@@ -38,3 +39,4 @@ TRAINERS.add("unet", lazy_trainer(".unet", "UNetTrainer"))
 TRAINERS.add("unet-hires", lazy_trainer(".unet_hires", "HiResAttentionTrainer"))
 TRAINERS.add("unet-ref", lazy_trainer(".unet_ref", "CrossImageAttentionTrainer"))
 TRAINERS.add("captioner", lazy_trainer(".captioner", "CaptionerTrainer"))
+TRAINERS.add("captioner-small", lazy_trainer(".captioner_small", "SmallObjectCaptionerTrainer"))

@@ -3,13 +3,14 @@
 The shipped captioner reads large objects well but misreads a small object's shape or colour word (a
 small object is about 11 px wide at 64 px). This trainer continues the ``vae-roundtrip`` recipe on more
 multi-object scenes and weights the loss of every shape and colour word of a small object by
-``small_weight``; it exports over ``models/captioner``.
+``small_weight``; it exports to ``models/captioner-small`` (load it with ``load_captioner('toyworld/models/captioner-small')``).
 
-    workbench toy train captioner-small --threads 2 --minutes 60     # resumable; exports to models/captioner
+    workbench toy train captioner-small --threads 2 --minutes 60     # resumable; exports to models/captioner-small
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from ..vocab import COLOR_NAMES, SHAPES
 from ..world import SceneBatch
 from .captioner import CaptionerTrainer
 from .data import train_batch
+from .registry import MODELS_DIR
 
 __all__ = ["SmallObjectCaptionerTrainer", "small_word_weights"]
 
@@ -52,12 +54,13 @@ class SmallObjectCaptionerTrainer(CaptionerTrainer):
     Args:
         small_weight: loss weight of a small object's shape and colour words (1 elsewhere).
         single_frac: share of each batch with one object (the rest has 2-4).
+        base_dir: the captioner the first start continues (``None``: from scratch).
         seed, batch_size, lr, image_size, device, vae_frac, vae: as :class:`~.captioner.CaptionerTrainer`.
     """
 
     name = "captioner-small"
     recipe = "vae-roundtrip-small-weighted"
-    compatible_recipes = ("vae-roundtrip",)  # warm starts from the shipped captioner's export
+    compatible_recipes = ()  # warm starts only from its own exports (the first start loads ``base_dir``)
     eval_command = (
         "workbench toy eval --only captioner --json; toyworld.evaluate.captioner_eval.errors_by_size"
     )
@@ -73,6 +76,7 @@ class SmallObjectCaptionerTrainer(CaptionerTrainer):
         vae: Any = None,
         small_weight: float = 3.0,
         single_frac: float = 0.25,
+        base_dir: Path | None = MODELS_DIR / "captioner",
     ) -> None:
         if small_weight < 1.0:
             raise ValueError(f"small_weight must be at least 1, got {small_weight}")
@@ -88,6 +92,8 @@ class SmallObjectCaptionerTrainer(CaptionerTrainer):
             vae=vae,
         )
         self.small_weight, self.single_frac = small_weight, single_frac
+        if base_dir is not None and (Path(base_dir) / "config.json").is_file():
+            self.warm_start(Path(base_dir))  # the first start continues the shipped captioner
 
     def lr_at(self, step: int) -> float:
         return self.lr  # a warm start: no warm-up

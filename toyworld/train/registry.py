@@ -14,7 +14,6 @@ EXPORT_NAMES: dict[str, str] = {
     "unet-hires": "sd-hires",
     "unet-ref": "sd-ref",
     "retrieval": "sd-retrieval",
-    "captioner-small": "captioner",
 }
 
 

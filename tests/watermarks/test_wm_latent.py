@@ -82,6 +82,17 @@ def test_gaussian_shading_payload_per_image(shading):
         shading.generate(prompts=["x"], payload_bits="01")
 
 
+def test_key_on_every_channel(txt2img_pipe):
+    wm = build_watermark("treering", pipe=txt2img_pipe, channel=-1, radius=3, **STEPS)
+    _, mask = wm.key
+    assert mask.shape == (4, 16, 16) and all(mask[c].sum() == 29 for c in range(4))  # 29 bins in a disc of 3
+    noise = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    marked = wm.watermark_latents(noise, torch.zeros(2, 0))
+    assert float(wm.distance(marked).max()) < 1e-4 < float(wm.distance(noise).min())
+    with pytest.raises(ValueError, match="or -1"):
+        _ = build_watermark("treering", pipe=txt2img_pipe, channel=4).key
+
+
 def test_bad_factor_and_radius(txt2img_pipe):
     with pytest.raises(ValueError, match="not divisible"):
         _ = build_watermark("gaussian_shading", pipe=txt2img_pipe, hw_factor=3).num_bits

@@ -12,7 +12,8 @@ variant and prints the inverted initial latent's relative error ``|z - z_T| / |z
 with ``--spectrum`` the same per channel and ring of the spectrum (r <= 1 / 2 / 4 / 6 / beyond), and TPR at
 1 % FPR (the null's resolution is ``1 / images``). Sources: ``true`` (the generation's own final latents:
 inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized to 256 px and
-quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder). Variants:
+quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder),
+``decoder50-input`` (the same, fitted to the 256 px image through the resize). Variants:
 ``ddim`` (plain DDIM inversion on the generation's timesteps, empty prompt, guidance 1), ``fpK`` (K
 fixed-point refinements per step), ``caption-gG[-fpK]`` (the toy captioner's caption at guidance G),
 ``oracle-gG[-fpK]`` (the true prompt: a detector never has it; the ceiling of prompt-following inversion).
@@ -118,11 +119,11 @@ def main() -> None:
             for z in (z_T, null_T)
         ]  # (n, 4, h, w) each: watermarked, null
 
-        def as_image(z: torch.Tensor) -> torch.Tensor:  # the benchmark's path: 256 px, uint8, back to 64 px
-            img = (resize(decode_images(pipe, z), (256, 256)) * 255).round().clamp(0, 255) / 255
-            return resize(img, wm.image_size)
+        def stored(z: torch.Tensor) -> torch.Tensor:  # the benchmark's images: 256 px, uint8
+            return (resize(decode_images(pipe, z), (256, 256)) * 255).round().clamp(0, 255) / 255
 
-        images = [as_image(z) for z in finals]
+        big = [stored(z) for z in finals]  # (n, 3, 256, 256) each
+        images = [resize(x, wm.image_size) for x in big]  # back to the model's size
     captioner = load_captioner("toy")
     captions = [captioner.caption(resize(x, (256, 256))) for x in images]
     print(
@@ -135,8 +136,11 @@ def main() -> None:
         enc = [encode_images(pipe, x) for x in images]
         if source == "encoder":
             return enc
-        k = int(source.removeprefix("decoder"))
-        return [refine_latents(pipe, z, x, k) for z, x in zip(enc, images)]
+        m = re.fullmatch(r"decoder(\d+)(-input)?", source)
+        if m is None:
+            raise SystemExit(f"unknown source {source!r}")
+        targets = big if m.group(2) else images
+        return [refine_latents(pipe, z, x, int(m.group(1))) for z, x in zip(enc, targets)]
 
     def invert(latents: torch.Tensor, variant: str, which: int) -> torch.Tensor:
         m = re.fullmatch(r"(ddim|fp(\d+)|(caption|oracle)-g([\d.]+)(?:-fp(\d+))?)", variant)

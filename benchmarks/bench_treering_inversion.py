@@ -3,13 +3,17 @@
     python benchmarks/bench_treering_inversion.py --seed 0 --images 32 --sources true,encoder \\
         --variants ddim,fp3,fp8,caption-g5-fp3,oracle-g5-fp10
     python benchmarks/bench_treering_inversion.py --step-check     # does the fixed point converge per step?
+    python benchmarks/bench_treering_inversion.py --steps 25 --images 8 --sources true,encoder \
+        --variants ddim --radius 6 --channel -1 --spectrum          # where (channel, ring) the error sits
 
 Generates ``--images`` Tree-Ring generations and as many un-watermarked ones (other noise, same prompts:
-toy-world captions of 1-2 objects; 10 DDIM steps, guidance 5), then inverts their final latents with each
-variant and prints the inverted initial latent's relative error ``|z - z_T| / |z_T|`` (watermarked images)
-and TPR at 1 % FPR (the null's resolution is ``1 / images``). Sources: ``true`` (the generation's own final
-latents: inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized to 256 px and
-quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder). Variants:
+toy-world captions of 1-2 objects; ``--steps`` DDIM steps, default 10, guidance 5), then inverts their final latents with each
+variant and prints the inverted initial latent's relative error ``|z - z_T| / |z_T|`` (watermarked images),
+with ``--spectrum`` the same per channel and ring of the spectrum (r <= 1 / 2 / 4 / 6 / beyond), and TPR at
+1 % FPR (the null's resolution is ``1 / images``). Sources: ``true`` (the generation's own final latents:
+inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized to 256 px and
+quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder),
+``decoder50-input`` (the same, fitted to the 256 px image through the resize). Variants:
 ``ddim`` (plain DDIM inversion on the generation's timesteps, empty prompt, guidance 1), ``fpK`` (K
 fixed-point refinements per step), ``caption-gG[-fpK]`` (the toy captioner's caption at guidance G),
 ``oracle-gG[-fpK]`` (the true prompt: a detector never has it; the ceiling of prompt-following inversion).
@@ -30,6 +34,28 @@ import torch  # noqa: E402
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)).mean())
+
+
+BANDS = ((0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 99.0))
+
+
+def spectral_error(a: torch.Tensor, b: torch.Tensor) -> str:
+    """Per channel, ``|FFT(a - b)| / |FFT(b)|`` averaged over rings of radius r <= 1, (1, 2], (2, 4], (4, 6],
+    > 6 around the DC term of latents ``(B, C, h, w)`` (where the Tree-Ring key sits: r <= its radius)."""
+    from attacks.watermarks.treering import fft2c
+
+    h, w = b.shape[-2:]
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    radius = ((x - w // 2) ** 2 + (y - h // 2) ** 2).float().sqrt()  # (h, w)
+    err, ref = fft2c(a.float() - b.float()).abs(), fft2c(b.float()).abs()  # (B, C, h, w) each
+    parts = []
+    for c in range(b.shape[1]):
+        bands = []
+        for lo, hi in BANDS:
+            ring = (radius > lo) & (radius <= hi) if lo > 0 else radius <= hi
+            bands.append(f"{float(err[:, c][:, ring].mean() / ref[:, c][:, ring].mean()):.2f}")
+        parts.append(f"ch{c} " + "/".join(bands))
+    return "; ".join(parts)
 
 
 def main() -> None:
@@ -54,6 +80,7 @@ def main() -> None:
     ap.add_argument("--sources", default="true,encoder")
     ap.add_argument("--variants", default="ddim,fp3")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--spectrum", action="store_true", help="also print the error per channel and ring")
     ap.add_argument(
         "--step-check",
         action="store_true",
@@ -92,11 +119,11 @@ def main() -> None:
             for z in (z_T, null_T)
         ]  # (n, 4, h, w) each: watermarked, null
 
-        def as_image(z: torch.Tensor) -> torch.Tensor:  # the benchmark's path: 256 px, uint8, back to 64 px
-            img = (resize(decode_images(pipe, z), (256, 256)) * 255).round().clamp(0, 255) / 255
-            return resize(img, wm.image_size)
+        def stored(z: torch.Tensor) -> torch.Tensor:  # the benchmark's images: 256 px, uint8
+            return (resize(decode_images(pipe, z), (256, 256)) * 255).round().clamp(0, 255) / 255
 
-        images = [as_image(z) for z in finals]
+        big = [stored(z) for z in finals]  # (n, 3, 256, 256) each
+        images = [resize(x, wm.image_size) for x in big]  # back to the model's size
     captioner = load_captioner("toy")
     captions = [captioner.caption(resize(x, (256, 256))) for x in images]
     print(
@@ -109,8 +136,11 @@ def main() -> None:
         enc = [encode_images(pipe, x) for x in images]
         if source == "encoder":
             return enc
-        k = int(source.removeprefix("decoder"))
-        return [refine_latents(pipe, z, x, k) for z, x in zip(enc, images)]
+        m = re.fullmatch(r"decoder(\d+)(-input)?", source)
+        if m is None:
+            raise SystemExit(f"unknown source {source!r}")
+        targets = big if m.group(2) else images
+        return [refine_latents(pipe, z, x, int(m.group(1))) for z, x in zip(enc, targets)]
 
     def invert(latents: torch.Tensor, variant: str, which: int) -> torch.Tensor:
         m = re.fullmatch(r"(ddim|fp(\d+)|(caption|oracle)-g([\d.]+)(?:-fp(\d+))?)", variant)
@@ -131,6 +161,8 @@ def main() -> None:
             print(
                 f"seed {seed} {source}: latent relative error to the generation's {relative_error(marked, finals[0]):.3f}"
             )
+            if args.spectrum:
+                print(f"   per channel, rings r <= 1/2/4/6/beyond: {spectral_error(marked, finals[0])}")
         for variant in args.variants.split(","):
             start = time.perf_counter()
             inv = invert(marked, variant, 0)
@@ -141,6 +173,8 @@ def main() -> None:
                 f"TPR@1%FPR {tpr:.3f} ({time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
+            if args.spectrum:
+                print(f"   per channel, rings r <= 1/2/4/6/beyond: {spectral_error(inv, z_T)}", flush=True)
 
 
 @torch.no_grad()

@@ -34,6 +34,12 @@ def refine_latents(
     ``z`` and DDIM inversion from it loses the initial noise (correlation 0.03 vs 0.74 from the true
     latents, 8 toy SD generations at guidance 5); 200 steps raise it to 0.33.
 
+    ``images`` may be at another size than the decoder's output: the output is then resized to theirs
+    (bicubic, antialiased when shrinking) before the comparison, so that an image resized after generation
+    is fitted through that resize instead of being resized back (which blurs it: the toy SD's 64 px
+    generations through a 256 px round trip are fitted 0.43 of the norm off their latents this way
+    against 0.63, 8 generations).
+
     Args:
         latents (`torch.Tensor` of shape `(B, 4, h, w)`): scaled starting latents.
         images (`torch.Tensor` of shape `(B, 3, H, W)`): the images in [0, 1] they should decode to.
@@ -54,7 +60,8 @@ def refine_latents(
         with torch.enable_grad():
             for _ in range(int(steps)):
                 # per-image mean squared errors, summed: each image's latents move as they would alone
-                err = torch.nn.functional.mse_loss(vae.decode(z / sf).sample, target, reduction="none")
+                out = _resized(vae.decode(z / sf).sample, target.shape[-2:])  # (B, 3, H, W)
+                err = torch.nn.functional.mse_loss(out, target, reduction="none")
                 loss = err.flatten(1).mean(1).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -63,3 +70,13 @@ def refine_latents(
         for p, g in zip(vae.parameters(), grads):
             p.requires_grad_(g)
     return z.detach()
+
+
+def _resized(images: torch.Tensor, size) -> torch.Tensor:
+    """``(B, 3, H, W)`` -> ``(B, 3, *size)``, bicubic, antialiased when shrinking (differentiable)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return torch.nn.functional.interpolate(
+        images, size=tuple(size), mode="bicubic", align_corners=False, antialias=shrink
+    )

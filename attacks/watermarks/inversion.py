@@ -42,6 +42,7 @@ def ddim_invert(
     size: tuple[int, int] | None = None,
     decoder_steps: int = 0,
     decoder_lr: float = 0.1,
+    fit_input_size: bool = False,
 ) -> torch.Tensor:
     """Invert images to initial latents with ``DDIMInverseScheduler`` (empty prompt, guidance 1).
 
@@ -51,14 +52,18 @@ def ddim_invert(
         num_inference_steps: inversion steps (the generation's step count works best).
         size: ``(h, w)`` the images are resized to first (the generation size).
         decoder_steps, decoder_lr: decoder inversion after encoding (:func:`refine_latents`; 0: none).
+        fit_input_size: decoder inversion fits the images at their own size (the decoder's output resized to
+            it) rather than resized to ``size``.
 
     Returns:
         `torch.Tensor` of shape `(B, 4, h/f, w/f)`: the estimated initial noise, float32.
     """
+    given = images.float()  # (B, 3, H', W')
     if size is not None:
-        images = resize(images.float(), size)
+        images = resize(given, size)
     latents = encode_images(pipe, images)  # (B, 4, h/f, w/f)
-    latents = refine_latents(pipe, latents, images, decoder_steps, decoder_lr)  # (B, 4, h/f, w/f)
+    target = given if fit_input_size else images
+    latents = refine_latents(pipe, latents, target, decoder_steps, decoder_lr)  # (B, 4, h/f, w/f)
     return invert_latents(pipe, latents, num_inference_steps)
 
 

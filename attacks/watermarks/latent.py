@@ -59,6 +59,9 @@ class LatentWatermarkConfig(WatermarkConfig):
     decoder_inversion_steps: Adam steps of decoder inversion before DDIM inversion (0: the encoder's
         latents as they are; see :func:`~attacks.watermarks.inversion.refine_latents`).
     decoder_inversion_lr: its learning rate.
+    decoder_inversion_size: ``"model"``: decoder inversion fits the image resized to :attr:`image_size`;
+        ``"input"``: at the size it is given (the decoder's output resized to it: an image resized after
+        generation is fitted through that resize).
     latent_size: side of the latent the key is made for (``None``: the UNet's ``sample_size``).
     """
 
@@ -73,6 +76,7 @@ class LatentWatermarkConfig(WatermarkConfig):
     captioner: str = "toy"
     decoder_inversion_steps: int = Field(default=0, ge=0)
     decoder_inversion_lr: float = Field(default=0.1, gt=0)
+    decoder_inversion_size: Literal["model", "input"] = "model"
     latent_size: int | None = None
 
 
@@ -225,11 +229,13 @@ class LatentWatermark(Watermark):
                 size=self.image_size,
                 decoder_steps=cfg.decoder_inversion_steps,
                 decoder_lr=cfg.decoder_inversion_lr,
+                fit_input_size=cfg.decoder_inversion_size == "input",
             ).cpu()
         ddim = self.ddim
         x = resize(images.float(), self.image_size)  # (B, 3, H, W)
         latents = encode_images(ddim, x)  # (B, 4, h, w)
-        latents = refine_latents(ddim, latents, x, cfg.decoder_inversion_steps, cfg.decoder_inversion_lr)
+        target = images.float() if cfg.decoder_inversion_size == "input" else x
+        latents = refine_latents(ddim, latents, target, cfg.decoder_inversion_steps, cfg.decoder_inversion_lr)
         prompts = self.inversion_prompts(x)
         guidance = (
             cfg.guidance_scale if cfg.inversion_guidance_scale is None else cfg.inversion_guidance_scale

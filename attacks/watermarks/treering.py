@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from attacks.watermarks.latent import LatentWatermark, LatentWatermarkConfig
 from attacks.watermarks.registry import WATERMARKS
@@ -20,11 +21,12 @@ class TreeRingConfig(LatentWatermarkConfig):
     """Args:
     radius: ring region radius in latent pixels (``None``: ``round(10 / 64 * latent side)``, at
         least 2, the paper's 10 at SD's 64 x 64 latents).
-    channel: the latent channel that carries the key (the reference command uses 3).
+    channel: the latent channel that carries the key (the reference command uses 3), or -1: every
+        channel (the reference code's ``w_channel = -1``).
     """
 
     radius: int | None = None
-    channel: int = 3
+    channel: int = Field(default=3, ge=-1)
 
 
 def circle_mask(size: int, radius: int) -> torch.Tensor:
@@ -85,8 +87,8 @@ class TreeRing(LatentWatermark):
             c, h, w = self.latent_shape
             if h != w:
                 raise ValueError(f"Tree-Ring needs a square latent, got {h} x {w}")
-            if not 0 <= self.config.channel < c:
-                raise ValueError(f"channel must be in [0, {c - 1}], got {self.config.channel}")
+            if not -1 <= self.config.channel < c:
+                raise ValueError(f"channel must be in [0, {c - 1}] or -1 (all), got {self.config.channel}")
             if not 1 <= self.radius < h // 2:
                 raise ValueError(
                     f"radius must be in [1, {h // 2 - 1}] for a {h} x {w} latent, got {self.radius}"
@@ -101,7 +103,9 @@ class TreeRing(LatentWatermark):
                     # value would be halved to its real part by ``ifft(...).real`` anyway.
                     pattern[ch, ring] = spectrum[ch, 0, r].real.to(spectrum.dtype)
             mask = torch.zeros((c, h, w), dtype=torch.bool)
-            mask[self.config.channel] = circle_mask(h, self.radius)
+            channels = range(c) if self.config.channel == -1 else [self.config.channel]
+            for ch in channels:
+                mask[ch] = circle_mask(h, self.radius)
             self._key = (pattern, mask)
         return self._key
 

@@ -82,6 +82,17 @@ def test_gaussian_shading_payload_per_image(shading):
         shading.generate(prompts=["x"], payload_bits="01")
 
 
+def test_key_on_every_channel(txt2img_pipe):
+    wm = build_watermark("treering", pipe=txt2img_pipe, channel=-1, radius=3, **STEPS)
+    _, mask = wm.key
+    assert mask.shape == (4, 16, 16) and all(mask[c].sum() == 29 for c in range(4))  # 29 bins in a disc of 3
+    noise = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    marked = wm.watermark_latents(noise, torch.zeros(2, 0))
+    assert float(wm.distance(marked).max()) < 1e-4 < float(wm.distance(noise).min())
+    with pytest.raises(ValueError, match="or -1"):
+        _ = build_watermark("treering", pipe=txt2img_pipe, channel=4).key
+
+
 def test_bad_factor_and_radius(txt2img_pipe):
     with pytest.raises(ValueError, match="not divisible"):
         _ = build_watermark("gaussian_shading", pipe=txt2img_pipe, hw_factor=3).num_bits
@@ -130,3 +141,31 @@ def test_decoder_inversion_fits_the_image_and_leaves_the_vae_as_it_was(txt2img_p
     assert wm.invert(images).shape == (2, 4, 16, 16)
     with pytest.raises(ValueError, match="decoder_inversion_steps"):
         build_watermark("gaussian_shading", pipe=txt2img_pipe, decoder_inversion_steps=-1)
+
+
+def test_decoder_inversion_fits_an_upscaled_image_through_the_resize(txt2img_pipe):
+    from attacks.image.ops import resize
+    from workbench.latents import encode_images, refine_latents
+
+    vae = txt2img_pipe.vae
+    sf = vae.config.scaling_factor
+    with torch.no_grad():
+        z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+        small = vae.decode(z / sf).sample.add(1).div(2).clamp(0, 1)  # (2, 3, H, W)
+        big = resize(small, (2 * small.shape[-2], 2 * small.shape[-1]))  # (2, 3, 2H, 2W)
+        start = encode_images(txt2img_pipe, resize(big, small.shape[-2:]))
+
+    def error(latents):  # the fit at the given (upscaled) size
+        with torch.no_grad():
+            out = vae.decode(latents / sf).sample.add(1).div(2).clamp(0, 1)
+            return torch.nn.functional.mse_loss(resize(out, big.shape[-2:]), big).item()
+
+    refined = refine_latents(txt2img_pipe, start, big, steps=30, lr=0.05)
+    assert refined.shape == start.shape == (2, 4, 16, 16) and error(refined) < 0.5 * error(start)
+    common = {"hw_factor": 4, "decoder_inversion_steps": 2, **STEPS}
+    at_input = build_watermark(
+        "gaussian_shading", pipe=txt2img_pipe, decoder_inversion_size="input", **common
+    )
+    at_model = build_watermark("gaussian_shading", pipe=txt2img_pipe, **common)
+    assert at_input.invert(big).shape == (2, 4, 16, 16)
+    assert not torch.equal(at_input.invert(big), at_model.invert(big))

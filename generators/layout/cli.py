@@ -144,21 +144,43 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = train_gligen(
+    try:
+        result = _run_train(args, train_gligen, GLIGEN_DIR)
+    except ValueError as exc:  # bad options (caption shares) or a checkpoint of another recipe
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict:
+    return train_gligen(
         minutes=args.minutes,
         max_steps=args.steps,
         seed=args.seed,
         work_dir=args.work_dir,
-        export_dir=args.export_dir or GLIGEN_DIR,
+        export_dir=args.export_dir or gligen_dir,
         export=not args.no_export,
         fresh=args.fresh,
         eval_every=args.eval_every,
-        batch_size=args.batch_size,
-        lr=args.lr,
         device=args.device,
+        # unset options keep the trainer's defaults (GligenTrainer)
+        **{
+            k: v
+            for k, v in {
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "gate_lr": args.gate_lr,
+                "position_free": args.position_free,
+                "class_words": args.class_words,
+                "eval_images": args.eval_images,
+                "eval_steps": args.eval_steps,
+                "eval_beta": args.eval_beta,
+                "min_timestep": args.min_timestep,
+            }.items()
+            if v is not None
+        },
     )
-    print(json.dumps(result))
-    return 0
 
 
 def _errors(fn):
@@ -251,9 +273,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this many optimiser steps in total",
     )
     t.add_argument("--seed", type=argtypes.seed, default=0)
-    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=32)
+    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=None, help="default 32")
     t.add_argument(
-        "--lr", type=float, default=1e-4, help="learning rate of the grounding layers (applies on resume too)"
+        "--lr",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="learning rate of the grounding layers (applies on resume too; default 3e-4)",
+    )
+    t.add_argument(
+        "--gate-lr",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="learning rate of the fusers' gates (default 3e-3)",
+    )
+    t.add_argument(
+        "--position-free",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of scenes captioned without position words (default 0.7)",
+    )
+    t.add_argument(
+        "--class-words",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of scenes captioned by class words only, part of --position-free (default 0.2)",
+    )
+    t.add_argument(
+        "--eval-images",
+        type=argtypes.bounded_int(0),
+        default=None,
+        help="two-object prompts judged at each evaluation (default 16)",
+    )
+    t.add_argument("--eval-steps", type=argtypes.bounded_int(1), default=None, help="default 20")
+    t.add_argument(
+        "--eval-beta",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of sampling steps with grounding tokens at evaluation (default 0.5)",
+    )
+    t.add_argument(
+        "--min-timestep",
+        type=argtypes.bounded_int(0),
+        default=None,
+        help="train on timesteps [this, T): the noisy steps where the layout forms (default 400)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)

@@ -7,7 +7,7 @@ words only (``"a large circle and a small square"``: ``words="class"``; colour i
 requested boxes are the scenes' own; the judge's detections are scored by
 :mod:`generators.layout.scoring` (all objects found in their boxes at IoU >= 0.5).
 
-    workbench layout eval-gligen --seeds 1 2 3 --prompts 64
+    workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3   # generators.layout.grounding_runs
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from .gligen.pipeline import generate_grounded
 from .layout import BoxLayout
 from .scoring import RequestedObject, score_image, summarize_scores
 
-__all__ = ["GroundingCase", "grounding_cases", "score_grounding"]
+__all__ = ["EVAL_WORLD_SEED", "GroundingCase", "grounding_cases", "score_grounding", "stock_pipeline"]
 
 Words = Literal["full", "class"]
+EVAL_WORLD_SEED = 7000  # + the evaluation seed: test-split scenes, apart from the trainer's (4242)
 
 
 class GroundingCase:
@@ -84,7 +85,9 @@ def score_grounding(
                     guidance_scale=guidance_scale,
                     generator=g,
                     output_type="pt",
-                ).images.float().cpu()
+                )
+                .images.float()
+                .cpu()
                 for p, g in zip(prompts, gens())
             ]
         )
@@ -94,3 +97,21 @@ def score_grounding(
         scores = [score_image(c.prompt, c.requested, d, iou_threshold) for c, d in zip(cases, dets)]
         out[name] = summarize_scores(scores)
     return out
+
+
+def stock_pipeline(base: Any, device: torch.device) -> Any:
+    """The base text-to-image pipeline with DDIM, as the grounded one samples (the baseline without boxes)."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=base.vae,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        unet=base.unet,
+        scheduler=DDIMScheduler.from_config(base.scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

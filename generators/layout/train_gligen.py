@@ -31,13 +31,11 @@ from toyworld.train.model_card import write_model_card
 from toyworld.train.registry import MODELS_DIR
 from toyworld.train.storage import save_pipeline_half
 from toyworld.world import SceneBatch, ShapesWorld
-from workbench.sampling import WORKBENCH_SAMPLING
 
-from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.adapter import is_adapter_folder, load_grounding_into, save_grounding_adapter
+from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
-from .gligen.pipeline import generate_grounded, gligen_pipeline_from
-from .planner import ShapesGrammarPlanner
+from .gligen.pipeline import gligen_pipeline_from
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +223,9 @@ class GligenTrainer:
             cond, _ = self.encode_text(captions)  # (B, 77, D)
             gligen = self.grounding(batch, keep)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
-        t = torch.randint(self.min_timestep, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g)
+        t = torch.randint(
+            self.min_timestep, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g
+        )
         noisy = self.noise_scheduler.add_noise(latents, noise, t.to(self.device))
         pred = self.unet(
             noisy, t.to(self.device), encoder_hidden_states=cond, cross_attention_kwargs={"gligen": gligen}
@@ -282,13 +282,13 @@ class GligenTrainer:
 
         judge = load_judge(None, required=False)
         if judge is not None and self.eval_images > 0:
-            from .grounding_eval import grounding_cases, score_grounding  # deferred: scipy
+            from .grounding_eval import grounding_cases, score_grounding, stock_pipeline  # deferred: scipy
 
             cases = grounding_cases(self.eval_images, world_seed=4242)
             kw = {"num_inference_steps": self.eval_steps, "scheduled_sampling_beta": self.eval_beta}
             summary = score_grounding(cases, judge, gligen_pipe=self.pipeline(), **kw)
             if self._stock_scores is None:
-                stock = _stock_pipeline(self.base, self.device)
+                stock = stock_pipeline(self.base, self.device)
                 self._stock_scores = score_grounding(cases, judge, sd_pipe=stock, **kw)["without_boxes"]
             summary["without_boxes"] = self._stock_scores
             for name, s in summary.items():
@@ -347,24 +347,6 @@ class GligenTrainer:
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
         )
-
-
-def _stock_pipeline(base: Any, device: torch.device) -> Any:
-    """The base text-to-image pipeline with DDIM, as the grounded one samples (the baseline without boxes)."""
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline(
-        vae=base.vae,
-        text_encoder=base.text_encoder,
-        tokenizer=base.tokenizer,
-        unet=base.unet,
-        scheduler=DDIMScheduler.from_config(base.scheduler.config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    ).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def train_gligen(

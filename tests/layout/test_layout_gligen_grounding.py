@@ -83,14 +83,18 @@ def test_gates_get_gradients_open_and_are_logged():
     assert attn and all(p.grad is not None and p.grad.abs().sum() > 0 for p in attn)
     # the gates learn at their own rate, without weight decay
     groups = trainer.opt.param_groups
-    assert groups[1]["weight_decay"] == 0.0 and {id(p) for p in groups[1]["params"]} == {id(p) for _, p in gates}
+    assert groups[1]["weight_decay"] == 0.0 and {id(p) for p in groups[1]["params"]} == {
+        id(p) for _, p in gates
+    }
     assert groups[1]["lr"] == pytest.approx(100 * groups[0]["lr"])  # gate_lr / lr
 
 
 def test_evaluate_reports_both_held_out_losses_and_the_gates():
     out = _trainer().evaluate()
     assert {"val_loss", "val_loss_no_boxes", "gate_attn_mean", "gate_ff_max"} <= set(out)
-    assert out["val_loss"] == pytest.approx(out["val_loss_no_boxes"])  # closed gates: the boxes change nothing
+    assert out["val_loss"] == pytest.approx(
+        out["val_loss_no_boxes"]
+    )  # closed gates: the boxes change nothing
 
 
 def test_grounding_cases_name_no_places_and_keep_the_boxes():
@@ -105,3 +109,29 @@ def test_grounding_cases_name_no_places_and_keep_the_boxes():
     classes = grounding_cases(4, world_seed=7, words="class")
     assert [c.layout.boxes for c in classes] == [c.layout.boxes for c in cases]
     assert all(r.color is None for c in classes for r in c.requested)
+
+
+def test_mean_se_over_seeds():
+    from generators.layout.grounding_runs import mean_se
+
+    mean, se = mean_se([0.5, 0.7, 0.9])
+    assert mean == pytest.approx(0.7) and se == pytest.approx(0.2 / 3**0.5)
+    assert mean_se([0.4]) == (0.4, 0.0)
+
+
+def test_eval_gligen_cli_refuses_a_missing_model(tmp_path, capsys):
+    from workbench.cli import main
+
+    assert main(["layout", "eval-gligen", "--model", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_train_gligen_cli_refuses_bad_caption_shares(tmp_path, capsys, monkeypatch):
+    from generators.layout import train_gligen
+    from workbench.cli import main
+
+    monkeypatch.setattr(train_gligen, "load_toy_sd", lambda: dummy_sd_pipeline(seed=0))
+    args = ["layout", "train-gligen", "--position-free", "0.1", "--class-words", "0.5", "--steps", "0"]
+    assert main([*args, "--work-dir", str(tmp_path), "--no-export", "--fresh"]) == 2
+    assert "class_words <= position_free" in capsys.readouterr().err

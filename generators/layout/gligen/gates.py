@@ -17,7 +17,9 @@ GATE_NAMES: tuple[str, ...] = ("alpha_attn", "alpha_dense")
 
 def gate_parameters(unet: Any) -> list[tuple[str, torch.nn.Parameter]]:
     """``(name, alpha)`` of every fuser gate of a gated ``unet``, in module order."""
-    gates = [(n, p) for n, p in unet.named_parameters() if ".fuser." in n and n.rsplit(".", 1)[-1] in GATE_NAMES]
+    gates = [
+        (n, p) for n, p in unet.named_parameters() if ".fuser." in n and n.rsplit(".", 1)[-1] in GATE_NAMES
+    ]
     if not gates:
         raise ValueError("the UNet has no GLIGEN gates; build it with gated_unet_from()")
     return gates

@@ -164,6 +164,7 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
         export=not args.no_export,
         fresh=args.fresh,
         eval_every=args.eval_every,
+        log_every=args.log_every,
         device=args.device,
         # unset options keep the trainer's defaults (GligenTrainer)
         **{
@@ -352,6 +353,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)
     t.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
+    t.add_argument(
+        "--log-every", type=argtypes.bounded_int(1), default=50, help="steps between loss and gate log lines"
+    )
     t.add_argument(
         "--work-dir",
         type=Path,

@@ -343,7 +343,11 @@ class GligenTrainer:
             "The toy SD's UNet with attention_type='gated': GLIGEN's gated self-attention over grounding tokens "
             "(pooled toy-CLIP phrase embedding + Fourier-embedded box, 30 slots), trained on shapes-world scenes "
             "with their ground-truth boxes; only position_net and the fusers train, the toy SD is frozen; EMA "
-            "0.999 weights; 10% caption and grounding dropout. " + form,
+            f"0.999 weights; 10% caption and grounding dropout; {self.position_free:.0%} of the scenes captioned "
+            f"without position words ({self.class_words:.0%} by class words only), so that only the boxes place "
+            f"them; gates (alpha, initialised at 0) at lr {self.gate_lr:g}, the other new layers at {self.lr:g}; "
+            f"timesteps [{self.min_timestep}, T). Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
+            "the metrics. " + form,
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
         )
@@ -358,6 +362,7 @@ def train_gligen(
     export: bool = True,
     fresh: bool = False,
     eval_every: int = 500,
+    log_every: int = 50,
     **trainer_kwargs: Any,
 ) -> dict[str, Any]:
     """Train (or resume) the toy GLIGEN with the toy training loop, then export it."""
@@ -370,6 +375,7 @@ def train_gligen(
         max_steps=max_steps,
         minutes=minutes,
         eval_every=eval_every,
+        log_every=log_every,
         export_dir=None if fresh else export_dir,
     )
     if export:
@@ -379,9 +385,13 @@ def train_gligen(
             "device": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "seed": seed,
-            "command": f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --batch-size {trainer.batch_size}",
+            "command": (
+                f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --gate-lr {trainer.gate_lr:g} "
+                f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
+                f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
+            ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
-            "eval_command": "workbench run examples/layout_eval.yaml",
+            "eval_command": "workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3",
         }
         trainer.export(export_dir, info)
         logger.info("gligen: exported to %s", export_dir)

@@ -89,12 +89,15 @@ def test_gates_get_gradients_open_and_are_logged():
     assert groups[1]["lr"] == pytest.approx(100 * groups[0]["lr"])  # gate_lr / lr
 
 
-def test_evaluate_reports_both_held_out_losses_and_the_gates():
-    out = _trainer().evaluate()
+def test_evaluate_reports_both_held_out_losses_and_the_gates(tmp_path):
+    trainer = _trainer()
+    out = trainer.evaluate()
     assert {"val_loss", "val_loss_no_boxes", "gate_attn_mean", "gate_ff_max"} <= set(out)
-    assert out["val_loss"] == pytest.approx(
-        out["val_loss_no_boxes"]
-    )  # closed gates: the boxes change nothing
+    # closed gates: the boxes change nothing
+    assert out["val_loss"] == pytest.approx(out["val_loss_no_boxes"])
+    trainer.export(tmp_path / "card", {"steps": 0, "minutes": 0.0, "metrics": out})
+    card = (tmp_path / "card" / "README.md").read_text()
+    assert "gate_attn_mean" in card and "without position words" in card
 
 
 def test_grounding_cases_name_no_places_and_keep_the_boxes():

@@ -96,6 +96,8 @@ def run_grounding_eval(
         per_seed = {r["seed"]: r["all_in_box"] for r in rows}
         mean, se = mean_se(list(per_seed.values()))
         table[m] = {"all_in_box_mean": mean, "all_in_box_se": se, "per_seed": per_seed}
+        for key in ("all_present", "mean_iou"):  # what fails: drawing the objects, or placing them
+            table[m][f"{key}_mean"], table[m][f"{key}_se"] = mean_se([r[key] for r in rows])
     if "with_boxes" in table and "without_boxes" in table:
         gains = [table["with_boxes"]["per_seed"][s] - table["without_boxes"]["per_seed"][s] for s in seeds]
         mean, se = mean_se(gains)

@@ -7,6 +7,7 @@ PAID-style product posters, and the toy GLIGEN's training.
     workbench layout generate PROMPT out.png --layout layout.json      # {"phrases": [...], "boxes": [[x0, y0, x1, y1], ...]}
     workbench layout poster product.png "a green background" poster.png --tagline "Fresh" --tagline "2 for 1"
     workbench layout train-gligen --minutes 60                         # resumable; exports generators/layout/models/gligen
+    workbench layout eval-gligen --out runs/gligen-eval                 # boxes vs no boxes, position-free captions
 
 The evaluation is an experiment: ``workbench run examples/layout_eval.yaml``.
 """
@@ -144,20 +145,74 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = train_gligen(
+    try:
+        result = _run_train(args, train_gligen, GLIGEN_DIR)
+    except ValueError as exc:  # bad options (caption shares) or a checkpoint of another recipe
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict:
+    return train_gligen(
         minutes=args.minutes,
         max_steps=args.steps,
         seed=args.seed,
         work_dir=args.work_dir,
-        export_dir=args.export_dir or GLIGEN_DIR,
+        export_dir=args.export_dir or gligen_dir,
         export=not args.no_export,
         fresh=args.fresh,
         eval_every=args.eval_every,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        log_every=args.log_every,
         device=args.device,
+        # unset options keep the trainer's defaults (GligenTrainer)
+        **{
+            k: v
+            for k, v in {
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "gate_lr": args.gate_lr,
+                "position_free": args.position_free,
+                "class_words": args.class_words,
+                "eval_images": args.eval_images,
+                "eval_steps": args.eval_steps,
+                "eval_beta": args.eval_beta,
+                "min_timestep": args.min_timestep,
+            }.items()
+            if v is not None
+        },
     )
-    print(json.dumps(result))
+
+
+def _eval_gligen(args: argparse.Namespace) -> int:
+    import torch
+
+    from .grounding_runs import run_grounding_eval  # deferred: diffusers, scipy, torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.model is not None and not args.model.exists():
+        print(
+            f"error: --model {args.model} does not exist (a GLIGEN folder or a checkpoint.pt)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        table = run_grounding_eval(
+            args.model,
+            args.seeds,
+            args.prompts,
+            args.out,
+            methods=args.methods,
+            words=args.words,
+            num_inference_steps=args.steps,
+            scheduled_sampling_beta=args.beta,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(table, indent=2))
     return 0
 
 
@@ -251,13 +306,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this many optimiser steps in total",
     )
     t.add_argument("--seed", type=argtypes.seed, default=0)
-    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=32)
+    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=None, help="default 32")
     t.add_argument(
-        "--lr", type=float, default=1e-4, help="learning rate of the grounding layers (applies on resume too)"
+        "--lr",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="learning rate of the grounding layers (applies on resume too; default 3e-4)",
+    )
+    t.add_argument(
+        "--gate-lr",
+        type=argtypes.bounded_float(0.0),
+        default=None,
+        help="learning rate of the fusers' gates (default 3e-3)",
+    )
+    t.add_argument(
+        "--position-free",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of scenes captioned without position words (default 0.7)",
+    )
+    t.add_argument(
+        "--class-words",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of scenes captioned by class words only, part of --position-free (default 0.2)",
+    )
+    t.add_argument(
+        "--eval-images",
+        type=argtypes.bounded_int(0),
+        default=None,
+        help="two-object prompts judged at each evaluation (default 16)",
+    )
+    t.add_argument("--eval-steps", type=argtypes.bounded_int(1), default=None, help="default 20")
+    t.add_argument(
+        "--eval-beta",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of sampling steps with grounding tokens at evaluation (default 0.5)",
+    )
+    t.add_argument(
+        "--min-timestep",
+        type=argtypes.bounded_int(0),
+        default=None,
+        help="train on timesteps [this, T): the noisy steps where the layout forms (default 400)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)
     t.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
+    t.add_argument(
+        "--log-every", type=argtypes.bounded_int(1), default=50, help="steps between loss and gate log lines"
+    )
     t.add_argument(
         "--work-dir",
         type=Path,
@@ -270,3 +368,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fresh", action="store_true", help="ignore the shipped weights when there is no checkpoint"
     )
     t.set_defaults(func=_train)
+
+    e = sub.add_parser(
+        "eval-gligen",
+        help="judge-scored two-object prompts without position words: GLIGEN with boxes vs the toy SD without",
+    )
+    e.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="GLIGEN folder or training checkpoint.pt (default: the shipped one)",
+    )
+    e.add_argument("--seeds", type=argtypes.seed, nargs="+", default=[1, 2, 3])
+    e.add_argument("--prompts", type=argtypes.bounded_int(1), default=32, help="two-object prompts per seed")
+    e.add_argument("--steps", type=argtypes.bounded_int(1), default=20, help="DDIM steps")
+    e.add_argument(
+        "--beta",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=0.5,
+        help="share of the steps with grounding tokens (GLIGEN's scheduled sampling)",
+    )
+    e.add_argument("--words", choices=["full", "class"], default="full", help="caption words (no positions)")
+    e.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["with_boxes", "without_boxes"],
+        default=["with_boxes", "without_boxes"],
+    )
+    e.add_argument("--out", type=Path, required=True, help="per-seed results (a seed scored there is reused)")
+    e.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
+    e.set_defaults(func=_eval_gligen)

@@ -2,7 +2,12 @@
 grounding tokens (phrase embedding + box), trained on shapes-world scenes, whose boxes come free.
 
 Only the new layers train (``position_net`` and every ``fuser``, GLIGEN's recipe); the toy SD stays
-frozen. The trainer follows the toy training loop's protocol (``step`` / ``evaluate`` / ``state_dict`` /
+frozen. The shapes world's captions say where each object is ("... in the top left"), which leaves the
+boxes nothing to add; so a share of the scenes is captioned without position words (``position_free``),
+some of them by class words only (``class_words``: "a large circle"), and only the grounding tokens
+(phrase + box) say where the objects go. The gates start at 0 as in the paper but learn at ``gate_lr``, so
+that they open within thousands of steps rather than GLIGEN's hundreds of thousands; their magnitudes
+(:func:`~generators.layout.gligen.gates.gate_magnitudes`) are logged at every step and evaluation. The trainer follows the toy training loop's protocol (``step`` / ``evaluate`` / ``state_dict`` /
 ``load_state_dict`` / ``export`` / ``warm_start``), so ``run_training`` checkpoints and resumes it::
 
     workbench layout train-gligen --minutes 60          # resumes from ~/.cache/workbench/toy-train/gligen
@@ -26,16 +31,16 @@ from toyworld.train.model_card import write_model_card
 from toyworld.train.registry import MODELS_DIR
 from toyworld.train.storage import save_pipeline_half
 from toyworld.world import SceneBatch, ShapesWorld
-from workbench.sampling import WORKBENCH_SAMPLING
 
 from .gligen.adapter import is_adapter_folder, load_grounding_into, save_grounding_adapter
+from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
-from .gligen.pipeline import generate_grounded, gligen_pipeline_from
-from .planner import ShapesGrammarPlanner
+from .gligen.pipeline import gligen_pipeline_from
 
 logger = logging.getLogger(__name__)
 
 MAX_OBJS = 30  # StableDiffusionGLIGENPipeline pads to 30 grounding tokens; training pads the same way
+WARMUP_STEPS = 100  # linear learning-rate warm-up
 
 
 def load_toy_sd(models_dir: Path | None = None) -> Any:
@@ -60,38 +65,60 @@ class GligenTrainer:
     Args:
         seed: data and initialisation seed (batches are drawn from ``(seed, step)``: resumes exactly).
         batch_size: scenes per step (1-4 objects each).
-        lr: AdamW learning rate of the grounding layers (warm-up over 200 steps).
+        lr: AdamW learning rate of the grounding layers (warm-up over :data:`WARMUP_STEPS`).
+        gate_lr: learning rate of the fusers' gates ``alpha_attn`` / ``alpha_dense`` (no weight decay).
+        position_free: share of scenes captioned without position words (the boxes alone place them).
+        class_words: share of scenes captioned by class words only, without positions ("a large circle");
+            part of ``position_free``.
         uncond_prob: caption dropout (classifier-free guidance).
         grounding_drop: share of scenes trained without grounding tokens (GLIGEN drops them too).
         snr_gamma: min-SNR-gamma loss weighting.
+        min_timestep: training timesteps are drawn from ``[min_timestep, T)``: the noisy steps where the
+            layout forms, the ones GLIGEN's scheduled sampling grounds (``eval_beta`` of the sampling steps).
         sd_pipe: the base pipeline (default: the shipped toy SD); tests pass tiny random components.
         base_name: what the base loads from by name (``"toy"`` for the default base): the export is then a
             grounding adapter naming it (the grounding layers only); ``None`` with ``sd_pipe`` exports a
             full ``StableDiffusionGLIGENPipeline`` folder.
         device: ``cpu`` (default) or ``cuda``.
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
+        eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate`.
+        eval_steps: DDIM steps of the images :meth:`evaluate` generates.
     """
 
     name = "gligen"
     export_name = "gligen"
+    recipe = "position-free-captions"
 
     def __init__(
         self,
         seed: int = 0,
         batch_size: int = 32,
-        lr: float = 1e-4,
+        lr: float = 3e-4,
+        gate_lr: float = 3e-3,
+        position_free: float = 0.7,
+        class_words: float = 0.2,
         uncond_prob: float = 0.1,
         grounding_drop: float = 0.1,
         snr_gamma: float = 5.0,
+        min_timestep: int = 400,
         sd_pipe: Any = None,
         base_name: str | None = None,
         device: str | None = None,
         eval_images: int = 16,
+        eval_beta: float = 0.5,
+        eval_steps: int = 20,
     ) -> None:
         from diffusers import DDPMScheduler
 
+        if not 0.0 <= class_words <= position_free <= 1.0:
+            raise ValueError(
+                f"caption shares must satisfy 0 <= class_words <= position_free <= 1, got "
+                f"class_words={class_words}, position_free={position_free}"
+            )
         torch.manual_seed(seed)
-        self.seed, self.batch_size, self.lr = seed, batch_size, lr
+        self.seed, self.batch_size, self.lr, self.gate_lr = seed, batch_size, lr, gate_lr
+        self.position_free, self.class_words = position_free, class_words
+        self.eval_beta, self.eval_steps, self.min_timestep = eval_beta, eval_steps, min_timestep
         self.uncond_prob, self.grounding_drop, self.snr_gamma = uncond_prob, grounding_drop, snr_gamma
         self.device = torch.device(device or "cpu")
         self.eval_images = eval_images
@@ -106,11 +133,23 @@ class GligenTrainer:
         self.params = grounding_parameters(self.unet)
         for p in self.params:
             p.requires_grad_(True)
+        gates = {id(p) for _, p in gate_parameters(self.unet)}
         self.unet.train()
         image_size = base.unet.config.sample_size * base.vae_scale_factor
         self.world = ShapesWorld(image_size)
         self.noise_scheduler = DDPMScheduler.from_config(base.scheduler.config)
-        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=1e-2)
+        if not 0 <= min_timestep < self.noise_scheduler.config.num_train_timesteps:
+            raise ValueError(
+                f"min_timestep must lie in [0, {self.noise_scheduler.config.num_train_timesteps}), got {min_timestep}"
+            )
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": [p for p in self.params if id(p) not in gates], "weight_decay": 1e-2},
+                {"params": [p for p in self.params if id(p) in gates], "weight_decay": 0.0},
+            ],
+            lr=lr,
+        )
+        self._stock_scores: dict[str, float | None] | None = None  # the baseline does not train
         self.ema = EMA(self.unet, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = alphas / (1 - alphas)
@@ -122,6 +161,19 @@ class GligenTrainer:
                 self.world, self.seed, step, self.batch_size, n_objects=(1, 4), entity_prob=0.1
             )
         return self.world.batch(self.seed, split, step * self.batch_size, self.batch_size, n_objects=(1, 4))
+
+    def captions(self, batch: SceneBatch, g: torch.Generator) -> list[str]:
+        """One caption per scene: by class words without positions (share ``class_words``), all words
+        without positions (up to ``position_free``), or the world's caption with positions."""
+        u = torch.rand(len(batch.scenes), generator=g).tolist()
+        return [
+            s.caption(with_position=False, words="class")
+            if x < self.class_words
+            else s.caption(with_position=False)
+            if x < self.position_free
+            else s.caption()
+            for s, x in zip(batch.scenes, u)
+        ]
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,21 +204,28 @@ class GligenTrainer:
         return {"boxes": boxes, "positive_embeddings": embeds, "masks": masks}
 
     # ------------------------------------------------------------------ training
-    def lr_at(self, step: int) -> float:
-        return self.lr * min(1.0, (step + 1) / 200)
+    def lr_at(self, step: int, base: float | None = None) -> float:
+        return (self.lr if base is None else base) * min(1.0, (step + 1) / WARMUP_STEPS)
 
-    def loss(self, batch: SceneBatch, g: torch.Generator, train: bool = True) -> torch.Tensor:
+    def loss(
+        self, batch: SceneBatch, g: torch.Generator, train: bool = True, grounded: bool = True
+    ) -> torch.Tensor:
+        """Min-SNR-weighted noise-prediction loss; held out (``train=False``): no dropout, position-free
+        captions, grounding tokens for every scene or (``grounded=False``) for none."""
         n = len(batch.scenes)
         drop_text = torch.rand(n, generator=g) < (self.uncond_prob if train else 0.0)
-        keep = torch.rand(n, generator=g) >= (self.grounding_drop if train else 0.0)
-        captions = ["" if d else c for c, d in zip(batch.captions, drop_text.tolist())]
+        keep = torch.rand(n, generator=g) >= (self.grounding_drop if train else 0.0 if grounded else 2.0)
+        texts = self.captions(batch, g) if train else [s.caption(with_position=False) for s in batch.scenes]
+        captions = ["" if d else c for c, d in zip(texts, drop_text.tolist())]
         with torch.no_grad():
             images = batch.images.to(self.device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
             latents = self.vae.encode(images).latent_dist.sample(generator=g) * self.vae.config.scaling_factor
             cond, _ = self.encode_text(captions)  # (B, 77, D)
             gligen = self.grounding(batch, keep)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
-        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g)
+        t = torch.randint(
+            self.min_timestep, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g
+        )
         noisy = self.noise_scheduler.add_noise(latents, noise, t.to(self.device))
         pred = self.unet(
             noisy, t.to(self.device), encoder_hidden_states=cond, cross_attention_kwargs={"gligen": gligen}
@@ -177,15 +236,15 @@ class GligenTrainer:
 
     def step(self, step: int) -> dict[str, float]:
         g = step_generator(self.seed, step, salt=11)
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr_at(step)
+        for group, base in zip(self.opt.param_groups, (self.lr, self.gate_lr)):
+            group["lr"] = self.lr_at(step, base)
         loss = self.loss(self.data(step), g)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.opt.step()
         self.ema.update(self.unet, step)
-        return {"loss": loss.item()}
+        return {"loss": loss.item(), **gate_magnitudes(self.unet)}
 
     # ------------------------------------------------------------------ evaluation and export
     def ema_unet(self) -> Any:
@@ -205,46 +264,36 @@ class GligenTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Held-out denoising loss (EMA weights, fixed noise), plus, when the toy judge exists, the share of
-        two-object prompts with both objects in their boxes and the mean IoU, over ``eval_images`` prompts."""
-        n_images = self.eval_images
+        """Held-out denoising loss on position-free captions (EMA weights, fixed noise) with and without the
+        grounding tokens, the gate magnitudes, and, when the toy judge exists, the share of ``eval_images``
+        two-object prompts (position-free captions) with both objects in their boxes, with the boxes as
+        grounding tokens and from the toy SD on the same captions alone."""
         unet, self.unet = self.unet, self.ema_unet()
         try:
-            g = step_generator(self.seed, 0, salt=12)
-            losses = [self.loss(self.data(k, split="val"), g, train=False).item() for k in range(2)]
+            out: dict[str, float] = {}
+            for name, grounded in (("val_loss", True), ("val_loss_no_boxes", False)):
+                g = step_generator(self.seed, 0, salt=12)  # the same noise for both
+                losses = [self.loss(self.data(k, split="val"), g, False, grounded).item() for k in range(2)]
+                out[name] = sum(losses) / len(losses)
+            out.update(gate_magnitudes(self.unet))
         finally:
             self.unet = unet
-        out = {"val_loss": sum(losses) / len(losses)}
         from .experiment import load_judge  # deferred: PIL
 
         judge = load_judge(None, required=False)
-        if judge is not None and n_images > 0:
-            from .scoring import RequestedObject, score_image, summarize_scores  # deferred: scipy
+        if judge is not None and self.eval_images > 0:
+            from .grounding_eval import grounding_cases, score_grounding, stock_pipeline  # deferred: scipy
 
-            pipe = self.pipeline()
-            planner = ShapesGrammarPlanner()
-            scenes = [self.world.scene(4242, "test", i, n_objects=2) for i in range(n_images)]
-            prompts = [s.caption() for s in scenes]
-
-            images = generate_grounded(
-                pipe,
-                prompts,
-                [planner.plan(p) for p in prompts],
-                [torch.Generator().manual_seed(i) for i in range(n_images)],
-                num_inference_steps=20,
-                guidance_scale=WORKBENCH_SAMPLING.guidance_scale,
-            )
-            dets = judge.detect(images)
-            scores = [
-                score_image(
-                    p, [RequestedObject(o.parsed.shape, o.parsed.color, o.box) for o in planner.objects(p)], d
-                )
-                for p, d in zip(prompts, dets)
-            ]
-            summary = summarize_scores(scores)
-            out.update(
-                {"two_object_in_box": summary["all_in_box"], "two_object_mean_iou": summary["mean_iou"]}
-            )
+            cases = grounding_cases(self.eval_images, world_seed=4242)
+            kw = {"num_inference_steps": self.eval_steps, "scheduled_sampling_beta": self.eval_beta}
+            summary = score_grounding(cases, judge, gligen_pipe=self.pipeline(), **kw)
+            if self._stock_scores is None:
+                stock = stock_pipeline(self.base, self.device)
+                self._stock_scores = score_grounding(cases, judge, sd_pipe=stock, **kw)["without_boxes"]
+            summary["without_boxes"] = self._stock_scores
+            for name, s in summary.items():
+                out[f"two_object_in_box_{name}"] = s["all_in_box"]
+                out[f"two_object_mean_iou_{name}"] = s["mean_iou"]
         return out
 
     def warm_start(self, export_dir: Path) -> None:
@@ -294,7 +343,11 @@ class GligenTrainer:
             "The toy SD's UNet with attention_type='gated': GLIGEN's gated self-attention over grounding tokens "
             "(pooled toy-CLIP phrase embedding + Fourier-embedded box, 30 slots), trained on shapes-world scenes "
             "with their ground-truth boxes; only position_net and the fusers train, the toy SD is frozen; EMA "
-            "0.999 weights; 10% caption and grounding dropout. " + form,
+            f"0.999 weights; 10% caption and grounding dropout; {self.position_free:.0%} of the scenes captioned "
+            f"without position words ({self.class_words:.0%} by class words only), so that only the boxes place "
+            f"them; gates (alpha, initialised at 0) at lr {self.gate_lr:g}, the other new layers at {self.lr:g}; "
+            f"timesteps [{self.min_timestep}, T). Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
+            "the metrics. " + form,
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
         )
@@ -309,6 +362,7 @@ def train_gligen(
     export: bool = True,
     fresh: bool = False,
     eval_every: int = 500,
+    log_every: int = 50,
     **trainer_kwargs: Any,
 ) -> dict[str, Any]:
     """Train (or resume) the toy GLIGEN with the toy training loop, then export it."""
@@ -321,6 +375,7 @@ def train_gligen(
         max_steps=max_steps,
         minutes=minutes,
         eval_every=eval_every,
+        log_every=log_every,
         export_dir=None if fresh else export_dir,
     )
     if export:
@@ -330,9 +385,13 @@ def train_gligen(
             "device": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "seed": seed,
-            "command": f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --batch-size {trainer.batch_size}",
+            "command": (
+                f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --gate-lr {trainer.gate_lr:g} "
+                f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
+                f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
+            ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
-            "eval_command": "workbench run examples/layout_eval.yaml",
+            "eval_command": "workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3",
         }
         trainer.export(export_dir, info)
         logger.info("gligen: exported to %s", export_dir)

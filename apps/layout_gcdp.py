@@ -288,8 +288,8 @@ def build_tab(gr: Any) -> None:
         joint_info = gr.Markdown()
     with gr.Tab("layout -> image"):
         boxes = gr.Textbox(
-            label=f"layout: one box per line, 'class x0 y0 x1 y1' (class: {', '.join((*SHAPES, 'emblem'))}; "
-            "fractions of the width and height, y down)",
+            label="boxes (one per line: class x0 y0 x1 y1)",
+            info=f"class: {', '.join((*SHAPES, 'emblem'))}; the box as fractions of the width and height, y down",
             value=DEFAULT_BOXES,
             lines=4,
             max_length=MAX_BOXES_CHARS,

@@ -133,12 +133,20 @@ class GCDPTrainer(EMATrainer):
         self.text_encoder.to(self.device)
         self.trunk_lr_scale, self.trunk_frozen_steps = float(trunk_lr_scale), int(trunk_frozen_steps)
         new = [n for n, _ in self.denoiser.named_parameters() if n.split(".")[0] == "layout_embedding"]
-        new += [n for n, _ in self.denoiser.named_parameters() if n.startswith(("unet.conv_in.", "unet.conv_out."))]
+        new += [
+            n
+            for n, _ in self.denoiser.named_parameters()
+            if n.startswith(("unet.conv_in.", "unet.conv_out."))
+        ]
         params = dict(self.denoiser.named_parameters())
         self.opt = torch.optim.AdamW(
             [
                 {"params": [params[n] for n in new], "lr": lr, "scale": 1.0},
-                {"params": [p for n, p in params.items() if n not in new], "lr": 0.0, "scale": trunk_lr_scale},
+                {
+                    "params": [p for n, p in params.items() if n not in new],
+                    "lr": 0.0,
+                    "scale": trunk_lr_scale,
+                },
             ],
             lr=lr,
             weight_decay=1e-2,

@@ -20,6 +20,8 @@ import torch
 
 from apps import limits
 from apps.cache import LRUCache
+from generators.layout.experiment import load_judge
+from generators.layout.gcdp.evaluate import implied_layouts, layout_miou
 from generators.layout.gcdp.generator import GCDP_DIR, load_gcdp_pipeline
 from generators.layout.gcdp.testing import tiny_gcdp_pipeline
 from toyworld.semantic import EMBLEM, LAYOUT_CLASSES, layout_from_objects
@@ -30,6 +32,7 @@ __all__ = [
     "CLASS_COLOURS",
     "GCDPResult",
     "gcdp_status",
+    "layout_agreement",
     "layout_to_image",
     "legend_markdown",
     "parse_boxes",
@@ -60,6 +63,7 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
     (240, 240, 240),
 )
 _PIPES: LRUCache[str, Any] = LRUCache(1, "layout demo GCDP pipeline")
+_JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo GCDP judge")
 
 
 @dataclass
@@ -91,6 +95,19 @@ def _pipeline(model: str) -> tuple[Any, bool]:
             f"no trained GCDP weights are shipped: train them with `{TRAIN_COMMAND}`, or pick the model 'dummy'"
         )
     return _PIPES.get_or_create("auto", lambda: load_gcdp_pipeline(None)), True
+
+
+def layout_agreement(judge: Any, image: torch.Tensor, layout: torch.Tensor) -> float:
+    """How well a generated layout `(h, w)` matches its image `(3, H, W)` in [0, 1]: the mean IoU between the
+    layout and the one the judge's detections imply (the measure ``layout_image_miou`` of
+    :mod:`generators.layout.gcdp.evaluate`; 1 = the same map)."""
+    detections = judge.detect(image[None].float())
+    implied = implied_layouts(detections, image.shape[-1], image.shape[-1] // layout.shape[-1])  # (1, h, w)
+    return layout_miou(layout[None], implied)[0].item()
+
+
+def _judge() -> Any | None:
+    return _JUDGES.get_or_create("toy", lambda: load_judge("auto", required=False))
 
 
 def _settings_checked(steps: Any, guidance: Any, seed: Any) -> tuple[int, float, int]:
@@ -209,9 +226,16 @@ def text_to_image_and_layout(
         output_type="pt",
     )
     layout = out.layouts[0]  # (h, w)
+    judge = _judge() if trained else None  # random weights make no claim
+    verdict = (
+        f"The judge's reading of this image agrees with its generated layout at **mIoU "
+        f"{layout_agreement(judge, out.images[0], layout):.2f}** (1 = the same map).\n\n"
+        if judge is not None
+        else ""
+    )
     info = (
-        f"{legend_markdown(layout.unique().tolist())}\n\n{_trained_note(trained)}, text -> (image, layout), "
-        f"{steps} steps, guidance {guidance}, temperature {temperature}, seed {seed}."
+        f"{verdict}{legend_markdown(layout.unique().tolist())}\n\n{_trained_note(trained)}, text -> (image, "
+        f"layout), {steps} steps, guidance {guidance}, temperature {temperature}, seed {seed}."
     )
     return GCDPResult(image=_show_image(out.images[0]), layout=render_layout(layout), info=info)
 

@@ -71,6 +71,21 @@ def test_a_typed_layout_is_drawn_as_its_class_map():
     assert "square" in r.info and "star" in r.info and "circle" not in r.info.split("\n\n")[0]
 
 
+def test_the_agreement_number_is_high_for_a_scene_and_its_own_layout_only():
+    from generators.layout.experiment import load_judge
+    from toyworld.semantic import downsample_classes, semantic_maps
+    from toyworld.world import ShapesWorld
+
+    judge = load_judge("auto", required=False)
+    if judge is None:
+        pytest.skip("the toy judge is not trained here")
+    batch = ShapesWorld(64).batch(seed=5, split="val", start=0, count=2, n_objects=2)
+    layouts = downsample_classes(semantic_maps(batch.scenes, batch.masks), 4)  # (2, 16, 16)
+    own = layout_gcdp.layout_agreement(judge, batch.images[0], layouts[0])
+    other = layout_gcdp.layout_agreement(judge, batch.images[0], layouts[1])
+    assert own > 0.8 and other < own - 0.3
+
+
 def test_parse_boxes_reads_classes_and_boxes():
     boxes = layout_gcdp.parse_boxes("circle 0.1 0.2 0.5 0.6\n\n emblem, 0.5, 0.5, 0.9, 0.9 ")
     assert boxes == [("circle", (0.1, 0.2, 0.5, 0.6)), ("emblem", (0.5, 0.5, 0.9, 0.9))]

@@ -90,7 +90,7 @@ class GCDPTrainer(EMATrainer):
     name = "gcdp"
     module_key = "denoiser"
     recipe = "gcdp-absorbing-noise-paired-from-toy-sd"
-    eval_command = "python benchmarks/eval_gcdp.py --seeds 0 1 2"
+    eval_command = "python -m generators.layout.gcdp.evaluate --seeds 0 1 2"
 
     def __init__(
         self,

@@ -2,7 +2,8 @@
 normalised; boxes drawn on a canvas, one layer per phrase; or let the planner fill it from the prompt),
 pick a method, generate; see the image with its boxes and each phrase's cross-attention map. A second tab
 makes PAID-style product posters: upload a product (PNG with transparency), describe the background, add
-taglines.
+taglines. A third runs GCDP (:mod:`apps.layout_gcdp`): text -> an image and its semantic layout side by side,
+and a layout -> its image.
 
 Run it alone with ``python -m apps.layout_demo`` or through the hub (``workbench demo``). The handlers
 (:func:`plan_rows`, :func:`preview_layout`, :func:`boxes_from_drawing`, :func:`generate_layout`,
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from apps import limits, register_demo
+from apps import layout_gcdp, limits, register_demo
 from apps.cache import LRUCache, cached_models
 from apps.models import resolve_demo_model, shown_model
 from generators.layout import BoxLayout, LayoutError
@@ -420,7 +421,7 @@ def generate_layout(
 @register_demo(
     NAME,
     title="Layout-aware generation",
-    description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase; product posters.",
+    description="Boxes in, faithful compositions out: box guidance, BoxDiff, region prompts, GLIGEN; attention maps per phrase; product posters; GCDP image + layout.",
 )
 def build():
     """The demo's ``gr.Blocks`` (models load on the first run)."""
@@ -431,6 +432,8 @@ def build():
             _boxes_tab(gr)
         with gr.Tab("Product poster"):
             _poster_tab(gr)
+        with gr.Tab("GCDP: image + layout"):
+            layout_gcdp.build_tab(gr)
     return demo
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -48,7 +50,7 @@ from .visual import draw_boxes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LayoutEvalConfig", "load_judge", "run"]
+__all__ = ["LayoutEvalConfig", "load_judge", "load_layout_model", "run"]
 
 STOCK = "stock"
 TRAINING_FREE = ("box_guidance", "boxdiff")
@@ -168,27 +170,46 @@ def load_judge(choice: str | None, runtime: Runtime | None = None, required: boo
     return ShapesJudge.from_pretrained(choice).eval().to(device)
 
 
-def _load_gligen(choice: str, runtime: Runtime) -> tuple[Any | None, str]:
-    if choice == "none":
-        return None, "not requested (models.gligen: none)"
-    folder = GLIGEN_DIR if choice == "auto" else choice
-    try:
-        return load_gligen_pipeline(folder, runtime), str(folder)
-    except FileNotFoundError as exc:
-        if choice != "auto":
-            raise
-        return None, str(exc)
+@dataclass(frozen=True)
+class _ModelFamily:
+    """How ``models.<family>`` loads: the shipped folder (``auto``), the folder loader, and the random-weight
+    pipeline built from the SD pipeline (``dummy``) where the family has one."""
+
+    folder: Path
+    load: Callable[[str | Path, Runtime], Any]
+    dummy: Callable[[Any], Any] | None = None
 
 
-def _load_gcdp(choice: str, runtime: Runtime, sd_pipe: Any) -> tuple[Any | None, str]:
+_MODEL_FAMILIES: dict[str, _ModelFamily] = {
+    "gligen": _ModelFamily(GLIGEN_DIR, load_gligen_pipeline),
+    "gcdp": _ModelFamily(GCDP_DIR, load_gcdp_pipeline, gcdp_pipeline_from_sd),
+}
+
+
+def load_layout_model(
+    family: str, choice: str, runtime: Runtime, sd_pipe: Any = None
+) -> tuple[Any | None, str]:
+    """The pipeline of ``models.<family>`` (``gligen`` or ``gcdp``) and a note saying where it came from.
+
+    ``none``: not loaded; ``dummy``: random weights started from ``sd_pipe`` (the code path only; families with
+    a random-weight build only); ``auto``: the shipped weights, or ``None`` and why not (the methods are then
+    skipped); a folder: loaded from it.
+
+    Raises:
+        ValueError: ``dummy`` for a family without a random-weight build.
+        FileNotFoundError: a folder that holds no such pipeline.
+    """
+    spec = _MODEL_FAMILIES[family]
     if choice == "none":
-        return None, "not requested (models.gcdp: none)"
+        return None, f"not requested (models.{family}: none)"
     if choice == "dummy":
-        logger.warning("gcdp: random-weight denoiser (code path only: its images mean nothing)")
-        return gcdp_pipeline_from_sd(sd_pipe).to(runtime.device), "dummy"
-    folder = GCDP_DIR if choice == "auto" else choice
+        if spec.dummy is None:
+            raise ValueError(f"models.{family}: dummy is not available; use auto, none or a pipeline folder")
+        logger.warning("%s: random-weight model (code path only: its images mean nothing)", family)
+        return spec.dummy(sd_pipe).to(runtime.device), "dummy"
+    folder = spec.folder if choice == "auto" else choice
     try:
-        return load_gcdp_pipeline(folder, runtime), str(folder)
+        return spec.load(folder, runtime), str(folder)
     except FileNotFoundError as exc:
         if choice != "auto":
             raise
@@ -236,7 +257,9 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     judge = load_judge(cfg.models.judge, rt)
     clip = build_clip(cfg.models.clip, rt)
     gligen_pipe, gligen_note = (
-        (None, "not requested") if "gligen" not in cfg.methods else _load_gligen(cfg.models.gligen, rt)
+        (None, "not requested")
+        if "gligen" not in cfg.methods
+        else load_layout_model("gligen", cfg.models.gligen, rt)
     )
     options: dict[str, Any] = {
         "box_guidance": cfg.box_guidance,
@@ -246,7 +269,9 @@ def run(ctx: RunContext, cfg: LayoutEvalConfig) -> None:
     }
     gcdp_methods = [m for m in cfg.methods if m in ("gcdp", "gcdp_layout")]
     gcdp_pipe, gcdp_note = (
-        (None, "not requested") if not gcdp_methods else _load_gcdp(cfg.models.gcdp, rt, sd_pipe)
+        (None, "not requested")
+        if not gcdp_methods
+        else load_layout_model("gcdp", cfg.models.gcdp, rt, sd_pipe)
     )
     skipped: dict[str, str] = {}
     methods: dict[str, Any] = {}

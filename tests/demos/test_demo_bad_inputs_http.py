@@ -89,6 +89,16 @@ def _poster(**kw) -> list:
     return list({**base, **kw}.values())
 
 
+def _gcdp(**kw) -> list:
+    base = dict(model="dummy", prompt=PROMPT, steps=2, guidance=5.0, seed=0, temperature=1.0)
+    return list({**base, **kw}.values())
+
+
+def _gcdp_layout(**kw) -> list:
+    base = dict(model="dummy", prompt=PROMPT, boxes="circle 0.1 0.1 0.5 0.5", steps=2, guidance=5.0, seed=0)
+    return list({**base, **kw}.values())
+
+
 def _retrieval(**kw) -> list:
     base = dict(prompt="a zorvik emblem", k=2, mode="reference", scheme="interleaved", ratio=0.5,
                 guidance=5.0, steps=2, seed=0)  # fmt: skip
@@ -167,6 +177,13 @@ CASES: dict[str, tuple[str, str, list, tuple[str, ...]]] = {
     "layout-poster-steps": ("layout", "poster", _poster(steps=1000), ("steps",)),
     "layout-poster-taglines": ("layout", "poster", _poster(taglines=HUGE), ("taglines",)),
     "layout-poster-seed": ("layout", "poster", _poster(seed=-1), ("seed",)),
+    "gcdp-steps": ("layout", "gcdp_joint", _gcdp(steps=500), ("steps", "1..100")),
+    "gcdp-temperature": ("layout", "gcdp_joint", _gcdp(temperature=5), ("temperature",)),
+    "gcdp-prompt": ("layout", "gcdp_joint", _gcdp(prompt=HUGE), ("prompt", "at most 500")),
+    "gcdp-model": ("layout", "gcdp_joint", _gcdp(model="/etc"), ("model",)),
+    "gcdp-boxes-class": ("layout", "gcdp_layout", _gcdp_layout(boxes="dragon 0 0 1 1"), ("class", "dragon")),
+    "gcdp-boxes-huge": ("layout", "gcdp_layout", _gcdp_layout(boxes="circle 0 0 1 1\n" * 500), ("boxes",)),
+    "gcdp-boxes-nan": ("layout", "gcdp_layout", _gcdp_layout(boxes="star 0 0 nan 1"), ("finite",)),
     # retrieval
     "rag-k-0": ("retrieval", "generate", _retrieval(k=0), ("neighbours k",)),
     "rag-k-99": ("retrieval", "generate", _retrieval(k=99), ("neighbours k",)),

@@ -70,3 +70,37 @@ def test_eval_scenes_sizes():
     assert all(
         o.size == "large" and abs((o.box[2] - o.box[0]) - 0.3) < 1e-9 for s in scenes for o in s.objects
     )
+
+
+@pytest.mark.parametrize("family", ["gligen", "gcdp"])
+def test_one_loader_serves_each_model_family(family, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from generators.layout import experiment
+    from workbench.runtime import Runtime
+
+    rt = Runtime(seed=0, deterministic=False)
+    monkeypatch.setitem(
+        experiment._MODEL_FAMILIES,
+        family,
+        replace(experiment._MODEL_FAMILIES[family], folder=tmp_path / "no"),
+    )
+    pipe, note = experiment.load_layout_model(family, "none", rt)
+    assert pipe is None and note == f"not requested (models.{family}: none)"
+    pipe, note = experiment.load_layout_model(family, "auto", rt)  # nothing shipped: skipped, and why
+    assert pipe is None and "train" in note
+    with pytest.raises(FileNotFoundError):
+        experiment.load_layout_model(family, str(tmp_path / "missing"), rt)
+
+
+def test_dummy_layout_models_are_built_where_the_family_has_one():
+    from generators.layout import experiment
+    from generators.layout.gcdp.pipeline import GCDPPipeline
+    from workbench.dummy import dummy_sd_pipeline
+    from workbench.runtime import Runtime
+
+    rt = Runtime(seed=0, deterministic=False)
+    pipe, note = experiment.load_layout_model("gcdp", "dummy", rt, dummy_sd_pipeline())
+    assert isinstance(pipe, GCDPPipeline) and note == "dummy"
+    with pytest.raises(ValueError, match="models.gligen: dummy is not available"):
+        experiment.load_layout_model("gligen", "dummy", rt)

@@ -57,6 +57,23 @@ def test_reverse_steps_reveal_everything_and_keep_revealed_classes():
     assert hidden == sorted(hidden, reverse=True) and hidden[0] > 0  # revealed gradually
 
 
+def test_noise_schedule_masks_the_latents_noise_share():
+    from diffusers import DDPMScheduler
+
+    from toyworld.train.unet import SCHEDULER_CONFIG
+
+    sched = AbsorbingCategoricalScheduler(num_classes=8, mask_schedule="noise")
+    alphas = DDPMScheduler(**SCHEDULER_CONFIG).alphas_cumprod
+    t = torch.arange(-1, 1000)
+    gamma = sched.mask_ratio(t)
+    assert gamma[0] == 0 and abs(gamma[-1].item() - 1) < 1e-6 and (gamma.diff() > 0).all()
+    want = (1 - alphas) / (1 - alphas[-1])
+    torch.testing.assert_close(gamma[1:], want.float(), rtol=1e-4, atol=1e-5)
+    snr_one = int((alphas < 0.5).nonzero()[0])  # the first step whose latent is more noise than signal
+    assert abs(gamma[snr_one + 1].item() - 0.5) < 0.01  # half the layout is still hidden there
+    assert gamma[501] > AbsorbingCategoricalScheduler(num_classes=8).mask_ratio(500) + 0.2  # revealed later
+
+
 def test_unknown_mask_schedule_is_refused():
     with pytest.raises(ValueError, match="mask_schedule"):
         AbsorbingCategoricalScheduler(mask_schedule="square")
@@ -118,6 +135,19 @@ def test_text_to_image_and_layout(pipe):
     assert torch.equal(out.images, again.images) and torch.equal(out.layouts, again.layouts)
     other = pipe(PROMPTS, num_inference_steps=3, generator=gens(5, 6))
     assert not torch.equal(out.images, other.images)
+
+
+def test_the_layout_held_masked_leaves_the_image_side_alone():
+    fresh = tiny_gcdp_pipeline(seed=0)  # the layout's input weights at zero: the layout cannot move the image
+    joint = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1))
+    alone = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1), reveal_layout=False)
+    assert (alone.layouts == 8).all() and (joint.layouts < 8).all()
+    torch.testing.assert_close(alone.images, joint.images)
+    with torch.no_grad():
+        fresh.denoiser.unet.conv_in.weight[:, 4:].normal_(0, 0.5)
+    joint = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1))
+    alone = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1), reveal_layout=False)
+    assert not torch.allclose(alone.images, joint.images)  # now the sampled layout steers the image
 
 
 def test_layout_to_image_keeps_the_layout_and_it_changes_the_image(pipe):
@@ -201,6 +231,29 @@ def test_trainer_step_and_checkpoint_round_trip():
     for (name, a), b in zip(trainer.denoiser.state_dict().items(), copy.denoiser.state_dict().values()):
         assert torch.equal(a, b), name
     assert copy.opt.state_dict()["state"].keys() == trainer.opt.state_dict()["state"].keys()
+
+
+def test_the_trunk_stays_frozen_first_and_the_layout_layers_learn():
+    trainer = _tiny_trainer()
+    trainer.trunk_frozen_steps = 1
+    before = {k: v.clone() for k, v in trainer.denoiser.state_dict().items()}
+    trainer.step(0)
+    after = trainer.denoiser.state_dict()
+    assert not torch.equal(after["unet.conv_in.weight"], before["unet.conv_in.weight"])
+    assert not torch.equal(after["unet.conv_out.weight"], before["unet.conv_out.weight"])
+    trunk = [
+        k for k in after if k.startswith("unet.") and not k.startswith(("unet.conv_in", "unet.conv_out"))
+    ]
+    assert trunk and all(torch.equal(after[k], before[k]) for k in trunk)
+    trainer.step(1)
+    moved = [k for k in trunk if not torch.equal(trainer.denoiser.state_dict()[k], before[k])]
+    assert moved  # after the frozen steps the trunk learns, at trunk_lr_scale x lr
+    # the embedding learns once the input weights it feeds are no longer zero
+    assert not torch.equal(
+        trainer.denoiser.state_dict()["layout_embedding.weight"], before["layout_embedding.weight"]
+    )
+    lrs = [g["lr"] for g in trainer.opt.param_groups]
+    assert lrs[1] == pytest.approx(lrs[0] * trainer.trunk_lr_scale)
 
 
 @pytest.mark.slow

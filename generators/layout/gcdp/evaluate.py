@@ -103,9 +103,12 @@ def evaluate_gcdp(
     guidance: float = 5.0,
     batch: int = 16,
     temperature: float = 1.0,
+    diagnose: bool = False,
 ) -> dict[str, float]:
     """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``); with
-    ``pipe=None`` only the toy SD's."""
+    ``pipe=None`` only the toy SD's. ``diagnose`` adds ``gcdp_masked_layout_two_object_both_right``: the same
+    prompts and noise with the layout held at ``[MASK]`` (the joint denoiser's image side alone), which tells
+    what the sampled layout does to the image apart from what training did to the trunk."""
     base = pipe if pipe is not None else sd_pipe
     factor = base.vae_scale_factor
     latent = base.unet.config.sample_size if pipe is None else pipe.denoiser.config.trunk["sample_size"]
@@ -132,6 +135,15 @@ def evaluate_gcdp(
         dets = judge.detect(images)
         hits = [score_image(p, _requested(s), d).all_present for p, s, d in zip(prompts, scenes, dets)]
         out[f"gcdp_{key}"] = sum(hits) / n
+        if count == 2 and diagnose:
+            alone, _ = _generate(
+                pipe, prompts, seed + 10 * count, steps, guidance, batch, reveal_layout=False
+            )
+            hits = [
+                score_image(p, _requested(s), d).all_present
+                for p, s, d in zip(prompts, scenes, judge.detect(alone))
+            ]
+            out["gcdp_masked_layout_two_object_both_right"] = sum(hits) / n
         if count == 2:
             out["layout_image_miou"] = layout_miou(layouts, implied_layouts(dets, size, factor)).mean().item()
     if pipe is None:
@@ -185,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--temperature", type=float, default=1.0, help="the joint mode's layout sampling temperature"
     )
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also the two-object measure with the layout held masked (the image side without the sampled layout)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -212,7 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         row = evaluate_gcdp(
-            pipe, judge, seed, args.n, sd, args.steps, args.guidance, temperature=args.temperature
+            pipe,
+            judge,
+            seed,
+            args.n,
+            sd,
+            args.steps,
+            args.guidance,
+            temperature=args.temperature,
+            diagnose=args.diagnose,
         )
         print(json.dumps({"seed": seed, **row}), flush=True)
         rows.append(row)

@@ -129,6 +129,7 @@ class GCDPPipeline(DiffusionPipeline):
         num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
         guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
         temperature: float = 1.0,
+        reveal_layout: bool = True,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pt",
         return_dict: bool = True,
@@ -141,6 +142,8 @@ class GCDPPipeline(DiffusionPipeline):
             image: images `(B, 3, H, W)` in [0, 1] (image -> layout), or ``None``.
             guidance_scale: classifier-free guidance of both the noise and the layout's logits (1: none).
             temperature: softmax temperature of the revealed classes (0: the most likely class).
+            reveal_layout: ``False`` keeps the layout all ``[MASK]`` in the text -> image mode (the joint denoiser
+                as a plain text-to-image model: what the image side does without the sampled layout).
             output_type: ``"pt"``, ``"np"``, ``"pil"`` or ``"latent"``.
         """
         # 1. Check inputs
@@ -202,7 +205,7 @@ class GCDPPipeline(DiffusionPipeline):
                 logits = l_u + guidance_scale * (l_c - l_u)
             if image is None:
                 latents = self.scheduler.step(noise, t, latents).prev_sample
-            if layout is None:
+            if layout is None and reveal_layout:
                 layouts = self.layout_scheduler.step(
                     logits, int(t), layouts, generator=generator, temperature=temperature
                 ).prev_sample

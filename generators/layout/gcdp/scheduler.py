@@ -25,7 +25,9 @@ from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-__all__ = ["AbsorbingCategoricalScheduler", "CategoricalSchedulerOutput"]
+__all__ = ["MASK_SCHEDULES", "AbsorbingCategoricalScheduler", "CategoricalSchedulerOutput"]
+
+MASK_SCHEDULES: tuple[str, ...] = ("linear", "cosine", "noise")
 
 
 @dataclass
@@ -55,18 +57,32 @@ class AbsorbingCategoricalScheduler(SchedulerMixin, ConfigMixin):
     Args:
         num_classes: classes ``K``; id ``K`` is ``[MASK]``.
         num_train_timesteps: ``T``, as the Gaussian scheduler it steps beside.
-        mask_schedule: ``"linear"`` (``gamma(t) = (t + 1) / T``) or ``"cosine"``
-            (``gamma(t) = sin(pi / 2 * (t + 1) / T)``: more masking early).
+        mask_schedule: ``"linear"`` (``gamma(t) = (t + 1) / T``), ``"cosine"``
+            (``gamma(t) = sin(pi / 2 * (t + 1) / T)``: more masking early) or ``"noise"``
+            (``gamma(t) = (1 - alpha_bar(t)) / (1 - alpha_bar(T - 1))``: the share of the latent's variance that
+            is noise at ``t`` under the Gaussian scheduler's ``scaled_linear`` betas, so the layout is revealed
+            as the image's structure forms rather than while the latent is still noise).
+        beta_start / beta_end: the Gaussian scheduler's ``scaled_linear`` betas (the ``"noise"`` schedule).
     """
 
     order = 1
 
     @register_to_config
     def __init__(
-        self, num_classes: int = 8, num_train_timesteps: int = 1000, mask_schedule: str = "linear"
+        self,
+        num_classes: int = 8,
+        num_train_timesteps: int = 1000,
+        mask_schedule: str = "linear",
+        beta_start: float = 0.00085,
+        beta_end: float = 0.012,
     ) -> None:
-        if mask_schedule not in ("linear", "cosine"):
-            raise ValueError(f"mask_schedule {mask_schedule!r} is not known; use 'linear' or 'cosine'")
+        if mask_schedule not in MASK_SCHEDULES:
+            raise ValueError(
+                f"mask_schedule {mask_schedule!r} is not known; use one of {', '.join(MASK_SCHEDULES)}"
+            )
+        betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
+        alphas_cumprod = torch.cumprod(1 - betas, 0)  # (T,): the Gaussian side's signal share
+        self._noise_share = ((1 - alphas_cumprod) / (1 - alphas_cumprod[-1])).float()
         self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1)
         self.num_inference_steps: int | None = None
 
@@ -77,6 +93,9 @@ class AbsorbingCategoricalScheduler(SchedulerMixin, ConfigMixin):
     def mask_ratio(self, timesteps: torch.Tensor | int) -> torch.Tensor:
         """``gamma(t)``: the share of masked positions at step ``t`` (``t < 0`` means clean: 0)."""
         t = torch.as_tensor(timesteps, dtype=torch.float32)
+        if self.config.mask_schedule == "noise":
+            index = t.long().clamp(0, self.config.num_train_timesteps - 1)
+            return torch.where(t < 0, torch.zeros_like(t), self._noise_share[index])
         u = ((t + 1) / self.config.num_train_timesteps).clamp(0.0, 1.0)
         return u if self.config.mask_schedule == "linear" else torch.sin(math.pi / 2 * u)
 

@@ -10,6 +10,12 @@ clean, the latent noised: layout -> image), *image given* (the latent clean at `
 a random step: image -> layout). Loss: min-SNR-weighted noise MSE + ``layout_weight`` x cross-entropy of the
 masked positions' classes.
 
+The layout is masked on the ``"noise"`` schedule (its masked share is the latent's noise share at the same
+step), so it is revealed while the image's structure forms, not while the latent is still noise. The layers
+that read and write the layout (the embedding, the trunk's first and last convolutions) learn at ``lr``; the
+pretrained trunk stays frozen for ``trunk_frozen_steps`` and then learns at ``trunk_lr_scale * lr``, so the
+new task does not first unlearn the toy SD's images.
+
 Registered as the toy trainer ``gcdp`` (``generators/plugin.py``), resumable like the others::
 
     workbench toy train gcdp --minutes 60 --threads 1 --no-export
@@ -65,7 +71,10 @@ class GCDPTrainer(EMATrainer):
     Args:
         seed: data and noise seed (batches from ``(seed, step)``: a resumed run sees the same data).
         batch_size: scenes per step (3/8 with one object, the rest 2-4, as the toy SD trained).
-        lr: AdamW learning rate (warm-up over 200 steps).
+        lr: AdamW learning rate of the layout's layers (the embedding, the trunk's first and last
+            convolutions; warm-up over 200 steps).
+        trunk_lr_scale: the rest of the trunk's learning rate, as a share of ``lr``.
+        trunk_frozen_steps: steps the rest of the trunk stays frozen first.
         layout_weight: weight of the layout's cross-entropy beside the noise MSE.
         task_probs: shares of the joint, layout-given and image-given tasks.
         uncond_prob: caption dropout (classifier-free guidance).
@@ -80,16 +89,18 @@ class GCDPTrainer(EMATrainer):
 
     name = "gcdp"
     module_key = "denoiser"
-    recipe = "gcdp-absorbing-from-toy-sd"
-    eval_command = "python benchmarks/eval_gcdp.py --seeds 0 1 2"
+    recipe = "gcdp-absorbing-noise-paired-from-toy-sd"
+    eval_command = "python -m generators.layout.gcdp.evaluate --seeds 0 1 2"
 
     def __init__(
         self,
         seed: int = 0,
         batch_size: int = 32,
-        lr: float = 2e-4,
+        lr: float = 5e-4,
+        trunk_lr_scale: float = 0.1,
+        trunk_frozen_steps: int = 100,
         layout_weight: float = 0.5,
-        task_probs: tuple[float, float, float] = (0.6, 0.2, 0.2),
+        task_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
         uncond_prob: float = 0.1,
         snr_gamma: float = 5.0,
         reuse: int = 4,
@@ -97,7 +108,7 @@ class GCDPTrainer(EMATrainer):
         device: str | None = None,
         parts: tuple[AutoencoderKL, CLIPTextModel, CLIPTokenizer, UNet2DConditionModel] | None = None,
         layout_embed_dim: int = 8,
-        mask_schedule: str = "linear",
+        mask_schedule: str = "noise",
         eval_batches: int = 2,
     ) -> None:
         if len(task_probs) != len(TASKS) or abs(sum(task_probs) - 1) > 1e-6 or min(task_probs) < 0:
@@ -114,12 +125,32 @@ class GCDPTrainer(EMATrainer):
         self.factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.denoiser = GCDPDenoiser.from_unet(unet, len(LAYOUT_CLASSES), layout_embed_dim).to(self.device)
         self.noise_scheduler = DDPMScheduler(**unet_scheduler_config())
+        cfg = self.noise_scheduler.config
         self.layout_scheduler = AbsorbingCategoricalScheduler(
-            len(LAYOUT_CLASSES), self.noise_scheduler.config.num_train_timesteps, mask_schedule
+            len(LAYOUT_CLASSES), cfg.num_train_timesteps, mask_schedule, cfg.beta_start, cfg.beta_end
         )
         self.vae.to(self.device)
         self.text_encoder.to(self.device)
-        self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=lr, weight_decay=1e-2)
+        self.trunk_lr_scale, self.trunk_frozen_steps = float(trunk_lr_scale), int(trunk_frozen_steps)
+        new = [n for n, _ in self.denoiser.named_parameters() if n.split(".")[0] == "layout_embedding"]
+        new += [
+            n
+            for n, _ in self.denoiser.named_parameters()
+            if n.startswith(("unet.conv_in.", "unet.conv_out."))
+        ]
+        params = dict(self.denoiser.named_parameters())
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": [params[n] for n in new], "lr": lr, "scale": 1.0},
+                {
+                    "params": [p for n, p in params.items() if n not in new],
+                    "lr": 0.0,
+                    "scale": trunk_lr_scale,
+                },
+            ],
+            lr=lr,
+            weight_decay=1e-2,
+        )
         self.ema = EMA(self.denoiser, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = alphas / (1 - alphas)
@@ -219,7 +250,8 @@ class GCDPTrainer(EMATrainer):
         mean, std, states, layouts = self.encoded(step // self.reuse)
         g = step_generator(self.seed, step)
         for group in self.opt.param_groups:
-            group["lr"] = self.lr * self.lr_at(step)
+            frozen = group["scale"] < 1.0 and step < self.trunk_frozen_steps
+            group["lr"] = 0.0 if frozen else self.lr * group["scale"] * self.lr_at(step)
         self.denoiser.train()
         loss, logs = self.loss(mean, std, states, layouts, g)
         self.optimise(loss, step)
@@ -268,8 +300,10 @@ class GCDPTrainer(EMATrainer):
         "GCDPDenoiser (a UNet2DConditionModel trunk started from the toy SD's, reading [latent; layout "
         "embedding] and predicting [noise; class logits]) over the toy VAE's 4x16x16 latents and the scene's "
         "16x16 semantic layout (background, six shapes, emblem), Gaussian (DDIM) and absorbing categorical "
-        "diffusion on the same steps; caption through the toy SD's text encoder (frozen). Tasks per scene: "
-        "joint 0.6, layout given 0.2, image given 0.2. Loads with `GCDPPipeline.from_pretrained`."
+        "diffusion on the same steps (the layout masked on the latent's noise share); caption through the toy "
+        "SD's text encoder (frozen). Tasks per scene: joint 0.5, layout given 0.3, image given 0.2; the layout's "
+        "layers at lr 5e-4, the trunk frozen for 100 steps, then at 0.1 x lr. Loads with "
+        "`GCDPPipeline.from_pretrained`."
     )
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ Usage:
         [--seeds 0 1 2] [--output runs/claims] [--markdown]
 
 Per seed on a shared 2-core CPU: layout 5 min (32 two-object layouts), retrieval 6.5 min (4 entities per
-bucket), detector 10-12 min; paraphrase 52 min on a busy machine (32 generations,
-three watermarks).
+bucket), detector 10-12 min, multiconcept 10 min (24 pairs x 4 images, FreeCustom and text-only; 20 min on a
+busy machine); paraphrase 52 min on a busy machine (32 generations, three watermarks).
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ PARAPHRASE_OVERRIDES = (
     "attacks=[{name: paraphrase, options: {guidance_scale: 5.0, num_inference_steps: 25, "
     "decoder_inversion_steps: 50}}]",
     "strengths=[0.1]",
+)
+
+MULTICONCEPT_OVERRIDES = (
+    "benchmark.concept_words=class",
+    "benchmark.pairs=24",
+    "benchmark.triples=0",
+    "benchmark.images_per_composition=4",
+    "generation.num_inference_steps=25",
+    "generation.guidance_scale=5",
+    "baselines.methods=[freecustom,text]",
 )
 
 CLAIMS: dict[str, Claim] = {
@@ -112,6 +122,21 @@ CLAIMS: dict[str, Claim] = {
         ),
         seed_fields={"seed": 0},
         quantities=(Quantity("treering TPR @ 1% FPR", _key("treering.none.tpr_at_1pct_fpr"), 0.9),),
+    ),
+    "multiconcept": Claim(
+        name="multiconcept",
+        statement=(
+            "FreeCustom (MRSA) on the cross-image toy SD, concepts named by class words: both concepts of a pair "
+            "found in >= 60 % of images, +30 points over text-only, CLIP-T not lower than text-only's"
+        ),
+        example="examples/multiconcept_toy.yaml",
+        overrides=MULTICONCEPT_OVERRIDES,
+        seed_fields={"seed": 0},
+        quantities=(
+            Quantity("freecustom both found", _key("claims.both_found"), 0.60),
+            Quantity("both found - text-only", _key("claims.both_found_gain_over_text"), 0.30),
+            Quantity("CLIP-T - text-only", _key("claims.clip_t_minus_text"), 0.0),
+        ),
     ),
     "paraphrase": Claim(
         name="paraphrase",

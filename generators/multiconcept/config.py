@@ -107,6 +107,9 @@ class FreeCustomSection(BaseModel):
             a token is inside when at least half of it is, a small concept keeps its most covered token) or
             ``"nearest"`` (the authors' ``F.interpolate(mask, size, mode="nearest")``: each token takes its
             top-left pixel); see :mod:`workbench.attention.masks` and docs/multiconcept.md.
+        mask_balance: add ``log(mean N / N_r)`` to concept ``r``'s mask weight at each layer (``N_r`` the tokens
+            its mask keeps there): every concept draws the same share of attention whatever its size in
+            tokens; ``False`` is the authors' one weight for all (docs/multiconcept.md).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -114,6 +117,7 @@ class FreeCustomSection(BaseModel):
     layers: list[str] = Field(default_factory=lambda: ["freecustom"])
     mask_weight: float = 3.0
     mask_resize: Literal["coverage", "nearest"] = "coverage"
+    mask_balance: bool = False
     style_fidelity: float = Field(1.0, ge=0.0, le=1.0)
     use_concept_prompts: bool = True
     start_step: int = Field(0, ge=0)

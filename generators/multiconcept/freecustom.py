@@ -41,6 +41,7 @@ class FreeCustomGenerator(Generator):
                 layers=fc.layers,
                 mask_weights=fc.mask_weight,
                 mask_resize=fc.mask_resize,
+                mask_balance=fc.mask_balance,
                 style_fidelity=fc.style_fidelity,
                 use_concept_prompts=fc.use_concept_prompts,
                 start_step=fc.start_step,

@@ -121,6 +121,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         layers: str | Sequence[str] = "freecustom",
         mask_weights: float | Sequence[float] = 3.0,
         mask_resize: str = "coverage",
+        mask_balance: bool = False,
         style_fidelity: float = 1.0,
         use_concept_prompts: bool = True,
         mrsa: bool = True,
@@ -153,6 +154,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             mask_resize: how masks are reduced to each layer's token grid: ``"coverage"`` (half-covered
                 tokens) or ``"nearest"`` (the authors' nearest-neighbour interpolation); see
                 :mod:`workbench.attention.masks`.
+            mask_balance: add ``log(mean N / N_r)`` to concept ``r``'s mask weight at each layer (``N_r`` the
+                tokens its mask keeps there), so that every concept draws the same share of attention whatever
+                its size (:func:`workbench.attention.masks.reference_logit_bias`).
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
                 (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so
                 classifier-free guidance pushes toward the references: larger is closer to the references.
@@ -254,6 +258,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 masks=prepared.masks.to(device),
                 mask_weights=weights,
                 mask_resize=mask_resize,
+                mask_balance=bool(mask_balance),
                 plain_weight={"uncond": float(style_fidelity)},
             )
             record_branches = tuple(b for b in query_branches if state.needs_references(b))

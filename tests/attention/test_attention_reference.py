@@ -266,3 +266,23 @@ def test_nearest_takes_each_tokens_top_left_pixel_and_coverage_half_covered_toke
         masks_to_tokens(mask, (2, 2), rule="bilinear")
     with pytest.raises(ValueError, match="mask_resize must be one of"):
         ReferenceAttentionState(num_references=1, reference_hw=(4, 4), mask_resize="area")
+
+
+def test_balanced_weights_give_every_reference_the_same_attention_share():
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[0, :4, :8] = True  # 8 tokens of a 4 x 4 grid
+    masks[1, :2, :2] = True  # 1 token
+    masks[2, 4:, 4:] = True  # 4 tokens
+    weights = torch.tensor([3.0, 3.0, 2.0])
+    plain = reference_logit_bias(masks, weights, (4, 4), 3).view(3, -1)
+    bias = reference_logit_bias(masks, weights, (4, 4), 3, balance=True).view(3, -1)
+    assert torch.equal(torch.isinf(bias), torch.isinf(plain))  # the same tokens, only the weights move
+    share = bias.exp().sum(dim=1) / weights.exp()  # each reference's prior mass over its own weight's
+    assert torch.allclose(share, torch.full((3,), 13 / 3))  # the mean token count, for every reference
+    equal = reference_logit_bias(masks[[2, 2]], weights[:2], (4, 4), 2, balance=True)
+    assert torch.equal(equal, reference_logit_bias(masks[[2, 2]], weights[:2], (4, 4), 2))  # same size: as is
+    # a mask that keeps no token under the authors' rule stays out; the others balance among themselves
+    lost = torch.zeros(2, 8, 8, dtype=torch.bool)
+    lost[0, 1, 1], lost[1, :4, :4] = True, True
+    bias = reference_logit_bias(lost, torch.tensor([3.0, 3.0]), (4, 4), 2, rule="nearest", balance=True)
+    assert torch.isinf(bias[:16]).all() and bias[16:].max() == 3.0

@@ -49,6 +49,7 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "masterprints_latent_probe.py": (
         ["--clip", "toyworld/models/clip", "--config", "examples/masterprints_adam_latent.yaml", "--seeds", "0",
          "--set", "budget.evaluations=4"], "fooling_accuracy: mean"),
+    "multiconcept_clip_t_ceiling.py": (["--seeds", "0", "--pairs", "2"], "CLIP-T ceiling"),
     "real_size.py": (["table", "benchmarks/results/real_size_cpu.jsonl"], "|"),
 }  # fmt: skip
 

@@ -66,3 +66,28 @@ def test_visual_paraphrase_removes_post_hoc_watermarks_and_keeps_content(tmp_pat
 )
 def test_tree_ring_detected_without_attack_at_guidance_5(tmp_path):
     _check("treering", tmp_path)  # TPR@1%FPR >= 0.9 on 32 generations, every seed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: with class words CLIP-T cannot reach text-only's: the toy world's own rendering of each target "
+    "(every concept as referenced) scores 3.7 +/- 0.2 below the same scene drawn plain, and FreeCustom's images "
+    "score what those renderings do (docs/multiconcept.md, 'Over seeds: which compositions fail')",
+)
+def test_freecustom_finds_both_concepts_with_class_words_and_keeps_clip_t(tmp_path):
+    _check("multiconcept", tmp_path)  # both found >= 0.60, +0.30 over text-only, CLIP-T not below text-only's
+
+
+def test_freecustom_claim_runs_the_class_word_benchmark_at_full_size():
+    from workbench.config import load_config
+
+    claim = _claims()["multiconcept"]
+    cfg = load_config(ROOT / claim.example, list(claim.overrides))
+    assert cfg.benchmark.concept_words == "class" and cfg.benchmark.triples == 0
+    assert cfg.benchmark.pairs * cfg.benchmark.images_per_composition >= 96
+    metrics = {
+        "claims.both_found": 0.6,
+        "claims.both_found_gain_over_text": 0.6,
+        "claims.clip_t_minus_text": -1.0,
+    }
+    assert [q.value(metrics) >= q.target for q in claim.quantities] == [True, True, False]

@@ -171,6 +171,22 @@ def test_mask_resize_rule_reaches_the_processors(mc_pipe, concepts):
         run("bilinear")
 
 
+def test_mask_balance_reaches_the_processors_and_is_off_by_default(mc_pipe, concepts):
+    from generators.multiconcept.config import FreeCustomSection
+
+    def run(**kw):
+        return mc_pipe(
+            PROMPT, concepts, num_inference_steps=STEPS, output_type="pt", generator=gen(0), **kw
+        ).images
+
+    plain = run()
+    assert torch.equal(plain, run(mask_balance=False))
+    assert not torch.equal(
+        plain, run(mask_balance=True)
+    )  # the toy concepts' masks keep different token counts
+    assert FreeCustomSection().mask_balance is False and FreeCustomSection(mask_balance=True).mask_balance
+
+
 def test_freecustom_config_offers_the_authors_rule():
     from pydantic import ValidationError
 

@@ -10,6 +10,12 @@ sees tokens, not pixels: masks are reduced to the layer's grid by one of two rul
 - ``"nearest"``: FreeCustom's own rule, ``F.interpolate(mask, size=grid, mode="nearest")``: each token takes
   the pixel at its top-left corner (``floor(i * H / h)``), so a mask shifted by one pixel can gain or lose a
   whole token and a small concept can vanish from a coarse layer. Use it to reproduce the authors' numbers.
+
+A reference's share of a query's attention grows with the number of tokens its concept keeps at the layer
+(a square keeps 32 tokens of a 16 x 16 grid where a star of the same size keeps 8): with one weight for all,
+a large concept's reference outweighs a small one's at every query. ``balance=True`` adds
+``log(mean_r N_r / N_r)`` to reference ``r``'s weight (``N_r`` its tokens at the layer), so that every
+reference gets the same prior share and the references together the same share as without it.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ def reference_logit_bias(
     grid: tuple[int, int],
     num_references: int,
     rule: MaskResize = "coverage",
+    balance: bool = False,
 ) -> torch.Tensor:
     """The additive logit bias of ``R`` references' keys at one layer.
 
@@ -92,10 +99,20 @@ def reference_logit_bias(
         grid: the layer's ``(h, w)`` token grid of the references.
         num_references: ``R``.
         rule: how masks are reduced to the grid (:func:`masks_to_tokens`).
+        balance: add ``log(mean N / N_r)`` to each weight (``N_r``: the tokens reference ``r`` keeps at this
+            grid; the mean over references that keep any), so that each reference's concept draws the same
+            attention whatever its size in tokens (see the module doc).
 
     Returns:
         `torch.Tensor` of shape `(R * h * w,)`, float32: ``weights[r]`` inside reference ``r``'s mask,
         ``-inf`` outside, in reference-major order (the order of the concatenated reference keys).
+
+    Example:
+        >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+        >>> masks[0, :4, :4], masks[1, :2, :2] = True, True  # 4 and 1 tokens at a 4 x 4 grid
+        >>> bias = reference_logit_bias(masks, torch.tensor([3.0, 3.0]), (4, 4), 2, balance=True).view(2, -1)
+        >>> [round(b.max().item(), 3) for b in bias]  # 3 + log(2.5 / 4), 3 + log(2.5 / 1)
+        [2.53, 3.916]
     """
     n = grid[0] * grid[1]
     weights = weights.float().reshape(-1)
@@ -107,6 +124,11 @@ def reference_logit_bias(
         if masks.shape[0] != num_references:
             raise ValueError(f"got {masks.shape[0]} masks for {num_references} references")
         inside = masks_to_tokens(masks, grid, rule).to(weights.device)  # (R, h*w)
+    if balance and masks is not None:
+        count = inside.sum(dim=1).float()  # (R,) tokens each reference keeps
+        kept = count > 0
+        if kept.any():
+            weights = weights + torch.log(count[kept].mean() / count.clamp(min=1.0))  # (R,)
     bias = weights[:, None].expand(num_references, n).clone()  # (R, h*w)
     bias[~inside] = float("-inf")
     return bias.reshape(-1)  # (R*h*w,)

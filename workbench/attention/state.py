@@ -85,6 +85,9 @@ class ReferenceAttentionState:
         mask_resize: how a mask is reduced to each layer's token grid: ``"coverage"`` (half-covered tokens,
             a small concept keeps one token) or ``"nearest"`` (FreeCustom's nearest-neighbour interpolation);
             see :mod:`workbench.attention.masks`.
+        mask_balance: add ``log(mean N / N_r)`` to reference ``r``'s weight at each layer (``N_r`` the tokens its
+            mask keeps there), so that a concept's share of attention does not grow with its size in tokens
+            (:func:`workbench.attention.masks.reference_logit_bias`).
         plain_weight: per branch, the weight of plain self-attention blended into the output
             (``out = (1 - p) * reference_attention + p * self_attention``); a branch not listed gets 0. FreeCustom's
             style fidelity is ``{"uncond": style_fidelity}``; with ``p = 1`` the branch needs no references.
@@ -97,6 +100,7 @@ class ReferenceAttentionState:
     masks: torch.Tensor | None = None
     mask_weights: float | Sequence[float] | torch.Tensor = 0.0
     mask_resize: MaskResize = "coverage"
+    mask_balance: bool = False
     plain_weight: Mapping[str, float] = field(default_factory=dict)
     allowed: torch.Tensor | None = None
     cache: ReferenceKVCache = field(default_factory=ReferenceKVCache)
@@ -175,6 +179,11 @@ class ReferenceAttentionState:
         if key not in self._bias:
             masks = self.masks.to(device) if self.masks is not None else None
             self._bias[key] = reference_logit_bias(
-                masks, self.mask_weights.to(device), grid, self.num_references, self.mask_resize
+                masks,
+                self.mask_weights.to(device),
+                grid,
+                self.num_references,
+                self.mask_resize,
+                self.mask_balance,
             )
         return self._bias[key]

@@ -175,6 +175,19 @@ def test_the_study_runs_resumes_and_reports(tmp_path):
     assert json.loads((run_dir / "outputs" / "rows.json").read_text()) == rows
 
 
+@pytest.mark.slow
+def test_a_clean_only_study_reports_without_attack_sections(tmp_path):
+    cfg = load_config(
+        EXAMPLE, [*TINY[:-3], "seeds=1", "generators=[stock]", "watermarks=[dwtDct]", "attacks=[]"]
+    )
+    run_dir = run_experiment(cfg, output_dir=tmp_path)
+    rows = json.loads((run_dir / "outputs" / "rows.json").read_text())
+    assert [r["attack"] for r in rows] == ["none"]
+    html = (run_dir / "report.html").read_text()
+    assert "Clean detection per generator x watermark" in html
+    assert "Detection at matched SSIM" not in html and "TPR vs quality" not in html
+
+
 @pytest.mark.parametrize("name", ["apps.studies.watermarks.measures", "apps.studies.watermarks.scenes"])
 def test_docstring_examples(name):
     import doctest

@@ -241,24 +241,25 @@ def write_report(ctx, cfg, rows, seeds, info, images, attacked, seconds) -> None
         "guidance (region fusion, box guidance, MRSA, neighbour blending) moves the sampling away from it. "
         "The post-hoc watermarks are the control.",
     )
-    for w in watermarks:
+    if attacks:  # a clean-only study (`attacks: []`) has no attack tables or curves
+        for w in watermarks:
+            r.add_table(
+                f"{w} under attack",
+                attack_table(rows, generators, w),
+                caption="SSIM / PSNR to the watermarked image.",
+            )
+        matched = matched_rows(rows, list(cfg.matched_ssim))
+        ctx.save_json("matched_rows", matched)
         r.add_table(
-            f"{w} under attack",
-            attack_table(rows, generators, w),
-            caption="SSIM / PSNR to the watermarked image.",
+            "Detection at matched SSIM",
+            matched_table(matched, generators, watermarks, attacks, cfg.matched_ssim),
+            caption="TPR and bit accuracy interpolated along each attack's strength curve (from the un-attacked "
+            "images, SSIM 1) at each SSIM level, per seed; seeds whose curve never reaches the level are left out.",
         )
-    matched = matched_rows(rows, list(cfg.matched_ssim))
-    ctx.save_json("matched_rows", matched)
-    r.add_table(
-        "Detection at matched SSIM",
-        matched_table(matched, generators, watermarks, attacks, cfg.matched_ssim),
-        caption="TPR and bit accuracy interpolated along each attack's strength curve (from the un-attacked "
-        "images, SSIM 1) at each SSIM level, per seed; seeds whose curve never reaches the level are left out.",
-    )
-    for w in watermarks:
-        fig = quality_figure(rows, generators, w, attacks)
-        r.add_figure(f"{w}: TPR vs quality per generator", fig)
-        plt.close(fig)
+        for w in watermarks:
+            fig = quality_figure(rows, generators, w, attacks)
+            r.add_figure(f"{w}: TPR vs quality per generator", fig)
+            plt.close(fig)
     s0 = seeds[0]
     pics, captions = [], []
     for g in generators:

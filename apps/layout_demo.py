@@ -53,7 +53,6 @@ DEFAULT_MODEL = os.environ.get("WORKBENCH_LAYOUT_DEMO_MODEL", "auto")
 DEFAULT_PROMPT = "a large red circle on the left and a large blue star on the right"
 _PIPES: LRUCache[str, tuple[Any, str]] = LRUCache(cached_models, "layout demo pipelines")
 _GLIGEN: LRUCache[str, Any] = LRUCache(1, "layout demo GLIGEN pipeline")
-_JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo judge")
 
 
 @dataclass
@@ -268,14 +267,8 @@ CLAIM = (
 
 
 def _judge() -> Any | None:
-    """The toy world's judge, or ``None`` when it is not shipped here."""
-
-    def load() -> Any | None:
-        from generators.layout.experiment import load_judge  # deferred: PIL, diffusers
-
-        return load_judge("auto", required=False)
-
-    return _JUDGES.get_or_create("toy", load)
+    """The toy world's judge, or ``None`` when it is not shipped here (shared with the GCDP tab)."""
+    return layout_gcdp.toy_judge()
 
 
 VERDICT_IMAGES = 4  # seeds the judge's count is taken over (one image can miss; the count is the number)

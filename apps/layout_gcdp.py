@@ -63,7 +63,7 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
     (240, 240, 240),
 )
 _PIPES: LRUCache[str, Any] = LRUCache(1, "layout demo GCDP pipeline")
-_JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo GCDP judge")
+_JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo judge")
 
 
 @dataclass
@@ -106,7 +106,8 @@ def layout_agreement(judge: Any, image: torch.Tensor, layout: torch.Tensor) -> f
     return layout_miou(layout[None], implied)[0].item()
 
 
-def _judge() -> Any | None:
+def toy_judge() -> Any | None:
+    """The toy world's judge, or ``None`` when it is not shipped here (one copy for the whole layout demo)."""
     return _JUDGES.get_or_create("toy", lambda: load_judge("auto", required=False))
 
 
@@ -226,7 +227,7 @@ def text_to_image_and_layout(
         output_type="pt",
     )
     layout = out.layouts[0]  # (h, w)
-    judge = _judge() if trained else None  # random weights make no claim
+    judge = toy_judge() if trained else None  # random weights make no claim
     verdict = (
         f"The judge's reading of this image agrees with its generated layout at **mIoU "
         f"{layout_agreement(judge, out.images[0], layout):.2f}** (1 = the same map).\n\n"

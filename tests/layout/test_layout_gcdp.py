@@ -26,6 +26,15 @@ def gens(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
 
 
+@torch.no_grad()
+def open_residuals(denoiser, std: float = 0.5, seed: int = 0) -> None:
+    """Give the layout's zero-initialised residuals weights, as training would: the layout now steers."""
+    g = torch.Generator().manual_seed(seed)
+    enc = denoiser.layout_encoder
+    for conv in [*enc.zero_convs, enc.zero_mid]:
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
+
+
 # ------------------------------------------------------------------ the categorical scheduler
 def test_masking_follows_the_schedule():
     sched = AbsorbingCategoricalScheduler(num_classes=8)
@@ -108,21 +117,56 @@ def test_box_layout_becomes_the_class_map_of_its_shapes():
 
 
 # ------------------------------------------------------------------ the denoiser
-def test_denoiser_from_unet_starts_as_the_unet(pipe):
+def test_denoiser_from_unet_starts_as_the_unet_for_any_layout(pipe):
     from workbench.dummy import dummy_unet
 
     unet = dummy_unet(seed=1, cross_attention_dim=pipe.text_encoder.config.hidden_size)
     den = GCDPDenoiser.from_unet(unet, num_classes=8, layout_embed_dim=8)
     x = torch.randn(2, 4, 16, 16)
     states = torch.randn(2, 77, pipe.text_encoder.config.hidden_size)
-    layout = torch.randint(0, 9, (2, 16, 16))
-    out = den(x, layout, torch.tensor([10, 500]), encoder_hidden_states=states)
-    ref = unet(x, torch.tensor([10, 500]), encoder_hidden_states=states).sample
-    assert out.sample.shape == (2, 4, 16, 16) and out.logits.shape == (2, 8, 16, 16)
-    torch.testing.assert_close(out.sample, ref, rtol=1e-4, atol=1e-5)
-    assert (out.logits == 0).all()  # the class head starts at zero
+    t = torch.tensor([10, 500])
+    ref = unet(x, t, encoder_hidden_states=states).sample
+    for layout in (torch.randint(0, 9, (2, 16, 16)), torch.full((2, 16, 16), 8), torch.zeros(2, 16, 16)):
+        out = den(x, layout, t, encoder_hidden_states=states)
+        assert out.sample.shape == (2, 4, 16, 16) and out.logits.shape == (2, 8, 16, 16)
+        assert torch.equal(out.sample, ref)  # the image side is the UNet's, bit for bit
+    # the trunk's own input and output convolutions are the UNet's
+    assert torch.equal(den.unet.conv_in.weight, unet.conv_in.weight)
+    assert torch.equal(den.unet.conv_out.conv.weight, unet.conv_out.weight)
     with pytest.raises(ValueError, match="does not match latents"):
         den(x, layout[:, :8], 10, encoder_hidden_states=states)
+
+
+def test_the_layout_moves_the_noise_once_its_residuals_are_open(pipe):
+    from workbench.dummy import dummy_unet
+
+    unet = dummy_unet(seed=1, cross_attention_dim=pipe.text_encoder.config.hidden_size)
+    den = GCDPDenoiser.from_unet(unet)
+    x, states = torch.randn(2, 4, 16, 16), torch.randn(2, 77, pipe.text_encoder.config.hidden_size)
+    a, b = torch.zeros(2, 16, 16, dtype=torch.long), torch.zeros(2, 16, 16, dtype=torch.long)
+    b[:, 4:12, 4:12] = 3
+    with torch.no_grad():
+        assert torch.equal(den(x, a, 10, states).sample, den(x, b, 10, states).sample)
+        open_residuals(den)
+        moved = den(x, b, 10, states).sample
+        assert not torch.allclose(den(x, a, 10, states).sample, moved)
+        assert not torch.allclose(unet(x, 10, encoder_hidden_states=states).sample, moved)
+
+
+def test_denoiser_config_errors_say_what_to_give():
+    from diffusers import UNet2DConditionModel
+
+    from workbench.dummy import dummy_unet
+
+    trunk = dict(dummy_unet(seed=0).config)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        GCDPDenoiser(trunk=trunk, num_classes=1)
+    with pytest.raises(ValueError, match="layout_embed_dim=0"):
+        GCDPDenoiser(trunk=trunk, layout_embed_dim=0)
+    with pytest.raises(ValueError, match="noise-predicting UNet"):
+        GCDPDenoiser(trunk={**trunk, "in_channels": 12})
+    with pytest.raises(ValueError, match="noise-predicting UNet"):
+        GCDPDenoiser.from_unet(UNet2DConditionModel(**{**trunk, "out_channels": 8}))
 
 
 # ------------------------------------------------------------------ the pipeline's modes
@@ -138,21 +182,19 @@ def test_text_to_image_and_layout(pipe):
 
 
 def test_the_layout_held_masked_leaves_the_image_side_alone():
-    fresh = tiny_gcdp_pipeline(seed=0)  # the layout's input weights at zero: the layout cannot move the image
+    fresh = tiny_gcdp_pipeline(seed=0)  # the layout's residuals at zero: the layout cannot move the image
     joint = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1))
     alone = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1), reveal_layout=False)
     assert (alone.layouts == 8).all() and (joint.layouts < 8).all()
     torch.testing.assert_close(alone.images, joint.images)
-    with torch.no_grad():
-        fresh.denoiser.unet.conv_in.weight[:, 4:].normal_(0, 0.5)
+    open_residuals(fresh.denoiser)
     joint = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1))
     alone = fresh(PROMPTS, num_inference_steps=3, generator=gens(0, 1), reveal_layout=False)
     assert not torch.allclose(alone.images, joint.images)  # now the sampled layout steers the image
 
 
 def test_layout_to_image_keeps_the_layout_and_it_changes_the_image(pipe):
-    with torch.no_grad():  # a trained class head: give the layout's embedding a visible effect
-        pipe.denoiser.unet.conv_in.weight[:, 4:].normal_(0, 0.5)
+    open_residuals(pipe.denoiser)  # as trained: the layout's residuals no longer zero
     given = torch.zeros(2, 16, 16, dtype=torch.long)
     given[:, 4:12, 2:8] = 1
     out = pipe(PROMPTS, layout=given, num_inference_steps=3, generator=gens(0, 1))
@@ -233,27 +275,41 @@ def test_trainer_step_and_checkpoint_round_trip():
     assert copy.opt.state_dict()["state"].keys() == trainer.opt.state_dict()["state"].keys()
 
 
-def test_the_trunk_stays_frozen_first_and_the_layout_layers_learn():
+def test_the_trunk_stays_the_toy_sds_and_the_layout_layers_learn():
     trainer = _tiny_trainer()
-    trainer.trunk_frozen_steps = 1
     before = {k: v.clone() for k, v in trainer.denoiser.state_dict().items()}
-    trainer.step(0)
+    for step in range(2):
+        trainer.step(step)
     after = trainer.denoiser.state_dict()
-    assert not torch.equal(after["unet.conv_in.weight"], before["unet.conv_in.weight"])
-    assert not torch.equal(after["unet.conv_out.weight"], before["unet.conv_out.weight"])
-    trunk = [
-        k for k in after if k.startswith("unet.") and not k.startswith(("unet.conv_in", "unet.conv_out"))
-    ]
-    assert trunk and all(torch.equal(after[k], before[k]) for k in trunk)
-    trainer.step(1)
-    moved = [k for k in trunk if not torch.equal(trainer.denoiser.state_dict()[k], before[k])]
-    assert moved  # after the frozen steps the trunk learns, at trunk_lr_scale x lr
-    # the embedding learns once the input weights it feeds are no longer zero
-    assert not torch.equal(
-        trainer.denoiser.state_dict()["layout_embedding.weight"], before["layout_embedding.weight"]
+    trunk = [k for k in after if k.startswith("unet.")]
+    assert trunk and all(torch.equal(after[k], before[k]) for k in trunk)  # frozen, conv_in / conv_out too
+    for key in (
+        "layout_encoder.zero_mid.weight",
+        "layout_encoder.zero_convs.0.weight",
+        "layout_head.out.weight",
+    ):
+        assert not torch.equal(after[key], before[key]), key  # the residuals open, the head learns
+    assert not torch.equal(after["layout_embedding.weight"], before["layout_embedding.weight"])
+    assert all(p.requires_grad for p in trainer.trained_parameters())
+    assert len(trainer.trained_parameters()) == len(trainer.denoiser.layout_parameters())
+
+
+def test_the_trunk_learns_at_its_share_after_its_frozen_steps():
+    from generators.layout.gcdp.train import GCDPTrainer
+    from workbench.dummy import dummy_sd_components
+
+    c = dummy_sd_components(seed=0, image_size=32)
+    parts = (c["vae"], c["text_encoder"], c["tokenizer"], c["unet"])
+    trainer = GCDPTrainer(
+        batch_size=4, image_size=32, reuse=2, parts=parts, trunk_lr_scale=0.1, trunk_frozen_steps=1
     )
+    before = {k: v.clone() for k, v in trainer.denoiser.state_dict().items() if k.startswith("unet.")}
+    trainer.step(0)
+    assert all(torch.equal(trainer.denoiser.state_dict()[k], v) for k, v in before.items())
+    trainer.step(1)
+    assert any(not torch.equal(trainer.denoiser.state_dict()[k], v) for k, v in before.items())
     lrs = [g["lr"] for g in trainer.opt.param_groups]
-    assert lrs[1] == pytest.approx(lrs[0] * trainer.trunk_lr_scale)
+    assert lrs[1] == pytest.approx(lrs[0] * 0.1)
 
 
 @pytest.mark.slow
@@ -295,6 +351,10 @@ def test_trainer_is_registered_and_refuses_bad_task_shares():
 
     with pytest.raises(ValueError, match="task_probs"):
         GCDPTrainer(task_probs=(0.5, 0.5, 0.5), parts=(None, None, None, None))
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        GCDPTrainer(lr=0.0, parts=(None, None, None, None))
+    with pytest.raises(ValueError, match="trunk_lr_scale=-0.1"):
+        GCDPTrainer(trunk_lr_scale=-0.1, parts=(None, None, None, None))
 
 
 # ------------------------------------------------------------------ the evaluation's measures

@@ -2,11 +2,24 @@
 partly masked semantic layout and predicts both the latent's noise (Gaussian diffusion) and the layout's
 clean classes (categorical, absorbing-state diffusion), conditioned on the caption.
 
-The trunk is a stock ``UNet2DConditionModel`` whose input is ``[latent (C channels); layout embedding
-(E channels)]`` and whose output is ``[noise (C channels); class logits (K channels)]``; the layout enters as
-a learned embedding of each position's class, or of the ``[MASK]`` class ``K`` where it is still hidden.
-:meth:`GCDPDenoiser.from_unet` builds one from a text-to-image UNet, keeping its weights, so that with a
-fully masked layout it starts by computing what that UNet computes.
+How the image and the layout are coupled. In the paper one denoiser is shared by both: the noisy image and
+the noisy layout enter it together and both predictions leave it, on one diffusion step ``t`` (the
+Gaussian-categorical process), the network trained on the domain's image-layout pairs. Here the denoiser
+starts from a trained text-to-image UNet (the toy SD's), and sharing all of it let the new task erase what it
+knew (fine-tuning it moved its two-object accuracy from 0.75 to 0.27 while the layout learned), so the image
+side is kept and the layout is given its own layers:
+
+- trunk: the text-to-image ``UNet2DConditionModel``, untouched: it reads the latent alone through its own
+  input convolution and writes the noise through its own output convolution (:class:`TrunkOutput` also hands
+  out the features that convolution reads);
+- layout in (:class:`LayoutEncoder`): a learned embedding of each cell's class (or of ``[MASK]``), read with
+  the noisy latent by a small encoder conditioned on the trunk's timestep embedding; its features add into the
+  trunk's skip connections and middle block through 1x1 convolutions initialised at zero (ControlNet's
+  coupling). A given layout (layout -> image) enters the same way;
+- layout out (:class:`LayoutHead`): class logits from the trunk's last features and the encoder's.
+
+So the layout steers the image only through the zero-initialised residuals: at initialisation the noise
+prediction is the trunk's exactly, for any layout, and training learns how far the layout moves it.
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ from diffusers import ConfigMixin, ModelMixin, UNet2DConditionModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
+
+from .layout_branch import LayoutEncoder, LayoutHead, TrunkOutput
 
 __all__ = ["GCDPDenoiser", "GCDPDenoiserOutput"]
 
@@ -35,15 +50,19 @@ class GCDPDenoiserOutput(BaseOutput):
 
 
 class GCDPDenoiser(ModelMixin, ConfigMixin):
-    """Joint image-latent and semantic-layout denoiser.
+    """Joint image-latent and semantic-layout denoiser: a text-to-image trunk and the layout's own layers.
 
     Args:
-        trunk: the trunk's ``UNet2DConditionModel`` config; its ``in_channels`` / ``out_channels`` are
-            set here from ``latent_channels``, ``layout_embed_dim`` and ``num_classes``.
+        trunk: the trunk's ``UNet2DConditionModel`` config; its ``in_channels`` and ``out_channels`` must both
+            be ``latent_channels`` (a noise-predicting UNet).
         num_classes: layout classes ``K`` (the toy world's: background, six shapes, emblem); id ``K`` is
             ``[MASK]``.
-        layout_embed_dim: channels of the layout embedding concatenated to the latent.
+        layout_embed_dim: channels of the layout embedding the layout encoder reads beside the latent.
         latent_channels: channels of the image latent (4 for SD's VAE).
+
+    Raises:
+        ValueError: fewer than 2 classes, an embedding width below 1, or a trunk that does not map
+            ``latent_channels`` to ``latent_channels``.
     """
 
     _supports_gradient_checkpointing = False
@@ -57,11 +76,28 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
         latent_channels: int = 4,
     ) -> None:
         super().__init__()
+        if num_classes < 2:
+            raise ValueError(
+                f"num_classes={num_classes}: a layout needs at least 2 classes (background and one)"
+            )
+        if layout_embed_dim < 1:
+            raise ValueError(f"layout_embed_dim={layout_embed_dim}: give a width of at least 1")
         config = {k: v for k, v in (trunk or {}).items() if not k.startswith("_")}
-        config["in_channels"] = latent_channels + layout_embed_dim
-        config["out_channels"] = latent_channels + num_classes
+        for key in ("in_channels", "out_channels"):
+            if config.setdefault(key, latent_channels) != latent_channels:
+                raise ValueError(
+                    f"the trunk's {key} is {config[key]}, the latent has {latent_channels} channels: the trunk "
+                    "must be a noise-predicting UNet over the latent (give its own config)"
+                )
         self.unet = UNet2DConditionModel(**config)
+        self.unet.conv_out = TrunkOutput(self.unet.conv_out)
+        full = dict(self.unet.config)
+        groups = full.get("norm_num_groups") or 32
         self.layout_embedding = nn.Embedding(num_classes + 1, layout_embed_dim)
+        time_dim = self.unet.time_embedding.linear_2.out_features
+        self.layout_encoder = LayoutEncoder(latent_channels + layout_embed_dim, full, time_dim)
+        c0 = full["block_out_channels"][0]
+        self.layout_head = LayoutHead(c0, c0, num_classes, groups)
 
     @property
     def mask_id(self) -> int:
@@ -71,8 +107,8 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
     def from_unet(
         cls, unet: UNet2DConditionModel, num_classes: int = 8, layout_embed_dim: int = 8
     ) -> GCDPDenoiser:
-        """A denoiser whose trunk holds ``unet``'s weights: the new input channels (the layout) start at zero
-        weight and the class logits at zero, so the noise prediction starts as ``unet``'s."""
+        """A denoiser whose trunk holds ``unet``'s weights; the layout's residuals start at zero, so its noise
+        prediction starts as ``unet``'s for any layout."""
         c = unet.config.in_channels
         if unet.config.out_channels != c:
             raise ValueError(
@@ -84,17 +120,16 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
             layout_embed_dim=layout_embed_dim,
             latent_channels=c,
         )
-        state = unet.state_dict()
-        own = model.unet.state_dict()
-        for key in ("conv_in.weight", "conv_out.weight", "conv_out.bias"):
-            new = torch.zeros_like(own[key])
-            if key == "conv_in.weight":
-                new[:, :c] = state[key]  # (out, C + E, 3, 3): the latent's channels keep their weights
-            else:
-                new[:c] = state[key]  # the noise channels keep theirs; the logits start at 0
-            state[key] = new
+        state = {
+            k.replace("conv_out.", "conv_out.conv.", 1) if k.startswith("conv_out.") else k: v
+            for k, v in unet.state_dict().items()
+        }
         model.unet.load_state_dict(state)
         return model.to(device=unet.device, dtype=unet.dtype)
+
+    def layout_parameters(self) -> list[nn.Parameter]:
+        """The layout's own parameters (embedding, encoder, head): everything outside the trunk."""
+        return [p for n, p in self.named_parameters() if not n.startswith("unet.")]
 
     def forward(
         self,
@@ -116,15 +151,21 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
                 f"layout of shape {tuple(layout.shape)} does not match latents {tuple(sample.shape)}: "
                 "give one (h, w) class map per latent"
             )
+        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])
+        temb = self.unet.time_embedding(self.unet.get_time_embed(sample=sample, timestep=t))  # (B, D_t)
         emb = self.layout_embedding(layout.long()).permute(0, 3, 1, 2).to(sample.dtype)  # (B, E, h, w)
+        feats, skips, mid = self.layout_encoder(torch.cat([sample, emb], dim=1), temb)
         out = self.unet(
-            torch.cat([sample, emb], dim=1),  # (B, C + E, h, w)
-            timestep,
+            sample,
+            t,
             encoder_hidden_states=encoder_hidden_states,
             cross_attention_kwargs=cross_attention_kwargs,
-        ).sample  # (B, C + K, h, w)
+            down_block_additional_residuals=skips,
+            mid_block_additional_residual=mid,
+        ).sample  # (B, C + c_0, h, w)
         c = self.config.latent_channels
-        noise, logits = out[:, :c], out[:, c:]
+        noise, hidden = out[:, :c], out[:, c:]  # (B, C, h, w), (B, c_0, h, w)
+        logits = self.layout_head(hidden, feats[0])  # (B, K, h, w)
         if not return_dict:
             return noise, logits
         return GCDPDenoiserOutput(sample=noise, logits=logits)

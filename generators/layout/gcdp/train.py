@@ -3,18 +3,19 @@ scene's exact semantic layout (per latent position: background, six shapes, embl
 categorical diffusion, one denoiser for both, conditioned on the caption through the toy SD's text encoder
 (frozen).
 
-The denoiser starts from the toy SD's UNet (:meth:`GCDPDenoiser.from_unet`): the image side is the toy SD's
-and learns to read and write the layout. Each scene trains one of three tasks, so one model serves the
+The denoiser starts from the toy SD's UNet (:meth:`GCDPDenoiser.from_unet`): the image side is the toy SD's,
+and the layout's own layers learn to read and write the layout and to steer the image. Each scene trains one of three tasks, so one model serves the
 pipeline's three modes: *joint* (latent and layout noised at the same step ``t``), *layout given* (the layout
 clean, the latent noised: layout -> image), *image given* (the latent clean at ``t = 0``, the layout masked at
 a random step: image -> layout). Loss: min-SNR-weighted noise MSE + ``layout_weight`` x cross-entropy of the
 masked positions' classes.
 
 The layout is masked on the ``"noise"`` schedule (its masked share is the latent's noise share at the same
-step), so it is revealed while the image's structure forms, not while the latent is still noise. The layers
-that read and write the layout (the embedding, the trunk's first and last convolutions) learn at ``lr``; the
-pretrained trunk stays frozen for ``trunk_frozen_steps`` and then learns at ``trunk_lr_scale * lr``, so the
-new task does not first unlearn the toy SD's images.
+step), so it is revealed while the image's structure forms, not while the latent is still noise. The layout's
+own layers (embedding, encoder with its zero-initialised residuals, class head) learn at ``lr``; the toy SD's
+trunk, its input and output convolutions included, stays frozen by default (``trunk_lr_scale=0``), so the
+image side starts as the toy SD and can move only as far as the layout's residuals move it. With
+``trunk_lr_scale > 0`` the trunk learns at that share of ``lr`` after ``trunk_frozen_steps``.
 
 Registered as the toy trainer ``gcdp`` (``generators/plugin.py``), resumable like the others::
 
@@ -66,15 +67,17 @@ def load_toy_sd_parts(
 
 
 class GCDPTrainer(EMATrainer):
-    """Trains :class:`GCDPDenoiser` (all of it) with the toy SD's VAE and text encoder frozen.
+    """Trains :class:`GCDPDenoiser`'s layout layers (the toy SD trunk frozen by default) with the toy SD's VAE
+    and text encoder frozen.
 
     Args:
         seed: data and noise seed (batches from ``(seed, step)``: a resumed run sees the same data).
         batch_size: scenes per step (3/8 with one object, the rest 2-4, as the toy SD trained).
-        lr: AdamW learning rate of the layout's layers (the embedding, the trunk's first and last
-            convolutions; warm-up over 200 steps).
-        trunk_lr_scale: the rest of the trunk's learning rate, as a share of ``lr``.
-        trunk_frozen_steps: steps the rest of the trunk stays frozen first.
+        lr: AdamW learning rate of the layout's layers (embedding, encoder, zero-initialised residuals, class
+            head; warm-up over ``warmup_steps``).
+        trunk_lr_scale: the toy SD trunk's learning rate as a share of ``lr`` (0: frozen, the default).
+        trunk_frozen_steps: with ``trunk_lr_scale > 0``, steps the trunk stays frozen first.
+        warmup_steps: linear learning-rate warm-up.
         layout_weight: weight of the layout's cross-entropy beside the noise MSE.
         task_probs: shares of the joint, layout-given and image-given tasks.
         uncond_prob: caption dropout (classifier-free guidance).
@@ -89,16 +92,17 @@ class GCDPTrainer(EMATrainer):
 
     name = "gcdp"
     module_key = "denoiser"
-    recipe = "gcdp-absorbing-noise-paired-from-toy-sd"
+    recipe = "gcdp-frozen-toy-sd-zero-residual-layout-branch"
     eval_command = "python -m generators.layout.gcdp.evaluate --seeds 0 1 2"
 
     def __init__(
         self,
         seed: int = 0,
         batch_size: int = 32,
-        lr: float = 5e-4,
-        trunk_lr_scale: float = 0.1,
-        trunk_frozen_steps: int = 100,
+        lr: float = 1e-3,
+        trunk_lr_scale: float = 0.0,
+        trunk_frozen_steps: int = 0,
+        warmup_steps: int = 100,
         layout_weight: float = 0.5,
         task_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
         uncond_prob: float = 0.1,
@@ -113,6 +117,11 @@ class GCDPTrainer(EMATrainer):
     ) -> None:
         if len(task_probs) != len(TASKS) or abs(sum(task_probs) - 1) > 1e-6 or min(task_probs) < 0:
             raise ValueError(f"task_probs {task_probs} must be {len(TASKS)} shares of {TASKS} summing to 1")
+        if lr <= 0 or trunk_lr_scale < 0 or trunk_frozen_steps < 0 or warmup_steps < 0 or layout_weight < 0:
+            raise ValueError(
+                f"lr={lr}, trunk_lr_scale={trunk_lr_scale}, trunk_frozen_steps={trunk_frozen_steps}, "
+                f"warmup_steps={warmup_steps}, layout_weight={layout_weight}: lr must be > 0, the others >= 0"
+            )
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.eval_batches = seed, batch_size, lr, eval_batches
@@ -132,25 +141,15 @@ class GCDPTrainer(EMATrainer):
         self.vae.to(self.device)
         self.text_encoder.to(self.device)
         self.trunk_lr_scale, self.trunk_frozen_steps = float(trunk_lr_scale), int(trunk_frozen_steps)
-        new = [n for n, _ in self.denoiser.named_parameters() if n.split(".")[0] == "layout_embedding"]
-        new += [
-            n
-            for n, _ in self.denoiser.named_parameters()
-            if n.startswith(("unet.conv_in.", "unet.conv_out."))
-        ]
-        params = dict(self.denoiser.named_parameters())
-        self.opt = torch.optim.AdamW(
-            [
-                {"params": [params[n] for n in new], "lr": lr, "scale": 1.0},
-                {
-                    "params": [p for n, p in params.items() if n not in new],
-                    "lr": 0.0,
-                    "scale": trunk_lr_scale,
-                },
-            ],
-            lr=lr,
-            weight_decay=1e-2,
-        )
+        self.warmup_steps = int(warmup_steps)
+        groups = [{"params": self.denoiser.layout_parameters(), "lr": lr, "scale": 1.0}]
+        if self.trunk_lr_scale > 0:
+            groups.append(
+                {"params": list(self.denoiser.unet.parameters()), "lr": 0.0, "scale": trunk_lr_scale}
+            )
+        else:
+            self.denoiser.unet.requires_grad_(False)  # the toy SD's image side, as it was
+        self.opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
         self.ema = EMA(self.denoiser, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = alphas / (1 - alphas)
@@ -243,8 +242,11 @@ class GCDPTrainer(EMATrainer):
             "layout_acc": acc.item(),
         }
 
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.opt.param_groups for p in group["params"]]
+
     def lr_at(self, step: int) -> float:
-        return min(1.0, (step + 1) / 200)
+        return min(1.0, (step + 1) / max(1, self.warmup_steps))
 
     def step(self, step: int) -> dict[str, float]:
         mean, std, states, layouts = self.encoded(step // self.reuse)
@@ -297,13 +299,14 @@ class GCDPTrainer(EMATrainer):
 
     card_title = "Toy GCDP (joint image and semantic-layout diffusion)"
     card_description = (
-        "GCDPDenoiser (a UNet2DConditionModel trunk started from the toy SD's, reading [latent; layout "
-        "embedding] and predicting [noise; class logits]) over the toy VAE's 4x16x16 latents and the scene's "
-        "16x16 semantic layout (background, six shapes, emblem), Gaussian (DDIM) and absorbing categorical "
-        "diffusion on the same steps (the layout masked on the latent's noise share); caption through the toy "
-        "SD's text encoder (frozen). Tasks per scene: joint 0.5, layout given 0.3, image given 0.2; the layout's "
-        "layers at lr 5e-4, the trunk frozen for 100 steps, then at 0.1 x lr. Loads with "
-        "`GCDPPipeline.from_pretrained`."
+        "GCDPDenoiser: the toy SD's UNet (frozen, its own input and output convolutions) as the image side, "
+        "and the layout's own layers: a class embedding read with the noisy latent by a small encoder that adds "
+        "into the UNet's skip connections and middle block through zero-initialised 1x1 convolutions "
+        "(ControlNet's coupling), and a class head on the UNet's last features. Over the toy VAE's 4x16x16 "
+        "latents and the scene's 16x16 semantic layout (background, six shapes, emblem), Gaussian (DDIM) and "
+        "absorbing categorical diffusion on the same steps (the layout masked on the latent's noise share); "
+        "caption through the toy SD's text encoder (frozen). Tasks per scene: joint 0.5, layout given 0.3, "
+        "image given 0.2; the layout's layers at lr 1e-3. Loads with `GCDPPipeline.from_pretrained`."
     )
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ def open_residuals(denoiser, std: float = 0.5, seed: int = 0) -> None:
     """Give the layout's zero-initialised residuals weights, as training would: the layout now steers."""
     g = torch.Generator().manual_seed(seed)
     enc = denoiser.layout_encoder
-    for conv in [*enc.zero_convs, enc.zero_mid]:
+    for conv in [*enc.zero_convs, enc.zero_mid, denoiser.unet.conv_in.zero]:
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
 
 
@@ -131,7 +131,7 @@ def test_denoiser_from_unet_starts_as_the_unet_for_any_layout(pipe):
         assert out.sample.shape == (2, 4, 16, 16) and out.logits.shape == (2, 8, 16, 16)
         assert torch.equal(out.sample, ref)  # the image side is the UNet's, bit for bit
     # the trunk's own input and output convolutions are the UNet's
-    assert torch.equal(den.unet.conv_in.weight, unet.conv_in.weight)
+    assert torch.equal(den.unet.conv_in.conv.weight, unet.conv_in.weight)
     assert torch.equal(den.unet.conv_out.conv.weight, unet.conv_out.weight)
     with pytest.raises(ValueError, match="does not match latents"):
         den(x, layout[:, :8], 10, encoder_hidden_states=states)
@@ -281,11 +281,12 @@ def test_the_trunk_stays_the_toy_sds_and_the_layout_layers_learn():
     for step in range(2):
         trainer.step(step)
     after = trainer.denoiser.state_dict()
-    trunk = [k for k in after if k.startswith("unet.")]
+    trunk = [k for k in after if k.startswith("unet.") and not k.startswith("unet.conv_in.zero")]
     assert trunk and all(torch.equal(after[k], before[k]) for k in trunk)  # frozen, conv_in / conv_out too
     for key in (
         "layout_encoder.zero_mid.weight",
         "layout_encoder.zero_convs.0.weight",
+        "unet.conv_in.zero.weight",
         "layout_head.out.weight",
     ):
         assert not torch.equal(after[key], before[key]), key  # the residuals open, the head learns
@@ -303,7 +304,11 @@ def test_the_trunk_learns_at_its_share_after_its_frozen_steps():
     trainer = GCDPTrainer(
         batch_size=4, image_size=32, reuse=2, parts=parts, trunk_lr_scale=0.1, trunk_frozen_steps=1
     )
-    before = {k: v.clone() for k, v in trainer.denoiser.state_dict().items() if k.startswith("unet.")}
+    before = {
+        k: v.clone()
+        for k, v in trainer.denoiser.state_dict().items()
+        if k.startswith("unet.") and not k.startswith("unet.conv_in.zero")
+    }
     trainer.step(0)
     assert all(torch.equal(trainer.denoiser.state_dict()[k], v) for k, v in before.items())
     trainer.step(1)

@@ -1,7 +1,8 @@
 """The layout's own layers in :class:`~generators.layout.gcdp.model.GCDPDenoiser`: a small encoder that reads
 ``[noisy latent; layout embedding]`` and adds into the trunk's skip connections and middle block through
-zero-initialised 1x1 convolutions (ControlNet's coupling), the class head that reads the trunk's last features,
-and the trunk's output wrapper that hands those features out beside the noise.
+zero-initialised 1x1 convolutions (ControlNet's coupling), the trunk's input wrapper that adds the encoder's
+first features to the trunk's first ones through a zero-initialised convolution, the class head that reads the
+trunk's last features, and the trunk's output wrapper that hands those features out beside the noise.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LayoutEncoder", "LayoutHead", "TrunkOutput", "residual_specs"]
+__all__ = ["LayoutEncoder", "LayoutHead", "TrunkInput", "TrunkOutput", "residual_specs"]
 
 
 def residual_specs(trunk: dict[str, Any]) -> list[tuple[int, int]]:
@@ -95,6 +96,21 @@ class LayoutHead(nn.Module):
 
     def forward(self, trunk_features: torch.Tensor, encoder_features: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(torch.cat([trunk_features, encoder_features], dim=1)))
+
+
+class TrunkInput(nn.Module):
+    """The trunk's input convolution, unchanged, plus the layout's features through a zero-initialised
+    convolution: `(B, C + F, h, w)` = ``[latent; layout features]`` -> `(B, c_0, h, w)`. The sum enters the
+    trunk's whole way down, where the skip residuals reach only its way up."""
+
+    def __init__(self, conv: nn.Conv2d, feature_channels: int) -> None:
+        super().__init__()
+        self.conv = conv
+        self.zero = _zero(nn.Conv2d(feature_channels, conv.out_channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv.in_channels
+        return self.conv(x[:, :c]) + self.zero(x[:, c:])
 
 
 class TrunkOutput(nn.Module):

@@ -14,9 +14,11 @@ side is kept and the layout is given its own layers:
   out the features that convolution reads);
 - layout in (:class:`LayoutEncoder`): a learned embedding of each cell's class (or of ``[MASK]``), read with
   the noisy latent by a small encoder conditioned on the trunk's timestep embedding; its features add into the
-  trunk's skip connections and middle block through 1x1 convolutions initialised at zero (ControlNet's
-  coupling). A given layout (layout -> image) enters the same way;
-- layout out (:class:`LayoutHead`): class logits from the trunk's last features and the encoder's.
+  trunk's first features (:class:`TrunkInput`, a 3x3 convolution), skip connections and middle block through
+  convolutions initialised at zero (ControlNet's coupling, plus the input). A given layout (layout -> image)
+  enters the same way;
+- layout out (:class:`LayoutHead`): class logits from the trunk's last features (gradient stopped: the class
+  loss trains the head and the encoder, the residuals learn from the noise loss alone) and the encoder's.
 
 So the layout steers the image only through the zero-initialised residuals: at initialisation the noise
 prediction is the trunk's exactly, for any layout, and training learns how far the layout moves it.
@@ -33,7 +35,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from .layout_branch import LayoutEncoder, LayoutHead, TrunkOutput
+from .layout_branch import LayoutEncoder, LayoutHead, TrunkInput, TrunkOutput
 
 __all__ = ["GCDPDenoiser", "GCDPDenoiserOutput"]
 
@@ -90,13 +92,14 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
                     "must be a noise-predicting UNet over the latent (give its own config)"
                 )
         self.unet = UNet2DConditionModel(**config)
-        self.unet.conv_out = TrunkOutput(self.unet.conv_out)
         full = dict(self.unet.config)
+        c0 = full["block_out_channels"][0]
+        self.unet.conv_in = TrunkInput(self.unet.conv_in, c0)
+        self.unet.conv_out = TrunkOutput(self.unet.conv_out)
         groups = full.get("norm_num_groups") or 32
         self.layout_embedding = nn.Embedding(num_classes + 1, layout_embed_dim)
         time_dim = self.unet.time_embedding.linear_2.out_features
         self.layout_encoder = LayoutEncoder(latent_channels + layout_embed_dim, full, time_dim)
-        c0 = full["block_out_channels"][0]
         self.layout_head = LayoutHead(c0, c0, num_classes, groups)
 
     @property
@@ -121,15 +124,30 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
             latent_channels=c,
         )
         state = {
-            k.replace("conv_out.", "conv_out.conv.", 1) if k.startswith("conv_out.") else k: v
+            k.replace(".", ".conv.", 1) if k.startswith(("conv_in.", "conv_out.")) else k: v
             for k, v in unet.state_dict().items()
         }
-        model.unet.load_state_dict(state)
+        missing, unexpected = model.unet.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != {"conv_in.zero.weight", "conv_in.zero.bias"}:
+            raise ValueError(f"the UNet's weights do not fit the trunk: {missing or unexpected}")
         return model.to(device=unet.device, dtype=unet.dtype)
 
     def layout_parameters(self) -> list[nn.Parameter]:
-        """The layout's own parameters (embedding, encoder, head): everything outside the trunk."""
-        return [p for n, p in self.named_parameters() if not n.startswith("unet.")]
+        """The layout's own parameters (embedding, encoder, head, the input's zero convolution): everything but
+        the trunk's own weights."""
+        return [
+            p
+            for n, p in self.named_parameters()
+            if not n.startswith("unet.") or n.startswith("unet.conv_in.zero.")
+        ]
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        """The trunk's own weights (the text-to-image UNet's)."""
+        return [
+            p
+            for n, p in self.named_parameters()
+            if n.startswith("unet.") and not n.startswith("unet.conv_in.zero.")
+        ]
 
     def forward(
         self,
@@ -156,7 +174,9 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
         emb = self.layout_embedding(layout.long()).permute(0, 3, 1, 2).to(sample.dtype)  # (B, E, h, w)
         feats, skips, mid = self.layout_encoder(torch.cat([sample, emb], dim=1), temb)
         out = self.unet(
-            sample,
+            torch.cat(
+                [sample, feats[0]], dim=1
+            ),  # (B, C + c_0, h, w): TrunkInput adds the features at zero weight
             t,
             encoder_hidden_states=encoder_hidden_states,
             cross_attention_kwargs=cross_attention_kwargs,
@@ -165,7 +185,8 @@ class GCDPDenoiser(ModelMixin, ConfigMixin):
         ).sample  # (B, C + c_0, h, w)
         c = self.config.latent_channels
         noise, hidden = out[:, :c], out[:, c:]  # (B, C, h, w), (B, c_0, h, w)
-        logits = self.layout_head(hidden, feats[0])  # (B, K, h, w)
+        # the class loss reaches the trunk's features only through the head: it does not pull the residuals
+        logits = self.layout_head(hidden.detach(), feats[0])  # (B, K, h, w)
         if not return_dict:
             return noise, logits
         return GCDPDenoiserOutput(sample=noise, logits=logits)

@@ -144,11 +144,10 @@ class GCDPTrainer(EMATrainer):
         self.warmup_steps = int(warmup_steps)
         groups = [{"params": self.denoiser.layout_parameters(), "lr": lr, "scale": 1.0}]
         if self.trunk_lr_scale > 0:
-            groups.append(
-                {"params": list(self.denoiser.unet.parameters()), "lr": 0.0, "scale": trunk_lr_scale}
-            )
+            groups.append({"params": self.denoiser.trunk_parameters(), "lr": 0.0, "scale": trunk_lr_scale})
         else:
-            self.denoiser.unet.requires_grad_(False)  # the toy SD's image side, as it was
+            for param in self.denoiser.trunk_parameters():
+                param.requires_grad_(False)  # the toy SD's image side, as it was
         self.opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
         self.ema = EMA(self.denoiser, 0.999)
         alphas = self.noise_scheduler.alphas_cumprod

@@ -36,6 +36,7 @@ from .gligen.adapter import is_adapter_folder, load_grounding_into, save_groundi
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
+from .gligen.positional import add_token_positions
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class GligenTrainer:
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
         eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate`.
         eval_steps: DDIM steps of the images :meth:`evaluate` generates.
+        token_positions: fusers whose visual tokens carry their grid cell's Fourier box embedding
+            (:mod:`generators.layout.gligen.positional`); ``False``: the paper's fuser.
     """
 
     name = "gligen"
@@ -107,6 +110,7 @@ class GligenTrainer:
         eval_images: int = 16,
         eval_beta: float = 0.5,
         eval_steps: int = 20,
+        token_positions: bool = True,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -128,7 +132,8 @@ class GligenTrainer:
         self.vae = base.vae.eval().requires_grad_(False).to(self.device)
         self.text_encoder = base.text_encoder.eval().requires_grad_(False).to(self.device)
         self.tokenizer = base.tokenizer
-        self.unet = gated_unet_from(base.unet).to(self.device)
+        self.token_positions = token_positions
+        self.unet = gated_unet_from(base.unet, token_positions=token_positions).to(self.device)
         self.unet.requires_grad_(False)
         self.params = grounding_parameters(self.unet)
         for p in self.params:
@@ -251,6 +256,8 @@ class GligenTrainer:
         from diffusers import UNet2DConditionModel
 
         unet = UNet2DConditionModel.from_config(self.unet.config)
+        if self.token_positions:
+            add_token_positions(unet)
         self.ema.copy_to(unet)
         return unet.to(self.device).eval()
 

@@ -179,6 +179,7 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
                 "eval_steps": args.eval_steps,
                 "eval_beta": args.eval_beta,
                 "min_timestep": args.min_timestep,
+                "token_positions": False if args.paper_fuser else None,
             }.items()
             if v is not None
         },
@@ -349,6 +350,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=argtypes.bounded_int(0),
         default=None,
         help="train on timesteps [this, T): the noisy steps where the layout forms (default 400)",
+    )
+    t.add_argument(
+        "--paper-fuser",
+        action="store_true",
+        help="the paper's gated self-attention, whose visual tokens carry no position (default: they carry "
+        "their grid cell's box embedding)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)

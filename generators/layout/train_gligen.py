@@ -342,6 +342,11 @@ class GligenTrainer:
                 "`save_pretrained` writes the full folder."
             )
         else:
+            if self.token_positions:
+                raise ValueError(
+                    "positional fusers export only as a grounding adapter: give base_name (or train with "
+                    "token_positions=False for a full StableDiffusionGLIGENPipeline folder)"
+                )
             save_pipeline_half(self.pipeline(unet), out_dir)
             form = "UNet and VAE stored in float16, loaded as float32. Loads with `StableDiffusionGLIGENPipeline.from_pretrained`."
         write_model_card(
@@ -353,7 +358,14 @@ class GligenTrainer:
             f"0.999 weights; 10% caption and grounding dropout; {self.position_free:.0%} of the scenes captioned "
             f"without position words ({self.class_words:.0%} by class words only), so that only the boxes place "
             f"them; gates (alpha, initialised at 0) at lr {self.gate_lr:g}, the other new layers at {self.lr:g}; "
-            f"timesteps [{self.min_timestep}, T). Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
+            f"timesteps [{self.min_timestep}, T). "
+            + (
+                "The fusers' visual tokens carry their grid cell's Fourier box embedding (a learned projection "
+                "per fuser; the paper's fuser gives them none). "
+                if self.token_positions
+                else ""
+            )
+            + "Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
             "the metrics. " + form,
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
@@ -396,6 +408,7 @@ def train_gligen(
                 f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --gate-lr {trainer.gate_lr:g} "
                 f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
+                + ("" if trainer.token_positions else " --paper-fuser")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
             "eval_command": "workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3",

@@ -90,7 +90,7 @@ def test_gates_get_gradients_open_and_are_logged():
 
 
 def test_evaluate_reports_both_held_out_losses_and_the_gates(tmp_path):
-    trainer = _trainer()
+    trainer = _trainer(token_positions=False)  # exported below as a full pipeline folder
     out = trainer.evaluate()
     assert {"val_loss", "val_loss_no_boxes", "gate_attn_mean", "gate_ff_max"} <= set(out)
     # closed gates: the boxes change nothing

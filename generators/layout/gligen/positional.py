@@ -21,7 +21,13 @@ from diffusers.models.attention import GatedSelfAttentionDense
 from diffusers.models.embeddings import get_fourier_embeds_from_boundingbox
 from torch import nn
 
-__all__ = ["FOURIER_FREQS", "PositionalGatedSelfAttention", "add_token_positions", "has_token_positions", "token_boxes"]
+__all__ = [
+    "FOURIER_FREQS",
+    "PositionalGatedSelfAttention",
+    "add_token_positions",
+    "has_token_positions",
+    "token_boxes",
+]
 
 FOURIER_FREQS = 8  # the position net's: 8 frequencies x (sin, cos) x 4 coordinates = 64
 

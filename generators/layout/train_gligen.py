@@ -36,7 +36,7 @@ from .gligen.adapter import is_adapter_folder, load_grounding_into, save_groundi
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
-from .gligen.positional import add_token_positions
+from .gligen.positional import add_token_positions, set_fusers_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -213,14 +213,24 @@ class GligenTrainer:
         return (self.lr if base is None else base) * min(1.0, (step + 1) / WARMUP_STEPS)
 
     def loss(
-        self, batch: SceneBatch, g: torch.Generator, train: bool = True, grounded: bool = True
+        self,
+        batch: SceneBatch,
+        g: torch.Generator,
+        train: bool = True,
+        grounded: bool = True,
+        with_position: bool = False,
     ) -> torch.Tensor:
         """Min-SNR-weighted noise-prediction loss; held out (``train=False``): no dropout, position-free
-        captions, grounding tokens for every scene or (``grounded=False``) for none."""
+        captions (``with_position``: the world's captions, which say where each object is), grounding
+        tokens for every scene or (``grounded=False``) for none."""
         n = len(batch.scenes)
         drop_text = torch.rand(n, generator=g) < (self.uncond_prob if train else 0.0)
         keep = torch.rand(n, generator=g) >= (self.grounding_drop if train else 0.0 if grounded else 2.0)
-        texts = self.captions(batch, g) if train else [s.caption(with_position=False) for s in batch.scenes]
+        texts = (
+            self.captions(batch, g)
+            if train
+            else [s.caption(with_position=with_position) for s in batch.scenes]
+        )
         captions = ["" if d else c for c, d in zip(texts, drop_text.tolist())]
         with torch.no_grad():
             images = batch.images.to(self.device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
@@ -272,16 +282,29 @@ class GligenTrainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Held-out denoising loss on position-free captions (EMA weights, fixed noise) with and without the
-        grounding tokens, the gate magnitudes, and, when the toy judge exists, the share of ``eval_images``
-        two-object prompts (position-free captions) with both objects in their boxes, with the boxes as
-        grounding tokens and from the toy SD on the same captions alone."""
+        grounding tokens, and of the toy SD alone (fusers off) on the same captions and on the world's
+        captions with positions (``val_loss_toy_sd`` / ``val_loss_toy_sd_positions``: what knowing the
+        places is worth, the most the boxes can give); the gate magnitudes; and, when the toy judge exists,
+        the share of ``eval_images`` two-object prompts (position-free captions) with both objects in their
+        boxes, with the boxes as grounding tokens and from the toy SD on the same captions alone."""
         unet, self.unet = self.unet, self.ema_unet()
         try:
             out: dict[str, float] = {}
-            for name, grounded in (("val_loss", True), ("val_loss_no_boxes", False)):
-                g = step_generator(self.seed, 0, salt=12)  # the same noise for both
-                losses = [self.loss(self.data(k, split="val"), g, False, grounded).item() for k in range(2)]
+            arms = (
+                ("val_loss", True, False, True),
+                ("val_loss_no_boxes", False, False, True),
+                ("val_loss_toy_sd", False, False, False),
+                ("val_loss_toy_sd_positions", False, True, False),
+            )
+            for name, grounded, with_position, fusers in arms:
+                set_fusers_enabled(self.unet, fusers)
+                g = step_generator(self.seed, 0, salt=12)  # the same noise for all
+                losses = [
+                    self.loss(self.data(k, split="val"), g, False, grounded, with_position).item()
+                    for k in range(2)
+                ]
                 out[name] = sum(losses) / len(losses)
+            set_fusers_enabled(self.unet, True)
             out.update(gate_magnitudes(self.unet))
         finally:
             self.unet = unet

@@ -94,3 +94,19 @@ def test_positional_adapter_round_trip_and_full_export_refused(tmp_path):
 def test_add_token_positions_refuses_a_plain_unet():
     with pytest.raises(ValueError, match="no GLIGEN fusers"):
         add_token_positions(dummy_sd_pipeline(seed=0).unet)
+
+
+def test_evaluate_reports_the_toy_sd_alone_with_and_without_positions():
+    fresh = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
+    trained = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
+    trained.step(0)
+    for k, v in trained.ema.shadow.items():  # open the evaluated (EMA) gates
+        if k.endswith(("alpha_attn", "alpha_dense")):
+            v.fill_(1.0)
+    a, b = fresh.evaluate(), trained.evaluate()
+    # fusers off: the toy SD alone, whatever the grounding layers learned
+    assert a["val_loss_toy_sd"] == pytest.approx(b["val_loss_toy_sd"], rel=1e-6)
+    assert a["val_loss_toy_sd"] == pytest.approx(a["val_loss_no_boxes"], rel=1e-6)  # gates closed
+    assert b["val_loss_no_boxes"] != pytest.approx(b["val_loss_toy_sd"], rel=1e-6)  # gates open
+    assert a["val_loss_toy_sd_positions"] != pytest.approx(a["val_loss_toy_sd"], rel=1e-6)
+    assert all(m.enabled for m in trained.unet.modules() if isinstance(m, GatedSelfAttentionDense))

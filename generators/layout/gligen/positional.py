@@ -74,6 +74,14 @@ class PositionalGatedSelfAttention(GatedSelfAttentionDense):
         return x
 
 
+def set_fusers_enabled(unet: Any, enabled: bool) -> int:
+    """Switch every GLIGEN fuser of ``unet`` on or off (off: the text-to-image UNet); the number switched."""
+    fusers = [m for m in unet.modules() if isinstance(m, GatedSelfAttentionDense)]
+    for m in fusers:
+        m.enabled = enabled
+    return len(fusers)
+
+
 def has_token_positions(unet: Any) -> bool:
     return any(isinstance(m, PositionalGatedSelfAttention) for m in unet.modules())
 

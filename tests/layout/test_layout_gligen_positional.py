@@ -110,3 +110,15 @@ def test_evaluate_reports_the_toy_sd_alone_with_and_without_positions():
     assert b["val_loss_no_boxes"] != pytest.approx(b["val_loss_toy_sd"], rel=1e-6)  # gates open
     assert a["val_loss_toy_sd_positions"] != pytest.approx(a["val_loss_toy_sd"], rel=1e-6)
     assert all(m.enabled for m in trained.unet.modules() if isinstance(m, GatedSelfAttentionDense))
+
+
+def test_scheduled_sampling_switches_the_positional_fusers():
+    from generators.layout.gligen import gligen_pipeline_from
+
+    base = dummy_sd_pipeline(seed=0)
+    pipe = gligen_pipeline_from(base, gated_unet_from(base.unet, token_positions=True))
+    fusers = [m for m in pipe.unet.modules() if isinstance(m, PositionalGatedSelfAttention)]
+    pipe.enable_fuser(False)  # what the pipeline calls after the grounded share of the steps
+    assert fusers and not any(m.enabled for m in fusers)
+    pipe.enable_fuser(True)
+    assert all(m.enabled for m in fusers)

@@ -84,6 +84,8 @@ class GligenTrainer:
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
         eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate`.
         eval_steps: DDIM steps of the images :meth:`evaluate` generates.
+        no_words: share of scenes whose caption is emptied while their grounding tokens stay (besides the
+            ``uncond_prob`` dropout): only the boxes and phrases say what and where.
         token_positions: fusers whose visual tokens carry their grid cell's Fourier box embedding
             (:mod:`generators.layout.gligen.positional`); ``False``: the paper's fuser.
     """
@@ -111,6 +113,7 @@ class GligenTrainer:
         eval_beta: float = 0.5,
         eval_steps: int = 20,
         token_positions: bool = True,
+        no_words: float = 0.0,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -132,6 +135,9 @@ class GligenTrainer:
         self.vae = base.vae.eval().requires_grad_(False).to(self.device)
         self.text_encoder = base.text_encoder.eval().requires_grad_(False).to(self.device)
         self.tokenizer = base.tokenizer
+        if not 0.0 <= no_words <= 1.0:
+            raise ValueError(f"no_words is a share of the scenes in [0, 1], got {no_words}")
+        self.no_words = no_words
         self.token_positions = token_positions
         self.unet = gated_unet_from(base.unet, token_positions=token_positions).to(self.device)
         self.unet.requires_grad_(False)
@@ -169,8 +175,15 @@ class GligenTrainer:
 
     def captions(self, batch: SceneBatch, g: torch.Generator) -> list[str]:
         """One caption per scene: by class words without positions (share ``class_words``), all words
-        without positions (up to ``position_free``), or the world's caption with positions."""
+        without positions (up to ``position_free``), or the world's caption with positions; then a share
+        ``no_words`` of them emptied (the grounding tokens alone say what and where)."""
         u = torch.rand(len(batch.scenes), generator=g).tolist()
+        if self.no_words > 0:  # a second draw only then: other recipes keep their random streams
+            silent = (torch.rand(len(batch.scenes), generator=g) < self.no_words).tolist()
+            return ["" if q else c for c, q in zip(self._captions(batch, u), silent)]
+        return self._captions(batch, u)
+
+    def _captions(self, batch: SceneBatch, u: list[float]) -> list[str]:
         return [
             s.caption(with_position=False, words="class")
             if x < self.class_words
@@ -432,6 +445,7 @@ def train_gligen(
                 f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
                 + ("" if trainer.token_positions else " --paper-fuser")
+                + (f" --no-words {trainer.no_words:g}" if trainer.no_words else "")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
             "eval_command": "workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3",

@@ -359,6 +359,16 @@ class GligenTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
+        if missing and all(".pos_proj." in n for n in missing):
+            raise ValueError(
+                "the checkpoint holds the paper's fusers (no token positions): resume it with --paper-fuser "
+                "(token_positions=False), or train in another --work-dir"
+            )
+        extra = {k for k in state["grounding"] if ".pos_proj." in k}
+        if extra and not self.token_positions:
+            raise ValueError(
+                "the checkpoint holds positional fusers: resume it without --paper-fuser (token_positions=True)"
+            )
         if missing:
             raise ValueError(
                 f"checkpoint lacks grounding weights {sorted(missing)[:3]}...; it is not a GLIGEN checkpoint"

@@ -122,3 +122,14 @@ def test_scheduled_sampling_switches_the_positional_fusers():
     assert fusers and not any(m.enabled for m in fusers)
     pipe.enable_fuser(True)
     assert all(m.enabled for m in fusers)
+
+
+def test_checkpoints_of_the_other_fuser_are_refused_with_the_flag_to_use():
+    paper = GligenTrainer(
+        seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=False
+    )
+    positional = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
+    with pytest.raises(ValueError, match="--paper-fuser"):
+        positional.load_state_dict(paper.state_dict())
+    with pytest.raises(ValueError, match="without --paper-fuser"):
+        paper.load_state_dict(positional.state_dict())

@@ -179,6 +179,8 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
                 "eval_steps": args.eval_steps,
                 "eval_beta": args.eval_beta,
                 "min_timestep": args.min_timestep,
+                "token_positions": False if args.paper_fuser else None,
+                "no_words": args.no_words,
             }.items()
             if v is not None
         },
@@ -349,6 +351,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=argtypes.bounded_int(0),
         default=None,
         help="train on timesteps [this, T): the noisy steps where the layout forms (default 400)",
+    )
+    t.add_argument(
+        "--no-words",
+        type=argtypes.bounded_float(0.0, 1.0),
+        default=None,
+        help="share of scenes trained with an empty caption but their grounding tokens (default 0)",
+    )
+    t.add_argument(
+        "--paper-fuser",
+        action="store_true",
+        help="the paper's gated self-attention, whose visual tokens carry no position (default: they carry "
+        "their grid cell's box embedding)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)

@@ -29,8 +29,9 @@ def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: boo
     gligen = None
     if with_boxes:
         if model is not None and model.suffix == ".pt":
-            trainer = GligenTrainer(sd_pipe=base, base_name="toy", eval_images=0)
             state = torch.load(model, map_location="cpu", weights_only=True)
+            positional = any(".pos_proj." in k for k in state["trainer"]["grounding"])
+            trainer = GligenTrainer(sd_pipe=base, base_name="toy", eval_images=0, token_positions=positional)
             trainer.load_state_dict(state["trainer"])
             gligen = trainer.pipeline()
         else:

@@ -36,6 +36,7 @@ from .gligen.adapter import is_adapter_folder, load_grounding_into, save_groundi
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
+from .gligen.positional import add_token_positions, set_fusers_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class GligenTrainer:
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
         eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate`.
         eval_steps: DDIM steps of the images :meth:`evaluate` generates.
+        no_words: share of scenes whose caption is emptied while their grounding tokens stay (besides the
+            ``uncond_prob`` dropout): only the boxes and phrases say what and where.
+        token_positions: fusers whose visual tokens carry their grid cell's Fourier box embedding
+            (:mod:`generators.layout.gligen.positional`); ``False``: the paper's fuser.
     """
 
     name = "gligen"
@@ -107,6 +112,8 @@ class GligenTrainer:
         eval_images: int = 16,
         eval_beta: float = 0.5,
         eval_steps: int = 20,
+        token_positions: bool = True,
+        no_words: float = 0.0,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -128,7 +135,11 @@ class GligenTrainer:
         self.vae = base.vae.eval().requires_grad_(False).to(self.device)
         self.text_encoder = base.text_encoder.eval().requires_grad_(False).to(self.device)
         self.tokenizer = base.tokenizer
-        self.unet = gated_unet_from(base.unet).to(self.device)
+        if not 0.0 <= no_words <= 1.0:
+            raise ValueError(f"no_words is a share of the scenes in [0, 1], got {no_words}")
+        self.no_words = no_words
+        self.token_positions = token_positions
+        self.unet = gated_unet_from(base.unet, token_positions=token_positions).to(self.device)
         self.unet.requires_grad_(False)
         self.params = grounding_parameters(self.unet)
         for p in self.params:
@@ -164,8 +175,15 @@ class GligenTrainer:
 
     def captions(self, batch: SceneBatch, g: torch.Generator) -> list[str]:
         """One caption per scene: by class words without positions (share ``class_words``), all words
-        without positions (up to ``position_free``), or the world's caption with positions."""
+        without positions (up to ``position_free``), or the world's caption with positions; then a share
+        ``no_words`` of them emptied (the grounding tokens alone say what and where)."""
         u = torch.rand(len(batch.scenes), generator=g).tolist()
+        if self.no_words > 0:  # a second draw only then: other recipes keep their random streams
+            silent = (torch.rand(len(batch.scenes), generator=g) < self.no_words).tolist()
+            return ["" if q else c for c, q in zip(self._captions(batch, u), silent)]
+        return self._captions(batch, u)
+
+    def _captions(self, batch: SceneBatch, u: list[float]) -> list[str]:
         return [
             s.caption(with_position=False, words="class")
             if x < self.class_words
@@ -208,14 +226,24 @@ class GligenTrainer:
         return (self.lr if base is None else base) * min(1.0, (step + 1) / WARMUP_STEPS)
 
     def loss(
-        self, batch: SceneBatch, g: torch.Generator, train: bool = True, grounded: bool = True
+        self,
+        batch: SceneBatch,
+        g: torch.Generator,
+        train: bool = True,
+        grounded: bool = True,
+        with_position: bool = False,
     ) -> torch.Tensor:
         """Min-SNR-weighted noise-prediction loss; held out (``train=False``): no dropout, position-free
-        captions, grounding tokens for every scene or (``grounded=False``) for none."""
+        captions (``with_position``: the world's captions, which say where each object is), grounding
+        tokens for every scene or (``grounded=False``) for none."""
         n = len(batch.scenes)
         drop_text = torch.rand(n, generator=g) < (self.uncond_prob if train else 0.0)
         keep = torch.rand(n, generator=g) >= (self.grounding_drop if train else 0.0 if grounded else 2.0)
-        texts = self.captions(batch, g) if train else [s.caption(with_position=False) for s in batch.scenes]
+        texts = (
+            self.captions(batch, g)
+            if train
+            else [s.caption(with_position=with_position) for s in batch.scenes]
+        )
         captions = ["" if d else c for c, d in zip(texts, drop_text.tolist())]
         with torch.no_grad():
             images = batch.images.to(self.device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
@@ -251,6 +279,8 @@ class GligenTrainer:
         from diffusers import UNet2DConditionModel
 
         unet = UNet2DConditionModel.from_config(self.unet.config)
+        if self.token_positions:
+            add_token_positions(unet)
         self.ema.copy_to(unet)
         return unet.to(self.device).eval()
 
@@ -265,16 +295,29 @@ class GligenTrainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Held-out denoising loss on position-free captions (EMA weights, fixed noise) with and without the
-        grounding tokens, the gate magnitudes, and, when the toy judge exists, the share of ``eval_images``
-        two-object prompts (position-free captions) with both objects in their boxes, with the boxes as
-        grounding tokens and from the toy SD on the same captions alone."""
+        grounding tokens, and of the toy SD alone (fusers off) on the same captions and on the world's
+        captions with positions (``val_loss_toy_sd`` / ``val_loss_toy_sd_positions``: what knowing the
+        places is worth, the most the boxes can give); the gate magnitudes; and, when the toy judge exists,
+        the share of ``eval_images`` two-object prompts (position-free captions) with both objects in their
+        boxes, with the boxes as grounding tokens and from the toy SD on the same captions alone."""
         unet, self.unet = self.unet, self.ema_unet()
         try:
             out: dict[str, float] = {}
-            for name, grounded in (("val_loss", True), ("val_loss_no_boxes", False)):
-                g = step_generator(self.seed, 0, salt=12)  # the same noise for both
-                losses = [self.loss(self.data(k, split="val"), g, False, grounded).item() for k in range(2)]
+            arms = (
+                ("val_loss", True, False, True),
+                ("val_loss_no_boxes", False, False, True),
+                ("val_loss_toy_sd", False, False, False),
+                ("val_loss_toy_sd_positions", False, True, False),
+            )
+            for name, grounded, with_position, fusers in arms:
+                set_fusers_enabled(self.unet, fusers)
+                g = step_generator(self.seed, 0, salt=12)  # the same noise for all
+                losses = [
+                    self.loss(self.data(k, split="val"), g, False, grounded, with_position).item()
+                    for k in range(2)
+                ]
                 out[name] = sum(losses) / len(losses)
+            set_fusers_enabled(self.unet, True)
             out.update(gate_magnitudes(self.unet))
         finally:
             self.unet = unet
@@ -316,6 +359,16 @@ class GligenTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
+        if missing and all(".pos_proj." in n for n in missing):
+            raise ValueError(
+                "the checkpoint holds the paper's fusers (no token positions): resume it with --paper-fuser "
+                "(token_positions=False), or train in another --work-dir"
+            )
+        extra = {k for k in state["grounding"] if ".pos_proj." in k}
+        if extra and not self.token_positions:
+            raise ValueError(
+                "the checkpoint holds positional fusers: resume it without --paper-fuser (token_positions=True)"
+            )
         if missing:
             raise ValueError(
                 f"checkpoint lacks grounding weights {sorted(missing)[:3]}...; it is not a GLIGEN checkpoint"
@@ -335,6 +388,11 @@ class GligenTrainer:
                 "`save_pretrained` writes the full folder."
             )
         else:
+            if self.token_positions:
+                raise ValueError(
+                    "positional fusers export only as a grounding adapter: give base_name (or train with "
+                    "token_positions=False for a full StableDiffusionGLIGENPipeline folder)"
+                )
             save_pipeline_half(self.pipeline(unet), out_dir)
             form = "UNet and VAE stored in float16, loaded as float32. Loads with `StableDiffusionGLIGENPipeline.from_pretrained`."
         write_model_card(
@@ -346,7 +404,14 @@ class GligenTrainer:
             f"0.999 weights; 10% caption and grounding dropout; {self.position_free:.0%} of the scenes captioned "
             f"without position words ({self.class_words:.0%} by class words only), so that only the boxes place "
             f"them; gates (alpha, initialised at 0) at lr {self.gate_lr:g}, the other new layers at {self.lr:g}; "
-            f"timesteps [{self.min_timestep}, T). Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
+            f"timesteps [{self.min_timestep}, T). "
+            + (
+                "The fusers' visual tokens carry their grid cell's Fourier box embedding (a learned projection "
+                "per fuser; the paper's fuser gives them none). "
+                if self.token_positions
+                else ""
+            )
+            + "Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
             "the metrics. " + form,
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
@@ -389,6 +454,8 @@ def train_gligen(
                 f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --gate-lr {trainer.gate_lr:g} "
                 f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
+                + ("" if trainer.token_positions else " --paper-fuser")
+                + (f" --no-words {trainer.no_words:g}" if trainer.no_words else "")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},
             "eval_command": "workbench layout eval-gligen --out runs/gligen-eval --seeds 1 2 3",

@@ -62,10 +62,10 @@ def test_trainer_trains_only_grounding_and_resumes_exactly(tmp_path):
 def test_training_loop_export_and_grounded_generation(tmp_path):
     from toyworld.train.loop import run_training
 
-    trainer = _trainer()
+    trainer = _trainer(token_positions=False)  # a full pipeline folder holds the paper's fusers only
     result = run_training(trainer, tmp_path / "work", max_steps=2, eval_every=10**6, log_every=1)
     assert result["step"] == 2 and (tmp_path / "work" / "checkpoint.pt").is_file()
-    again = run_training(_trainer(), tmp_path / "work", max_steps=3, eval_every=10**6)
+    again = run_training(_trainer(token_positions=False), tmp_path / "work", max_steps=3, eval_every=10**6)
     assert again["step"] == 3  # resumed at step 2
     trainer.export(tmp_path / "gligen", {"steps": 2, "minutes": 0.0})
     pipe = load_gligen_pipeline(tmp_path / "gligen", Runtime(seed=0, device="cpu"))
@@ -89,10 +89,10 @@ def test_grounding_adapter_export_loads_as_the_full_pipeline(tmp_path):
 
     base_dir = tmp_path / "base"
     dummy_sd_pipeline(seed=0).save_pretrained(base_dir, safe_serialization=True)
-    trainer = _trainer(base_name=str(base_dir))
+    trainer = _trainer(base_name=str(base_dir), token_positions=False)
     trainer.step(0)
     trainer.export(tmp_path / "adapter", {"steps": 1, "minutes": 0.0})
-    full = _trainer()
+    full = _trainer(token_positions=False)
     full.load_state_dict(copy.deepcopy(trainer.state_dict()))
     full.export(tmp_path / "full", {"steps": 1, "minutes": 0.0})
 
@@ -106,10 +106,14 @@ def test_grounding_adapter_export_loads_as_the_full_pipeline(tmp_path):
     assert a.unet.config.attention_type == "gated"
     sa, sb = a.unet.state_dict(), b.unet.state_dict()
     assert sa.keys() == sb.keys() and all(torch.allclose(sa[k], sb[k], atol=1e-3) for k in sa)
-    changed = [k for k in sa if ".fuser." in k and not torch.equal(sa[k], _trainer().unet.state_dict()[k])]
+    changed = [
+        k
+        for k in sa
+        if ".fuser." in k and not torch.equal(sa[k], _trainer(token_positions=False).unet.state_dict()[k])
+    ]
     assert changed  # the trained grounding layers came back, not fresh ones
 
-    retrained = _trainer()  # warm start reads the adapter
+    retrained = _trainer(token_positions=False)  # warm start reads the adapter
     retrained.warm_start(tmp_path / "adapter")
     assert all(torch.allclose(retrained.unet.state_dict()[k], sa[k], atol=1e-3) for k in sa)
 

@@ -45,6 +45,29 @@ def test_caption_modes_follow_their_shares():
 def test_bad_caption_shares_are_refused():
     with pytest.raises(ValueError, match="class_words <= position_free"):
         _trainer(position_free=0.2, class_words=0.5)
+    with pytest.raises(ValueError, match="no_words"):
+        _trainer(no_words=1.5)
+
+
+def test_no_words_empties_that_share_of_captions_only():
+    trainer = _trainer(batch_size=64, no_words=0.5)
+    batch = trainer.data(0)
+    caps = trainer.captions(batch, step_generator(0, 0, 1))
+    empty = sum(c == "" for c in caps) / len(caps)
+    assert 0.3 < empty < 0.7  # about half: 64 draws
+    kept = [c for c in caps if c]
+    assert (
+        all(
+            c in {s.caption(), s.caption(with_position=False), s.caption(with_position=False, words="class")}
+            for c, s in zip(caps, batch.scenes)
+            if c
+        )
+        and kept
+    )
+    trainer.no_words = 1.0
+    assert all(c == "" for c in trainer.captions(batch, step_generator(0, 0, 1)))
+    trainer.no_words = 0.0
+    assert all(trainer.captions(batch, step_generator(0, 0, 1)))
 
 
 def test_gate_magnitudes_are_tanh_of_alpha():
@@ -90,7 +113,7 @@ def test_gates_get_gradients_open_and_are_logged():
 
 
 def test_evaluate_reports_both_held_out_losses_and_the_gates(tmp_path):
-    trainer = _trainer()
+    trainer = _trainer(token_positions=False)  # exported below as a full pipeline folder
     out = trainer.evaluate()
     assert {"val_loss", "val_loss_no_boxes", "gate_attn_mean", "gate_ff_max"} <= set(out)
     # closed gates: the boxes change nothing

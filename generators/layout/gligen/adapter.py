@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .model import _is_grounding, gated_unet_from
+from .positional import has_token_positions
 
 ADAPTER_FILE = "adapter.json"
 WEIGHTS_FILE = "grounding.safetensors"
@@ -55,7 +56,8 @@ def save_grounding_adapter(unet: Any, folder: str | Path, base: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in grounding_state(unet).items()}
     save_file(state, str(folder / WEIGHTS_FILE))
-    (folder / ADAPTER_FILE).write_text(json.dumps({"format": FORMAT, "base": base}, indent=2) + "\n")
+    meta = {"format": FORMAT, "base": base, "token_positions": has_token_positions(unet)}
+    (folder / ADAPTER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return folder
 
 
@@ -102,5 +104,7 @@ def load_grounding_into(unet: Any, folder: str | Path) -> Any:
 
 
 def gated_unet_with_adapter(base_unet: Any, folder: str | Path) -> Any:
-    """The gated copy of ``base_unet`` with the adapter's grounding layers."""
-    return load_grounding_into(gated_unet_from(base_unet), folder)
+    """The gated copy of ``base_unet`` with the adapter's grounding layers (positional fusers when the
+    adapter says ``"token_positions": true``)."""
+    positional = bool(read_adapter(folder).get("token_positions", False))
+    return load_grounding_into(gated_unet_from(base_unet, token_positions=positional), folder)

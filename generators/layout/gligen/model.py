@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 
+from .positional import add_token_positions
+
 GROUNDING_PREFIXES: tuple[str, ...] = ("position_net.",)
 GROUNDING_INFIXES: tuple[str, ...] = (".fuser.",)
 GLIGEN_DIR = Path(__file__).resolve().parents[1] / "models" / "gligen"
@@ -18,9 +20,11 @@ def _is_grounding(name: str) -> bool:
     return name.startswith(GROUNDING_PREFIXES) or any(s in name for s in GROUNDING_INFIXES)
 
 
-def gated_unet_from(unet: UNet2DConditionModel) -> UNet2DConditionModel:
+def gated_unet_from(unet: UNet2DConditionModel, token_positions: bool = False) -> UNet2DConditionModel:
     """A ``UNet2DConditionModel`` with ``attention_type="gated"`` holding ``unet``'s weights; the grounding
     layers are new (GLIGEN's gates start at 0, so the result computes exactly what ``unet`` computes).
+    ``token_positions``: fusers whose visual tokens carry their grid cell's box embedding
+    (:mod:`generators.layout.gligen.positional`).
 
     Raises:
         ValueError: ``unet`` already is gated, or weights other than the grounding layers do not match.
@@ -36,6 +40,8 @@ def gated_unet_from(unet: UNet2DConditionModel) -> UNet2DConditionModel:
         raise ValueError(
             f"the gated UNet does not match the source UNet: missing {bad[:5]}, unexpected {unexpected[:5]}"
         )
+    if token_positions:
+        add_token_positions(gated)
     if gated.dtype != unet.dtype or gated.device != unet.device:
         gated = gated.to(device=unet.device, dtype=unet.dtype)
     return gated

@@ -17,10 +17,10 @@ from .model import GLIGEN_DIR
 
 def gligen_pipeline_from(sd_pipe: Any, unet: Any) -> Any:
     """A ``StableDiffusionGLIGENPipeline`` sharing ``sd_pipe``'s VAE, text encoder, tokenizer and
-    scheduler, with the gated ``unet``."""
-    from diffusers import StableDiffusionGLIGENPipeline
+    scheduler, with the gated ``unet`` (its scheduled sampling switches positional fusers too)."""
+    from .grounded_pipeline import GroundedGLIGENPipeline  # deferred: diffusers
 
-    pipe = StableDiffusionGLIGENPipeline(
+    pipe = GroundedGLIGENPipeline(
         vae=sd_pipe.vae,
         text_encoder=sd_pipe.text_encoder,
         tokenizer=sd_pipe.tokenizer,

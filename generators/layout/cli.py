@@ -24,6 +24,8 @@ from workbench import argtypes
 from workbench.generation import build_generator
 from workbench.sampling import WORKBENCH_SAMPLING
 
+from .gligen_recipe import RECIPE
+
 logger = logging.getLogger(__name__)
 
 EPILOG = """examples:
@@ -179,7 +181,7 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
                 "eval_steps": args.eval_steps,
                 "eval_beta": args.eval_beta,
                 "min_timestep": args.min_timestep,
-                "token_positions": False if args.paper_fuser else None,
+                "token_positions": True if args.token_positions else None,
                 "no_words": args.no_words,
             }.items()
             if v is not None
@@ -308,61 +310,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this many optimiser steps in total",
     )
     t.add_argument("--seed", type=argtypes.seed, default=0)
-    t.add_argument("--batch-size", type=argtypes.bounded_int(1, 4096), default=None, help="default 32")
+    t.add_argument(
+        "--batch-size", type=argtypes.bounded_int(1, 4096), default=None, help=f"default {RECIPE.batch_size}"
+    )
     t.add_argument(
         "--lr",
         type=argtypes.bounded_float(0.0),
         default=None,
-        help="learning rate of the grounding layers (applies on resume too; default 3e-4)",
+        help=f"learning rate of the grounding layers (applies on resume too; default {RECIPE.lr:g})",
     )
     t.add_argument(
         "--gate-lr",
         type=argtypes.bounded_float(0.0),
         default=None,
-        help="learning rate of the fusers' gates (default 3e-3)",
+        help=f"learning rate of the fusers' gates (default {RECIPE.gate_lr:g})",
     )
     t.add_argument(
         "--position-free",
         type=argtypes.bounded_float(0.0, 1.0),
         default=None,
-        help="share of scenes captioned without position words (default 0.7)",
+        help=f"share of scenes captioned without position words (default {RECIPE.position_free:g})",
     )
     t.add_argument(
         "--class-words",
         type=argtypes.bounded_float(0.0, 1.0),
         default=None,
-        help="share of scenes captioned by class words only, part of --position-free (default 0.2)",
+        help=f"share of scenes captioned by class words only, part of --position-free (default {RECIPE.class_words:g})",
     )
     t.add_argument(
         "--eval-images",
         type=argtypes.bounded_int(0),
         default=None,
-        help="two-object prompts judged at each evaluation (default 16)",
+        help=f"two-object prompts judged at each evaluation (default {RECIPE.eval_images})",
     )
-    t.add_argument("--eval-steps", type=argtypes.bounded_int(1), default=None, help="default 20")
+    t.add_argument(
+        "--eval-steps", type=argtypes.bounded_int(1), default=None, help=f"default {RECIPE.eval_steps}"
+    )
     t.add_argument(
         "--eval-beta",
         type=argtypes.bounded_float(0.0, 1.0),
         default=None,
-        help="share of sampling steps with grounding tokens at evaluation (default 0.5)",
+        help=f"share of sampling steps with grounding tokens at evaluation (default {RECIPE.eval_beta:g})",
     )
     t.add_argument(
         "--min-timestep",
         type=argtypes.bounded_int(0),
         default=None,
-        help="train on timesteps [this, T): the noisy steps where the layout forms (default 400)",
+        help=f"train on timesteps [this, T): the noisy steps where the layout forms (default {RECIPE.min_timestep})",
     )
     t.add_argument(
         "--no-words",
         type=argtypes.bounded_float(0.0, 1.0),
         default=None,
-        help="share of scenes trained with an empty caption but their grounding tokens (default 0)",
+        help=f"share of scenes trained with an empty caption but their grounding tokens (default {RECIPE.no_words:g})",
     )
     t.add_argument(
-        "--paper-fuser",
+        "--token-positions",
         action="store_true",
-        help="the paper's gated self-attention, whose visual tokens carry no position (default: they carry "
-        "their grid cell's box embedding)",
+        help="fusers whose visual tokens also carry their grid cell's box embedding (a departure from the "
+        "paper; default: the paper's gated self-attention)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)

@@ -37,6 +37,7 @@ from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
 from .gligen.positional import add_token_positions, set_fusers_enabled
+from .gligen_recipe import RECIPE
 
 logger = logging.getLogger(__name__)
 
@@ -97,23 +98,23 @@ class GligenTrainer:
     def __init__(
         self,
         seed: int = 0,
-        batch_size: int = 32,
-        lr: float = 3e-4,
-        gate_lr: float = 3e-3,
-        position_free: float = 0.7,
-        class_words: float = 0.2,
-        uncond_prob: float = 0.1,
-        grounding_drop: float = 0.1,
-        snr_gamma: float = 5.0,
-        min_timestep: int = 400,
+        batch_size: int = RECIPE.batch_size,
+        lr: float = RECIPE.lr,
+        gate_lr: float = RECIPE.gate_lr,
+        position_free: float = RECIPE.position_free,
+        class_words: float = RECIPE.class_words,
+        uncond_prob: float = RECIPE.uncond_prob,
+        grounding_drop: float = RECIPE.grounding_drop,
+        snr_gamma: float = RECIPE.snr_gamma,
+        min_timestep: int = RECIPE.min_timestep,
         sd_pipe: Any = None,
         base_name: str | None = None,
         device: str | None = None,
-        eval_images: int = 16,
-        eval_beta: float = 0.5,
-        eval_steps: int = 20,
-        token_positions: bool = True,
-        no_words: float = 0.0,
+        eval_images: int = RECIPE.eval_images,
+        eval_beta: float = RECIPE.eval_beta,
+        eval_steps: int = RECIPE.eval_steps,
+        token_positions: bool = False,
+        no_words: float = RECIPE.no_words,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -361,13 +362,13 @@ class GligenTrainer:
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
         if missing and all(".pos_proj." in n for n in missing):
             raise ValueError(
-                "the checkpoint holds the paper's fusers (no token positions): resume it with --paper-fuser "
-                "(token_positions=False), or train in another --work-dir"
+                "the checkpoint holds the paper's fusers (no token positions): resume it without "
+                "--token-positions (token_positions=False), or train in another --work-dir"
             )
         extra = {k for k in state["grounding"] if ".pos_proj." in k}
         if extra and not self.token_positions:
             raise ValueError(
-                "the checkpoint holds positional fusers: resume it without --paper-fuser (token_positions=True)"
+                "the checkpoint holds positional fusers: resume it with --token-positions (token_positions=True)"
             )
         if missing:
             raise ValueError(
@@ -454,7 +455,7 @@ def train_gligen(
                 f"workbench layout train-gligen --seed {seed} --lr {trainer.lr:g} --gate-lr {trainer.gate_lr:g} "
                 f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
-                + ("" if trainer.token_positions else " --paper-fuser")
+                + (" --token-positions" if trainer.token_positions else "")
                 + (f" --no-words {trainer.no_words:g}" if trainer.no_words else "")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},

@@ -64,7 +64,9 @@ def test_positional_unet_starts_as_the_source_unet_and_trains_pos_proj():
         ref = pipe.unet(x, 10, encoder_hidden_states=text).sample
         out = gated(x, 10, encoder_hidden_states=text, cross_attention_kwargs={"gligen": grounding}).sample
     assert torch.allclose(out, ref, atol=1e-5)  # gates closed: the same function
-    trainer = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
+    trainer = GligenTrainer(
+        seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=True
+    )
     pos = {n: p.detach().clone() for n, p in trainer.unet.named_parameters() if ".pos_proj." in n}
     assert pos and all(p.requires_grad for n, p in trainer.unet.named_parameters() if n in pos)
     for step in range(3):  # the gates open at step 0; pos_proj moves once they are open
@@ -76,7 +78,12 @@ def test_positional_adapter_round_trip_and_full_export_refused(tmp_path):
     base_dir = tmp_path / "base"
     dummy_sd_pipeline(seed=0).save_pretrained(base_dir, safe_serialization=True)
     trainer = GligenTrainer(
-        seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), base_name=str(base_dir), eval_images=0
+        seed=0,
+        batch_size=2,
+        sd_pipe=dummy_sd_pipeline(seed=0),
+        base_name=str(base_dir),
+        eval_images=0,
+        token_positions=True,
     )
     trainer.step(0)
     trainer.export(tmp_path / "adapter", {"steps": 1, "minutes": 0.0})
@@ -86,7 +93,9 @@ def test_positional_adapter_round_trip_and_full_export_refused(tmp_path):
     loaded = pipe.unet.state_dict()
     assert any(".pos_proj." in k for k in loaded)
     assert all(torch.allclose(loaded[k], mine[k], atol=1e-3) for k in loaded if ".fuser." in k)
-    full = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
+    full = GligenTrainer(
+        seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=True
+    )
     with pytest.raises(ValueError, match="only as a grounding adapter"):
         full.export(tmp_path / "full", {"steps": 0, "minutes": 0.0})
 
@@ -128,8 +137,10 @@ def test_checkpoints_of_the_other_fuser_are_refused_with_the_flag_to_use():
     paper = GligenTrainer(
         seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=False
     )
-    positional = GligenTrainer(seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0)
-    with pytest.raises(ValueError, match="--paper-fuser"):
+    positional = GligenTrainer(
+        seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=True
+    )
+    with pytest.raises(ValueError, match="without --token-positions"):
         positional.load_state_dict(paper.state_dict())
-    with pytest.raises(ValueError, match="without --paper-fuser"):
+    with pytest.raises(ValueError, match="with --token-positions"):
         paper.load_state_dict(positional.state_dict())

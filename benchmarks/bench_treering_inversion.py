@@ -15,7 +15,9 @@ inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized t
 quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder),
 ``decoder50-input`` (the same, fitted to the 256 px image through the resize), ``inv`` (the inversion
 encoder's latents, ``--inversion-vae``: the toy VAE's encoder fine-tuned so that ``E(D(z)) = z``),
-``inv-decoder50[-input]`` (decoder inversion started from those). Every source also prints its latent
+``inv-decoder50[-input]`` (decoder inversion started from those), ``toward-encoderF`` / ``toward-invF`` (the
+generation's final latent moved the fraction F of the way to that encoder's: how small a latent error the
+key survives; ``-keepC``: channel C keeps the encoder's latent). Every source also prints its latent
 relative error per channel, and every variant the AUC. Variants:
 ``ddim`` (plain DDIM inversion on the generation's timesteps, empty prompt, guidance 1), ``fpK`` (K
 fixed-point refinements per step), ``caption-gG[-fpK]`` (the toy captioner's caption at guidance G),
@@ -146,9 +148,20 @@ def main() -> None:
         nonlocal inversion_vae
         if source == "true":
             return finals
-        m = re.fullmatch(r"(inv|encoder)|(inv-)?decoder(\d+)(-input)?", source)
+        m = re.fullmatch(
+            r"(inv|encoder)|(inv-)?decoder(\d+)(-input)?|toward-(inv|encoder)([\d.]+)(?:-keep(\d))?", source
+        )
         if m is None:
             raise SystemExit(f"unknown source {source!r}")
+        if m.group(
+            5
+        ):  # the true latent moved a fraction of the way to the encoder's: how much error the key survives
+            enc, f = latents_of(m.group(5)), float(m.group(6))
+            out = [z + f * (e - z) for z, e in zip(finals, enc)]
+            if m.group(7):  # that channel keeps the encoder's whole error (the one the decoder does not draw)
+                for o, e in zip(out, enc):
+                    o[:, int(m.group(7))] = e[:, int(m.group(7))]
+            return out
         vae = None
         if source.startswith("inv"):
             if inversion_vae is None:

@@ -7,7 +7,7 @@ import torch
 
 from toyworld.train.vae_inv import InversionEncoderTrainer, degrade, latent_error
 
-TINY = dict(generations=33, generation_steps=1, guidance_scales=(1.0,), batch_size=4, lr=1e-3)
+TINY = dict(generations=33, generation_steps=1, guidance_scales=(1.0,), batch_size=4, lr=5e-3)
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,9 @@ def test_steps_train_only_the_encoder_and_reduce_the_reproduction_loss(cache):
         k: v.clone() for k, v in t.vae.state_dict().items() if k.startswith(("decoder.", "post_quant"))
     }
     before = _reproduction(t)
-    for step in range(12):
+    for step in range(6):
         out = t.step(step)
-    assert set(out) == {"loss", "reproduce", "anchor"}
+    assert set(out) == {"loss", "reproduce", "low", "anchor"}
     assert _reproduction(t) < 0.8 * before
     for k, v in t.vae.state_dict().items():
         if k in decoder:

@@ -36,7 +36,7 @@ from .loop import EMA, default_work_dir
 from .model_card import write_model_card
 from .registry import MODELS_DIR
 
-__all__ = ["InversionEncoderTrainer", "degrade", "latent_error"]
+__all__ = ["InversionEncoderTrainer", "degrade", "latent_error", "low_frequency_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,17 @@ def degrade(images: torch.Tensor, generator: torch.Generator, resize_prob: float
     return torch.where(pick.to(images.device), back, plain)
 
 
+def low_frequency_error(err: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean ``|FFT(err)|^2 / (h w)`` over the centred disc of ``radius`` around the DC term of latent errors
+    ``(B, C, h, w)`` (Parseval: the scale of a mean squared error): where the Tree-Ring key sits, and where the
+    toy VAE's encoder is worst."""
+    h, w = err.shape[-2:]
+    spectrum = torch.fft.fftshift(torch.fft.fft2(err.float()), dim=(-2, -1))  # (B, C, h, w) complex
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    disc = ((x - w // 2) ** 2 + (y - h // 2) ** 2 <= radius**2).to(err.device)  # (h, w)
+    return (spectrum.abs() ** 2)[..., disc].mean() / (h * w)
+
+
 def latent_error(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``(C,)`` relative error per channel ``|est - z| / |z|`` of latents ``(B, C, h, w)``, averaged over B."""
     diff = (estimate - target).transpose(0, 1).flatten(2).norm(dim=-1)  # (C, B)
@@ -65,9 +76,13 @@ class InversionEncoderTrainer(EMATrainer):
 
     Args:
         seed: data and noise seed.
-        batch_size: latents per step, half from cached generations, half from scenes.
+        batch_size: latents per step, half from cached generations, half from scenes. The reproduction loss
+            covers the channels the decoder draws (:meth:`_drawn_channels`).
         lr: AdamW learning rate (100-step warm-up).
         anchor_weight: weight of ``|| E(x) - E0(x) ||^2`` on scenes (scaled latents, std about 1).
+        low_frequency_weight, low_frequency_radius: weight of the reproduction error's spectrum in the disc of
+            that radius around the DC term (:func:`low_frequency_error`; 6 of the toy SD's 16 x 16 latents),
+            on top of the plain squared error: the low frequencies carry Tree-Ring's key.
         resize_prob: share of decodings that go through the 4x resize round trip before quantisation.
         generations: how many toy SD generations to cache (the eval keeps the last 32 of them out).
         guidance_scales: the guidance values of the cached generations (cycled over them).
@@ -93,6 +108,8 @@ class InversionEncoderTrainer(EMATrainer):
         batch_size: int = 32,
         lr: float = 3e-4,
         anchor_weight: float = 0.3,
+        low_frequency_weight: float = 3.0,
+        low_frequency_radius: int = 6,
         resize_prob: float = 0.5,
         generations: int = 192,
         guidance_scales: tuple[float, ...] = (3.0, 5.0, 7.5),
@@ -103,8 +120,10 @@ class InversionEncoderTrainer(EMATrainer):
         cache_path: Path | None = None,
         device: str | None = None,
     ) -> None:
-        if anchor_weight < 0:
-            raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
+        if anchor_weight < 0 or low_frequency_weight < 0:
+            raise ValueError(
+                f"anchor_weight and low_frequency_weight must be >= 0, got {anchor_weight}, {low_frequency_weight}"
+            )
         if batch_size < 2:
             raise ValueError(
                 f"batch_size must be at least 2 (half generations, half scenes), got {batch_size}"
@@ -119,6 +138,7 @@ class InversionEncoderTrainer(EMATrainer):
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr = seed, batch_size, lr
         self.anchor_weight, self.resize_prob = anchor_weight, resize_prob
+        self.low_frequency_weight, self.low_frequency_radius = low_frequency_weight, low_frequency_radius
         self.guidance_scales, self.generation_steps = tuple(guidance_scales), generation_steps
         self.sd_dir = Path(sd_dir)
         load = dict(use_safetensors=True, local_files_only=True, torch_dtype=torch.float32)
@@ -137,6 +157,8 @@ class InversionEncoderTrainer(EMATrainer):
         self.latents = self._cached_generations(path, generations)  # (N, 4, h, w) scaled
         with torch.no_grad():
             self.images = self._decode(self.latents)  # (N, 3, H, W): the decoder is frozen
+        self.drawn = self._drawn_channels()  # (C,) bool
+        logger.info("vae-inv: the decoder draws latent channels %s", self.drawn.nonzero().flatten().tolist())
         self.eval_scenes = self.world.batch(12345, "val", 0, 64, n_objects=(1, 4), entity_prob=0.15).images
 
     # ------------------------------------------------------------------ data
@@ -202,6 +224,26 @@ class InversionEncoderTrainer(EMATrainer):
         torch.save({"key": key, "latents": latents}, path)
         return latents
 
+    @torch.no_grad()
+    def _drawn_channels(self, n: int = 16, delta: float = 0.5) -> torch.Tensor:
+        """``(C,)`` bool: the latent channels the decoder draws, those where adding ``delta`` to a cached
+        latent moves its image by at least one 8-bit level (mean absolute). A channel it is blind to (the
+        toy VAE's channel 2) cannot be read back from any image, so it is left out of the reproduction loss
+        (the anchor still holds it on scenes)."""
+        z = self.latents[:n]
+        drawn = self._decode(z)
+        moved = []
+        for c in range(z.shape[1]):
+            shifted = z.clone()
+            shifted[:, c] += delta
+            moved.append(float((self._decode(shifted) - drawn).abs().mean()))
+        out = torch.tensor(moved) >= 1 / 255
+        if not out.any():
+            raise ValueError(
+                f"the decoder draws none of the latent channels (image change {moved}): nothing to invert"
+            )
+        return out
+
     # ------------------------------------------------------------------ training
     def lr_at(self, step: int) -> float:
         return self.lr * min(1.0, (step + 1) / 100)
@@ -224,11 +266,18 @@ class InversionEncoderTrainer(EMATrainer):
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         z = self._encode(self.vae, torch.cat([degrade(drawn, g, self.resize_prob), scenes]))
-        reproduce = ((z[: len(targets)] - targets) ** 2).mean()
+        err = (z[: len(targets)] - targets)[:, self.drawn.to(z.device)]  # (B, C', h, w)
+        reproduce = (err**2).mean()
+        low = low_frequency_error(err, self.low_frequency_radius)
         anchor = ((z[len(targets) :] - old) ** 2).mean()
-        loss = reproduce + self.anchor_weight * anchor
+        loss = reproduce + self.low_frequency_weight * low + self.anchor_weight * anchor
         self.optimise(loss, step)
-        return {"loss": loss.item(), "reproduce": reproduce.item(), "anchor": anchor.item()}
+        return {
+            "loss": loss.item(),
+            "reproduce": reproduce.item(),
+            "low": low.item(),
+            "anchor": anchor.item(),
+        }
 
     @torch.no_grad()
     def ema_model(self) -> AutoencoderKL:

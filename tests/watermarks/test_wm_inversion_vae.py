@@ -70,3 +70,24 @@ def test_bad_inversion_vae_is_refused_in_one_line(txt2img_pipe, tmp_path):
     save_file({"encoder.conv_in.weight": torch.zeros(1)}, str(tmp_path / "encoder.safetensors"))
     with pytest.raises(ValueError, match="does not fit this VAE"):
         load_inversion_vae(tmp_path, txt2img_pipe.vae)
+
+
+def test_auto_takes_the_presets_encoder_only_for_the_presets_own_sd(txt2img_pipe, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench.loading import PRESETS, Preset, presets
+
+    presets()  # plugins registered first, so the test preset is not overwritten
+    sd, enc = tmp_path / "sd", tmp_path / "enc"
+    sd.mkdir()
+    save_inversion_encoder(txt2img_pipe.vae, enc)
+    monkeypatch.setitem(
+        PRESETS, "with-inv", Preset("with-inv", {"sd": str(sd), "inversion-vae": str(enc)}, "t")
+    )
+    assert inversion_vae_folder("auto", "with-inv", SimpleNamespace(name_or_path=str(sd))) == enc
+    assert inversion_vae_folder("auto", "with-inv", SimpleNamespace(name_or_path="org/other")) is None
+    assert inversion_vae_folder("with-inv", "sd15", SimpleNamespace(name_or_path="x")) == enc
+    assert check_inversion_vae("with-inv") == "with-inv"
+    (enc / "encoder.safetensors").unlink()  # the preset's weights are missing: say so, no fallback
+    with pytest.raises(FileNotFoundError, match="no weights yet"):
+        inversion_vae_folder("auto", "with-inv", SimpleNamespace(name_or_path=str(sd)))

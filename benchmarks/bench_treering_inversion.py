@@ -102,6 +102,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seed, n, steps, g = args.seed, args.images, args.steps, args.guidance
     pipe = load_sd_pipeline("toy", Runtime(seed=0, device="cpu"))
+    inversion_vae = None
+    if any(s.startswith(("inv", "toward-inv")) for s in args.sources.split(",")):
+        try:  # a missing encoder fails before the generations, not after
+            inversion_vae = load_inversion_vae(args.inversion_vae, pipe.vae)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(str(exc)) from None
     wm = build_watermark(
         "treering", pipe=pipe, num_inference_steps=steps, guidance_scale=g, seed=seed,
         radius=args.radius, channel=args.channel,
@@ -142,10 +148,7 @@ def main() -> None:
         f"seed {seed}: captions equal to the prompt {sum(a == b for a, b in zip(captions[0], prompts))} / {n}"
     )
 
-    inversion_vae = None
-
     def latents_of(source: str) -> list[torch.Tensor]:
-        nonlocal inversion_vae
         if source == "true":
             return finals
         m = re.fullmatch(
@@ -162,14 +165,7 @@ def main() -> None:
                 for o, e in zip(out, enc):
                     o[:, int(m.group(7))] = e[:, int(m.group(7))]
             return out
-        vae = None
-        if source.startswith("inv"):
-            if inversion_vae is None:
-                try:
-                    inversion_vae = load_inversion_vae(args.inversion_vae, pipe.vae)
-                except (FileNotFoundError, ValueError) as exc:
-                    raise SystemExit(str(exc)) from None
-            vae = inversion_vae
+        vae = inversion_vae if source.startswith("inv") else None
         enc = [encode_images(pipe, x, vae) for x in images]
         if m.group(1):
             return enc

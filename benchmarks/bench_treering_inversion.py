@@ -13,7 +13,12 @@ with ``--spectrum`` the same per channel and ring of the spectrum (r <= 1 / 2 / 
 1 % FPR (the null's resolution is ``1 / images``). Sources: ``true`` (the generation's own final latents:
 inversion alone), ``encoder`` (the VAE encoder's latents of the image, resized to 256 px and
 quantised as the benchmark does), ``decoder50`` (50 decoder-inversion steps after the encoder),
-``decoder50-input`` (the same, fitted to the 256 px image through the resize). Variants:
+``decoder50-input`` (the same, fitted to the 256 px image through the resize), ``inv`` (the inversion
+encoder's latents, ``--inversion-vae``: the toy VAE's encoder fine-tuned so that ``E(D(z)) = z``),
+``inv-decoder50[-input]`` (decoder inversion started from those), ``toward-encoderF`` / ``toward-invF`` (the
+generation's final latent moved the fraction F of the way to that encoder's: how small a latent error the
+key survives; ``-keepC``: channel C keeps the encoder's latent). Every source also prints its latent
+relative error per channel, and every variant the AUC. Variants:
 ``ddim`` (plain DDIM inversion on the generation's timesteps, empty prompt, guidance 1), ``fpK`` (K
 fixed-point refinements per step), ``caption-gG[-fpK]`` (the toy captioner's caption at guidance G),
 ``oracle-gG[-fpK]`` (the true prompt: a detector never has it; the ceiling of prompt-following inversion).
@@ -30,6 +35,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from toyworld.presets import MODELS_DIR  # noqa: E402
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -64,9 +71,9 @@ def main() -> None:
     from attacks.watermarks import build_watermark
     from attacks.watermarks.exact_inversion import exact_invert_latents
     from attacks.watermarks.inversion import empty_prompt_embeds
-    from metrics.functional.detection import tpr_at_fpr
+    from metrics.functional.detection import roc_auc, tpr_at_fpr
     from toyworld.world import sample_scene
-    from workbench.latents import decode_images, encode_images, refine_latents
+    from workbench.latents import decode_images, encode_images, load_inversion_vae, refine_latents
     from workbench.loading import load_sd_pipeline
     from workbench.runtime import Runtime
 
@@ -80,6 +87,11 @@ def main() -> None:
     ap.add_argument("--sources", default="true,encoder")
     ap.add_argument("--variants", default="ddim,fp3")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--inversion-vae",
+        default=str(MODELS_DIR / "vae-inv"),
+        help="folder of the inversion encoder of the inv sources (workbench toy train vae-inv)",
+    )
     ap.add_argument("--spectrum", action="store_true", help="also print the error per channel and ring")
     ap.add_argument(
         "--step-check",
@@ -90,6 +102,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seed, n, steps, g = args.seed, args.images, args.steps, args.guidance
     pipe = load_sd_pipeline("toy", Runtime(seed=0, device="cpu"))
+    inversion_vae = None
+    if any(s.startswith(("inv", "toward-inv")) for s in args.sources.split(",")):
+        try:  # a missing encoder fails before the generations, not after
+            inversion_vae = load_inversion_vae(args.inversion_vae, pipe.vae)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(str(exc)) from None
     wm = build_watermark(
         "treering", pipe=pipe, num_inference_steps=steps, guidance_scale=g, seed=seed,
         radius=args.radius, channel=args.channel,
@@ -133,14 +151,26 @@ def main() -> None:
     def latents_of(source: str) -> list[torch.Tensor]:
         if source == "true":
             return finals
-        enc = [encode_images(pipe, x) for x in images]
-        if source == "encoder":
-            return enc
-        m = re.fullmatch(r"decoder(\d+)(-input)?", source)
+        m = re.fullmatch(
+            r"(inv|encoder)|(inv-)?decoder(\d+)(-input)?|toward-(inv|encoder)([\d.]+)(?:-keep(\d))?", source
+        )
         if m is None:
             raise SystemExit(f"unknown source {source!r}")
-        targets = big if m.group(2) else images
-        return [refine_latents(pipe, z, x, int(m.group(1))) for z, x in zip(enc, targets)]
+        if m.group(
+            5
+        ):  # the true latent moved a fraction of the way to the encoder's: how much error the key survives
+            enc, f = latents_of(m.group(5)), float(m.group(6))
+            out = [z + f * (e - z) for z, e in zip(finals, enc)]
+            if m.group(7):  # that channel keeps the encoder's whole error (the one the decoder does not draw)
+                for o, e in zip(out, enc):
+                    o[:, int(m.group(7))] = e[:, int(m.group(7))]
+            return out
+        vae = inversion_vae if source.startswith("inv") else None
+        enc = [encode_images(pipe, x, vae) for x in images]
+        if m.group(1):
+            return enc
+        targets = big if m.group(4) else images
+        return [refine_latents(pipe, z, x, int(m.group(3))) for z, x in zip(enc, targets)]
 
     def invert(latents: torch.Tensor, variant: str, which: int) -> torch.Tensor:
         m = re.fullmatch(r"(ddim|fp(\d+)|(caption|oracle)-g([\d.]+)(?:-fp(\d+))?)", variant)
@@ -158,8 +188,12 @@ def main() -> None:
     for source in args.sources.split(","):
         marked, null = latents_of(source)
         if source != "true":
+            per_channel = " ".join(
+                f"ch{c} {relative_error(marked[:, c], finals[0][:, c]):.3f}" for c in range(marked.shape[1])
+            )
             print(
-                f"seed {seed} {source}: latent relative error to the generation's {relative_error(marked, finals[0]):.3f}"
+                f"seed {seed} {source}: latent relative error to the generation's "
+                f"{relative_error(marked, finals[0]):.3f} ({per_channel})"
             )
             if args.spectrum:
                 print(f"   per channel, rings r <= 1/2/4/6/beyond: {spectral_error(marked, finals[0])}")
@@ -167,10 +201,12 @@ def main() -> None:
             start = time.perf_counter()
             inv = invert(marked, variant, 0)
             inv_null = invert(null, variant, 1)
-            tpr = tpr_at_fpr(-wm.distance(inv_null), -wm.distance(inv), 0.01)["tpr"]
+            null_scores, marked_scores = -wm.distance(inv_null), -wm.distance(inv)
+            tpr = tpr_at_fpr(null_scores, marked_scores, 0.01)["tpr"]
+            auc = roc_auc(null_scores, marked_scores)
             print(
                 f"seed {seed} source {source:9s} {variant:16s} relative error {relative_error(inv, z_T):.3f} "
-                f"TPR@1%FPR {tpr:.3f} ({time.perf_counter() - start:.0f} s)",
+                f"TPR@1%FPR {tpr:.3f} AUC {auc:.3f} ({time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
             if args.spectrum:

@@ -3,15 +3,76 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import torch
 
-__all__ = ["decode_images", "encode_images", "refine_latents"]
+__all__ = [
+    "ENCODER_FILE",
+    "ENCODER_PREFIXES",
+    "decode_images",
+    "encode_images",
+    "load_inversion_vae",
+    "refine_latents",
+    "save_inversion_encoder",
+]
+
+# the parameters of an AutoencoderKL that map images to latents (what an inversion encoder replaces)
+ENCODER_PREFIXES = ("encoder.", "quant_conv.")
+ENCODER_FILE = "encoder.safetensors"
+
+
+def save_inversion_encoder(vae, folder: str | Path) -> Path:
+    """Store only the encoder side of an ``AutoencoderKL`` (:data:`ENCODER_PREFIXES`, float16) with its config
+    in ``folder``; :func:`load_inversion_vae` composes it with a decoder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().half().contiguous()
+        for k, v in vae.state_dict().items()
+        if k.startswith(ENCODER_PREFIXES)
+    }
+    save_file(state, str(folder / ENCODER_FILE), metadata={"format": "pt"})
+    vae.save_config(folder)
+    return folder
+
+
+def load_inversion_vae(folder: str | Path, decoder_vae):
+    """A copy of ``decoder_vae`` (an ``AutoencoderKL``) whose encoder is the one stored in ``folder`` by
+    :func:`save_inversion_encoder`: it encodes with that encoder and decodes with ``decoder_vae``'s decoder.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no ``encoder.safetensors``.
+        ValueError: the stored encoder does not fit ``decoder_vae`` (another architecture).
+    """
+    from safetensors.torch import load_file
+
+    path = Path(folder) / ENCODER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no inversion encoder in {folder} (expected {path.name}): give a folder written by "
+            "`workbench toy train vae-inv` or save_inversion_encoder"
+        )
+    state = load_file(str(path))
+    own = {k: v for k, v in decoder_vae.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
+    if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
+        raise ValueError(
+            f"the encoder in {folder} does not fit this VAE (other layers or shapes): use an inversion encoder "
+            "trained for this model's VAE"
+        )
+    vae = copy.deepcopy(decoder_vae)
+    vae.load_state_dict(state, strict=False)
+    return vae.eval().requires_grad_(False)
 
 
 @torch.no_grad()
-def encode_images(pipe, images: torch.Tensor) -> torch.Tensor:
-    """VAE-encode ``(B, 3, H, W)`` [0, 1] images to scaled latents ``(B, 4, H/f, W/f)`` (posterior mean)."""
-    vae = pipe.vae
+def encode_images(pipe, images: torch.Tensor, vae=None) -> torch.Tensor:
+    """VAE-encode ``(B, 3, H, W)`` [0, 1] images to scaled latents ``(B, 4, H/f, W/f)`` (posterior mean), with
+    ``vae`` (an ``AutoencoderKL`` sharing the pipeline's latent space) or, by default, the pipeline's own."""
+    vae = pipe.vae if vae is None else vae
     x = (images * 2 - 1).to(device=vae.device, dtype=vae.dtype)  # (B, 3, H, W) in [-1, 1]
     return vae.encode(x).latent_dist.mode() * vae.config.scaling_factor  # (B, 4, H/f, W/f)
 

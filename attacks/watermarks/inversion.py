@@ -43,6 +43,7 @@ def ddim_invert(
     decoder_steps: int = 0,
     decoder_lr: float = 0.1,
     fit_input_size: bool = False,
+    vae=None,
 ) -> torch.Tensor:
     """Invert images to initial latents with ``DDIMInverseScheduler`` (empty prompt, guidance 1).
 
@@ -54,6 +55,8 @@ def ddim_invert(
         decoder_steps, decoder_lr: decoder inversion after encoding (:func:`refine_latents`; 0: none).
         fit_input_size: decoder inversion fits the images at their own size (the decoder's output resized to
             it) rather than resized to ``size``.
+        vae: the ``AutoencoderKL`` whose encoder gives the latents (``None``: the pipeline's own; see
+            :func:`workbench.latents.load_inversion_vae`).
 
     Returns:
         `torch.Tensor` of shape `(B, 4, h/f, w/f)`: the estimated initial noise, float32.
@@ -61,7 +64,7 @@ def ddim_invert(
     given = images.float()  # (B, 3, H', W')
     if size is not None:
         images = resize(given, size)
-    latents = encode_images(pipe, images)  # (B, 4, h/f, w/f)
+    latents = encode_images(pipe, images, vae)  # (B, 4, h/f, w/f)
     target = given if fit_input_size else images
     latents = refine_latents(pipe, latents, target, decoder_steps, decoder_lr)  # (B, 4, h/f, w/f)
     return invert_latents(pipe, latents, num_inference_steps)

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from attacks.image.base import check_images, per_image_generators
 from attacks.image.ops import resize
@@ -30,6 +30,8 @@ from attacks.watermarks.inversion import (
 )
 from attacks.watermarks.payload import PayloadLike, bit_agreement, parse_payload
 from workbench import loading
+from workbench.latents import load_inversion_vae
+from workbench.loading.inversion import check_inversion_vae, inversion_vae_folder
 from workbench.runtime import Runtime
 from workbench.sampling import PIPELINE_SAMPLING
 
@@ -63,6 +65,10 @@ class LatentWatermarkConfig(WatermarkConfig):
         ``"input"``: at the size it is given (the decoder's output resized to it: an image resized after
         generation is fitted through that resize).
     latent_size: side of the latent the key is made for (``None``: the UNet's ``sample_size``).
+    inversion_vae: the encoder that maps images to the latents inverted at detection: ``"auto"`` (the
+        model preset's inversion encoder where it ships one, e.g. ``toy``'s ``models/vae-inv``, and the
+        pipeline is that preset's SD; else the pipeline's own VAE), ``"pipeline"`` (its own VAE), a preset
+        name, or a folder written by ``workbench toy train vae-inv`` (see :mod:`workbench.loading.inversion`).
     """
 
     model: str = "toy"
@@ -78,6 +84,12 @@ class LatentWatermarkConfig(WatermarkConfig):
     decoder_inversion_lr: float = Field(default=0.1, gt=0)
     decoder_inversion_size: Literal["model", "input"] = "model"
     latent_size: int | None = None
+    inversion_vae: str = "auto"
+
+    @field_validator("inversion_vae")
+    @classmethod
+    def _known_inversion_vae(cls, value: str) -> str:
+        return check_inversion_vae(value)
 
 
 class LatentWatermark(Watermark):
@@ -103,6 +115,7 @@ class LatentWatermark(Watermark):
         self._pipe = pipe
         self._ddim = None
         self._captioner = None
+        self._inversion_vae: Any = None
         self.runtime = runtime
 
     # ------------------------------------------------------------------ model
@@ -119,6 +132,15 @@ class LatentWatermark(Watermark):
         if self._ddim is None:
             self._ddim = ddim_pipeline(self.pipe)
         return self._ddim
+
+    @property
+    def inversion_vae(self) -> Any:
+        """The ``AutoencoderKL`` whose encoder gives the latents to invert (``config.inversion_vae``; loaded
+        on first use), or ``None``: the pipeline's own VAE."""
+        if self._inversion_vae is None:
+            folder = inversion_vae_folder(self.config.inversion_vae, self.config.model, self.pipe)
+            self._inversion_vae = False if folder is None else load_inversion_vae(folder, self.pipe.vae)
+        return self._inversion_vae or None
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -186,7 +208,7 @@ class LatentWatermark(Watermark):
             `torch.Tensor` of shape `(B, 3, H, W)` in [0, 1] (H, W = :attr:`image_size`).
         """
         if pipe is not None and pipe is not self._pipe:
-            self._pipe, self._ddim = pipe, None
+            self._pipe, self._ddim, self._inversion_vae = pipe, None, None
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         payload = self.payload if payload_bits is None else payload_bits
         payload = parse_payload(payload, self.num_bits, batch_size=len(prompts))  # (B, L)
@@ -230,10 +252,11 @@ class LatentWatermark(Watermark):
                 decoder_steps=cfg.decoder_inversion_steps,
                 decoder_lr=cfg.decoder_inversion_lr,
                 fit_input_size=cfg.decoder_inversion_size == "input",
+                vae=self.inversion_vae,
             ).cpu()
         ddim = self.ddim
         x = resize(images.float(), self.image_size)  # (B, 3, H, W)
-        latents = encode_images(ddim, x)  # (B, 4, h, w)
+        latents = encode_images(ddim, x, self.inversion_vae)  # (B, 4, h, w)
         target = images.float() if cfg.decoder_inversion_size == "input" else x
         latents = refine_latents(ddim, latents, target, cfg.decoder_inversion_steps, cfg.decoder_inversion_lr)
         prompts = self.inversion_prompts(x)

@@ -31,6 +31,7 @@ def lazy_trainer(module: str, cls: str):
 
 TRAINERS.add("vae", lazy_trainer(".vae", "VAETrainer"))
 TRAINERS.add("vae-ft", lazy_trainer(".vae_ft", "TextureVAETrainer"))
+TRAINERS.add("vae-inv", lazy_trainer(".vae_inv", "InversionEncoderTrainer"))
 TRAINERS.add("clip", lazy_trainer(".clip", "CLIPTrainer"))
 TRAINERS.add("clip-aug", lazy_trainer(".clip_aug", "DecodedAugmentedCLIPTrainer"))
 TRAINERS.add("judge", lazy_trainer(".judge", "JudgeTrainer"))

@@ -14,7 +14,7 @@ from .errors import ModelNotAvailableError
 from .hub import _how_to_get, _hub_cache_dir, hub_offline
 
 ModelKind = Literal["sd", "clip", "captioner", "judge", "vision"]
-MODEL_KINDS: tuple[str, ...] = ("sd", "clip", "captioner", "judge", "vision")
+MODEL_KINDS: tuple[str, ...] = ("sd", "clip", "captioner", "judge", "vision", "inversion-vae")
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 SAFE_SUFFIX = ".safetensors"
 

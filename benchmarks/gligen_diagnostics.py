@@ -22,11 +22,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from workbench import argtypes  # noqa: E402
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=None, help="a train-gligen checkpoint.pt")
-    ap.add_argument("--batches", type=int, default=4, help="held-out batches of 16 scenes for the probe")
+    ap.add_argument(
+        "--batches",
+        type=argtypes.bounded_int(2, 1000),
+        default=4,
+        help="held-out batches of 16 scenes for the probe (at least 2: the probe fits half, scores the other)",
+    )
     args = ap.parse_args(argv)
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(

@@ -45,6 +45,7 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "bench_treering_inversion.py": (["--images", "2", "--steps", "2", "--variants", "ddim"], "TPR@1%FPR"),
     "bench_ssim_psnr.py": (["--n", "4", "--size", "32", "--repeats", "1", "--threads", "1"], "speed-up"),
     "claims_over_seeds.py": (["--claims", "layout", "--seeds", "0", "--output", "{tmp}/claims"], "== "),
+    "gligen_diagnostics.py": (["--batches", "2"], "positions_gain_pct"),
     "gpu_suite.py": ([], ""),
     "masterprints_latent_probe.py": (
         ["--clip", "toyworld/models/clip", "--config", "examples/masterprints_adam_latent.yaml", "--seeds", "0",

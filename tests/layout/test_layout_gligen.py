@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from generators.layout import BoxLayout
@@ -22,9 +23,10 @@ def _trainer(**kw):
     return GligenTrainer(seed=0, batch_size=3, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, **kw)
 
 
-def test_gated_unet_starts_as_the_source_unet():
+@pytest.mark.parametrize("token_positions", [False, True], ids=["paper-fuser", "positional-fuser"])
+def test_gated_unet_starts_as_the_source_unet(token_positions):
     pipe = dummy_sd_pipeline(seed=1)
-    gated = gated_unet_from(pipe.unet)
+    gated = gated_unet_from(pipe.unet, token_positions=token_positions)
     x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     text = torch.randn(2, 77, 32, generator=torch.Generator().manual_seed(1))
     grounding = {

@@ -49,21 +49,11 @@ def test_only_the_positional_fuser_tells_tokens_apart_by_place():
         assert not torch.allclose(positional(x[:, perm], objs), positional(x, objs)[:, perm], atol=1e-3)
 
 
-def test_positional_unet_starts_as_the_source_unet_and_trains_pos_proj():
+def test_positional_unet_trains_pos_proj():
     pipe = dummy_sd_pipeline(seed=1)
     gated = gated_unet_from(pipe.unet, token_positions=True)
     assert has_token_positions(gated) and not has_token_positions(gated_unet_from(pipe.unet))
-    x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
-    text = torch.randn(2, 77, 32, generator=torch.Generator().manual_seed(1))
-    grounding = {
-        "boxes": torch.rand(2, 30, 4),
-        "positive_embeddings": torch.randn(2, 30, 32),
-        "masks": torch.ones(2, 30),
-    }
-    with torch.no_grad():
-        ref = pipe.unet(x, 10, encoder_hidden_states=text).sample
-        out = gated(x, 10, encoder_hidden_states=text, cross_attention_kwargs={"gligen": grounding}).sample
-    assert torch.allclose(out, ref, atol=1e-5)  # gates closed: the same function
+    # that it starts as the source UNet: test_layout_gligen.py::test_gated_unet_starts_as_the_source_unet
     trainer = GligenTrainer(
         seed=0, batch_size=2, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, token_positions=True
     )

@@ -41,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from generators.layout.gligen.positional import checkpoint_has_token_positions
     from generators.layout.gligen.probe import fuser_inputs, position_r2
     from generators.layout.train_gligen import GligenTrainer
 
     state = None
     if args.checkpoint is not None:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    positional = state is not None and any(".pos_proj." in k for k in state["trainer"]["grounding"])
+    positional = state is not None and checkpoint_has_token_positions(state["trainer"]["grounding"])
     trainer = GligenTrainer(batch_size=16, eval_images=0, token_positions=positional)
     if state is not None:
         trainer.load_state_dict(state["trainer"])

@@ -23,6 +23,7 @@ def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: boo
     """``(gligen_pipe, sd_pipe)`` on the toy SD: the grounded model from an exported folder or a training
     ``checkpoint.pt`` (its EMA weights), and the toy SD alone; ``None`` for the side not asked for."""
     from .gligen.pipeline import load_gligen_pipeline
+    from .gligen.positional import checkpoint_has_token_positions
     from .train_gligen import GligenTrainer, load_toy_sd  # deferred: diffusers
 
     base = load_toy_sd()
@@ -30,7 +31,7 @@ def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: boo
     if with_boxes:
         if model is not None and model.suffix == ".pt":
             state = torch.load(model, map_location="cpu", weights_only=True)
-            positional = any(".pos_proj." in k for k in state["trainer"]["grounding"])
+            positional = checkpoint_has_token_positions(state["trainer"]["grounding"])
             trainer = GligenTrainer(sd_pipe=base, base_name="toy", eval_images=0, token_positions=positional)
             trainer.load_state_dict(state["trainer"])
             gligen = trainer.pipeline()

@@ -36,7 +36,12 @@ from .gligen.adapter import is_adapter_folder, load_grounding_into, save_groundi
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
-from .gligen.positional import add_token_positions, set_fusers_enabled
+from .gligen.positional import (
+    add_token_positions,
+    checkpoint_has_token_positions,
+    is_positional_name,
+    set_fusers_enabled,
+)
 from .gligen_recipe import RECIPE
 
 logger = logging.getLogger(__name__)
@@ -360,13 +365,12 @@ class GligenTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
-        if missing and all(".pos_proj." in n for n in missing):
+        if missing and all(is_positional_name(n) for n in missing):
             raise ValueError(
                 "the checkpoint holds the paper's fusers (no token positions): resume it without "
                 "--token-positions (token_positions=False), or train in another --work-dir"
             )
-        extra = {k for k in state["grounding"] if ".pos_proj." in k}
-        if extra and not self.token_positions:
+        if checkpoint_has_token_positions(state["grounding"]) and not self.token_positions:
             raise ValueError(
                 "the checkpoint holds positional fusers: resume it with --token-positions (token_positions=True)"
             )

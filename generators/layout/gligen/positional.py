@@ -25,7 +25,9 @@ __all__ = [
     "FOURIER_FREQS",
     "PositionalGatedSelfAttention",
     "add_token_positions",
+    "checkpoint_has_token_positions",
     "has_token_positions",
+    "is_positional_name",
     "token_boxes",
 ]
 
@@ -84,6 +86,16 @@ def set_fusers_enabled(unet: Any, enabled: bool) -> int:
 
 def has_token_positions(unet: Any) -> bool:
     return any(isinstance(m, PositionalGatedSelfAttention) for m in unet.modules())
+
+
+def is_positional_name(name: str) -> bool:
+    """Whether a parameter name belongs to a positional fuser's own layer (``pos_proj``)."""
+    return ".pos_proj." in name
+
+
+def checkpoint_has_token_positions(grounding: dict[str, Any]) -> bool:
+    """Whether a GLIGEN trainer checkpoint's ``grounding`` state was trained with positional fusers."""
+    return any(is_positional_name(k) for k in grounding)
 
 
 def add_token_positions(unet: Any) -> Any:

@@ -36,7 +36,7 @@ from .loop import EMA, default_work_dir
 from .model_card import write_model_card
 from .registry import MODELS_DIR
 
-__all__ = ["InversionEncoderTrainer", "degrade", "latent_error", "low_frequency_error"]
+__all__ = ["InversionEncoderTrainer", "degrade", "latent_error", "low_frequency_error", "ring_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,28 @@ def latent_error(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (diff / target.transpose(0, 1).flatten(2).norm(dim=-1)).mean(1)
 
 
+# rings of the spectrum around the DC term, lo < r <= hi (the first r <= 1): those of the benchmark's --spectrum
+RINGS = ((0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, float("inf")))
+
+
+def ring_error(
+    estimate: torch.Tensor, target: torch.Tensor, rings: tuple[tuple[float, float], ...] = RINGS
+) -> torch.Tensor:
+    """``(C, R)`` spectral error of latents ``(B, C, h, w)`` per channel and ring ``lo < r <= hi`` around the
+    DC term: ``mean |FFT(est - z)| / mean |FFT(z)|`` over the ring and the batch (a Tree-Ring key of radius 6
+    lies mostly in the ring 4 < r <= 6; the same measure as ``bench_treering_inversion.py --spectrum``)."""
+    h, w = target.shape[-2:]
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    radius = ((x - w // 2) ** 2 + (y - h // 2) ** 2).float().sqrt()  # (h, w)
+
+    def fft(v: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> |centred spectrum| (C, B, h, w)
+        return torch.fft.fftshift(torch.fft.fft2(v.float()), dim=(-2, -1)).abs().transpose(0, 1)
+
+    err, ref = fft(estimate - target), fft(target)
+    masks = [((radius > lo) if lo > 0 else (radius >= 0)) & (radius <= hi) for lo, hi in rings]
+    return torch.stack([err[..., m].mean(-1).mean(-1) / ref[..., m].mean(-1).mean(-1) for m in masks], dim=1)
+
+
 class InversionEncoderTrainer(EMATrainer):
     """Fine-tunes the toy VAE's encoder so that ``E(D(z)) = z`` on the toy SD's latents, decoder frozen.
 
@@ -84,7 +106,9 @@ class InversionEncoderTrainer(EMATrainer):
             that radius around the DC term (:func:`low_frequency_error`; 6 of the toy SD's 16 x 16 latents),
             on top of the plain squared error: the low frequencies carry Tree-Ring's key.
         resize_prob: share of decodings that go through the 4x resize round trip before quantisation.
-        generations: how many toy SD generations to cache (the eval keeps the last 32 of them out).
+        generations: how many toy SD generations to cache (about 0.4 s each at 10 steps on one CPU thread;
+            192 were too few: the held-out error hardly fell while the training loss did).
+        held_out: the last ``held_out`` cached generations, never trained on, that :meth:`evaluate` measures.
         guidance_scales: the guidance values of the cached generations (cycled over them).
         generation_steps: DDIM steps of the cached generations.
         sd_dir: the toy SD whose generations and decoder are used; base_dir: the original toy VAE.
@@ -96,11 +120,10 @@ class InversionEncoderTrainer(EMATrainer):
     module_key = "vae"
     recipe = "toy-vae-encoder-reproduces-latents-anchored"
     eval_command = (
-        'InversionEncoderTrainer.evaluate (32 held-out generations, 64 held-out scenes): python -c "from '
+        'InversionEncoderTrainer.evaluate (128 held-out generations, 64 held-out scenes): python -c "from '
         "toyworld.train.vae_inv import InversionEncoderTrainer as T; t = T(); t.warm_start('toyworld/models/"
         "vae-inv'); print(t.evaluate())\""
     )
-    n_eval = 32
 
     def __init__(
         self,
@@ -111,7 +134,8 @@ class InversionEncoderTrainer(EMATrainer):
         low_frequency_weight: float = 3.0,
         low_frequency_radius: int = 6,
         resize_prob: float = 0.5,
-        generations: int = 192,
+        generations: int = 2560,
+        held_out: int = 128,
         guidance_scales: tuple[float, ...] = (3.0, 5.0, 7.5),
         generation_steps: int = 10,
         image_size: int = 64,
@@ -128,15 +152,15 @@ class InversionEncoderTrainer(EMATrainer):
             raise ValueError(
                 f"batch_size must be at least 2 (half generations, half scenes), got {batch_size}"
             )
-        if generations <= self.n_eval:
+        if held_out < 1 or generations <= held_out:
             raise ValueError(
-                f"generations must exceed the {self.n_eval} held out for evaluation, got {generations}"
+                f"generations must exceed held_out >= 1 (held out for evaluation), got {generations}, {held_out}"
             )
         if not any(Path(base_dir).glob("*.safetensors")):
             raise FileNotFoundError(f"no toy VAE in {base_dir}: train it first (`workbench toy train vae`)")
         torch.manual_seed(seed)
         self.device = torch.device(device or "cpu")
-        self.seed, self.batch_size, self.lr = seed, batch_size, lr
+        self.seed, self.batch_size, self.lr, self.n_eval = seed, batch_size, lr, held_out
         self.anchor_weight, self.resize_prob = anchor_weight, resize_prob
         self.low_frequency_weight, self.low_frequency_radius = low_frequency_weight, low_frequency_radius
         self.guidance_scales, self.generation_steps = tuple(guidance_scales), generation_steps
@@ -177,7 +201,9 @@ class InversionEncoderTrainer(EMATrainer):
     @torch.no_grad()
     def _cached_generations(self, path: Path, n: int) -> torch.Tensor:
         """Final latents ``(n, 4, h, w)`` of toy SD generations (DDIM, random toy prompts of 1-3 objects,
-        guidance cycling over ``guidance_scales``), generated once and kept in ``path``."""
+        guidance cycling over ``guidance_scales``), generated once and kept in ``path``. Generation goes in
+        chunks of 32 (the chunk's start seeds its noise, the index its prompt), each saved to a ``.partial``
+        file beside ``path``, so a stopped generation resumes where it stopped."""
         key = {
             "n": n,
             "guidance": list(self.guidance_scales),
@@ -189,6 +215,13 @@ class InversionEncoderTrainer(EMATrainer):
             if cached.get("key") == key:
                 return cached["latents"].float()
             logger.warning("%s holds other generations (%s): generating again", path, cached.get("key"))
+        partial = path.with_name(path.name + ".partial")
+        out = []
+        if partial.exists():
+            cached = torch.load(partial, map_location="cpu", weights_only=True)
+            if cached.get("key") == key:
+                out = [cached["latents"].float()]
+                logger.info("vae-inv: resuming generation at %d / %d", len(out[0]), n)
         from diffusers import DDIMScheduler, StableDiffusionPipeline
 
         pipe = StableDiffusionPipeline.from_pretrained(
@@ -197,9 +230,8 @@ class InversionEncoderTrainer(EMATrainer):
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         h = int(pipe.unet.config.sample_size)
-        out = []
         chunk = 32
-        for start in range(0, n, chunk):
+        for start in range(sum(len(z) for z in out), n, chunk):
             idx = range(start, min(n, start + chunk))
             prompts = [
                 sample_scene(np.random.default_rng([31, self.seed, i]), n_objects=(1, 3)).caption()
@@ -218,10 +250,13 @@ class InversionEncoderTrainer(EMATrainer):
                 output_type="latent",
             ).images
             out.append(z.float().cpu())
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"key": key, "latents": torch.cat(out)}, partial)
             logger.info("vae-inv: cached %d / %d generations (guidance %.1f)", start + len(idx), n, guidance)
         latents = torch.cat(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"key": key, "latents": latents}, path)
+        partial.unlink(missing_ok=True)
         return latents
 
     @torch.no_grad()
@@ -285,16 +320,26 @@ class InversionEncoderTrainer(EMATrainer):
 
     @torch.no_grad()
     def evaluate(self, model: AutoencoderKL | None = None) -> dict[str, float]:
-        """On 32 held-out cached generations (quantised, through the 4x resize round trip) and 64 held-out
-        scenes: the relative latent error ``|E(D(z)) - z| / |z|`` per channel, the original encoder's, and
-        the anchor's RMS shift ``E(x) - E0(x)`` on scenes (scaled latents)."""
+        """On the ``held_out`` cached generations (quantised, through the 4x resize round trip) and 64
+        held-out scenes: the relative latent error ``|E(D(z)) - z| / |z|`` per channel, the original
+        encoder's, on the drawn channels the same per spectrum ring (:func:`ring_error`, keys
+        ``ring_error_ch{c}_r{lo}-{hi}``, ``_original`` for the original encoder), and the anchor's RMS shift
+        ``E(x) - E0(x)`` on scenes (scaled latents)."""
         model = self.ema_model() if model is None else model
         z = self.latents[-self.n_eval :]
         x = degrade(self.images[-self.n_eval :], torch.Generator().manual_seed(0), resize_prob=1.0)
-        new, old = latent_error(self._encode(model, x), z), latent_error(self._encode(self.base, x), z)
+        est, est_old = self._encode(model, x), self._encode(self.base, x)  # (n, 4, h, w) each
+        new, old = latent_error(est, z), latent_error(est_old, z)
         scenes = self.eval_scenes
         out = {f"latent_error_ch{c}": float(new[c]) for c in range(new.shape[0])}
         out |= {f"latent_error_ch{c}_original": float(old[c]) for c in range(old.shape[0])}
+        drawn = self.drawn.nonzero().flatten().tolist()
+        for suffix, rings in (("", ring_error(est, z)), ("_original", ring_error(est_old, z))):  # (C, R)
+            out |= {
+                f"ring_error_ch{c}_r{lo:g}-{hi:g}{suffix}": round(float(rings[c, r]), 4)
+                for c in drawn
+                for r, (lo, hi) in enumerate(RINGS)
+            }
         shift = self._encode(model, scenes) - self._encode(self.base, scenes)
         out["scene_latent_rms_shift"] = float(shift.pow(2).mean().sqrt())
         return out

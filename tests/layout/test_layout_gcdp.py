@@ -319,6 +319,29 @@ def test_layout_guidance_in_the_joint_mode_follows_the_revealed_layout():
     handle.remove()
     assert rows == [4, 6, 6]  # all [MASK] at the first step, then revealed cells to guide on
     assert not torch.allclose(guided, joint(layout_guidance_scale=1.0))
+    # the layout's logits keep the text guidance alone: over two steps (the first all [MASK], so the second sees
+    # the same latents and layout either way) the logits the layout is revealed from agree
+    seen, step = [], pipe.layout_scheduler.step
+
+    def recording_step(logits, *args, **kwargs):
+        seen.append(logits)
+        return step(logits, *args, **kwargs)
+
+    pipe.layout_scheduler.step = recording_step
+    for s in (1.0, 3.0):
+        joint_two = dict(num_inference_steps=2, generator=gens(0, 1), output_type="latent")
+        pipe(PROMPTS, layout_guidance_scale=s, **joint_two)
+    del pipe.layout_scheduler.step
+    torch.testing.assert_close(seen[1], seen[3], rtol=1e-4, atol=1e-5)  # the second step of each run
+    # image -> layout: the noise is not used, so no extra pass and the same layouts
+    images = ShapesWorld(32).batch(seed=0, split="test", start=0, count=2, n_objects=2).images
+    rows, handle = _rows_per_call(pipe)
+    seg = [
+        pipe(PROMPTS, image=images, num_inference_steps=3, generator=gens(0, 1), layout_guidance_scale=s)
+        for s in (1.0, 3.0)
+    ]
+    handle.remove()
+    assert rows == [4] * 6 and torch.equal(seg[0].layouts, seg[1].layouts)
 
 
 def test_layout_guidance_errors_are_one_line(pipe):

@@ -12,12 +12,14 @@ Modes of the same call:
 Layout guidance (``layout_guidance_scale`` = ``s_L``; classifier-free guidance on the layout, as InstructPix2Pix
 guides its second condition): with ``L`` the layout the denoiser reads (the given one, or the joint mode's
 partly revealed one), ``M`` the all-``[MASK]`` layout (no layout: the trainer's layout-dropped task) and
-``e(text, layout)`` the denoiser's output (the noise, and the same for the layout's logits),
+``e(text, layout)`` the denoiser's noise prediction,
 
     e = e(empty, L) + s_T * (e(c, L) - e(empty, L)) + (s_L - 1) * (e(c, L) - e(c, M))
 
 the usual text guidance (``s_T`` = ``guidance_scale``) plus ``s_L - 1`` more of the layout's own direction,
-taken at the caption. ``s_L = 1`` is the unguided output exactly (and skips the extra batch); where the text and
+taken at the caption. It steers the image only: the layout's logits keep the text guidance alone (guided on the
+layout too, they lean on the revealed cells against the image's evidence, and the sampled layout drifts from
+its image), and with a given image (image -> layout) there is nothing to steer. ``s_L = 1`` is the unguided output exactly (and skips the extra batch); where the text and
 layout directions add, this is InstructPix2Pix's ``e(empty, M) + s_T (e(c, M) - e(empty, M)) + s_L (e(c, L) -
 e(c, M))``, and it never needs ``e(empty, M)``. The extra ``(c, M)`` pass runs in the same batch (3B instead of
 2B) and is skipped while every cell is ``[MASK]`` (there the two agree).
@@ -171,8 +173,8 @@ class GCDPPipeline(DiffusionPipeline):
             layout: class ids `(B, h, w)` / `(B, H, W)` (layout -> image), or ``None``.
             image: images `(B, 3, H, W)` in [0, 1] (image -> layout), or ``None``.
             guidance_scale: classifier-free guidance of both the noise and the layout's logits (1: none).
-            layout_guidance_scale: guidance on the layout (module docstring) of both the noise and the logits
-                (1: none; 0: the prediction without any layout).
+            layout_guidance_scale: guidance of the noise on the layout (module docstring; 1: none, 0: the
+                prediction without any layout); text -> (image, layout) and layout -> image.
             temperature: softmax temperature of the revealed classes (0: the most likely class).
             reveal_layout: ``False`` keeps the layout all ``[MASK]`` in the text -> image mode (the joint denoiser
                 as a plain text-to-image model: what the image side does without the sampled layout).
@@ -230,14 +232,15 @@ class GCDPPipeline(DiffusionPipeline):
         masked_layout = torch.full((batch, h, w), mask_id, dtype=torch.long, device=device)
         for t in self.progress_bar(self.scheduler.timesteps):
             model_t = torch.zeros_like(t) if image is not None else t  # a given image is clean: step 0
-            lay_cfg = layout_guidance_scale != 1.0 and bool((layouts != mask_id).any())
+            # a given image's noise is not used: nothing for layout guidance to steer
+            lay_cfg = image is None and layout_guidance_scale != 1.0 and bool((layouts != mask_id).any())
             parts = 1 + cfg + lay_cfg
             x = self.scheduler.scale_model_input(torch.cat([latents] * parts), t)  # (parts * B, C, h, w)
             lay = torch.cat([layouts] * (1 + cfg) + [masked_layout] * lay_cfg)  # (parts * B, h, w)
             text = torch.cat([states, states[-batch:]]) if lay_cfg else states  # (parts * B, 77, D)
             out = self.denoiser(x, lay, model_t, encoder_hidden_states=text)
             noise = self.guide(out.sample, batch, cfg, lay_cfg, guidance_scale, layout_guidance_scale)
-            logits = self.guide(out.logits, batch, cfg, lay_cfg, guidance_scale, layout_guidance_scale)
+            logits = self.guide(out.logits, batch, cfg, False, guidance_scale, 1.0)  # text guidance only
             if image is None:
                 latents = self.scheduler.step(noise, t, latents).prev_sample
             if layout is None and reveal_layout:

@@ -225,6 +225,139 @@ def test_bad_inputs_give_one_line_errors(pipe):
         pipe(PROMPTS, output_type="jpeg")
 
 
+# ------------------------------------------------------------------ layout guidance
+def _rows_per_call(pipe):
+    """Record the batch size of every denoiser call; returns the list and the hook's handle."""
+    rows = []
+    handle = pipe.denoiser.register_forward_pre_hook(lambda _m, args: rows.append(args[0].shape[0]))
+    return rows, handle
+
+
+@torch.no_grad()
+def _unguided_reference(pipe, prompts, layout, steps, generator, scale=5.0):
+    """Layout -> image as the pipeline ran before layout guidance: text guidance only, batch (empty, c)."""
+    states = pipe.encode_prompt(prompts, "cpu")
+    states = torch.cat([pipe.encode_prompt([""], "cpu").expand_as(states), states])
+    pipe.scheduler.set_timesteps(steps)
+    latents = torch.stack([torch.randn(4, 16, 16, generator=g) for g in generator])
+    latents = latents * pipe.scheduler.init_noise_sigma
+    for t in pipe.scheduler.timesteps:
+        x = pipe.scheduler.scale_model_input(torch.cat([latents] * 2), t)
+        n_u, n_c = pipe.denoiser(x, torch.cat([layout] * 2), t, encoder_hidden_states=states).sample.chunk(2)
+        latents = pipe.scheduler.step(n_u + scale * (n_c - n_u), t, latents).prev_sample
+    return latents
+
+
+def _given_layout():
+    given = torch.zeros(2, 16, 16, dtype=torch.long)
+    given[:, 4:12, 2:8] = 1
+    return given
+
+
+def test_layout_guidance_one_is_the_unguided_output_exactly():
+    guided = tiny_gcdp_pipeline(seed=0)
+    open_residuals(guided.denoiser)
+    rows, handle = _rows_per_call(guided)
+    out = guided(
+        PROMPTS,
+        layout=_given_layout(),
+        num_inference_steps=3,
+        generator=gens(0, 1),
+        layout_guidance_scale=1.0,
+        output_type="latent",
+    )
+    handle.remove()
+    assert rows == [4, 4, 4]  # (empty, L) and (c, L): no extra batch
+    assert torch.equal(out.images, _unguided_reference(guided, PROMPTS, _given_layout(), 3, gens(0, 1)))
+
+
+def test_layout_guidance_scales_the_layouts_direction_once_the_branch_is_open():
+    pipe = tiny_gcdp_pipeline(seed=0)
+
+    def latents(scale, guidance=1.0, **kw):
+        kw = {"layout": _given_layout(), **kw}
+        return pipe(
+            PROMPTS,
+            num_inference_steps=1,
+            generator=gens(0, 1),
+            guidance_scale=guidance,
+            layout_guidance_scale=scale,
+            output_type="latent",
+            **kw,
+        ).images  # (B, 4, h, w): one DDIM step, affine in the guided noise
+
+    # residuals at zero: the layout cannot move the noise, so neither can its guidance
+    torch.testing.assert_close(latents(3.0), latents(1.0))
+    open_residuals(pipe.denoiser)
+    one, three = latents(1.0), latents(3.0)
+    assert not torch.allclose(one, three)
+    # s_L = 0 is the prediction without a layout (the all-[MASK] one); s_L = 3 goes twice as far past s_L = 1
+    without = latents(1.0, layout=None, reveal_layout=False)
+    torch.testing.assert_close(latents(0.0), without, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(three - one, 2 * (one - without), rtol=1e-4, atol=1e-5)
+    # with text guidance too (batch 3B): still affine in s_L, and continuous through s_L = 1
+    rows, handle = _rows_per_call(pipe)
+    two, three = latents(2.0, guidance=5.0), latents(3.0, guidance=5.0)
+    handle.remove()
+    assert rows == [6, 6]  # (empty, L), (c, L), (c, M) in one batch
+    torch.testing.assert_close(three - two, two - latents(1.0, guidance=5.0), rtol=1e-4, atol=1e-5)
+
+
+def test_layout_guidance_in_the_joint_mode_follows_the_revealed_layout():
+    pipe = tiny_gcdp_pipeline(seed=0)
+    open_residuals(pipe.denoiser)
+
+    def joint(**kw):
+        return pipe(PROMPTS, num_inference_steps=3, generator=gens(0, 1), output_type="latent", **kw).images
+
+    rows, handle = _rows_per_call(pipe)
+    masked = joint(reveal_layout=False, layout_guidance_scale=3.0)
+    assert rows == [4, 4, 4]  # every cell [MASK]: nothing to guide, no extra batch
+    assert torch.equal(masked, joint(reveal_layout=False, layout_guidance_scale=1.0))
+    rows.clear()
+    guided = joint(layout_guidance_scale=3.0)
+    handle.remove()
+    assert rows == [4, 6, 6]  # all [MASK] at the first step, then revealed cells to guide on
+    assert not torch.allclose(guided, joint(layout_guidance_scale=1.0))
+    # the layout's logits keep the text guidance alone: over two steps (the first all [MASK], so the second sees
+    # the same latents and layout either way) the logits the layout is revealed from agree
+    seen, step = [], pipe.layout_scheduler.step
+
+    def recording_step(logits, *args, **kwargs):
+        seen.append(logits)
+        return step(logits, *args, **kwargs)
+
+    pipe.layout_scheduler.step = recording_step
+    for s in (1.0, 3.0):
+        joint_two = dict(num_inference_steps=2, generator=gens(0, 1), output_type="latent")
+        pipe(PROMPTS, layout_guidance_scale=s, **joint_two)
+    del pipe.layout_scheduler.step
+    torch.testing.assert_close(seen[1], seen[3], rtol=1e-4, atol=1e-5)  # the second step of each run
+    # image -> layout: the noise is not used, so no extra pass and the same layouts
+    images = ShapesWorld(32).batch(seed=0, split="test", start=0, count=2, n_objects=2).images
+    rows, handle = _rows_per_call(pipe)
+    seg = [
+        pipe(PROMPTS, image=images, num_inference_steps=3, generator=gens(0, 1), layout_guidance_scale=s)
+        for s in (1.0, 3.0)
+    ]
+    handle.remove()
+    assert rows == [4] * 6 and torch.equal(seg[0].layouts, seg[1].layouts)
+
+
+def test_layout_guidance_errors_are_one_line(pipe):
+    from pydantic import ValidationError
+
+    from generators.layout.gcdp.evaluate import main
+    from generators.layout.gcdp.generator import GCDPConfig
+
+    with pytest.raises(ValueError, match="layout_guidance_scale=-1.0: give a scale >= 0"):
+        pipe(PROMPTS, layout_guidance_scale=-1.0)
+    with pytest.raises(ValidationError, match="layout_guidance_scale"):
+        GCDPConfig(layout_guidance_scale=-1.0)
+    with pytest.raises(SystemExit):
+        main(["--layout-guidance", "-2", "--sd-only"])
+
+
 # ------------------------------------------------------------------ the generators
 def test_registered_generators_run_on_the_pipeline(pipe):
     from generators.layout.methods import layout_generators, layout_request
@@ -273,6 +406,20 @@ def test_trainer_step_and_checkpoint_round_trip():
     for (name, a), b in zip(trainer.denoiser.state_dict().items(), copy.denoiser.state_dict().values()):
         assert torch.equal(a, b), name
     assert copy.opt.state_dict()["state"].keys() == trainer.opt.state_dict()["state"].keys()
+
+
+def test_the_layout_dropped_task_shows_no_layout_and_trains_the_noise_alone():
+    trainer = _tiny_trainer()
+    seen = []
+    handle = trainer.denoiser.register_forward_pre_hook(lambda _m, args: seen.append(args[1].clone()))
+    encoded = trainer.encoded(0)
+    tasks = torch.full((4,), 3)  # layout dropped
+    _, logs = trainer.loss(*encoded, torch.Generator().manual_seed(0), tasks=tasks)
+    assert (seen[-1] == trainer.layout_scheduler.mask_id).all()  # all [MASK], whatever the step
+    assert logs["layout_ce"] == 0 and logs["image_loss"] > 0  # no layout to predict: the noise alone
+    _, logs = trainer.loss(*encoded, torch.Generator().manual_seed(0), tasks=torch.full((4,), 1))
+    handle.remove()
+    assert (seen[-1] < trainer.layout_scheduler.mask_id).all()  # layout given: nothing masked
 
 
 def test_the_trunk_stays_the_toy_sds_and_the_layout_layers_learn():
@@ -356,6 +503,8 @@ def test_trainer_is_registered_and_refuses_bad_task_shares():
 
     with pytest.raises(ValueError, match="task_probs"):
         GCDPTrainer(task_probs=(0.5, 0.5, 0.5), parts=(None, None, None, None))
+    with pytest.raises(ValueError, match="4 shares of .*layout_dropped"):
+        GCDPTrainer(task_probs=(0.5, 0.3, 0.2), parts=(None, None, None, None))
     with pytest.raises(ValueError, match="lr must be > 0"):
         GCDPTrainer(lr=0.0, parts=(None, None, None, None))
     with pytest.raises(ValueError, match="trunk_lr_scale=-0.1"):

@@ -40,6 +40,7 @@ from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
 from .generator import load_gcdp_pipeline
+from .pipeline import LAYOUT_GUIDANCE_SCALE
 from .train import GCDPTrainer
 
 __all__ = ["evaluate_gcdp", "implied_layouts", "layout_miou"]
@@ -104,11 +105,14 @@ def evaluate_gcdp(
     batch: int = 16,
     temperature: float = 1.0,
     diagnose: bool = False,
+    layout_guidance: float = LAYOUT_GUIDANCE_SCALE,
 ) -> dict[str, float]:
     """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``); with
     ``pipe=None`` only the toy SD's. ``diagnose`` adds ``gcdp_masked_layout_two_object_both_right``: the same
     prompts and noise with the layout held at ``[MASK]`` (the joint denoiser's image side alone), which tells
-    what the sampled layout does to the image apart from what training did to the trunk."""
+    what the sampled layout does to the image apart from what training did to the trunk. ``layout_guidance``
+    (the pipeline's ``layout_guidance_scale``) guides the joint mode and layout -> image; segmentation is run
+    unguided, as before."""
     base = pipe if pipe is not None else sd_pipe
     factor = base.vae_scale_factor
     latent = base.unet.config.sample_size if pipe is None else pipe.denoiser.config.trunk["sample_size"]
@@ -129,7 +133,14 @@ def evaluate_gcdp(
         pipe.set_progress_bar_config(disable=True)
         t0 = time.time()
         images, layouts = _generate(
-            pipe, prompts, seed + 10 * count, steps, guidance, batch, temperature=temperature
+            pipe,
+            prompts,
+            seed + 10 * count,
+            steps,
+            guidance,
+            batch,
+            temperature=temperature,
+            layout_guidance_scale=layout_guidance,
         )
         out[f"gcdp_seconds_per_image_{count}"] = (time.time() - t0) / n
         dets = judge.detect(images)
@@ -151,7 +162,16 @@ def evaluate_gcdp(
     # layout -> image: the exact layouts of held-out scenes
     real = world.batch(SCENE_SEED + seed, "val", 0, n, n_objects=(2, 3))
     given = downsample_classes(semantic_maps(real.scenes, real.masks), factor)
-    images, _ = _generate(pipe, real.captions, seed + 40, steps, guidance, batch, layout=given)
+    images, _ = _generate(
+        pipe,
+        real.captions,
+        seed + 40,
+        steps,
+        guidance,
+        batch,
+        layout=given,
+        layout_guidance_scale=layout_guidance,
+    )
     dets = judge.detect(images)
     scores = [score_image(p, _requested(s), d) for p, s, d in zip(real.captions, real.scenes, dets)]
     out["layout_to_image_mean_iou"] = sum(s.mean_iou for s in scores) / n
@@ -198,11 +218,19 @@ def main(argv: list[str] | None = None) -> int:
         "--temperature", type=float, default=1.0, help="the joint mode's layout sampling temperature"
     )
     parser.add_argument(
+        "--layout-guidance",
+        type=float,
+        default=LAYOUT_GUIDANCE_SCALE,
+        help="layout guidance of the joint mode and layout -> image (1: none)",
+    )
+    parser.add_argument(
         "--diagnose",
         action="store_true",
         help="also the two-object measure with the layout held masked (the image side without the sampled layout)",
     )
     args = parser.parse_args(argv)
+    if args.layout_guidance < 0:
+        parser.error(f"--layout-guidance {args.layout_guidance}: give a scale >= 0 (1: no layout guidance)")
     if args.threads:
         torch.set_num_threads(args.threads)
     from diffusers import StableDiffusionPipeline
@@ -238,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             args.guidance,
             temperature=args.temperature,
             diagnose=args.diagnose,
+            layout_guidance=args.layout_guidance,
         )
         print(json.dumps({"seed": seed, **row}), flush=True)
         rows.append(row)
@@ -246,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 **source,
                 "temperature": args.temperature,
+                "layout_guidance": args.layout_guidance,
                 "n": args.n,
                 "seeds": args.seeds,
                 "summary": _summary(rows),

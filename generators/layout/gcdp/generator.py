@@ -22,7 +22,7 @@ from toyworld.vocab import SHAPES
 from toyworld.world import parse_phrase
 from workbench.generation import GenerationRequest, Generator, register_generator
 
-from .pipeline import GCDPPipeline
+from .pipeline import LAYOUT_GUIDANCE_SCALE, GCDPPipeline
 
 __all__ = ["GCDPConfig", "GCDPGenerator", "GCDPLayoutGenerator", "layout_class_map", "load_gcdp_pipeline"]
 
@@ -31,11 +31,13 @@ GCDP_DIR = MODELS_DIR / "gcdp"
 
 class GCDPConfig(BaseModel):
     """Args:
-    temperature: softmax temperature of the layout's revealed classes (0: the most likely class)."""
+    temperature: softmax temperature of the layout's revealed classes (0: the most likely class).
+    layout_guidance_scale: guidance on the layout (:class:`GCDPPipeline`; 1: none)."""
 
     model_config = ConfigDict(extra="forbid")
 
     temperature: float = Field(1.0, ge=0.0)
+    layout_guidance_scale: float = Field(LAYOUT_GUIDANCE_SCALE, ge=0.0)
 
 
 def load_gcdp_pipeline(path: str | Path | None, runtime: Any = None) -> GCDPPipeline:
@@ -103,6 +105,7 @@ class GCDPGenerator(Generator):
             num_inference_steps=request.num_inference_steps,
             guidance_scale=request.guidance_scale,
             temperature=self.config.temperature,
+            layout_guidance_scale=self.config.layout_guidance_scale,
             height=request.height,
             width=request.width,
             output_type="pt",

@@ -4,11 +4,13 @@ categorical diffusion, one denoiser for both, conditioned on the caption through
 (frozen).
 
 The denoiser starts from the toy SD's UNet (:meth:`GCDPDenoiser.from_unet`): the image side is the toy SD's,
-and the layout's own layers learn to read and write the layout and to steer the image. Each scene trains one of three tasks, so one model serves the
-pipeline's three modes: *joint* (latent and layout noised at the same step ``t``), *layout given* (the layout
-clean, the latent noised: layout -> image), *image given* (the latent clean at ``t = 0``, the layout masked at
-a random step: image -> layout). Loss: min-SNR-weighted noise MSE + ``layout_weight`` x cross-entropy of the
-masked positions' classes.
+and the layout's own layers learn to read and write the layout and to steer the image. Each scene trains one of four tasks, so one model serves the
+pipeline's three modes and its layout guidance: *joint* (latent and layout noised at the same step ``t``),
+*layout given* (the layout clean, the latent noised: layout -> image), *image given* (the latent clean at
+``t = 0``, the layout masked at a random step: image -> layout), *layout dropped* (the layout all ``[MASK]`` at
+any ``t``: plain text -> image, the "no layout" prediction that layout guidance steps away from, as
+InstructPix2Pix drops its second condition). Loss: min-SNR-weighted noise MSE + ``layout_weight`` x
+cross-entropy of the masked positions' classes (the layout-dropped task trains the noise alone).
 
 The layout is masked on the ``"noise"`` schedule (its masked share is the latent's noise share at the same
 step), so it is revealed while the image's structure forms, not while the latent is still noise. The layout's
@@ -49,7 +51,8 @@ from .scheduler import AbsorbingCategoricalScheduler
 
 __all__ = ["GCDPTrainer", "TASKS"]
 
-TASKS: tuple[str, ...] = ("joint", "layout_given", "image_given")
+TASKS: tuple[str, ...] = ("joint", "layout_given", "image_given", "layout_dropped")
+DEFAULT_TASK_PROBS: tuple[float, float, float, float] = (0.45, 0.3, 0.15, 0.1)
 
 
 def load_toy_sd_parts(
@@ -79,7 +82,7 @@ class GCDPTrainer(EMATrainer):
         trunk_frozen_steps: with ``trunk_lr_scale > 0``, steps the trunk stays frozen first.
         warmup_steps: linear learning-rate warm-up.
         layout_weight: weight of the layout's cross-entropy beside the noise MSE.
-        task_probs: shares of the joint, layout-given and image-given tasks.
+        task_probs: shares of the joint, layout-given, image-given and layout-dropped tasks (:data:`TASKS`).
         uncond_prob: caption dropout (classifier-free guidance).
         snr_gamma: min-SNR-gamma weighting of the noise loss.
         reuse: steps each rendered and encoded batch serves (fresh noise, masks, tasks each step).
@@ -92,7 +95,8 @@ class GCDPTrainer(EMATrainer):
 
     name = "gcdp"
     module_key = "denoiser"
-    recipe = "gcdp-frozen-toy-sd-zero-residual-layout-branch"
+    recipe = "gcdp-frozen-toy-sd-zero-residual-layout-branch-layout-dropout"
+    resumes_recipes = ("gcdp-frozen-toy-sd-zero-residual-layout-branch",)  # same modules, one more task
     eval_command = "python -m generators.layout.gcdp.evaluate --seeds 0 1 2"
 
     def __init__(
@@ -104,7 +108,7 @@ class GCDPTrainer(EMATrainer):
         trunk_frozen_steps: int = 0,
         warmup_steps: int = 100,
         layout_weight: float = 0.5,
-        task_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
+        task_probs: tuple[float, ...] = DEFAULT_TASK_PROBS,
         uncond_prob: float = 0.1,
         snr_gamma: float = 5.0,
         reuse: int = 4,
@@ -222,13 +226,18 @@ class GCDPTrainer(EMATrainer):
             if (tasks == 2).any():  # the image-given task sees the clean latent
                 noisy = torch.where((tasks == 2).to(self.device)[:, None, None, None], latents, noisy)
             masked = self.layout_scheduler.add_noise(layouts, t_lay, generator=g)  # (B, h, w)
+            dropped_layout = (tasks == 3).to(self.device)[:, None, None]  # layout dropped: all [MASK]
+            masked = torch.where(
+                dropped_layout, torch.full_like(masked, self.layout_scheduler.mask_id), masked
+            )
         out = self.denoiser(noisy, masked, t_img.to(self.device), encoder_hidden_states=states)
         snr = self.snr[t_img].to(self.device)
         weight = torch.minimum(snr, torch.full_like(snr, self.snr_gamma)) / snr
         per_image = F.mse_loss(out.sample, noise, reduction="none").flatten(1).mean(1)  # (B,)
         image_keep = (tasks != 2).to(self.device).float()  # the image-given task has no image to denoise
         image_loss = (weight * per_image * image_keep).sum() / image_keep.sum().clamp(min=1)
-        hidden = masked == self.layout_scheduler.mask_id  # (B, h, w)
+        # the masked cells' classes are the loss, save for the layout-dropped task (no layout to predict)
+        hidden = (masked == self.layout_scheduler.mask_id) & ~dropped_layout  # (B, h, w)
         ce = F.cross_entropy(out.logits.float(), layouts, reduction="none")  # (B, h, w)
         layout_loss = (ce * hidden).sum() / hidden.sum().clamp(min=1)
         with torch.no_grad():
@@ -304,8 +313,10 @@ class GCDPTrainer(EMATrainer):
         "(ControlNet's coupling), and a class head on the UNet's last features. Over the toy VAE's 4x16x16 "
         "latents and the scene's 16x16 semantic layout (background, six shapes, emblem), Gaussian (DDIM) and "
         "absorbing categorical diffusion on the same steps (the layout masked on the latent's noise share); "
-        "caption through the toy SD's text encoder (frozen). Tasks per scene: joint 0.5, layout given 0.3, "
-        "image given 0.2; the layout's layers at lr 1e-3. Loads with `GCDPPipeline.from_pretrained`."
+        "caption through the toy SD's text encoder (frozen). Tasks per scene: joint 0.45, layout given 0.3, "
+        "image given 0.15, layout dropped (all [MASK] at any step: text -> image, for layout guidance) 0.1; the "
+        "layout's layers at lr 1e-3. Sample with `layout_guidance_scale` > 1 to pull the image towards its "
+        "layout. Loads with `GCDPPipeline.from_pretrained`."
     )
 
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from generators.layout.gligen.box_attention import checkpoint_has_box_attention
     from generators.layout.gligen.positional import checkpoint_has_token_positions
     from generators.layout.gligen.probe import fuser_inputs, position_r2
     from generators.layout.train_gligen import GligenTrainer
@@ -49,10 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint is not None:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     positional = state is not None and checkpoint_has_token_positions(state["trainer"]["grounding"])
-    trainer = GligenTrainer(batch_size=16, eval_images=0, token_positions=positional)
+    boxed = state is not None and checkpoint_has_box_attention(state["trainer"])
+    trainer = GligenTrainer(batch_size=16, eval_images=0, token_positions=positional, box_attention=boxed)
     if state is not None:
         trainer.load_state_dict(state["trainer"])
-    out: dict = {"step": state["step"] if state else 0, "positional_fusers": positional, "position_r2": {}}
+    out: dict = {
+        "step": state["step"] if state else 0,
+        "positional_fusers": positional,
+        "box_attention": boxed,
+        "position_r2": {},
+    }
     for name, tokens in fuser_inputs(trainer, args.batches).items():
         out["position_r2"][f"{name} {math_side(tokens)}"] = {
             k: [round(v, 3) for v in vs] for k, vs in position_r2(tokens).items()

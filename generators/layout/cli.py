@@ -182,6 +182,7 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
                 "eval_beta": args.eval_beta,
                 "min_timestep": args.min_timestep,
                 "token_positions": True if args.token_positions else None,
+                "box_attention": True if args.box_attention else None,
                 "no_words": args.no_words,
             }.items()
             if v is not None
@@ -369,6 +370,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="fusers whose visual tokens also carry their grid cell's box embedding (a departure from the "
         "paper; default: the paper's gated self-attention)",
+    )
+    t.add_argument(
+        "--box-attention",
+        action="store_true",
+        help="visual tokens attend only to the grounding tokens whose box covers their grid cell (a "
+        "departure from the paper, as later layout methods do; default: unrestricted attention)",
     )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)

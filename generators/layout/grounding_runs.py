@@ -22,6 +22,7 @@ __all__ = ["grounding_pipelines", "mean_se", "run_grounding_eval"]
 def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: bool) -> tuple[Any, Any]:
     """``(gligen_pipe, sd_pipe)`` on the toy SD: the grounded model from an exported folder or a training
     ``checkpoint.pt`` (its EMA weights), and the toy SD alone; ``None`` for the side not asked for."""
+    from .gligen.box_attention import checkpoint_has_box_attention
     from .gligen.pipeline import load_gligen_pipeline
     from .gligen.positional import checkpoint_has_token_positions
     from .train_gligen import GligenTrainer, load_toy_sd  # deferred: diffusers
@@ -32,7 +33,13 @@ def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: boo
         if model is not None and model.suffix == ".pt":
             state = torch.load(model, map_location="cpu", weights_only=True)
             positional = checkpoint_has_token_positions(state["trainer"]["grounding"])
-            trainer = GligenTrainer(sd_pipe=base, base_name="toy", eval_images=0, token_positions=positional)
+            trainer = GligenTrainer(
+                sd_pipe=base,
+                base_name="toy",
+                eval_images=0,
+                token_positions=positional,
+                box_attention=checkpoint_has_box_attention(state["trainer"]),
+            )
             trainer.load_state_dict(state["trainer"])
             gligen = trainer.pipeline()
         else:

@@ -32,7 +32,8 @@ from toyworld.train.registry import MODELS_DIR
 from toyworld.train.storage import save_pipeline_half
 from toyworld.world import SceneBatch, ShapesWorld
 
-from .gligen.adapter import is_adapter_folder, load_grounding_into, save_grounding_adapter
+from .gligen.adapter import is_adapter_folder, load_grounding_into, read_adapter, save_grounding_adapter
+from .gligen.box_attention import add_box_attention, checkpoint_has_box_attention
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
 from .gligen.pipeline import gligen_pipeline_from
@@ -94,6 +95,8 @@ class GligenTrainer:
             ``uncond_prob`` dropout): only the boxes and phrases say what and where.
         token_positions: fusers whose visual tokens carry their grid cell's Fourier box embedding
             (:mod:`generators.layout.gligen.positional`); ``False``: the paper's fuser.
+        box_attention: visual tokens attend only to the grounding tokens whose box covers their grid cell
+            (:mod:`generators.layout.gligen.box_attention`); ``False``: the paper's unrestricted attention.
     """
 
     name = "gligen"
@@ -120,6 +123,7 @@ class GligenTrainer:
         eval_steps: int = RECIPE.eval_steps,
         token_positions: bool = False,
         no_words: float = RECIPE.no_words,
+        box_attention: bool = False,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -144,8 +148,8 @@ class GligenTrainer:
         if not 0.0 <= no_words <= 1.0:
             raise ValueError(f"no_words is a share of the scenes in [0, 1], got {no_words}")
         self.no_words = no_words
-        self.token_positions = token_positions
-        self.unet = gated_unet_from(base.unet, token_positions=token_positions).to(self.device)
+        self.token_positions, self.box_attention = token_positions, box_attention
+        self.unet = gated_unet_from(base.unet, token_positions, box_attention).to(self.device)
         self.unet.requires_grad_(False)
         self.params = grounding_parameters(self.unet)
         for p in self.params:
@@ -287,6 +291,8 @@ class GligenTrainer:
         unet = UNet2DConditionModel.from_config(self.unet.config)
         if self.token_positions:
             add_token_positions(unet)
+        if self.box_attention:
+            add_box_attention(unet)
         self.ema.copy_to(unet)
         return unet.to(self.device).eval()
 
@@ -349,6 +355,10 @@ class GligenTrainer:
         from diffusers import UNet2DConditionModel
 
         if is_adapter_folder(export_dir):
+            if bool(read_adapter(export_dir).get("box_attention", False)) != self.box_attention:
+                raise ValueError(
+                    _box_attention_mismatch(not self.box_attention, f"the adapter in {export_dir}")
+                )
             load_grounding_into(self.unet, export_dir)
         else:
             exported = UNet2DConditionModel.from_pretrained(export_dir / "unet").to(self.device)
@@ -361,9 +371,12 @@ class GligenTrainer:
             "grounding": {k: v for k, v in self.unet.state_dict().items() if k in names},
             "opt": self.opt.state_dict(),
             "ema": self.ema.shadow,
+            "box_attention": self.box_attention,  # no weight tells it
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if checkpoint_has_box_attention(state) != self.box_attention:
+            raise ValueError(_box_attention_mismatch(not self.box_attention, "the checkpoint"))
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
         if missing and all(is_positional_name(n) for n in missing):
             raise ValueError(
@@ -393,10 +406,11 @@ class GligenTrainer:
                 "`save_pretrained` writes the full folder."
             )
         else:
-            if self.token_positions:
+            if self.token_positions or self.box_attention:
                 raise ValueError(
-                    "positional fusers export only as a grounding adapter: give base_name (or train with "
-                    "token_positions=False for a full StableDiffusionGLIGENPipeline folder)"
+                    "positional or box-masked fusers export only as a grounding adapter: give base_name (or train with "
+                    "token_positions=False and box_attention=False for a full StableDiffusionGLIGENPipeline "
+                    "folder)"
                 )
             save_pipeline_half(self.pipeline(unet), out_dir)
             form = "UNet and VAE stored in float16, loaded as float32. Loads with `StableDiffusionGLIGENPipeline.from_pretrained`."
@@ -416,11 +430,26 @@ class GligenTrainer:
                 if self.token_positions
                 else ""
             )
+            + (
+                "Visual tokens attend only to the grounding tokens whose box overlaps their grid cell "
+                "(box-masked grounding attention; the paper's attention is unrestricted). "
+                if self.box_attention
+                else ""
+            )
             + "Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
             "the metrics. " + form,
             {k: v for k, v in unet.config.items() if not k.startswith("_")},
             info,
         )
+
+
+def _box_attention_mismatch(stored: bool, what: str) -> str:
+    if stored:
+        return f"{what} holds box-masked grounding attention: resume it with --box-attention (box_attention=True)"
+    return (
+        f"{what} holds the paper's unmasked grounding attention: resume it without --box-attention "
+        "(box_attention=False), or train in another --work-dir"
+    )
 
 
 def train_gligen(
@@ -460,6 +489,7 @@ def train_gligen(
                 f"--batch-size {trainer.batch_size} --position-free {trainer.position_free:g} "
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
                 + (" --token-positions" if trainer.token_positions else "")
+                + (" --box-attention" if trainer.box_attention else "")
                 + (f" --no-words {trainer.no_words:g}" if trainer.no_words else "")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},

@@ -23,21 +23,28 @@ def _trainer(**kw):
     return GligenTrainer(seed=0, batch_size=3, sd_pipe=dummy_sd_pipeline(seed=0), eval_images=0, **kw)
 
 
-@pytest.mark.parametrize("token_positions", [False, True], ids=["paper-fuser", "positional-fuser"])
-def test_gated_unet_starts_as_the_source_unet(token_positions):
+@pytest.mark.parametrize(
+    ("token_positions", "box_attention"),
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["paper-fuser", "positional-fuser", "box-masked-fuser", "box-masked-positional-fuser"],
+)
+def test_gated_unet_starts_as_the_source_unet(token_positions, box_attention):
     pipe = dummy_sd_pipeline(seed=1)
-    gated = gated_unet_from(pipe.unet, token_positions=token_positions)
+    gated = gated_unet_from(pipe.unet, token_positions=token_positions, box_attention=box_attention)
     x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     text = torch.randn(2, 77, 32, generator=torch.Generator().manual_seed(1))
+    corners = torch.rand(2, 30, 2, 2).sort(dim=2).values  # (B, M, lo/hi, x/y)
+    masks = torch.ones(2, 30)
+    masks[:, 3:] = 0  # padded slots, as the pipeline pads to 30
     grounding = {
-        "boxes": torch.rand(2, 30, 4),
+        "boxes": corners.reshape(2, 30, 4),  # (x0, y0, x1, y1)
         "positive_embeddings": torch.randn(2, 30, 32),
-        "masks": torch.ones(2, 30),
+        "masks": masks,
     }
     with torch.no_grad():
         ref = pipe.unet(x, 10, encoder_hidden_states=text).sample
         out = gated(x, 10, encoder_hidden_states=text, cross_attention_kwargs={"gligen": grounding}).sample
-    assert torch.allclose(out, ref, atol=1e-5)  # the gates start closed
+    assert torch.equal(out, ref)  # the gates start closed: exactly the source UNet
     names = {n for n, p in gated.named_parameters() if any(p is q for q in grounding_parameters(gated))}
     assert names and all(n.startswith("position_net.") or ".fuser." in n for n in names)
 

@@ -5,7 +5,8 @@ every ``fuser``: 2.4 M parameters on the toy SD, against 9.2 M for the whole gro
 name of its base pipeline::
 
     gligen/
-        adapter.json               {"format": "gligen-grounding", "base": "toy"}
+        adapter.json               {"format": "gligen-grounding", "base": "toy",
+                                    "token_positions": false, "box_attention": false}
         grounding.safetensors      float16 weights of the grounding layers
 
 Loading builds the base's gated UNet and fills in the grounding layers, giving the same
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .box_attention import has_box_attention
 from .model import _is_grounding, gated_unet_from
 from .positional import has_token_positions
 
@@ -56,7 +58,12 @@ def save_grounding_adapter(unet: Any, folder: str | Path, base: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in grounding_state(unet).items()}
     save_file(state, str(folder / WEIGHTS_FILE))
-    meta = {"format": FORMAT, "base": base, "token_positions": has_token_positions(unet)}
+    meta = {
+        "format": FORMAT,
+        "base": base,
+        "token_positions": has_token_positions(unet),
+        "box_attention": has_box_attention(unet),
+    }
     (folder / ADAPTER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return folder
 
@@ -105,6 +112,11 @@ def load_grounding_into(unet: Any, folder: str | Path) -> Any:
 
 def gated_unet_with_adapter(base_unet: Any, folder: str | Path) -> Any:
     """The gated copy of ``base_unet`` with the adapter's grounding layers (positional fusers when the
-    adapter says ``"token_positions": true``)."""
-    positional = bool(read_adapter(folder).get("token_positions", False))
-    return load_grounding_into(gated_unet_from(base_unet, token_positions=positional), folder)
+    adapter says ``"token_positions": true``, box-masked attention when it says ``"box_attention": true``)."""
+    meta = read_adapter(folder)
+    unet = gated_unet_from(
+        base_unet,
+        token_positions=bool(meta.get("token_positions", False)),
+        box_attention=bool(meta.get("box_attention", False)),
+    )
+    return load_grounding_into(unet, folder)

@@ -2,7 +2,10 @@
 
 diffusers' ``enable_fuser`` switches only modules whose type *is* ``GatedSelfAttentionDense``, so the
 positional fusers (:mod:`generators.layout.gligen.positional`, a subclass) would stay on after the first
-``gligen_scheduled_sampling_beta`` of the steps; this pipeline switches every fuser, subclasses included."""
+``gligen_scheduled_sampling_beta`` of the steps; this pipeline switches every fuser, subclasses included.
+
+Box-masked fusers (:mod:`generators.layout.gligen.box_attention`) get the boxes from the UNet's position net,
+which the pipeline already feeds ``gligen_boxes`` (and zero masks for the unconditional half)."""
 
 from __future__ import annotations
 

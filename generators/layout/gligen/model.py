@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 
+from .box_attention import add_box_attention
 from .positional import add_token_positions
 
 GROUNDING_PREFIXES: tuple[str, ...] = ("position_net.",)
@@ -20,11 +21,14 @@ def _is_grounding(name: str) -> bool:
     return name.startswith(GROUNDING_PREFIXES) or any(s in name for s in GROUNDING_INFIXES)
 
 
-def gated_unet_from(unet: UNet2DConditionModel, token_positions: bool = False) -> UNet2DConditionModel:
+def gated_unet_from(
+    unet: UNet2DConditionModel, token_positions: bool = False, box_attention: bool = False
+) -> UNet2DConditionModel:
     """A ``UNet2DConditionModel`` with ``attention_type="gated"`` holding ``unet``'s weights; the grounding
     layers are new (GLIGEN's gates start at 0, so the result computes exactly what ``unet`` computes).
     ``token_positions``: fusers whose visual tokens carry their grid cell's box embedding
-    (:mod:`generators.layout.gligen.positional`).
+    (:mod:`generators.layout.gligen.positional`). ``box_attention``: visual tokens attend only to the
+    grounding tokens whose box covers them (:mod:`generators.layout.gligen.box_attention`).
 
     Raises:
         ValueError: ``unet`` already is gated, or weights other than the grounding layers do not match.
@@ -42,6 +46,8 @@ def gated_unet_from(unet: UNet2DConditionModel, token_positions: bool = False) -
         )
     if token_positions:
         add_token_positions(gated)
+    if box_attention:
+        add_box_attention(gated)
     if gated.dtype != unet.dtype or gated.device != unet.device:
         gated = gated.to(device=unet.device, dtype=unet.dtype)
     return gated

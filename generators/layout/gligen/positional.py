@@ -61,14 +61,18 @@ class PositionalGatedSelfAttention(GatedSelfAttentionDense):
         super().__init__(query_dim, context_dim, n_heads, d_head)
         self.pos_proj = nn.Linear(FOURIER_FREQS * 2 * 4, query_dim)
 
+    def position_embedding(self, n_visual: int, like: torch.Tensor) -> torch.Tensor:
+        """The learned embedding of each visual token's grid cell: `(1, N, C)` in ``like``'s dtype."""
+        boxes = token_boxes(n_visual, like.device, like.dtype)[None]  # (1, N, 4)
+        return self.pos_proj(get_fourier_embeds_from_boundingbox(FOURIER_FREQS, boxes))  # (1, N, C)
+
     def forward(self, x: torch.Tensor, objs: torch.Tensor) -> torch.Tensor:
         # x: (B, N, C) visual tokens; objs: (B, M, D) grounding tokens
         if not self.enabled:
             return x
         n_visual = x.shape[1]
         objs = self.linear(objs)  # (B, M, C)
-        boxes = token_boxes(n_visual, x.device, x.dtype)[None]  # (1, N, 4)
-        pos = self.pos_proj(get_fourier_embeds_from_boundingbox(FOURIER_FREQS, boxes))  # (1, N, C)
+        pos = self.position_embedding(n_visual, x)  # (1, N, C)
         h = self.norm1(torch.cat([x, objs], dim=1))  # (B, N + M, C)
         h = torch.cat([h[:, :n_visual] + pos, h[:, n_visual:]], dim=1)
         x = x + self.alpha_attn.tanh() * self.attn(h)[:, :n_visual, :]

@@ -41,7 +41,7 @@ def test_restarts_differ_and_the_best_is_kept(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(480)
 def test_two_processes_mine_the_same_image_as_one(tmp_path):
     launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
     assert launcher is not None, "accelerate's launcher is installed with the project (make setup)"
@@ -49,11 +49,13 @@ def test_two_processes_mine_the_same_image_as_one(tmp_path):
     _script().main(str(one))
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for _attempt in range(2):  # a free port can be taken between choosing and binding it: one more try
+    # a port taken between choosing and binding it, or gloo's teardown race at exit on a loaded machine: retried
+    retried = ("address already in use", "terminate called without an active exception")
+    for _attempt in range(3):
         launch = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
                   "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
         proc = subprocess.run(launch, env=env, timeout=150, capture_output=True, text=True)
-        if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
+        if proc.returncode == 0 or not any(m in proc.stderr.lower() for m in retried):
             break
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = json.loads(one.read_text()), json.loads(two.read_text())

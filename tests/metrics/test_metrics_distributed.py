@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).with_name("sharded_metrics_script.py")
+_RETRIED = ("address already in use", "terminate called without an active exception")
 
 
 def _env() -> dict[str, str]:
@@ -34,7 +35,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(330)
 def test_two_processes_equal_one(tmp_path):
     # the launcher beside this interpreter (the project's virtual environment), else on PATH
     launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
@@ -44,11 +45,15 @@ def test_two_processes_equal_one(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(str(one))  # one process: this one
-    for _attempt in range(2):  # a free port can be taken between choosing and binding it: one more try
+    # Two launch failures are the machine's, not the metrics': a free port taken between choosing and binding
+    # it, and gloo's teardown race at exit on a loaded machine ("terminate called without an active
+    # exception" after the results are computed). Each gets more tries; any other failure ends the loop.
+    for _attempt in range(3):
         launch = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
                   "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(SCRIPT), str(two)]  # fmt: skip
         proc = subprocess.run(launch, env=_env(), timeout=100, capture_output=True, text=True)
-        if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
+        stderr = proc.stderr.lower()
+        if proc.returncode == 0 or not any(m in stderr for m in _RETRIED):
             break
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = json.loads(one.read_text()), json.loads(two.read_text())

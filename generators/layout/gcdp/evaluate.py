@@ -14,6 +14,10 @@ noise seeds:
   ``all_in_box`` (IoU >= 0.5) and the map mIoU between the given layout and the judge-implied one;
 - ``segmentation_miou``: image -> layout on real held-out scenes against their exact layouts.
 
+``--measures`` restricts a run to some of them (``two``: the two-object prompts and ``layout_image_miou``;
+``three``; ``layout_to_image``; ``segmentation``); ``--reveal-order`` and ``--layout-fraction`` set the joint
+mode's layout sampling (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`).
+
 Run (the shipped folder, or a training checkpoint)::
 
     python -m generators.layout.gcdp.evaluate --checkpoint ~/.cache/workbench/toy-train/gcdp/checkpoint.pt \
@@ -40,10 +44,13 @@ from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
 from .generator import load_gcdp_pipeline
-from .pipeline import LAYOUT_GUIDANCE_SCALE
+from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, REVEAL_ORDER
+from .scheduler import REVEAL_ORDERS, RevealOrder
 from .train import GCDPTrainer
 
-__all__ = ["evaluate_gcdp", "implied_layouts", "layout_miou"]
+__all__ = ["MEASURES", "evaluate_gcdp", "implied_layouts", "layout_miou"]
+
+MEASURES: tuple[str, ...] = ("two", "three", "layout_to_image", "segmentation")
 
 SCENE_SEED = 7100  # held-out test scenes of seed s: world seed SCENE_SEED + s (never trained on: test split)
 
@@ -106,20 +113,29 @@ def evaluate_gcdp(
     temperature: float = 1.0,
     diagnose: bool = False,
     layout_guidance: float = LAYOUT_GUIDANCE_SCALE,
+    reveal_order: RevealOrder = REVEAL_ORDER,
+    layout_fraction: float = LAYOUT_FRACTION,
+    measures: Sequence[str] = MEASURES,
 ) -> dict[str, float]:
     """The measures of the module docstring for one seed (scenes and noise both drawn from ``seed``); with
     ``pipe=None`` only the toy SD's. ``diagnose`` adds ``gcdp_masked_layout_two_object_both_right``: the same
     prompts and noise with the layout held at ``[MASK]`` (the joint denoiser's image side alone), which tells
     what the sampled layout does to the image apart from what training did to the trunk. ``layout_guidance``
     (the pipeline's ``layout_guidance_scale``) guides the joint mode and layout -> image; segmentation is run
-    unguided, as before."""
+    unguided, as before. ``reveal_order`` and ``layout_fraction`` set the joint mode's layout sampling;
+    ``measures`` picks some of :data:`MEASURES`."""
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"unknown measures {unknown}; use some of {', '.join(MEASURES)}")
     base = pipe if pipe is not None else sd_pipe
     factor = base.vae_scale_factor
     latent = base.unet.config.sample_size if pipe is None else pipe.denoiser.config.trunk["sample_size"]
     size = latent * factor
     world = ShapesWorld(size)
     out: dict[str, float] = {}
-    for count, key in ((2, "two_object_both_right"), (3, "three_object_all_right")):
+    for count, key, name in ((2, "two_object_both_right", "two"), (3, "three_object_all_right", "three")):
+        if name not in measures:
+            continue
         scenes = [world.scene(SCENE_SEED + seed, "test", i, n_objects=count) for i in range(n)]
         prompts = [s.caption() for s in scenes]
         if sd_pipe is not None:
@@ -141,6 +157,8 @@ def evaluate_gcdp(
             batch,
             temperature=temperature,
             layout_guidance_scale=layout_guidance,
+            reveal_order=reveal_order,
+            layout_fraction=layout_fraction,
         )
         out[f"gcdp_seconds_per_image_{count}"] = (time.time() - t0) / n
         dets = judge.detect(images)
@@ -157,11 +175,33 @@ def evaluate_gcdp(
             out["gcdp_masked_layout_two_object_both_right"] = sum(hits) / n
         if count == 2:
             out["layout_image_miou"] = layout_miou(layouts, implied_layouts(dets, size, factor)).mean().item()
-    if pipe is None:
+    if pipe is None or not {"layout_to_image", "segmentation"} & set(measures):
         return out
     # layout -> image: the exact layouts of held-out scenes
     real = world.batch(SCENE_SEED + seed, "val", 0, n, n_objects=(2, 3))
     given = downsample_classes(semantic_maps(real.scenes, real.masks), factor)
+    if "layout_to_image" in measures:
+        out.update(_layout_to_image(pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance))
+    if "segmentation" in measures:
+        # image -> layout on the real scenes, and the judge's own reading of them (the agreement measure's ceiling)
+        _, seg = _generate(
+            pipe, real.captions, seed + 50, steps, 1.0, batch, image=real.images, temperature=0.0
+        )
+        out["segmentation_miou"] = layout_miou(seg, given).mean().item()
+        out["judge_layout_miou_real"] = (
+            layout_miou(given, implied_layouts(judge.detect(real.images), size, factor)).mean().item()
+        )
+    return out
+
+
+def _layout_to_image(
+    pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance
+) -> dict[str, float]:
+    """The layout -> image measures of the module docstring on the real scenes ``real`` and their layouts
+    ``given`` `(n, h, w)`."""
+    n, factor = len(real.captions), pipe.vae_scale_factor
+    size = given.shape[-1] * factor
+    out: dict[str, float] = {}
     images, _ = _generate(
         pipe,
         real.captions,
@@ -178,12 +218,6 @@ def evaluate_gcdp(
     out["layout_to_image_all_in_box"] = sum(s.all_in_box for s in scores) / n
     out["layout_to_image_all_present"] = sum(s.all_present for s in scores) / n
     out["layout_to_image_map_miou"] = layout_miou(given, implied_layouts(dets, size, factor)).mean().item()
-    # image -> layout on the real scenes, and the judge's own reading of them (the agreement measure's ceiling)
-    _, seg = _generate(pipe, real.captions, seed + 50, steps, 1.0, batch, image=real.images, temperature=0.0)
-    out["segmentation_miou"] = layout_miou(seg, given).mean().item()
-    out["judge_layout_miou_real"] = (
-        layout_miou(given, implied_layouts(judge.detect(real.images), size, factor)).mean().item()
-    )
     return out
 
 
@@ -224,6 +258,25 @@ def main(argv: list[str] | None = None) -> int:
         help="layout guidance of the joint mode and layout -> image (1: none)",
     )
     parser.add_argument(
+        "--reveal-order",
+        choices=REVEAL_ORDERS,
+        default=REVEAL_ORDER,
+        help="which masked layout cells each step of the joint mode reveals (confidence: most confident first)",
+    )
+    parser.add_argument(
+        "--layout-fraction",
+        type=float,
+        default=LAYOUT_FRACTION,
+        help="the joint mode's layout is fully revealed within this share of the steps, in (0, 1]",
+    )
+    parser.add_argument(
+        "--measures",
+        nargs="+",
+        choices=MEASURES,
+        default=list(MEASURES),
+        help="which measures to run (two: two-object prompts and the layout/image agreement)",
+    )
+    parser.add_argument(
         "--diagnose",
         action="store_true",
         help="also the two-object measure with the layout held masked (the image side without the sampled layout)",
@@ -231,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.layout_guidance < 0:
         parser.error(f"--layout-guidance {args.layout_guidance}: give a scale >= 0 (1: no layout guidance)")
+    if not 0 < args.layout_fraction <= 1:
+        parser.error(f"--layout-fraction {args.layout_fraction}: give a share of the steps in (0, 1]")
     if args.threads:
         torch.set_num_threads(args.threads)
     from diffusers import StableDiffusionPipeline
@@ -267,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
             temperature=args.temperature,
             diagnose=args.diagnose,
             layout_guidance=args.layout_guidance,
+            reveal_order=args.reveal_order,
+            layout_fraction=args.layout_fraction,
+            measures=args.measures,
         )
         print(json.dumps({"seed": seed, **row}), flush=True)
         rows.append(row)
@@ -276,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 **source,
                 "temperature": args.temperature,
                 "layout_guidance": args.layout_guidance,
+                "reveal_order": args.reveal_order,
+                "layout_fraction": args.layout_fraction,
                 "n": args.n,
                 "seeds": args.seeds,
                 "summary": _summary(rows),

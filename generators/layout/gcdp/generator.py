@@ -22,7 +22,8 @@ from toyworld.vocab import SHAPES
 from toyworld.world import parse_phrase
 from workbench.generation import GenerationRequest, Generator, register_generator
 
-from .pipeline import LAYOUT_GUIDANCE_SCALE, GCDPPipeline
+from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, REVEAL_ORDER, GCDPPipeline
+from .scheduler import RevealOrder
 
 __all__ = ["GCDPConfig", "GCDPGenerator", "GCDPLayoutGenerator", "layout_class_map", "load_gcdp_pipeline"]
 
@@ -32,12 +33,15 @@ GCDP_DIR = MODELS_DIR / "gcdp"
 class GCDPConfig(BaseModel):
     """Args:
     temperature: softmax temperature of the layout's revealed classes (0: the most likely class).
-    layout_guidance_scale: guidance on the layout (:class:`GCDPPipeline`; 1: none)."""
+    layout_guidance_scale: guidance on the layout (:class:`GCDPPipeline`; 1: none).
+    reveal_order / layout_fraction: the joint mode's layout sampling (:class:`GCDPPipeline`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     temperature: float = Field(1.0, ge=0.0)
     layout_guidance_scale: float = Field(LAYOUT_GUIDANCE_SCALE, ge=0.0)
+    reveal_order: RevealOrder = REVEAL_ORDER
+    layout_fraction: float = Field(LAYOUT_FRACTION, gt=0.0, le=1.0)
 
 
 def load_gcdp_pipeline(path: str | Path | None, runtime: Any = None) -> GCDPPipeline:
@@ -106,6 +110,8 @@ class GCDPGenerator(Generator):
             guidance_scale=request.guidance_scale,
             temperature=self.config.temperature,
             layout_guidance_scale=self.config.layout_guidance_scale,
+            reveal_order=self.config.reveal_order,
+            layout_fraction=self.config.layout_fraction,
             height=request.height,
             width=request.width,
             output_type="pt",

@@ -24,6 +24,13 @@ layout directions add, this is InstructPix2Pix's ``e(empty, M) + s_T (e(c, M) - 
 e(c, M))``, and it never needs ``e(empty, M)``. The extra ``(c, M)`` pass runs in the same batch (3B instead of
 2B) and is skipped while every cell is ``[MASK]`` (there the two agree).
 
+Layout sampling: ``reveal_order`` picks which masked cells a step reveals (``"random"``, the absorbing
+posterior; ``"confidence"``, the same expected number, most confident first, as MaskGIT), and
+``layout_fraction`` = ``f`` compresses the categorical schedule into the first ``f`` of the steps (its timesteps
+an evenly spaced subset of the Gaussian ones, from the first to the last): the layout is fully revealed by then
+and the image finishes with it fixed, guided on it as in layout -> image (``f = 1``: the layout revealed beside
+the image over all the steps).
+
 Example:
     >>> from generators.layout.gcdp.testing import tiny_gcdp_pipeline
     >>> pipe = tiny_gcdp_pipeline()
@@ -46,14 +53,18 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from workbench.sampling import WORKBENCH_SAMPLING
 
 from .model import GCDPDenoiser
-from .scheduler import AbsorbingCategoricalScheduler
+from .scheduler import REVEAL_ORDERS, AbsorbingCategoricalScheduler, RevealOrder
 
-__all__ = ["LAYOUT_GUIDANCE_SCALE", "GCDPPipeline", "GCDPPipelineOutput"]
+__all__ = ["LAYOUT_FRACTION", "LAYOUT_GUIDANCE_SCALE", "REVEAL_ORDER", "GCDPPipeline", "GCDPPipelineOutput"]
 
 # The default layout guidance (1: none): chosen by the sweep in docs/layout.md ("Layout guidance, measured"),
 # where 3 raised layout -> image box IoU 0.60 -> 0.66 and kept the joint mode's object accuracy within a
 # standard error (5 went further on the boxes and cost the joint mode objects).
 LAYOUT_GUIDANCE_SCALE: float = 3.0
+# The joint mode's layout sampling (module docstring): the order cells are revealed in, and the share of the
+# steps the layout is revealed over.
+REVEAL_ORDER: RevealOrder = "random"
+LAYOUT_FRACTION: float = 1.0
 
 
 @dataclass
@@ -163,6 +174,8 @@ class GCDPPipeline(DiffusionPipeline):
         guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
         layout_guidance_scale: float = LAYOUT_GUIDANCE_SCALE,
         temperature: float = 1.0,
+        reveal_order: RevealOrder = REVEAL_ORDER,
+        layout_fraction: float = LAYOUT_FRACTION,
         reveal_layout: bool = True,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pt",
@@ -178,6 +191,10 @@ class GCDPPipeline(DiffusionPipeline):
             layout_guidance_scale: guidance of the noise on the layout (module docstring; 1: none, 0: the
                 prediction without any layout); text -> (image, layout) and layout -> image.
             temperature: softmax temperature of the revealed classes (0: the most likely class).
+            reveal_order: ``"random"`` or ``"confidence"``: which masked cells each step reveals (module docstring);
+                text -> (image, layout) and image -> layout.
+            layout_fraction: in (0, 1]: the layout is fully revealed within this share of the steps (module
+                docstring; 1: over all of them).
             reveal_layout: ``False`` keeps the layout all ``[MASK]`` in the text -> image mode (the joint denoiser
                 as a plain text-to-image model: what the image side does without the sampled layout).
             output_type: ``"pt"``, ``"np"``, ``"pil"`` or ``"latent"``.
@@ -192,6 +209,10 @@ class GCDPPipeline(DiffusionPipeline):
             raise ValueError(
                 f"layout_guidance_scale={layout_guidance_scale}: give a scale >= 0 (1: no layout guidance)"
             )
+        if reveal_order not in REVEAL_ORDERS:
+            raise ValueError(f"reveal_order {reveal_order!r}: use one of {', '.join(REVEAL_ORDERS)}")
+        if not 0 < layout_fraction <= 1:
+            raise ValueError(f"layout_fraction={layout_fraction}: give a share of the steps in (0, 1]")
         if output_type not in ("pt", "np", "pil", "latent"):
             raise ValueError(f"output_type {output_type!r}: use 'pt', 'np', 'pil' or 'latent'")
         batch, device = len(prompts), self._execution_device
@@ -209,9 +230,13 @@ class GCDPPipeline(DiffusionPipeline):
         if cfg:
             states = torch.cat([self.encode_prompt([""], device).expand_as(states), states])  # (2B, 77, D)
 
-        # 3. Timesteps: the categorical scheduler steps on the Gaussian one's
+        # 3. Timesteps: the categorical scheduler steps on the Gaussian one's (all of them, or an evenly spaced
+        # subset taken over the first layout_fraction of the steps)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        self.layout_scheduler.set_timesteps(timesteps=self.scheduler.timesteps.cpu())
+        timesteps = self.scheduler.timesteps.cpu()
+        layout_steps = max(1, int(layout_fraction * len(timesteps) + 1e-9))
+        picks = torch.linspace(0, len(timesteps) - 1, layout_steps).round().long()
+        self.layout_scheduler.set_timesteps(timesteps=timesteps[picks])
 
         # 4. Latents: noise, or the given image's (clean, held)
         dtype = self.denoiser.dtype
@@ -232,7 +257,7 @@ class GCDPPipeline(DiffusionPipeline):
 
         # 6. Denoising loop: batch [(empty, L)] + (c, L) + [(c, M)]
         masked_layout = torch.full((batch, h, w), mask_id, dtype=torch.long, device=device)
-        for t in self.progress_bar(self.scheduler.timesteps):
+        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             model_t = torch.zeros_like(t) if image is not None else t  # a given image is clean: step 0
             # a given image's noise is not used: nothing for layout guidance to steer
             lay_cfg = image is None and layout_guidance_scale != 1.0 and bool((layouts != mask_id).any())
@@ -245,9 +270,14 @@ class GCDPPipeline(DiffusionPipeline):
             logits = self.guide(out.logits, batch, cfg, False, guidance_scale, 1.0)  # text guidance only
             if image is None:
                 latents = self.scheduler.step(noise, t, latents).prev_sample
-            if layout is None and reveal_layout:
+            if layout is None and reveal_layout and i < layout_steps:
                 layouts = self.layout_scheduler.step(
-                    logits, int(t), layouts, generator=generator, temperature=temperature
+                    logits,
+                    int(self.layout_scheduler.timesteps[i]),
+                    layouts,
+                    generator=generator,
+                    temperature=temperature,
+                    reveal_order=reveal_order,
                 ).prev_sample
 
         # 7. Decode

@@ -5,6 +5,9 @@ Forward process: at step ``t`` each position is replaced by ``[MASK]`` (id ``num
 ``gamma(t)``, rising from ~0 at ``t = 0`` to 1 at ``t = T - 1``. Reverse step ``t -> s``: each masked
 position is revealed with probability ``(gamma(t) - gamma(s)) / gamma(t)``, taking a class drawn from the
 denoiser's predicted distribution of the clean layout; revealed positions stay (the absorbing posterior).
+With ``reveal_order="confidence"`` (MaskGIT's order) the same expected number of masked positions is revealed,
+``round(masked * (gamma(t) - gamma(s)) / gamma(t))`` per image, taking the positions whose predicted class is
+most probable instead of a random draw.
 
 Example:
     >>> import torch
@@ -19,15 +22,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-__all__ = ["MASK_SCHEDULES", "AbsorbingCategoricalScheduler", "CategoricalSchedulerOutput"]
+__all__ = [
+    "MASK_SCHEDULES",
+    "REVEAL_ORDERS",
+    "AbsorbingCategoricalScheduler",
+    "CategoricalSchedulerOutput",
+    "RevealOrder",
+]
 
 MASK_SCHEDULES: tuple[str, ...] = ("linear", "cosine", "noise")
+RevealOrder = Literal["random", "confidence"]
+REVEAL_ORDERS: tuple[str, ...] = ("random", "confidence")
 
 
 @dataclass
@@ -138,6 +150,7 @@ class AbsorbingCategoricalScheduler(SchedulerMixin, ConfigMixin):
         sample: torch.Tensor,
         generator: torch.Generator | list[torch.Generator] | None = None,
         temperature: float = 1.0,
+        reveal_order: RevealOrder = "random",
         return_dict: bool = True,
     ) -> CategoricalSchedulerOutput | tuple[torch.Tensor, torch.Tensor]:
         """One reverse step.
@@ -147,10 +160,16 @@ class AbsorbingCategoricalScheduler(SchedulerMixin, ConfigMixin):
             timestep: the current step ``t`` (one of :attr:`timesteps`).
             sample: the current layout `(B, h, w)`, ``[MASK]`` where hidden.
             temperature: softmax temperature of the sampled classes (0: the most likely class).
+            reveal_order: ``"random"`` (each masked position revealed with the same probability) or
+                ``"confidence"`` (the expected number of them, most confident first; module docstring).
         """
         b, k = model_output.shape[:2]
         if k != self.config.num_classes:
             raise ValueError(f"logits have {k} classes, the scheduler {self.config.num_classes}")
+        if reveal_order not in REVEAL_ORDERS:
+            raise ValueError(
+                f"reveal_order {reveal_order!r} is not known; use one of {', '.join(REVEAL_ORDERS)}"
+            )
         probs = model_output.float().permute(0, 2, 3, 1).reshape(b, -1, k)  # (B, h*w, K)
         if temperature > 0:
             probs = torch.softmax(probs / temperature, dim=-1)
@@ -163,8 +182,25 @@ class AbsorbingCategoricalScheduler(SchedulerMixin, ConfigMixin):
         g_t, g_s = float(self.mask_ratio(timestep)), float(self.mask_ratio(s)) if s >= 0 else 0.0
         reveal_p = 1.0 if g_t <= 0 else (g_t - g_s) / g_t
         masked = sample == self.mask_id
-        reveal = masked & (_uniform(tuple(sample.shape), generator, sample.device) < reveal_p)
+        if reveal_order == "random":
+            reveal = masked & (_uniform(tuple(sample.shape), generator, sample.device) < reveal_p)
+        else:
+            reveal = self.most_confident(model_output, masked, reveal_p)
         prev = torch.where(reveal, x0, sample)
         if not return_dict:
             return prev, x0
         return CategoricalSchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+
+    @staticmethod
+    def most_confident(model_output: torch.Tensor, masked: torch.Tensor, reveal_p: float) -> torch.Tensor:
+        """The positions to reveal `(B, h, w)` (bool): per image, ``round(masked.sum() * reveal_p)`` of the
+        ``masked`` ones, those whose most likely class (softmax of ``model_output`` `(B, K, h, w)`) is most
+        probable; ties go to the earlier position."""
+        b = masked.shape[0]
+        conf = torch.softmax(model_output.float(), dim=1).amax(1)  # (B, h, w)
+        conf = conf.masked_fill(~masked, -1.0).reshape(b, -1)  # (B, h*w): revealed positions last
+        count = torch.round(masked.reshape(b, -1).sum(1).float() * reveal_p).long()  # (B,)
+        order = conf.argsort(dim=1, descending=True, stable=True)  # (B, h*w)
+        positions = torch.arange(order.shape[1], device=order.device).expand_as(order)
+        rank = torch.empty_like(order).scatter_(1, order, positions)  # (B, h*w): each position's place
+        return (rank < count[:, None]).view_as(masked)

@@ -23,6 +23,7 @@ from apps.cache import LRUCache
 from generators.layout.experiment import load_judge
 from generators.layout.gcdp.evaluate import implied_layouts, layout_miou
 from generators.layout.gcdp.generator import GCDP_DIR, load_gcdp_pipeline
+from generators.layout.gcdp.pipeline import LAYOUT_TEMPERATURE
 from generators.layout.gcdp.testing import tiny_gcdp_pipeline
 from toyworld.semantic import EMBLEM, LAYOUT_CLASSES, layout_from_objects
 from toyworld.vocab import SHAPES
@@ -205,7 +206,7 @@ def text_to_image_and_layout(
     steps: int = WORKBENCH_SAMPLING.num_inference_steps,
     guidance: float = WORKBENCH_SAMPLING.guidance_scale,
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float = LAYOUT_TEMPERATURE,
 ) -> GCDPResult:
     """GCDP's joint mode: the image and its semantic layout from ``prompt``.
 
@@ -305,7 +306,9 @@ def build_tab(gr: Any) -> None:
         seed = gr.Number(label="seed", value=0, precision=0, minimum=0, maximum=limits.SEED_MAX)
     prompt = gr.Textbox(label="prompt", value=DEFAULT_PROMPT, max_length=limits.MAX_PROMPT_CHARS)
     with gr.Tab("text -> image + layout"):
-        temperature = gr.Slider(*TEMPERATURE_RANGE, value=1.0, step=0.1, label="layout temperature")
+        temperature = gr.Slider(
+            *TEMPERATURE_RANGE, value=LAYOUT_TEMPERATURE, step=0.1, label="layout temperature"
+        )
         joint = gr.Button("Generate image and layout", variant="primary")
         with gr.Row():
             image = gr.Image(label="image", interactive=False, height=PREVIEW_SIDE)

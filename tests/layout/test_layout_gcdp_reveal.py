@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from generators.layout.gcdp import AbsorbingCategoricalScheduler
+from generators.layout.gcdp.generator import GCDPConfig
+from generators.layout.gcdp.pipeline import LAYOUT_FRACTION, LAYOUT_TEMPERATURE, REVEAL_ORDER
 from generators.layout.gcdp.testing import tiny_gcdp_pipeline
 
 PROMPTS = ["a red circle on the left and a blue square on the right", "a green star at the top"]
@@ -114,11 +116,19 @@ def test_confidence_order_reveals_everything_by_the_last_step_and_random_is_the_
 
 
 # ------------------------------------------------------------------ the pipeline
-def test_the_defaults_are_the_joint_mode_as_it_was(pipe):
-    out = pipe(PROMPTS, num_inference_steps=4, generator=gens(0, 1), output_type="latent")
+def test_random_order_over_all_the_steps_is_the_joint_mode_as_it_was(pipe):
+    earlier = dict(reveal_order="random", layout_fraction=1.0, temperature=1.0)  # the defaults before
+    out = pipe(PROMPTS, num_inference_steps=4, generator=gens(0, 1), output_type="latent", **earlier)
     latents, layouts = _joint_reference(pipe, PROMPTS, 4, gens(0, 1))
     assert torch.equal(out.layouts, layouts)
     torch.testing.assert_close(out.images, latents, rtol=0, atol=0)
+    # the defaults now: the most confident cells first, each its most likely class
+    assert (REVEAL_ORDER, LAYOUT_FRACTION, LAYOUT_TEMPERATURE) == ("confidence", 1.0, 0.0)
+    now = pipe(PROMPTS, num_inference_steps=4, generator=gens(0, 1), output_type="latent")
+    chosen = dict(reveal_order="confidence", layout_fraction=1.0, temperature=0.0)
+    again = pipe(PROMPTS, num_inference_steps=4, generator=gens(0, 1), output_type="latent", **chosen)
+    assert torch.equal(now.layouts, again.layouts) and not torch.equal(now.layouts, layouts)
+    assert GCDPConfig().reveal_order == "confidence" and GCDPConfig().temperature == 0.0
 
 
 @pytest.mark.parametrize("fraction, layout_steps", [(0.3, 3), (0.5, 5), (0.05, 1)])
@@ -181,7 +191,6 @@ def test_reveal_options_give_one_line_errors(pipe):
     from pydantic import ValidationError
 
     from generators.layout.gcdp.evaluate import main
-    from generators.layout.gcdp.generator import GCDPConfig
 
     with pytest.raises(ValueError, match="reveal_order 'best': use one of random, confidence"):
         pipe(PROMPTS, reveal_order="best")

@@ -15,8 +15,8 @@ noise seeds:
 - ``segmentation_miou``: image -> layout on real held-out scenes against their exact layouts.
 
 ``--measures`` restricts a run to some of them (``two``: the two-object prompts and ``layout_image_miou``;
-``three``; ``layout_to_image``; ``segmentation``); ``--reveal-order`` and ``--layout-fraction`` set the joint
-mode's layout sampling (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`).
+``three``; ``layout_to_image``; ``segmentation``); ``--reveal-order`` and ``--layout-fraction`` set the layout's
+sampling in the joint mode and in segmentation (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`).
 
 Run (the shipped folder, or a training checkpoint)::
 
@@ -44,7 +44,7 @@ from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
 from .generator import load_gcdp_pipeline
-from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, REVEAL_ORDER
+from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE, REVEAL_ORDER
 from .scheduler import REVEAL_ORDERS, RevealOrder
 from .train import GCDPTrainer
 
@@ -110,7 +110,7 @@ def evaluate_gcdp(
     steps: int = 25,
     guidance: float = 5.0,
     batch: int = 16,
-    temperature: float = 1.0,
+    temperature: float = LAYOUT_TEMPERATURE,
     diagnose: bool = False,
     layout_guidance: float = LAYOUT_GUIDANCE_SCALE,
     reveal_order: RevealOrder = REVEAL_ORDER,
@@ -122,7 +122,8 @@ def evaluate_gcdp(
     prompts and noise with the layout held at ``[MASK]`` (the joint denoiser's image side alone), which tells
     what the sampled layout does to the image apart from what training did to the trunk. ``layout_guidance``
     (the pipeline's ``layout_guidance_scale``) guides the joint mode and layout -> image; segmentation is run
-    unguided, as before. ``reveal_order`` and ``layout_fraction`` set the joint mode's layout sampling;
+    unguided, as before. ``reveal_order`` and ``layout_fraction`` set the layout's sampling (the joint mode and
+    segmentation);
     ``measures`` picks some of :data:`MEASURES`."""
     unknown = sorted(set(measures) - set(MEASURES))
     if unknown:
@@ -185,7 +186,16 @@ def evaluate_gcdp(
     if "segmentation" in measures:
         # image -> layout on the real scenes, and the judge's own reading of them (the agreement measure's ceiling)
         _, seg = _generate(
-            pipe, real.captions, seed + 50, steps, 1.0, batch, image=real.images, temperature=0.0
+            pipe,
+            real.captions,
+            seed + 50,
+            steps,
+            1.0,
+            batch,
+            image=real.images,
+            temperature=0.0,
+            reveal_order=reveal_order,
+            layout_fraction=layout_fraction,
         )
         out["segmentation_miou"] = layout_miou(seg, given).mean().item()
         out["judge_layout_miou_real"] = (
@@ -249,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sd-only", action="store_true", help="only the toy SD baseline")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
-        "--temperature", type=float, default=1.0, help="the joint mode's layout sampling temperature"
+        "--temperature",
+        type=float,
+        default=LAYOUT_TEMPERATURE,
+        help="the joint mode's layout sampling temperature",
     )
     parser.add_argument(
         "--layout-guidance",
@@ -261,13 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         "--reveal-order",
         choices=REVEAL_ORDERS,
         default=REVEAL_ORDER,
-        help="which masked layout cells each step of the joint mode reveals (confidence: most confident first)",
+        help="which masked layout cells each step reveals, joint mode and segmentation (confidence: most confident first)",
     )
     parser.add_argument(
         "--layout-fraction",
         type=float,
         default=LAYOUT_FRACTION,
-        help="the joint mode's layout is fully revealed within this share of the steps, in (0, 1]",
+        help="the layout is fully revealed within this share of the steps, in (0, 1] (joint mode and segmentation)",
     )
     parser.add_argument(
         "--measures",

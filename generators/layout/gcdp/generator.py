@@ -22,7 +22,7 @@ from toyworld.vocab import SHAPES
 from toyworld.world import parse_phrase
 from workbench.generation import GenerationRequest, Generator, register_generator
 
-from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, REVEAL_ORDER, GCDPPipeline
+from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE, REVEAL_ORDER, GCDPPipeline
 from .scheduler import RevealOrder
 
 __all__ = ["GCDPConfig", "GCDPGenerator", "GCDPLayoutGenerator", "layout_class_map", "load_gcdp_pipeline"]
@@ -38,7 +38,7 @@ class GCDPConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float = Field(1.0, ge=0.0)
+    temperature: float = Field(LAYOUT_TEMPERATURE, ge=0.0)
     layout_guidance_scale: float = Field(LAYOUT_GUIDANCE_SCALE, ge=0.0)
     reveal_order: RevealOrder = REVEAL_ORDER
     layout_fraction: float = Field(LAYOUT_FRACTION, gt=0.0, le=1.0)

@@ -8,7 +8,12 @@ import torch
 
 from generators.layout.gcdp import AbsorbingCategoricalScheduler
 from generators.layout.gcdp.generator import GCDPConfig
-from generators.layout.gcdp.pipeline import LAYOUT_FRACTION, LAYOUT_TEMPERATURE, REVEAL_ORDER
+from generators.layout.gcdp.pipeline import (
+    LAYOUT_FRACTION,
+    LAYOUT_TEMPERATURE,
+    REVEAL_ORDER,
+    SEGMENTATION_REVEAL_ORDER,
+)
 from generators.layout.gcdp.testing import tiny_gcdp_pipeline
 
 PROMPTS = ["a red circle on the left and a blue square on the right", "a green star at the top"]
@@ -129,6 +134,18 @@ def test_random_order_over_all_the_steps_is_the_joint_mode_as_it_was(pipe):
     again = pipe(PROMPTS, num_inference_steps=4, generator=gens(0, 1), output_type="latent", **chosen)
     assert torch.equal(now.layouts, again.layouts) and not torch.equal(now.layouts, layouts)
     assert GCDPConfig().reveal_order == "confidence" and GCDPConfig().temperature == 0.0
+
+
+def test_image_to_layout_keeps_the_random_order_by_default(pipe):
+    from toyworld.world import ShapesWorld
+
+    assert SEGMENTATION_REVEAL_ORDER == "random"
+    images = ShapesWorld(32).batch(seed=0, split="test", start=0, count=2, n_objects=2).images
+    kw = dict(image=images, num_inference_steps=4, temperature=0.0)
+    seg = pipe(PROMPTS, generator=gens(0, 1), **kw).layouts
+    assert torch.equal(seg, pipe(PROMPTS, generator=gens(0, 1), reveal_order="random", **kw).layouts)
+    conf = pipe(PROMPTS, generator=gens(0, 1), reveal_order="confidence", **kw).layouts
+    assert not torch.equal(seg, conf) and (conf < MASK).all()
 
 
 @pytest.mark.parametrize("fraction, layout_steps", [(0.3, 3), (0.5, 5), (0.05, 1)])

@@ -16,7 +16,8 @@ noise seeds:
 
 ``--measures`` restricts a run to some of them (``two``: the two-object prompts and ``layout_image_miou``;
 ``three``; ``layout_to_image``; ``segmentation``); ``--reveal-order`` and ``--layout-fraction`` set the layout's
-sampling in the joint mode and in segmentation (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`).
+sampling in the joint mode and in segmentation (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`; without
+``--reveal-order`` each mode takes its own default order).
 
 Run (the shipped folder, or a training checkpoint)::
 
@@ -44,7 +45,7 @@ from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
 from .generator import load_gcdp_pipeline
-from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE, REVEAL_ORDER
+from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE
 from .scheduler import REVEAL_ORDERS, RevealOrder
 from .train import GCDPTrainer
 
@@ -113,7 +114,7 @@ def evaluate_gcdp(
     temperature: float = LAYOUT_TEMPERATURE,
     diagnose: bool = False,
     layout_guidance: float = LAYOUT_GUIDANCE_SCALE,
-    reveal_order: RevealOrder = REVEAL_ORDER,
+    reveal_order: RevealOrder | None = None,
     layout_fraction: float = LAYOUT_FRACTION,
     measures: Sequence[str] = MEASURES,
 ) -> dict[str, float]:
@@ -273,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reveal-order",
         choices=REVEAL_ORDERS,
-        default=REVEAL_ORDER,
-        help="which masked layout cells each step reveals, joint mode and segmentation (confidence: most confident first)",
+        default=None,
+        help="which masked layout cells each step reveals, joint mode and segmentation (default: each mode's own)",
     )
     parser.add_argument(
         "--layout-fraction",
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                 **source,
                 "temperature": args.temperature,
                 "layout_guidance": args.layout_guidance,
-                "reveal_order": args.reveal_order,
+                "reveal_order": args.reveal_order or "each mode's default",
                 "layout_fraction": args.layout_fraction,
                 "n": args.n,
                 "seeds": args.seeds,

@@ -60,6 +60,7 @@ __all__ = [
     "LAYOUT_GUIDANCE_SCALE",
     "LAYOUT_TEMPERATURE",
     "REVEAL_ORDER",
+    "SEGMENTATION_REVEAL_ORDER",
     "GCDPPipeline",
     "GCDPPipelineOutput",
 ]
@@ -76,6 +77,9 @@ LAYOUT_GUIDANCE_SCALE: float = 3.0
 REVEAL_ORDER: RevealOrder = "confidence"
 LAYOUT_FRACTION: float = 1.0
 LAYOUT_TEMPERATURE: float = 0.0
+# image -> layout keeps the random order: there the most confident cells first lowered segmentation mIoU
+# (0.90 -> 0.84 on seeds 0-2, 0.90 -> 0.86 on 3-5; same section).
+SEGMENTATION_REVEAL_ORDER: RevealOrder = "random"
 
 
 @dataclass
@@ -185,7 +189,7 @@ class GCDPPipeline(DiffusionPipeline):
         guidance_scale: float = WORKBENCH_SAMPLING.guidance_scale,
         layout_guidance_scale: float = LAYOUT_GUIDANCE_SCALE,
         temperature: float = LAYOUT_TEMPERATURE,
-        reveal_order: RevealOrder = REVEAL_ORDER,
+        reveal_order: RevealOrder | None = None,
         layout_fraction: float = LAYOUT_FRACTION,
         reveal_layout: bool = True,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -203,7 +207,8 @@ class GCDPPipeline(DiffusionPipeline):
                 prediction without any layout); text -> (image, layout) and layout -> image.
             temperature: softmax temperature of the revealed classes (0: the most likely class).
             reveal_order: ``"random"`` or ``"confidence"``: which masked cells each step reveals (module docstring);
-                text -> (image, layout) and image -> layout.
+                ``None``: the mode's default, ``REVEAL_ORDER`` for text -> (image, layout),
+                ``SEGMENTATION_REVEAL_ORDER`` for image -> layout.
             layout_fraction: in (0, 1]: the layout is fully revealed within this share of the steps (module
                 docstring; 1: over all of them).
             reveal_layout: ``False`` keeps the layout all ``[MASK]`` in the text -> image mode (the joint denoiser
@@ -220,6 +225,8 @@ class GCDPPipeline(DiffusionPipeline):
             raise ValueError(
                 f"layout_guidance_scale={layout_guidance_scale}: give a scale >= 0 (1: no layout guidance)"
             )
+        if reveal_order is None:
+            reveal_order = REVEAL_ORDER if image is None else SEGMENTATION_REVEAL_ORDER
         if reveal_order not in REVEAL_ORDERS:
             raise ValueError(f"reveal_order {reveal_order!r}: use one of {', '.join(REVEAL_ORDERS)}")
         if not 0 < layout_fraction <= 1:

@@ -100,10 +100,12 @@ def test_checkpoint_of_the_other_attention_is_refused_in_one_line():
 def test_adapter_records_box_attention_and_the_pipeline_passes_the_boxes(tmp_path):
     base_dir = tmp_path / "base"
     dummy_sd_pipeline(seed=0).save_pretrained(base_dir, safe_serialization=True)
-    trainer = _trainer(base_name=str(base_dir), box_attention=True)
+    trainer = _trainer(base_name=str(base_dir), box_attention=True, class_phrases=True)
     trainer.step(0)
     trainer.export(tmp_path / "adapter", {"steps": 1, "minutes": 0.0})
-    assert json.loads((tmp_path / "adapter" / "adapter.json").read_text())["box_attention"] is True
+    meta = json.loads((tmp_path / "adapter" / "adapter.json").read_text())
+    assert meta["box_attention"] is True and meta["class_phrases"] is True
+    assert "class phrases" in (tmp_path / "adapter" / "README.md").read_text()
     pipe = load_gligen_pipeline(tmp_path / "adapter", Runtime(seed=0, device="cpu"))
     assert has_box_attention(pipe.unet) and not has_token_positions(pipe.unet)
 

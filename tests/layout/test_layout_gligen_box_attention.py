@@ -128,3 +128,33 @@ def test_adapter_records_box_attention_and_the_pipeline_passes_the_boxes(tmp_pat
     plain = _trainer()
     with pytest.raises(ValueError, match="with --box-attention"):
         plain.warm_start(tmp_path / "adapter")
+
+
+def test_eval_gligen_beta_defaults_to_1_for_box_attention_and_to_the_papers_half_otherwise(tmp_path):
+    from generators.layout.grounding_runs import default_beta
+
+    for boxed, beta in ((True, 1.0), (False, 0.5)):
+        torch.save({"trainer": _trainer(box_attention=boxed).state_dict()}, tmp_path / f"{boxed}.pt")
+        assert default_beta(tmp_path / f"{boxed}.pt") == beta
+        adapter = tmp_path / f"adapter-{boxed}"
+        adapter.mkdir()
+        (adapter / "grounding.safetensors").write_bytes(b"")
+        meta = {"format": "gligen-grounding", "base": "toy", "box_attention": boxed}
+        (adapter / "adapter.json").write_text(json.dumps(meta))
+        assert default_beta(adapter) == beta
+    assert default_beta(tmp_path / "a-full-pipeline-folder") == 0.5
+
+
+def test_eval_gligen_cli_leaves_beta_to_the_model_unless_given(tmp_path, monkeypatch):
+    from generators.layout import grounding_runs
+    from workbench.cli import main
+
+    seen = []
+    monkeypatch.setattr(
+        grounding_runs,
+        "run_grounding_eval",
+        lambda *a, **kw: seen.append(kw["scheduled_sampling_beta"]) or {},
+    )
+    args = ["layout", "eval-gligen", "--model", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert main(args) == 0 and main([*args, "--beta", "0.3"]) == 0
+    assert seen == [None, 0.3]

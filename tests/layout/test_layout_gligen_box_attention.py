@@ -158,3 +158,23 @@ def test_eval_gligen_cli_leaves_beta_to_the_model_unless_given(tmp_path, monkeyp
     args = ["layout", "eval-gligen", "--model", str(tmp_path), "--out", str(tmp_path / "out")]
     assert main(args) == 0 and main([*args, "--beta", "0.3"]) == 0
     assert seen == [None, 0.3]
+
+
+@pytest.mark.parametrize("boxed, beta", [(True, 1.0), (False, 0.3)])
+def test_generation_grounds_every_step_for_box_attention_and_the_papers_share_otherwise(boxed, beta):
+    from types import SimpleNamespace
+
+    from generators.layout.gligen.generator import GligenConfig
+
+    seen = []
+
+    def pipe(**kw):
+        seen.append(kw["gligen_scheduled_sampling_beta"])
+        return SimpleNamespace(images=torch.zeros(1, 3, 8, 8))
+
+    pipe.unet = gated_unet_from(dummy_sd_pipeline(seed=0).unet, box_attention=boxed)
+    layout = BoxLayout(phrases=["a red circle"], boxes=[(0.0, 0.0, 0.5, 0.5)])
+    generate_grounded(pipe, "a red circle", layout, num_inference_steps=2)
+    generate_grounded(pipe, "a red circle", layout, num_inference_steps=2, scheduled_sampling_beta=0.6)
+    assert seen == [beta, 0.6]
+    assert GligenConfig().scheduled_sampling_beta is None  # the generator leaves it to the model

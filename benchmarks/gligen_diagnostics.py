@@ -51,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     positional = state is not None and checkpoint_has_token_positions(state["trainer"]["grounding"])
     boxed = state is not None and checkpoint_has_box_attention(state["trainer"])
-    trainer = GligenTrainer(batch_size=16, eval_images=0, token_positions=positional, box_attention=boxed)
+    trainer = GligenTrainer(
+        batch_size=16,
+        eval_images=0,
+        token_positions=positional,
+        box_attention=boxed,
+        class_phrases=state is not None and bool(state["trainer"].get("class_phrases", False)),
+    )
     if state is not None:
         trainer.load_state_dict(state["trainer"])
     out: dict = {

@@ -183,6 +183,7 @@ def _run_train(args: argparse.Namespace, train_gligen, gligen_dir: Path) -> dict
                 "min_timestep": args.min_timestep,
                 "token_positions": True if args.token_positions else None,
                 "box_attention": True if args.box_attention else None,
+                "class_phrases": True if args.class_phrases else None,
                 "no_words": args.no_words,
             }.items()
             if v is not None
@@ -377,6 +378,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="visual tokens attend only to the grounding tokens whose box covers their grid cell (a "
         "departure from the paper, as later layout methods do; default: unrestricted attention)",
     )
+    t.add_argument(
+        "--class-phrases",
+        action="store_true",
+        help="ground the scenes captioned by class words (--class-words) by class phrases ('a large circle', "
+        "what eval-gligen --words class grounds) instead of full phrases (default: full phrases)",
+    )
     t.add_argument("--threads", type=argtypes.bounded_int(1, 1024), default=None)
     t.add_argument("--device", default=None)
     t.add_argument("--eval-every", type=argtypes.bounded_int(1), default=500)
@@ -412,8 +419,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--beta",
         type=argtypes.bounded_float(0.0, 1.0),
-        default=0.5,
-        help="share of the steps with grounding tokens (GLIGEN's scheduled sampling)",
+        default=None,
+        help="share of the steps with grounding tokens (GLIGEN's scheduled sampling; default 1 for a model "
+        "trained with --box-attention, measured better for it, else the paper's 0.5)",
     )
     e.add_argument("--words", choices=["full", "class"], default="full", help="caption words (no positions)")
     e.add_argument(

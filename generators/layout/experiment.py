@@ -117,7 +117,8 @@ class LayoutEvalConfig(ExperimentConfig):
         batch_size: prompts per call (and per checkpoint).
         box_guidance, boxdiff: settings of the two training-free guidance methods.
         regions: settings of region fusion.
-        gligen_beta: share of steps with grounding tokens (GLIGEN's scheduled sampling).
+        gligen_beta: share of steps with grounding tokens (GLIGEN's scheduled sampling; unset: 1 for a
+            model with box-masked grounding attention, else GLIGEN's 0.3).
         iou_threshold: IoU with the requested box at which an object counts as in its box.
         grid_images: prompts shown per method in the report.
     """
@@ -134,7 +135,7 @@ class LayoutEvalConfig(ExperimentConfig):
     # BoxDiff alters 25 of 50 steps; at 25 steps that is the first 13
     boxdiff: BoxDiffConfig = Field(default_factory=lambda: BoxDiffConfig(guided_steps=13))
     regions: RegionsConfig = RegionsConfig()
-    gligen_beta: float = Field(0.3, ge=0.0, le=1.0)
+    gligen_beta: float | None = Field(None, ge=0.0, le=1.0)
     iou_threshold: float = Field(0.5, gt=0.0, le=1.0)
     grid_images: int = Field(8, ge=0)
 

@@ -25,6 +25,7 @@ class GligenRecipe:
     eval_beta: float = 0.5
     eval_steps: int = 20
     no_words: float = 0.0
+    class_phrases: bool = False
 
 
 RECIPE = GligenRecipe()

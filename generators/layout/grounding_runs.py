@@ -16,7 +16,29 @@ import torch
 
 from .grounding_eval import EVAL_WORLD_SEED, Words, grounding_cases, score_grounding, stock_pipeline
 
-__all__ = ["grounding_pipelines", "mean_se", "run_grounding_eval"]
+__all__ = ["default_beta", "grounding_pipelines", "mean_se", "run_grounding_eval"]
+
+BOX_ATTENTION_BETA = (
+    1.0  # box-masked fusers: grounding tokens at every step (measured better, docs/layout.md)
+)
+PAPER_BETA = 0.5  # the paper's fusers: GLIGEN's scheduled sampling, the first half of the steps
+
+
+def default_beta(model: Path | None) -> float:
+    """The scheduled-sampling share ``eval-gligen`` uses unless told: :data:`BOX_ATTENTION_BETA` for a model
+    trained with box-masked grounding attention (a checkpoint or adapter that says so), else
+    :data:`PAPER_BETA` (default model: the shipped :data:`~generators.layout.gligen.model.GLIGEN_DIR`)."""
+    from .gligen.adapter import is_adapter_folder, read_adapter
+    from .gligen.box_attention import checkpoint_has_box_attention
+    from .gligen.model import GLIGEN_DIR
+
+    if model is not None and model.suffix == ".pt":
+        state = torch.load(model, map_location="cpu", weights_only=True)
+        boxed = checkpoint_has_box_attention(state["trainer"])
+    else:
+        folder = model if model is not None else GLIGEN_DIR
+        boxed = is_adapter_folder(folder) and bool(read_adapter(folder).get("box_attention", False))
+    return BOX_ATTENTION_BETA if boxed else PAPER_BETA
 
 
 def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: bool) -> tuple[Any, Any]:
@@ -39,6 +61,9 @@ def grounding_pipelines(model: Path | None, with_boxes: bool, without_boxes: boo
                 eval_images=0,
                 token_positions=positional,
                 box_attention=checkpoint_has_box_attention(state["trainer"]),
+                class_phrases=bool(
+                    state["trainer"].get("class_phrases", False)
+                ),  # recorded; no weight tells it
             )
             trainer.load_state_dict(state["trainer"])
             gligen = trainer.pipeline()
@@ -66,11 +91,12 @@ def run_grounding_eval(
     methods: Sequence[str] = ("with_boxes", "without_boxes"),
     words: Words = "full",
     num_inference_steps: int = 20,
-    scheduled_sampling_beta: float = 1.0,
+    scheduled_sampling_beta: float | None = None,
 ) -> dict[str, Any]:
     """Per seed ``s``: ``n_prompts`` held-out two-object scenes of world seed ``EVAL_WORLD_SEED + s`` and
     noise seed ``s``, scored for each method; one JSON per seed and method in ``out_dir`` (a seed already
-    scored there is read back), then mean ± SE over the seeds of every result found there."""
+    scored there is read back), then mean ± SE over the seeds of every result found there.
+    ``scheduled_sampling_beta``: ``None`` takes :func:`default_beta` of the model."""
     from .experiment import load_judge  # deferred: PIL
 
     unknown = sorted(set(methods) - {"with_boxes", "without_boxes"})
@@ -79,6 +105,8 @@ def run_grounding_eval(
     judge = load_judge(None, required=False)
     if judge is None:
         raise FileNotFoundError("the toy judge is not trained: run `workbench toy train judge` first")
+    if scheduled_sampling_beta is None:
+        scheduled_sampling_beta = default_beta(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{words}-{num_inference_steps}steps-beta{scheduled_sampling_beta:g}-{n_prompts}prompts"
     todo = [(s, m) for s in seeds for m in methods if not (out_dir / f"{m}-{tag}-seed{s}.json").is_file()]
@@ -99,7 +127,7 @@ def run_grounding_eval(
             )[m]
             info = {"seed": s, "method": m, "model": str(model), "tag": tag, **res}
             (out_dir / f"{m}-{tag}-seed{s}.json").write_text(json.dumps(info, indent=2) + "\n")
-    table: dict[str, Any] = {"tag": tag}
+    table: dict[str, Any] = {"tag": tag, "beta": scheduled_sampling_beta}
     for m in methods:
         rows = [json.loads((out_dir / f"{m}-{tag}-seed{s}.json").read_text()) for s in seeds]
         per_seed = {r["seed"]: r["all_in_box"] for r in rows}

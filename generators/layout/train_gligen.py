@@ -97,6 +97,9 @@ class GligenTrainer:
             (:mod:`generators.layout.gligen.positional`); ``False``: the paper's fuser.
         box_attention: visual tokens attend only to the grounding tokens whose box covers their grid cell
             (:mod:`generators.layout.gligen.box_attention`); ``False``: the paper's unrestricted attention.
+        class_phrases: scenes captioned by class words (``class_words``) are grounded by their objects' class
+            phrases ("a large circle", what ``eval-gligen --words class`` grounds) instead of their full
+            phrases ("a large striped red circle"); ``False``: every scene by full phrases.
     """
 
     name = "gligen"
@@ -124,6 +127,7 @@ class GligenTrainer:
         token_positions: bool = False,
         no_words: float = RECIPE.no_words,
         box_attention: bool = False,
+        class_phrases: bool = RECIPE.class_phrases,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -149,6 +153,7 @@ class GligenTrainer:
             raise ValueError(f"no_words is a share of the scenes in [0, 1], got {no_words}")
         self.no_words = no_words
         self.token_positions, self.box_attention = token_positions, box_attention
+        self.class_phrases = class_phrases
         self.unet = gated_unet_from(base.unet, token_positions, box_attention).to(self.device)
         self.unet.requires_grad_(False)
         self.params = grounding_parameters(self.unet)
@@ -187,11 +192,16 @@ class GligenTrainer:
         """One caption per scene: by class words without positions (share ``class_words``), all words
         without positions (up to ``position_free``), or the world's caption with positions; then a share
         ``no_words`` of them emptied (the grounding tokens alone say what and where)."""
+        return self.caption_draws(batch, g)[0]
+
+    def caption_draws(self, batch: SceneBatch, g: torch.Generator) -> tuple[list[str], list[bool]]:
+        """:meth:`captions` and, per scene, whether it was drawn to be captioned by class words."""
         u = torch.rand(len(batch.scenes), generator=g).tolist()
+        by_class = [x < self.class_words for x in u]
         if self.no_words > 0:  # a second draw only then: other recipes keep their random streams
             silent = (torch.rand(len(batch.scenes), generator=g) < self.no_words).tolist()
-            return ["" if q else c for c, q in zip(self._captions(batch, u), silent)]
-        return self._captions(batch, u)
+            return ["" if q else c for c, q in zip(self._captions(batch, u), silent)], by_class
+        return self._captions(batch, u), by_class
 
     def _captions(self, batch: SceneBatch, u: list[float]) -> list[str]:
         return [
@@ -210,9 +220,12 @@ class GligenTrainer:
         return out[0], out.pooler_output
 
     @torch.no_grad()
-    def grounding(self, batch: SceneBatch, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    def grounding(
+        self, batch: SceneBatch, keep: torch.Tensor, by_class: list[bool] | None = None
+    ) -> dict[str, torch.Tensor]:
         """GLIGEN inputs: ``boxes`` `(B, 30, 4)`, ``positive_embeddings`` `(B, 30, D)`, ``masks`` `(B, 30)`;
-        scenes with ``keep[b] == False`` get no grounding token."""
+        scenes with ``keep[b] == False`` get no grounding token; with ``class_phrases``, scenes with
+        ``by_class[b]`` are grounded by their objects' class phrases, the others by their full phrases."""
         b = len(batch.scenes)
         dim = self.unet.config.cross_attention_dim
         boxes = torch.zeros(b, MAX_OBJS, 4, device=self.device)
@@ -220,8 +233,11 @@ class GligenTrainer:
         masks = torch.zeros(b, MAX_OBJS, device=self.device)
         phrases, where = [], []
         for i, scene in enumerate(batch.scenes):
+            as_class = self.class_phrases and by_class is not None and by_class[i]
             for k, obj in enumerate(scene.objects[:MAX_OBJS]):
-                phrases.append(obj.phrase(with_position=False))
+                phrases.append(
+                    obj.class_phrase(with_position=False) if as_class else obj.phrase(with_position=False)
+                )
                 where.append((i, k))
                 boxes[i, k] = torch.tensor(obj.box)
                 masks[i, k] = float(keep[i])
@@ -249,17 +265,17 @@ class GligenTrainer:
         n = len(batch.scenes)
         drop_text = torch.rand(n, generator=g) < (self.uncond_prob if train else 0.0)
         keep = torch.rand(n, generator=g) >= (self.grounding_drop if train else 0.0 if grounded else 2.0)
-        texts = (
-            self.captions(batch, g)
+        texts, by_class = (
+            self.caption_draws(batch, g)
             if train
-            else [s.caption(with_position=with_position) for s in batch.scenes]
+            else ([s.caption(with_position=with_position) for s in batch.scenes], None)
         )
         captions = ["" if d else c for c, d in zip(texts, drop_text.tolist())]
         with torch.no_grad():
             images = batch.images.to(self.device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
             latents = self.vae.encode(images).latent_dist.sample(generator=g) * self.vae.config.scaling_factor
             cond, _ = self.encode_text(captions)  # (B, 77, D)
-            gligen = self.grounding(batch, keep)
+            gligen = self.grounding(batch, keep, by_class)
         noise = torch.randn(latents.shape, generator=g).to(self.device)
         t = torch.randint(
             self.min_timestep, self.noise_scheduler.config.num_train_timesteps, (n,), generator=g
@@ -372,11 +388,20 @@ class GligenTrainer:
             "opt": self.opt.state_dict(),
             "ema": self.ema.shadow,
             "box_attention": self.box_attention,  # no weight tells it
+            "class_phrases": self.class_phrases,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if checkpoint_has_box_attention(state) != self.box_attention:
             raise ValueError(_box_attention_mismatch(not self.box_attention, "the checkpoint"))
+        if bool(state.get("class_phrases", False)) != self.class_phrases:
+            raise ValueError(
+                "the checkpoint was trained "
+                + ("with" if not self.class_phrases else "without")
+                + " --class-phrases: resume it "
+                + ("with" if not self.class_phrases else "without")
+                + f" --class-phrases (class_phrases={not self.class_phrases}), or train in another --work-dir"
+            )
         missing = set(n for n, p in self.unet.named_parameters() if p.requires_grad) - set(state["grounding"])
         if missing and all(is_positional_name(n) for n in missing):
             raise ValueError(
@@ -399,7 +424,7 @@ class GligenTrainer:
         """A grounding adapter naming the base (when the base has a name), else a full pipeline folder."""
         unet = self.ema_unet()
         if self.base_name is not None:
-            save_grounding_adapter(unet, out_dir, self.base_name)
+            save_grounding_adapter(unet, out_dir, self.base_name, class_phrases=self.class_phrases)
             form = (
                 f"Stored as a grounding adapter (grounding.safetensors, float16, loaded as float32) on the base "
                 f"`{self.base_name}`; `load_gligen_pipeline` assembles the `StableDiffusionGLIGENPipeline`, whose "
@@ -434,6 +459,12 @@ class GligenTrainer:
                 "Visual tokens attend only to the grounding tokens whose box overlaps their grid cell "
                 "(box-masked grounding attention; the paper's attention is unrestricted). "
                 if self.box_attention
+                else ""
+            )
+            + (
+                "Scenes captioned by class words are grounded by their objects' class phrases ('a large "
+                "circle'), the others by their full phrases. "
+                if self.class_phrases
                 else ""
             )
             + "Gate magnitudes |tanh(alpha)| (mean / max over layers) are in "
@@ -490,6 +521,7 @@ def train_gligen(
                 f"--class-words {trainer.class_words:g} --min-timestep {trainer.min_timestep}"
                 + (" --token-positions" if trainer.token_positions else "")
                 + (" --box-attention" if trainer.box_attention else "")
+                + (" --class-phrases" if trainer.class_phrases else "")
                 + (f" --no-words {trainer.no_words:g}" if trainer.no_words else "")
             ),
             "metrics": {k: v for k, v in result.items() if k not in ("step", "minutes")},

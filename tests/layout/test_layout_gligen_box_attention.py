@@ -100,10 +100,12 @@ def test_checkpoint_of_the_other_attention_is_refused_in_one_line():
 def test_adapter_records_box_attention_and_the_pipeline_passes_the_boxes(tmp_path):
     base_dir = tmp_path / "base"
     dummy_sd_pipeline(seed=0).save_pretrained(base_dir, safe_serialization=True)
-    trainer = _trainer(base_name=str(base_dir), box_attention=True)
+    trainer = _trainer(base_name=str(base_dir), box_attention=True, class_phrases=True)
     trainer.step(0)
     trainer.export(tmp_path / "adapter", {"steps": 1, "minutes": 0.0})
-    assert json.loads((tmp_path / "adapter" / "adapter.json").read_text())["box_attention"] is True
+    meta = json.loads((tmp_path / "adapter" / "adapter.json").read_text())
+    assert meta["box_attention"] is True and meta["class_phrases"] is True
+    assert "class phrases" in (tmp_path / "adapter" / "README.md").read_text()
     pipe = load_gligen_pipeline(tmp_path / "adapter", Runtime(seed=0, device="cpu"))
     assert has_box_attention(pipe.unet) and not has_token_positions(pipe.unet)
 
@@ -126,3 +128,53 @@ def test_adapter_records_box_attention_and_the_pipeline_passes_the_boxes(tmp_pat
     plain = _trainer()
     with pytest.raises(ValueError, match="with --box-attention"):
         plain.warm_start(tmp_path / "adapter")
+
+
+def test_eval_gligen_beta_defaults_to_1_for_box_attention_and_to_the_papers_half_otherwise(tmp_path):
+    from generators.layout.grounding_runs import default_beta
+
+    for boxed, beta in ((True, 1.0), (False, 0.5)):
+        torch.save({"trainer": _trainer(box_attention=boxed).state_dict()}, tmp_path / f"{boxed}.pt")
+        assert default_beta(tmp_path / f"{boxed}.pt") == beta
+        adapter = tmp_path / f"adapter-{boxed}"
+        adapter.mkdir()
+        (adapter / "grounding.safetensors").write_bytes(b"")
+        meta = {"format": "gligen-grounding", "base": "toy", "box_attention": boxed}
+        (adapter / "adapter.json").write_text(json.dumps(meta))
+        assert default_beta(adapter) == beta
+    assert default_beta(tmp_path / "a-full-pipeline-folder") == 0.5
+
+
+def test_eval_gligen_cli_leaves_beta_to_the_model_unless_given(tmp_path, monkeypatch):
+    from generators.layout import grounding_runs
+    from workbench.cli import main
+
+    seen = []
+    monkeypatch.setattr(
+        grounding_runs,
+        "run_grounding_eval",
+        lambda *a, **kw: seen.append(kw["scheduled_sampling_beta"]) or {},
+    )
+    args = ["layout", "eval-gligen", "--model", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert main(args) == 0 and main([*args, "--beta", "0.3"]) == 0
+    assert seen == [None, 0.3]
+
+
+@pytest.mark.parametrize("boxed, beta", [(True, 1.0), (False, 0.3)])
+def test_generation_grounds_every_step_for_box_attention_and_the_papers_share_otherwise(boxed, beta):
+    from types import SimpleNamespace
+
+    from generators.layout.gligen.generator import GligenConfig
+
+    seen = []
+
+    def pipe(**kw):
+        seen.append(kw["gligen_scheduled_sampling_beta"])
+        return SimpleNamespace(images=torch.zeros(1, 3, 8, 8))
+
+    pipe.unet = gated_unet_from(dummy_sd_pipeline(seed=0).unet, box_attention=boxed)
+    layout = BoxLayout(phrases=["a red circle"], boxes=[(0.0, 0.0, 0.5, 0.5)])
+    generate_grounded(pipe, "a red circle", layout, num_inference_steps=2)
+    generate_grounded(pipe, "a red circle", layout, num_inference_steps=2, scheduled_sampling_beta=0.6)
+    assert seen == [beta, 0.6]
+    assert GligenConfig().scheduled_sampling_beta is None  # the generator leaves it to the model

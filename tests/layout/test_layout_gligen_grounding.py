@@ -161,3 +161,47 @@ def test_train_gligen_cli_refuses_bad_caption_shares(tmp_path, capsys, monkeypat
     args = ["layout", "train-gligen", "--position-free", "0.1", "--class-words", "0.5", "--steps", "0"]
     assert main([*args, "--work-dir", str(tmp_path), "--no-export", "--fresh"]) == 2
     assert "class_words <= position_free" in capsys.readouterr().err
+
+
+def _phrase_embeddings(trainer, scene, phrase) -> torch.Tensor:
+    return trainer.encode_text([phrase(o) for o in scene.objects])[1]  # (K, D)
+
+
+@pytest.mark.parametrize("class_phrases", [True, False])
+def test_class_word_scenes_are_grounded_by_class_phrases_only_with_the_flag(class_phrases):
+    trainer = _trainer(batch_size=8, position_free=0.6, class_words=0.4, class_phrases=class_phrases)
+    batch, seen = trainer.data(0), []
+    grounding = trainer.grounding
+
+    def spy(b, keep, by_class=None):
+        seen.append((by_class, grounding(b, keep, by_class)))
+        return seen[-1][1]
+
+    trainer.grounding = spy
+    trainer.loss(batch, step_generator(0, 0, 11))
+    by_class, out = seen[0]
+    g = step_generator(0, 0, 11)
+    torch.rand(8, generator=g), torch.rand(8, generator=g)  # the loss's caption and grounding dropout
+    captions, drawn = trainer.caption_draws(batch, g)
+    assert by_class == drawn
+    assert all(
+        (c == s.caption(with_position=False, words="class")) == d
+        for c, s, d in zip(captions, batch.scenes, drawn)
+    )  # the class-word scenes are the ones captioned by class words
+    assert by_class is not None and 0 < sum(by_class) < len(by_class)  # both kinds of scene in the batch
+    for i, scene in enumerate(batch.scenes):
+        k = len(scene.objects)
+        got = out["positive_embeddings"][i, :k]  # (K, D)
+        full = _phrase_embeddings(trainer, scene, lambda o: o.phrase(with_position=False))
+        named = _phrase_embeddings(trainer, scene, lambda o: o.class_phrase(with_position=False))
+        want, other = (named, full) if class_phrases and by_class[i] else (full, named)
+        assert torch.allclose(got, want, atol=1e-6) and not torch.allclose(got, other, atol=1e-3), i
+
+
+def test_checkpoint_of_the_other_class_phrases_setting_is_refused_in_one_line():
+    plain, named = _trainer(batch_size=1), _trainer(batch_size=1, class_phrases=True)
+    with pytest.raises(ValueError, match="resume it with --class-phrases") as with_flag:
+        plain.load_state_dict(named.state_dict())
+    with pytest.raises(ValueError, match="resume it without --class-phrases") as without_flag:
+        named.load_state_dict(plain.state_dict())
+    assert "\n" not in str(with_flag.value) and "\n" not in str(without_flag.value)

@@ -6,7 +6,8 @@ name of its base pipeline::
 
     gligen/
         adapter.json               {"format": "gligen-grounding", "base": "toy",
-                                    "token_positions": false, "box_attention": false}
+                                    "token_positions": false, "box_attention": false,
+                                    "class_phrases": false}
         grounding.safetensors      float16 weights of the grounding layers
 
 Loading builds the base's gated UNet and fills in the grounding layers, giving the same
@@ -43,7 +44,7 @@ def grounding_state(unet: Any) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_grounding_adapter(unet: Any, folder: str | Path, base: str) -> Path:
+def save_grounding_adapter(unet: Any, folder: str | Path, base: str, class_phrases: bool = False) -> Path:
     """Write ``unet``'s grounding layers (float16) and the ``base`` pipeline's name into ``folder``.
 
     Args:
@@ -51,6 +52,8 @@ def save_grounding_adapter(unet: Any, folder: str | Path, base: str) -> Path:
         folder: the adapter folder (created).
         base: what :func:`workbench.loading.load_sd_pipeline` loads the base from (a preset such as
             ``"toy"``, a hub id or a folder).
+        class_phrases: whether class-word scenes were grounded by class phrases in training (recorded only;
+            no weight tells it).
     """
     from safetensors.torch import save_file
 
@@ -63,6 +66,7 @@ def save_grounding_adapter(unet: Any, folder: str | Path, base: str) -> Path:
         "base": base,
         "token_positions": has_token_positions(unet),
         "box_attention": has_box_attention(unet),
+        "class_phrases": class_phrases,
     }
     (folder / ADAPTER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return folder

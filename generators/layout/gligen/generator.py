@@ -17,11 +17,12 @@ __all__ = ["GligenConfig", "GligenGenerator"]
 
 class GligenConfig(BaseModel):
     """Args:
-    scheduled_sampling_beta: share of the steps that use the grounding tokens (GLIGEN's 0.3)."""
+    scheduled_sampling_beta: share of the steps that use the grounding tokens (unset: 1 for a model with
+        box-masked grounding attention, else GLIGEN's 0.3)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    scheduled_sampling_beta: float = Field(0.3, ge=0.0, le=1.0)
+    scheduled_sampling_beta: float | None = Field(None, ge=0.0, le=1.0)
 
 
 @register_generator("gligen")

@@ -12,7 +12,17 @@ from workbench.sampling import PIPELINE_SAMPLING, WORKBENCH_SAMPLING
 
 from ..common import AnyLayout, as_prompt_list, layouts_for
 from .adapter import gated_unet_with_adapter, is_adapter_folder, read_adapter
+from .box_attention import has_box_attention
 from .model import GLIGEN_DIR
+
+PAPER_BETA = 0.3  # GLIGEN's scheduled sampling: grounding tokens in the first 30 % of the steps
+BOX_ATTENTION_BETA = 1.0  # box-masked grounding attention: every step (measured better, docs/layout.md)
+
+
+def default_scheduled_sampling_beta(pipe: Any) -> float:
+    """:data:`BOX_ATTENTION_BETA` for a pipeline whose UNet has box-masked grounding attention, else the
+    paper's :data:`PAPER_BETA`."""
+    return BOX_ATTENTION_BETA if has_box_attention(pipe.unet) else PAPER_BETA
 
 
 def gligen_pipeline_from(sd_pipe: Any, unet: Any) -> Any:
@@ -85,7 +95,7 @@ def generate_grounded(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     num_inference_steps: int = WORKBENCH_SAMPLING.num_inference_steps,
     guidance_scale: float = PIPELINE_SAMPLING.guidance_scale,
-    scheduled_sampling_beta: float = 0.3,
+    scheduled_sampling_beta: float | None = None,
     height: int | None = None,
     width: int | None = None,
 ) -> torch.Tensor:
@@ -96,11 +106,14 @@ def generate_grounded(
         prompt, layout: prompts and one layout for all or one per prompt (a semantic layout grounds its
             regions' bounding boxes).
         generator: one generator, or one per prompt.
-        scheduled_sampling_beta: share of the steps that use the grounding tokens (GLIGEN's 0.3).
+        scheduled_sampling_beta: share of the steps that use the grounding tokens; ``None``:
+            :func:`default_scheduled_sampling_beta` (1 for box-masked attention, else GLIGEN's 0.3).
 
     Returns:
         `torch.Tensor` of shape `(B, 3, H, W)` in [0, 1].
     """
+    if scheduled_sampling_beta is None:
+        scheduled_sampling_beta = default_scheduled_sampling_beta(pipe)
     prompts = as_prompt_list(prompt)
     layouts = layouts_for(prompts, layout)
     gens = list(generator) if isinstance(generator, Sequence) else [generator] * len(prompts)

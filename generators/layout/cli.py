@@ -352,7 +352,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval-beta",
         type=argtypes.bounded_float(0.0, 1.0),
         default=None,
-        help=f"share of sampling steps with grounding tokens at evaluation (default {RECIPE.eval_beta:g})",
+        help=f"share of sampling steps with grounding tokens at evaluation (default 1 with --box-attention, "
+        f"else {RECIPE.eval_beta:g})",
     )
     t.add_argument(
         "--min-timestep",

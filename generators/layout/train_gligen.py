@@ -36,7 +36,7 @@ from .gligen.adapter import is_adapter_folder, load_grounding_into, read_adapter
 from .gligen.box_attention import add_box_attention, checkpoint_has_box_attention
 from .gligen.gates import gate_magnitudes, gate_parameters
 from .gligen.model import GLIGEN_DIR, gated_unet_from, grounding_parameters
-from .gligen.pipeline import gligen_pipeline_from
+from .gligen.pipeline import BOX_ATTENTION_BETA, gligen_pipeline_from
 from .gligen.positional import (
     add_token_positions,
     checkpoint_has_token_positions,
@@ -89,7 +89,9 @@ class GligenTrainer:
             full ``StableDiffusionGLIGENPipeline`` folder.
         device: ``cpu`` (default) or ``cuda``.
         eval_images: two-object prompts generated and judged by :meth:`evaluate` (when the judge exists).
-        eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate`.
+        eval_beta: share of the sampling steps with grounding tokens in :meth:`evaluate` (``None``: every step
+            for box-masked grounding attention, as generation and ``eval-gligen`` sample it; the recipe's
+            ``eval_beta`` for the paper's fusers).
         eval_steps: DDIM steps of the images :meth:`evaluate` generates.
         no_words: share of scenes whose caption is emptied while their grounding tokens stay (besides the
             ``uncond_prob`` dropout): only the boxes and phrases say what and where.
@@ -122,7 +124,7 @@ class GligenTrainer:
         base_name: str | None = None,
         device: str | None = None,
         eval_images: int = RECIPE.eval_images,
-        eval_beta: float = RECIPE.eval_beta,
+        eval_beta: float | None = None,
         eval_steps: int = RECIPE.eval_steps,
         token_positions: bool = False,
         no_words: float = RECIPE.no_words,
@@ -139,6 +141,8 @@ class GligenTrainer:
         torch.manual_seed(seed)
         self.seed, self.batch_size, self.lr, self.gate_lr = seed, batch_size, lr, gate_lr
         self.position_free, self.class_words = position_free, class_words
+        if eval_beta is None:
+            eval_beta = BOX_ATTENTION_BETA if box_attention else RECIPE.eval_beta
         self.eval_beta, self.eval_steps, self.min_timestep = eval_beta, eval_steps, min_timestep
         self.uncond_prob, self.grounding_drop, self.snr_gamma = uncond_prob, grounding_drop, snr_gamma
         self.device = torch.device(device or "cpu")

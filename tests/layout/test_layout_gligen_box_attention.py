@@ -178,3 +178,11 @@ def test_generation_grounds_every_step_for_box_attention_and_the_papers_share_ot
     generate_grounded(pipe, "a red circle", layout, num_inference_steps=2, scheduled_sampling_beta=0.6)
     assert seen == [beta, 0.6]
     assert GligenConfig().scheduled_sampling_beta is None  # the generator leaves it to the model
+
+
+def test_trainer_evaluation_samples_like_generation_unless_told():
+    from generators.layout.gligen_recipe import RECIPE
+
+    assert _trainer(box_attention=True).eval_beta == 1.0
+    assert _trainer().eval_beta == RECIPE.eval_beta
+    assert _trainer(box_attention=True, eval_beta=0.25).eval_beta == 0.25

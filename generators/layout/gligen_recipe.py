@@ -22,7 +22,7 @@ class GligenRecipe:
     snr_gamma: float = 5.0
     min_timestep: int = 400
     eval_images: int = 16
-    eval_beta: float = 0.5
+    eval_beta: float = 0.5  # the paper's fusers; box-masked ones evaluate at every step (train_gligen)
     eval_steps: int = 20
     no_words: float = 0.0
     class_phrases: bool = False

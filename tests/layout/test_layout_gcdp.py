@@ -9,7 +9,7 @@ import torch
 from generators.layout import BoxLayout
 from generators.layout.gcdp import AbsorbingCategoricalScheduler, GCDPDenoiser
 from generators.layout.gcdp.generator import layout_class_map
-from generators.layout.gcdp.testing import tiny_gcdp_pipeline
+from generators.layout.gcdp.testing import open_residuals, tiny_gcdp_pipeline
 from toyworld.semantic import EMBLEM, LAYOUT_CLASSES, downsample_classes, semantic_maps
 from toyworld.vocab import SHAPES
 from toyworld.world import ShapesWorld
@@ -24,15 +24,6 @@ def pipe():
 
 def gens(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
-
-
-@torch.no_grad()
-def open_residuals(denoiser, std: float = 0.5, seed: int = 0) -> None:
-    """Give the layout's zero-initialised residuals weights, as training would: the layout now steers."""
-    g = torch.Generator().manual_seed(seed)
-    enc = denoiser.layout_encoder
-    for conv in [*enc.zero_convs, enc.zero_mid, denoiser.unet.conv_in.zero]:
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
 
 
 # ------------------------------------------------------------------ the categorical scheduler

@@ -14,7 +14,7 @@ from generators.layout.gcdp.pipeline import (
     REVEAL_ORDER,
     SEGMENTATION_REVEAL_ORDER,
 )
-from generators.layout.gcdp.testing import tiny_gcdp_pipeline
+from generators.layout.gcdp.testing import open_residuals, tiny_gcdp_pipeline
 
 PROMPTS = ["a red circle on the left and a blue square on the right", "a green star at the top"]
 MASK = 8  # the tiny pipeline's 8 classes: id 8 is [MASK]
@@ -22,15 +22,6 @@ MASK = 8  # the tiny pipeline's 8 classes: id 8 is [MASK]
 
 def gens(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
-
-
-@torch.no_grad()
-def open_residuals(denoiser, std: float = 0.5, seed: int = 0) -> None:
-    """Give the layout's zero-initialised residuals weights, as training would: the layout now steers."""
-    g = torch.Generator().manual_seed(seed)
-    enc = denoiser.layout_encoder
-    for conv in [*enc.zero_convs, enc.zero_mid, denoiser.unet.conv_in.zero]:
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
 
 
 @pytest.fixture(scope="module")

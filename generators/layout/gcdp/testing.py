@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from workbench.dummy import dummy_sd_pipeline
 
 from .model import GCDPDenoiser
 from .pipeline import GCDPPipeline
 from .scheduler import AbsorbingCategoricalScheduler
 
-__all__ = ["gcdp_pipeline_from_sd", "tiny_gcdp_pipeline"]
+__all__ = ["gcdp_pipeline_from_sd", "open_residuals", "tiny_gcdp_pipeline"]
 
 
 def gcdp_pipeline_from_sd(sd_pipe: Any, num_classes: int = 8, layout_embed_dim: int = 8) -> GCDPPipeline:
@@ -36,3 +38,12 @@ def gcdp_pipeline_from_sd(sd_pipe: Any, num_classes: int = 8, layout_embed_dim: 
 def tiny_gcdp_pipeline(seed: int = 0, image_size: int = 32) -> GCDPPipeline:
     """A random-weight GCDP pipeline: 32 px images, 16x16 layouts of 8 classes."""
     return gcdp_pipeline_from_sd(dummy_sd_pipeline(seed=seed, image_size=image_size))
+
+
+@torch.no_grad()
+def open_residuals(denoiser: GCDPDenoiser, std: float = 0.5, seed: int = 0) -> None:
+    """Give the layout's zero-initialised residuals random weights, as training would: the layout now steers."""
+    g = torch.Generator().manual_seed(seed)
+    enc = denoiser.layout_encoder
+    for conv in [*enc.zero_convs, enc.zero_mid, denoiser.unet.conv_in.zero]:
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)

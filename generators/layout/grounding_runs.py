@@ -14,14 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .gligen.pipeline import BOX_ATTENTION_BETA
 from .grounding_eval import EVAL_WORLD_SEED, Words, grounding_cases, score_grounding, stock_pipeline
 
 __all__ = ["default_beta", "grounding_pipelines", "mean_se", "run_grounding_eval"]
 
-BOX_ATTENTION_BETA = (
-    1.0  # box-masked fusers: grounding tokens at every step (measured better, docs/layout.md)
-)
-PAPER_BETA = 0.5  # the paper's fusers: GLIGEN's scheduled sampling, the first half of the steps
+PAPER_BETA = 0.5  # the paper's fusers in evaluation: grounding tokens in the first half of the steps
 
 
 def default_beta(model: Path | None) -> float:

@@ -1,6 +1,7 @@
 """The layout demo's GCDP tab: text in -> an image and its semantic layout side by side (the layout drawn as a
 colour-coded class map with a legend); a layout in (one box per line, ``circle 0.1 0.1 0.5 0.5``) -> the
-image generated around it.
+image generated around it. A model of colour layouts (50 (shape, colour) classes) draws each class in its
+object's colour and takes a colour on each box line (``red circle 0.1 0.1 0.5 0.5``).
 
 Models: ``auto`` (the shipped toy GCDP, ``toyworld/models/gcdp``) or ``dummy`` (random weights: the code
 path only). Without shipped weights the tab says so in one line, with how to train them, and every result
@@ -22,11 +23,11 @@ from apps import limits
 from apps.cache import LRUCache
 from generators.layout.experiment import load_judge
 from generators.layout.gcdp.evaluate import implied_layouts, layout_miou
-from generators.layout.gcdp.generator import GCDP_DIR, load_gcdp_pipeline
+from generators.layout.gcdp.generator import GCDP_DIR, load_gcdp_pipeline, pipeline_layout_colors
 from generators.layout.gcdp.pipeline import LAYOUT_TEMPERATURE
 from generators.layout.gcdp.testing import tiny_gcdp_pipeline
-from toyworld.semantic import EMBLEM, LAYOUT_CLASSES, layout_from_objects
-from toyworld.vocab import SHAPES
+from toyworld.semantic import EMBLEM, LAYOUT_CLASSES, layout_classes, layout_from_objects
+from toyworld.vocab import COLOR_NAMES, COLORS, SHAPES
 from workbench.sampling import WORKBENCH_SAMPLING
 
 __all__ = [
@@ -63,6 +64,12 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
     (145, 30, 180),
     (240, 240, 240),
 )
+# colour layouts: each (shape, colour) class drawn in its colour, the background and emblem as above
+COLOR_CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
+    CLASS_COLOURS[0],
+    *(tuple(round(255 * v) for v in COLORS[c]) for _ in SHAPES for c in COLOR_NAMES),
+    CLASS_COLOURS[-1],
+)
 _PIPES: LRUCache[str, Any] = LRUCache(1, "layout demo GCDP pipeline")
 _JUDGES: LRUCache[str, Any] = LRUCache(1, "layout demo judge")
 
@@ -98,12 +105,13 @@ def _pipeline(model: str) -> tuple[Any, bool]:
     return _PIPES.get_or_create("auto", lambda: load_gcdp_pipeline(None)), True
 
 
-def layout_agreement(judge: Any, image: torch.Tensor, layout: torch.Tensor) -> float:
+def layout_agreement(judge: Any, image: torch.Tensor, layout: torch.Tensor, colors: bool = False) -> float:
     """How well a generated layout `(h, w)` matches its image `(3, H, W)` in [0, 1]: the mean IoU between the
     layout and the one the judge's detections imply (the measure ``layout_image_miou`` of
-    :mod:`generators.layout.gcdp.evaluate`; 1 = the same map)."""
+    :mod:`generators.layout.gcdp.evaluate`; 1 = the same map; ``colors``: colour layouts)."""
     detections = judge.detect(image[None].float())
-    implied = implied_layouts(detections, image.shape[-1], image.shape[-1] // layout.shape[-1])  # (1, h, w)
+    factor = image.shape[-1] // layout.shape[-1]
+    implied = implied_layouts(detections, image.shape[-1], factor, colors)  # (1, h, w)
     return layout_miou(layout[None], implied)[0].item()
 
 
@@ -121,8 +129,9 @@ def _settings_checked(steps: Any, guidance: Any, seed: Any) -> tuple[int, float,
 
 
 def parse_boxes(text: Any, max_boxes: int = MAX_BOXES) -> list[tuple[str, tuple[float, float, float, float]]]:
-    """``class x0 y0 x1 y1`` per line (a shape of the toy world or ``emblem``; the box normalised xyxy, y
-    down) -> ``[(class, box)]``; blank lines are skipped.
+    """``[colour] class x0 y0 x1 y1`` per line (a shape of the toy world or ``emblem``, a colour of the toy
+    world before it if wanted; the box normalised xyxy, y down) -> ``[(class, box)]`` (class ``"red circle"``
+    with a colour); blank lines are skipped.
 
     Raises:
         InputError: an unknown class, a bad number, an empty box, too many lines or boxes.
@@ -139,11 +148,21 @@ def parse_boxes(text: Any, max_boxes: int = MAX_BOXES) -> list[tuple[str, tuple[
         parts = line.replace(",", " ").split()
         if not parts:
             continue
+        color = parts.pop(0).lower() if len(parts) == 6 else None
         if len(parts) != 5:
-            raise limits.InputError(f"line {k + 1}: write 'class x0 y0 x1 y1' (5 items), got {len(parts)}")
+            raise limits.InputError(
+                f"line {k + 1}: write '[colour] class x0 y0 x1 y1' (5 items, 6 with a colour), got "
+                f"{len(line.replace(',', ' ').split())}"
+            )
+        if color is not None and color not in COLOR_NAMES:
+            raise limits.InputError(
+                f"line {k + 1}: colour {color[:20]!r} is not one of {', '.join(COLOR_NAMES)}"
+            )
         cls = parts[0].lower()
         if cls not in names:
             raise limits.InputError(f"line {k + 1}: class {parts[0][:20]!r} is not one of {', '.join(names)}")
+        if color is not None and cls != "emblem":
+            cls = f"{color} {cls}"
         try:
             box = tuple(float(v) for v in parts[1:])
         except ValueError:
@@ -160,17 +179,40 @@ def parse_boxes(text: Any, max_boxes: int = MAX_BOXES) -> list[tuple[str, tuple[
     return out
 
 
-def boxes_class_map(boxes: list[tuple[str, tuple[float, float, float, float]]], size: int) -> torch.Tensor:
-    """The class map `(size, size)` of ``boxes``: each shape drawn filling its box, later lines on top."""
-    objs = [("emblem", "square", box) if cls == "emblem" else (None, cls, box) for cls, box in boxes]
-    return layout_from_objects([objs], size)[0]
+def boxes_class_map(
+    boxes: list[tuple[str, tuple[float, float, float, float]]], size: int, colors: bool = False
+) -> torch.Tensor:
+    """The class map `(size, size)` of ``boxes``: each shape drawn filling its box, later lines on top;
+    ``colors``: the (shape, colour) classes of a colour-layout model, every shape's line naming its colour.
+
+    Raises:
+        InputError: ``colors`` and a shape's line without a colour.
+    """
+    objs = []
+    for cls, box in boxes:
+        color, shape = cls.split() if " " in cls else (None, cls)
+        if shape == "emblem":
+            objs.append(("emblem", "square", box, None))
+        elif colors and color is None:
+            raise limits.InputError(
+                f"this GCDP model's layouts have colours: write the {shape}'s colour before it "
+                f"('red {shape} x0 y0 x1 y1'), one of {', '.join(COLOR_NAMES)}"
+            )
+        else:
+            objs.append((None, shape, box, color))
+    return layout_from_objects([objs], size, colors)[0]
 
 
-def render_layout(layout: torch.Tensor, side: int = PREVIEW_SIDE) -> np.ndarray:
-    """A class map `(h, w)` of ids in ``[0, K)`` as colours (:data:`CLASS_COLOURS`), `(side, side, 3)` uint8;
+def class_colours(colors: bool = False) -> tuple[tuple[int, int, int], ...]:
+    """The drawing colour of each class: :data:`CLASS_COLOURS`, or :data:`COLOR_CLASS_COLOURS` (``colors``)."""
+    return COLOR_CLASS_COLOURS if colors else CLASS_COLOURS
+
+
+def render_layout(layout: torch.Tensor, side: int = PREVIEW_SIDE, colors: bool = False) -> np.ndarray:
+    """A class map `(h, w)` of ids in ``[0, K)`` as colours (:func:`class_colours`), `(side, side, 3)` uint8;
     a still-masked id (``K``) is drawn mid grey."""
-    palette = torch.tensor([*CLASS_COLOURS, (128, 128, 128)], dtype=torch.uint8)  # (K + 1, 3)
-    ids = torch.as_tensor(layout).long().clamp(0, len(CLASS_COLOURS))
+    palette = torch.tensor([*class_colours(colors), (128, 128, 128)], dtype=torch.uint8)  # (K + 1, 3)
+    ids = torch.as_tensor(layout).long().clamp(0, len(palette) - 1)
     rgb = palette[ids]  # (h, w, 3)
     scale = max(1, side // max(ids.shape))
     return rgb.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()
@@ -183,13 +225,13 @@ def _show_image(image: torch.Tensor) -> np.ndarray:
     return rgb.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()
 
 
-def legend_markdown(present: Any = None) -> str:
-    """The class map's legend: each class's colour (``present``: only the classes listed)."""
-    keep = set(range(len(LAYOUT_CLASSES))) if present is None else {int(c) for c in present}
+def legend_markdown(present: Any = None, colors: bool = False) -> str:
+    """The class map's legend: each class's colour (``present``: only the classes listed; ``colors``: the
+    colour layouts' classes)."""
+    names, palette = layout_classes(colors), class_colours(colors)
+    keep = set(range(len(names))) if present is None else {int(c) for c in present}
     items = [
-        f"<span style='color:rgb{CLASS_COLOURS[k]}'>■</span> {name}"
-        for k, name in enumerate(LAYOUT_CLASSES)
-        if k in keep
+        f"<span style='color:rgb{palette[k]}'>■</span> {name}" for k, name in enumerate(names) if k in keep
     ]
     return "Legend: " + " · ".join(items)
 
@@ -228,18 +270,21 @@ def text_to_image_and_layout(
         output_type="pt",
     )
     layout = out.layouts[0]  # (h, w)
+    colors = pipeline_layout_colors(pipe)
     judge = toy_judge() if trained else None  # random weights make no claim
     verdict = (
         f"The judge's reading of this image agrees with its generated layout at **mIoU "
-        f"{layout_agreement(judge, out.images[0], layout):.2f}** (1 = the same map).\n\n"
+        f"{layout_agreement(judge, out.images[0], layout, colors):.2f}** (1 = the same map).\n\n"
         if judge is not None
         else ""
     )
     info = (
-        f"{verdict}{legend_markdown(layout.unique().tolist())}\n\n{_trained_note(trained)}, text -> (image, "
-        f"layout), {steps} steps, guidance {guidance}, temperature {temperature}, seed {seed}."
+        f"{verdict}{legend_markdown(layout.unique().tolist(), colors)}\n\n{_trained_note(trained)}, text -> "
+        f"(image, layout), {steps} steps, guidance {guidance}, temperature {temperature}, seed {seed}."
     )
-    return GCDPResult(image=_show_image(out.images[0]), layout=render_layout(layout), info=info)
+    return GCDPResult(
+        image=_show_image(out.images[0]), layout=render_layout(layout, colors=colors), info=info
+    )
 
 
 def layout_to_image(
@@ -263,7 +308,8 @@ def layout_to_image(
     parsed = parse_boxes(boxes)
     pipe, trained = _pipeline(model)
     size = pipe.denoiser.config.trunk["sample_size"] * pipe.vae_scale_factor
-    cmap = boxes_class_map(parsed, size)  # (size, size)
+    colors = pipeline_layout_colors(pipe)
+    cmap = boxes_class_map(parsed, size, colors)  # (size, size)
     out = pipe(
         [prompt],
         layout=cmap,
@@ -273,10 +319,10 @@ def layout_to_image(
         output_type="pt",
     )
     info = (
-        f"{legend_markdown(cmap.unique().tolist())}\n\n{_trained_note(trained)}, layout -> image, "
+        f"{legend_markdown(cmap.unique().tolist(), colors)}\n\n{_trained_note(trained)}, layout -> image, "
         f"{len(parsed)} boxes, {steps} steps, guidance {guidance}, seed {seed}."
     )
-    return GCDPResult(image=_show_image(out.images[0]), layout=render_layout(cmap), info=info)
+    return GCDPResult(image=_show_image(out.images[0]), layout=render_layout(cmap, colors=colors), info=info)
 
 
 def build_tab(gr: Any) -> None:
@@ -316,8 +362,9 @@ def build_tab(gr: Any) -> None:
         joint_info = gr.Markdown()
     with gr.Tab("layout -> image"):
         boxes = gr.Textbox(
-            label="boxes (one per line: class x0 y0 x1 y1)",
-            info=f"class: {', '.join((*SHAPES, 'emblem'))}; the box as fractions of the width and height, y down",
+            label="boxes (one per line: [colour] class x0 y0 x1 y1)",
+            info=f"class: {', '.join((*SHAPES, 'emblem'))}; colour (models of colour layouts): "
+            f"{', '.join(COLOR_NAMES)}; the box as fractions of the width and height, y down",
             value=DEFAULT_BOXES,
             lines=4,
             max_length=MAX_BOXES_CHARS,

@@ -137,3 +137,36 @@ def test_the_tab_is_in_the_layout_demo_and_takes_no_file():
     for api in ("gcdp_joint", "gcdp_layout"):
         assert api in apis
         assert not any(types[i] in ("image", "imageeditor", "file") for i in apis[api]["inputs"])
+
+
+# ------------------------------------------------------------------ models of colour layouts
+@pytest.fixture
+def colour_model(monkeypatch):
+    """The tab's ``dummy`` model with 50 (shape, colour) classes."""
+    from generators.layout.gcdp.testing import gcdp_pipeline_from_sd
+    from workbench.dummy import dummy_sd_pipeline
+
+    pipe = gcdp_pipeline_from_sd(dummy_sd_pipeline(seed=0, image_size=32), num_classes=50)
+    monkeypatch.setattr(layout_gcdp, "_pipeline", lambda model: (pipe, False))
+
+
+def test_parse_boxes_reads_an_optional_colour():
+    boxes = layout_gcdp.parse_boxes("red circle 0.1 0.2 0.5 0.6\nblue emblem 0.5 0.5 0.9 0.9")
+    assert boxes == [("red circle", (0.1, 0.2, 0.5, 0.6)), ("emblem", (0.5, 0.5, 0.9, 0.9))]
+    _refused(lambda: layout_gcdp.parse_boxes("pink circle 0 0 1 1"), "line 1", "pink", "red")
+
+
+def test_a_colour_model_draws_typed_colours_and_asks_for_missing_ones(colour_model):
+    from toyworld.vocab import COLORS
+
+    r = layout_gcdp.layout_to_image("dummy", PROMPT, "red square 0 0 0.5 0.5\nblue star 0.5 0.5 1 1", steps=2)
+    assert tuple(r.layout[64, 64]) == tuple(round(255 * v) for v in COLORS["red"])  # the red square's colour
+    assert "red square" in r.info and "blue star" in r.info
+    _refused(
+        lambda: layout_gcdp.layout_to_image("dummy", PROMPT, "square 0 0 0.5 0.5", steps=2),
+        "colour",
+        "square",
+    )
+    joint = layout_gcdp.text_to_image_and_layout("dummy", PROMPT, steps=2, seed=3)
+    palette = {*layout_gcdp.COLOR_CLASS_COLOURS, (128, 128, 128)}
+    assert {tuple(c) for c in joint.layout.reshape(-1, 3)} <= palette and "Legend" in joint.info

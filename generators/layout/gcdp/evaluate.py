@@ -14,6 +14,11 @@ noise seeds:
   ``all_in_box`` (IoU >= 0.5) and the map mIoU between the given layout and the judge-implied one;
 - ``segmentation_miou``: image -> layout on real held-out scenes against their exact layouts.
 
+For a model of colour layouts (50 (shape, colour) classes, :func:`toyworld.semantic.layout_classes`) the judge's
+detections imply colour layouts (each detection's shape and colour) and the given layouts are colour layouts;
+``layout_image_miou_shapes`` and ``layout_to_image_map_miou_shapes`` then add the same measures with every
+colour class mapped to its shape's (the shape layouts' measure, comparable with shape-layout models).
+
 ``--measures`` restricts a run to some of them (``two``: the two-object prompts and ``layout_image_miou``;
 ``three``; ``layout_to_image``; ``segmentation``); ``--reveal-order`` and ``--layout-fraction`` set the layout's
 sampling in the joint mode and in segmentation (:class:`~generators.layout.gcdp.pipeline.GCDPPipeline`; without
@@ -38,16 +43,16 @@ import torch
 
 from toyworld.judge import ShapesJudge
 from toyworld.presets import MODELS_DIR
-from toyworld.semantic import LAYOUT_CLASSES, downsample_classes, layout_from_objects, semantic_maps
+from toyworld.semantic import downsample_classes, layout_from_objects, semantic_maps, shape_classes
 from toyworld.train.loop import load_checkpoint
 from toyworld.world import ShapesWorld
 from workbench.sampling import WORKBENCH_SAMPLING
 
 from ..scoring import RequestedObject, score_image
-from .generator import load_gcdp_pipeline
+from .generator import load_gcdp_pipeline, pipeline_layout_colors
 from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE
 from .scheduler import REVEAL_ORDERS, RevealOrder
-from .train import GCDPTrainer
+from .train import pipeline_from_checkpoint
 
 __all__ = ["MEASURES", "evaluate_gcdp", "implied_layouts", "layout_miou"]
 
@@ -56,18 +61,23 @@ MEASURES: tuple[str, ...] = ("two", "three", "layout_to_image", "segmentation")
 SCENE_SEED = 7100  # held-out test scenes of seed s: world seed SCENE_SEED + s (never trained on: test split)
 
 
-def implied_layouts(detections: Sequence[Sequence[Any]], size: int, factor: int) -> torch.Tensor:
-    """The layouts `(B, size / factor, size / factor)` that the judge's detections imply."""
-    objs = [[(d.entity, d.shape, d.box) for d in dets] for dets in detections]
-    return downsample_classes(layout_from_objects(objs, size), factor)
+def implied_layouts(
+    detections: Sequence[Sequence[Any]], size: int, factor: int, colors: bool = False
+) -> torch.Tensor:
+    """The layouts `(B, size / factor, size / factor)` that the judge's detections imply (``colors``: each
+    detection's (shape, colour) class)."""
+    objs = [
+        [(d.entity, d.shape, d.box, *((d.color,) if colors else ())) for d in dets] for dets in detections
+    ]
+    return downsample_classes(layout_from_objects(objs, size, colors), factor)
 
 
-def layout_miou(a: torch.Tensor, b: torch.Tensor, num_classes: int = len(LAYOUT_CLASSES)) -> torch.Tensor:
+def layout_miou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image mean IoU `(B,)` of class maps `(B, h, w)`, over the classes present in either map."""
     out = []
     for x, y in zip(a, b):
         ious = []
-        for k in range(num_classes):
+        for k in torch.unique(torch.cat([x.flatten(), y.flatten()])).tolist():
             inter = ((x == k) & (y == k)).sum().item()
             union = ((x == k) | (y == k)).sum().item()
             if union:
@@ -134,6 +144,7 @@ def evaluate_gcdp(
     latent = base.unet.config.sample_size if pipe is None else pipe.denoiser.config.trunk["sample_size"]
     size = latent * factor
     world = ShapesWorld(size)
+    colors = pipe is not None and pipeline_layout_colors(pipe)
     out: dict[str, float] = {}
     for count, key, name in ((2, "two_object_both_right", "two"), (3, "three_object_all_right", "three")):
         if name not in measures:
@@ -176,14 +187,20 @@ def evaluate_gcdp(
             ]
             out["gcdp_masked_layout_two_object_both_right"] = sum(hits) / n
         if count == 2:
-            out["layout_image_miou"] = layout_miou(layouts, implied_layouts(dets, size, factor)).mean().item()
+            implied = implied_layouts(dets, size, factor, colors)
+            out["layout_image_miou"] = layout_miou(layouts, implied).mean().item()
+            if colors:  # the shape layouts' measure: colour classes mapped to their shapes
+                shapes = implied_layouts(dets, size, factor)
+                out["layout_image_miou_shapes"] = layout_miou(shape_classes(layouts), shapes).mean().item()
     if pipe is None or not {"layout_to_image", "segmentation"} & set(measures):
         return out
     # layout -> image: the exact layouts of held-out scenes
     real = world.batch(SCENE_SEED + seed, "val", 0, n, n_objects=(2, 3))
-    given = downsample_classes(semantic_maps(real.scenes, real.masks), factor)
+    given = downsample_classes(semantic_maps(real.scenes, real.masks, colors), factor)  # (n, h, w)
     if "layout_to_image" in measures:
-        out.update(_layout_to_image(pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance))
+        out.update(
+            _layout_to_image(pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance, colors)
+        )
     if "segmentation" in measures:
         # image -> layout on the real scenes, and the judge's own reading of them (the agreement measure's ceiling)
         _, seg = _generate(
@@ -200,16 +217,16 @@ def evaluate_gcdp(
         )
         out["segmentation_miou"] = layout_miou(seg, given).mean().item()
         out["judge_layout_miou_real"] = (
-            layout_miou(given, implied_layouts(judge.detect(real.images), size, factor)).mean().item()
+            layout_miou(given, implied_layouts(judge.detect(real.images), size, factor, colors)).mean().item()
         )
     return out
 
 
 def _layout_to_image(
-    pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance
+    pipe, judge, real, given, seed, steps, guidance, batch, layout_guidance, colors=False
 ) -> dict[str, float]:
     """The layout -> image measures of the module docstring on the real scenes ``real`` and their layouts
-    ``given`` `(n, h, w)`."""
+    ``given`` `(n, h, w)` (``colors``: colour layouts)."""
     n, factor = len(real.captions), pipe.vae_scale_factor
     size = given.shape[-1] * factor
     out: dict[str, float] = {}
@@ -228,7 +245,12 @@ def _layout_to_image(
     out["layout_to_image_mean_iou"] = sum(s.mean_iou for s in scores) / n
     out["layout_to_image_all_in_box"] = sum(s.all_in_box for s in scores) / n
     out["layout_to_image_all_present"] = sum(s.all_present for s in scores) / n
-    out["layout_to_image_map_miou"] = layout_miou(given, implied_layouts(dets, size, factor)).mean().item()
+    out["layout_to_image_map_miou"] = (
+        layout_miou(given, implied_layouts(dets, size, factor, colors)).mean().item()
+    )
+    if colors:
+        shapes = layout_miou(shape_classes(given), implied_layouts(dets, size, factor))
+        out["layout_to_image_map_miou_shapes"] = shapes.mean().item()
     return out
 
 
@@ -310,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         state = load_checkpoint(__import__("pathlib").Path(args.checkpoint).expanduser())
         if state is None:
             parser.error(f"no checkpoint at {args.checkpoint}; train with `workbench toy train gcdp` first")
-        trainer = GCDPTrainer()
-        trainer.load_state_dict(state["trainer"])
-        pipe = trainer.pipeline()
+        pipe = pipeline_from_checkpoint(state)
         source = {"checkpoint": args.checkpoint, "step": state["step"], "minutes": state["seconds"] / 60}
     else:
         pipe = load_gcdp_pipeline(args.model)

@@ -5,7 +5,8 @@
   :attr:`GCDPGenerator.last_layouts`). Built over any other pipeline, it loads the shipped toy GCDP
   (``toyworld/models/gcdp``) and fails with how to train it where there is none.
 - ``gcdp_layout``: layout -> image; each prompt's layout (boxes with phrases, or a semantic label map) is
-  drawn as the class map the model was trained on (each phrase's shape filling its box) and held fixed.
+  drawn as the class map the model was trained on (each phrase's shape filling its box) and held fixed; for a
+  model of colour layouts (50 classes) each phrase's (shape, colour) class, so each phrase must name a colour.
 """
 
 from __future__ import annotations
@@ -17,15 +18,22 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from toyworld.presets import MODELS_DIR
-from toyworld.semantic import EMBLEM, layout_from_objects
-from toyworld.vocab import SHAPES
+from toyworld.semantic import class_of_shape, colors_of_num_classes, layout_from_objects
+from toyworld.vocab import COLOR_NAMES, SHAPES
 from toyworld.world import parse_phrase
 from workbench.generation import GenerationRequest, Generator, register_generator
 
 from .pipeline import LAYOUT_FRACTION, LAYOUT_GUIDANCE_SCALE, LAYOUT_TEMPERATURE, REVEAL_ORDER, GCDPPipeline
 from .scheduler import RevealOrder
 
-__all__ = ["GCDPConfig", "GCDPGenerator", "GCDPLayoutGenerator", "layout_class_map", "load_gcdp_pipeline"]
+__all__ = [
+    "GCDPConfig",
+    "GCDPGenerator",
+    "GCDPLayoutGenerator",
+    "layout_class_map",
+    "load_gcdp_pipeline",
+    "pipeline_layout_colors",
+]
 
 GCDP_DIR = MODELS_DIR / "gcdp"
 
@@ -63,27 +71,38 @@ def load_gcdp_pipeline(path: str | Path | None, runtime: Any = None) -> GCDPPipe
     return pipe
 
 
-def layout_class_map(layout: Any, size: int) -> torch.Tensor:
+def pipeline_layout_colors(pipe: GCDPPipeline) -> bool:
+    """Whether ``pipe``'s denoiser reads colour layouts (50 classes) rather than shape layouts (8)."""
+    return colors_of_num_classes(pipe.denoiser.config.num_classes)
+
+
+def layout_class_map(layout: Any, size: int, colors: bool = False) -> torch.Tensor:
     """The class map `(size, size)` of a layout: each phrase's shape (an emblem for a named entity) drawn
-    filling its box, or, for a semantic label map, each region filled with its phrase's class.
+    filling its box, or, for a semantic label map, each region filled with its phrase's class; with ``colors``
+    each phrase's (shape, colour) class (:func:`toyworld.semantic.layout_classes`).
 
     Raises:
-        ValueError: a phrase that names no shape or entity of the toy world.
+        ValueError: a phrase that names no shape or entity of the toy world, or (``colors``) no colour.
     """
     objs = []
     for phrase in layout.phrases:
         parsed = parse_phrase(phrase)
         if parsed.shape is None:
             raise ValueError(f"layout phrase {phrase!r} names no shape ({', '.join(SHAPES)}) or emblem")
-        objs.append((parsed.entity, parsed.shape))
+        if colors and parsed.color is None:
+            raise ValueError(
+                f"layout phrase {phrase!r} names no colour; this GCDP model's layouts need one of "
+                f"{', '.join(COLOR_NAMES)} per shape"
+            )
+        objs.append((parsed.entity, parsed.shape, parsed.color))
     if hasattr(layout, "label_map"):
         masks = layout.region_masks(size, size)  # (N, size, size)
         out = torch.zeros(size, size, dtype=torch.long)
-        for (entity, shape), mask in zip(objs, masks):
-            out[mask > 0.5] = EMBLEM if entity is not None else 1 + SHAPES.index(shape)
+        for (entity, shape, color), mask in zip(objs, masks):
+            out[mask > 0.5] = class_of_shape(shape, color, colors, emblem=entity is not None)
         return out
     boxes = layout.as_boxes().boxes
-    return layout_from_objects([[(e, s, b) for (e, s), b in zip(objs, boxes)]], size)[0]
+    return layout_from_objects([[(e, s, b, c) for (e, s, c), b in zip(objs, boxes)]], size, colors)[0]
 
 
 @register_generator("gcdp")
@@ -131,5 +150,6 @@ class GCDPLayoutGenerator(GCDPGenerator):
 
     def generate(self, request: GenerationRequest) -> torch.Tensor:
         size = request.height or self.pipe.denoiser.config.trunk["sample_size"] * self.pipe.vae_scale_factor
-        maps = torch.stack([layout_class_map(lay, size) for lay in request.conditions["layouts"]])
+        colors = pipeline_layout_colors(self.pipe)
+        maps = torch.stack([layout_class_map(lay, size, colors) for lay in request.conditions["layouts"]])
         return self.call_pipeline(request, maps)  # (B, 3, H, W) in [0, 1]

@@ -19,6 +19,11 @@ trunk, its input and output convolutions included, stays frozen by default (``tr
 image side starts as the toy SD and can move only as far as the layout's residuals move it. With
 ``trunk_lr_scale > 0`` the trunk learns at that share of ``lr`` after ``trunk_frozen_steps``.
 
+With ``layout_colors=True`` each object's layout class is its (shape, colour) pair (50 classes:
+:func:`toyworld.semantic.layout_classes`), so the layout says which colour goes where as well as which shape;
+the denoiser's ``num_classes`` records it (:func:`toyworld.semantic.colors_of_num_classes`) for the pipeline,
+the generators and the evaluation. Checkpoints also keep the trainer's options (:func:`pipeline_from_checkpoint`).
+
 Registered as the toy trainer ``gcdp`` (``generators/plugin.py``), resumable like the others::
 
     workbench toy train gcdp --minutes 60 --threads 1 --no-export
@@ -35,7 +40,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from toyworld.semantic import LAYOUT_CLASSES, downsample_classes, semantic_maps
+from toyworld.semantic import downsample_classes, layout_classes, semantic_maps
 from toyworld.train.base import EMATrainer
 from toyworld.train.data import prompt_ids, step_generator, train_batch
 from toyworld.train.loop import EMA
@@ -49,7 +54,7 @@ from .model import GCDPDenoiser
 from .pipeline import GCDPPipeline
 from .scheduler import AbsorbingCategoricalScheduler
 
-__all__ = ["GCDPTrainer", "TASKS"]
+__all__ = ["GCDPTrainer", "TASKS", "pipeline_from_checkpoint"]
 
 TASKS: tuple[str, ...] = ("joint", "layout_given", "image_given", "layout_dropped")
 DEFAULT_TASK_PROBS: tuple[float, float, float, float] = (0.45, 0.3, 0.15, 0.1)
@@ -91,6 +96,7 @@ class GCDPTrainer(EMATrainer):
         layout_embed_dim: channels of the layout embedding.
         mask_schedule: the categorical scheduler's ``gamma(t)``.
         eval_batches: validation batches per task in :meth:`evaluate`.
+        layout_colors: layouts of (shape, colour) classes (50) instead of shape classes (8).
     """
 
     name = "gcdp"
@@ -118,6 +124,7 @@ class GCDPTrainer(EMATrainer):
         layout_embed_dim: int = 8,
         mask_schedule: str = "noise",
         eval_batches: int = 2,
+        layout_colors: bool = False,
     ) -> None:
         if len(task_probs) != len(TASKS) or abs(sum(task_probs) - 1) > 1e-6 or min(task_probs) < 0:
             raise ValueError(f"task_probs {task_probs} must be {len(TASKS)} shares of {TASKS} summing to 1")
@@ -127,6 +134,18 @@ class GCDPTrainer(EMATrainer):
                 f"warmup_steps={warmup_steps}, layout_weight={layout_weight}: lr must be > 0, the others >= 0"
             )
         torch.manual_seed(seed)
+        # the options a checkpoint needs to be read back (pipeline_from_checkpoint)
+        self.options = {
+            "layout_colors": bool(layout_colors),
+            "trunk_lr_scale": float(trunk_lr_scale),
+            "layout_embed_dim": int(layout_embed_dim),
+            "mask_schedule": mask_schedule,
+            "image_size": int(image_size),
+        }
+        self.layout_colors = bool(layout_colors)
+        if self.layout_colors:  # other modules (50 classes): their own recipe, never resumed from shape runs
+            self.recipe, self.resumes_recipes = f"{self.recipe}-colour-layout", ()
+        num_classes = len(layout_classes(self.layout_colors))
         self.device = torch.device(device or "cpu")
         self.seed, self.batch_size, self.lr, self.eval_batches = seed, batch_size, lr, eval_batches
         self.layout_weight, self.task_probs = layout_weight, torch.tensor(task_probs)
@@ -136,11 +155,11 @@ class GCDPTrainer(EMATrainer):
             parts if parts is not None else load_toy_sd_parts()
         )
         self.factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
-        self.denoiser = GCDPDenoiser.from_unet(unet, len(LAYOUT_CLASSES), layout_embed_dim).to(self.device)
+        self.denoiser = GCDPDenoiser.from_unet(unet, num_classes, layout_embed_dim).to(self.device)
         self.noise_scheduler = DDPMScheduler(**unet_scheduler_config())
         cfg = self.noise_scheduler.config
         self.layout_scheduler = AbsorbingCategoricalScheduler(
-            len(LAYOUT_CLASSES), cfg.num_train_timesteps, mask_schedule, cfg.beta_start, cfg.beta_end
+            num_classes, cfg.num_train_timesteps, mask_schedule, cfg.beta_start, cfg.beta_end
         )
         self.vae.to(self.device)
         self.text_encoder.to(self.device)
@@ -177,7 +196,8 @@ class GCDPTrainer(EMATrainer):
 
     def layouts_of(self, batch: SceneBatch) -> torch.Tensor:
         """The scenes' semantic layouts at the latent resolution `(B, h, w)`."""
-        return downsample_classes(semantic_maps(batch.scenes, batch.masks), self.factor)
+        maps = semantic_maps(batch.scenes, batch.masks, colors=self.layout_colors)  # (B, H, W)
+        return downsample_classes(maps, self.factor, len(layout_classes(self.layout_colors)))
 
     @functools.cached_property
     def empty_states(self) -> torch.Tensor:
@@ -267,6 +287,9 @@ class GCDPTrainer(EMATrainer):
         self.optimise(loss, step)
         return logs
 
+    def extra_state(self) -> dict[str, Any]:
+        return {"options": dict(self.options)}
+
     # ------------------------------------------------------------------ evaluation and export
     def ema_denoiser(self) -> GCDPDenoiser:
         return self.ema_copy(lambda: GCDPDenoiser.from_config(self.denoiser.config)).to(self.device)
@@ -322,7 +345,29 @@ class GCDPTrainer(EMATrainer):
     def export(self, out_dir: Path, info: dict[str, Any]) -> None:
         pipe = self.pipeline()
         save_pipeline_half(pipe, out_dir)
-        write_model_card(out_dir, self.card_title, self.card_description, dict(pipe.denoiser.config), info)
+        description = self.card_description
+        if self.layout_colors:
+            description += (
+                " Colour layouts: each object's class is its (shape, colour) pair (background, 6 shapes x 8 "
+                f"colours, emblem: 50 classes); the trunk learns at {self.options['trunk_lr_scale']} x lr "
+                f"after {self.trunk_frozen_steps} frozen steps."
+            )
+        write_model_card(out_dir, self.card_title, description, dict(pipe.denoiser.config), info)
+
+
+def pipeline_from_checkpoint(state: dict[str, Any], parts=None) -> GCDPPipeline:
+    """The EMA weights of a :func:`toyworld.train.loop.run_training` checkpoint's ``state`` as a pipeline (the
+    trainer built with the options the checkpoint records; shape layouts and a frozen trunk for older ones)."""
+    trainer_state = state["trainer"]
+    options = dict(trainer_state.get("options", {}))
+    if "options" not in trainer_state:  # older checkpoints: the class count tells shape or colour layouts
+        options["layout_colors"] = trainer_state["denoiser"]["layout_head.out.bias"].shape[0] == len(
+            layout_classes(True)
+        )
+    trainer = GCDPTrainer(parts=parts, **options)
+    trainer.denoiser.load_state_dict(trainer_state["denoiser"])
+    trainer.ema.shadow = trainer_state["ema"]
+    return trainer.pipeline()
 
 
 def unet_scheduler_config(inference: bool = False) -> dict[str, Any]:

@@ -1,0 +1,234 @@
+"""Concept binding for reference attention: each generated token draws on the reference of its own concept.
+
+Plain multi-reference self-attention (MRSA) lets every generated token attend to every reference's masked
+keys; at the noisy steps that decide colour and texture the generated objects are not yet told apart, so an
+object can take its partner's appearance. Binding tells them apart with the generated image's own
+cross-attention: the attention of its tokens to each concept's word in the target prompt (``"circle"`` of
+``"a large circle on the left and ..."``), captured by :class:`CrossAttentionCapture` processors on the
+cross-attention layers of the same UNet call, averaged over heads and over every cross-attention layer that
+ran before the reference-attention layer (the encoder's and mid block's, at the coarse levels where a scene
+is laid out from its caption), brought to the common latent grid (bilinear) and to each layer's grid (area).
+
+With ``m_r(i)`` the map of concept ``r`` at token ``i`` divided by its maximum over the image, the reference
+logits of query ``i`` against reference ``r``'s keys get
+
+- ``"soft"``: ``strength * log(m_r(i) / max_r' m_r'(i))``: ``0`` for the token's leading concept, negative
+  for the others (equal maps: plain MRSA);
+- ``"hard"``: ``0`` for the leading concept (argmax), ``-inf`` for the others: a token attends to its own
+  image's keys and to its own concept's reference only.
+
+A reference-attention layer that runs before any cross-attention layer of the call uses the previous call's
+maps, and none (plain MRSA) in the first call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from workbench.attention.masks import token_grid
+from workbench.attention.selection import layer_names
+
+__all__ = [
+    "BIND_MODES",
+    "BindMode",
+    "ConceptBinding",
+    "CrossAttentionCapture",
+    "capture_processors",
+    "concept_token_indices",
+]
+
+BindMode = Literal["off", "soft", "hard"]
+BIND_MODES: tuple[str, ...] = ("off", "soft", "hard")
+_EPS = 1e-6
+
+
+def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence[str]) -> list[int]:
+    """The position, in ``prompt``'s token ids, of each concept's word: the last token of the concept
+    prompt's tokens found in ``prompt`` (the head noun: ``"circle"`` of ``"a large circle"``), searched in
+    order after the previous concept's match; a concept prompt not found whole falls back to its last token.
+
+    Raises:
+        ValueError: a concept's word is not in the prompt.
+    """
+    target = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
+    special = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}
+    out: list[int] = []
+    start = 0
+    for text in concept_prompts:
+        words = [t for t in tokenizer(text).input_ids if t not in special]
+        if not words:
+            raise ValueError(
+                f"concept prompt {text!r} has no tokens; binding needs a word naming the concept"
+            )
+        n = len(words)
+        found = next((i for i in range(start, len(target) - n + 1) if target[i : i + n] == words), None)
+        if found is not None:
+            pos = found + n - 1
+        else:
+            later = [i for i in range(start, len(target)) if target[i] == words[-1]]
+            anywhere = [i for i in range(len(target)) if target[i] == words[-1]]
+            if not (later or anywhere):
+                raise ValueError(
+                    f"binding needs each concept's word in the prompt: the last word of {text!r} is not in "
+                    f"{prompt!r}; name the concept in the prompt or set bind to 'off'"
+                )
+            pos = (later or anywhere)[0]
+        out.append(pos)
+        start = pos + 1
+    return out
+
+
+class ConceptBinding:
+    """Per-call cross-attention maps of the generated images to each concept's word, and the reference
+    logit bias they give each generated token.
+
+    Args:
+        mode: ``"soft"`` or ``"hard"`` (see the module doc).
+        token_indices: one prompt-token position per reference (:func:`concept_token_indices`).
+        latent_hw: the generated latents' ``(h, w)`` (the common grid the maps are averaged on).
+        strength: the soft bias's multiplier (> 0; ignored by ``"hard"``).
+    """
+
+    def __init__(
+        self, mode: str, token_indices: Sequence[int], latent_hw: tuple[int, int], strength: float = 1.0
+    ) -> None:
+        if mode not in ("soft", "hard"):
+            raise ValueError(f"bind must be one of {', '.join(BIND_MODES)}, got {mode!r}")
+        if not math.isfinite(float(strength)) or float(strength) <= 0:
+            raise ValueError(f"bind_strength must be a finite number > 0, got {strength}")
+        if not token_indices:
+            raise ValueError("binding needs one prompt token per concept, got none")
+        self.mode = mode
+        self.token_indices = torch.as_tensor(list(token_indices), dtype=torch.long)  # (R,)
+        self.latent_hw = (int(latent_hw[0]), int(latent_hw[1]))
+        self.strength = float(strength)
+        self._sum: torch.Tensor | None = None  # (B, R, h, w): this call's maps, summed over layers
+        self._count = 0
+        self._previous: torch.Tensor | None = None  # (B, R, h, w): the last call's mean map
+
+    @property
+    def num_concepts(self) -> int:
+        return int(self.token_indices.numel())
+
+    def new_call(self) -> None:
+        """Start a UNet call: this call's maps begin empty; the last call's mean is kept as the fallback."""
+        if self._count:
+            self._previous = self._sum / self._count
+        self._sum, self._count = None, 0
+
+    def add(self, probs: torch.Tensor, grid: tuple[int, int]) -> None:
+        """Add one cross-attention layer's maps.
+
+        Args:
+            probs (`torch.Tensor` of shape `(B, N, L)`): attention probabilities of the generated
+                (conditional) rows over the ``L`` prompt tokens, averaged over heads; ``N = h * w`` of ``grid``.
+        """
+        b, n, _ = probs.shape
+        maps = probs[..., self.token_indices.to(probs.device)].float()  # (B, N, R)
+        maps = maps.transpose(1, 2).reshape(b, self.num_concepts, *grid)  # (B, R, h, w)
+        if tuple(grid) != self.latent_hw:
+            maps = F.interpolate(maps, size=self.latent_hw, mode="bilinear", align_corners=False)
+        if self._sum is not None and self._sum.shape[0] != b:
+            raise ValueError(
+                f"cross-attention maps of {b} images after maps of {self._sum.shape[0]} in one call"
+            )
+        self._sum = maps if self._sum is None else self._sum + maps
+        self._count += 1
+
+    def maps(self) -> torch.Tensor | None:
+        """`(B, R, h, w)` mean map of this call so far, else of the previous call, else ``None``."""
+        if self._count:
+            return self._sum / self._count
+        return self._previous
+
+    def query_bias(self, grid: tuple[int, int], batch: int) -> torch.Tensor | None:
+        """`(B, N, R)` float32 bias of each generated token's logits against each reference's keys at a layer of
+        token grid ``grid``, or ``None`` when no maps exist yet (plain MRSA).
+
+        Raises:
+            ValueError: the maps cover another number of images than ``batch``.
+        """
+        maps = self.maps()
+        if maps is None:
+            return None
+        if maps.shape[0] != batch:
+            raise ValueError(f"binding maps cover {maps.shape[0]} images, the layer has {batch}")
+        if tuple(grid) != self.latent_hw:
+            maps = F.adaptive_avg_pool2d(maps, grid)  # (B, R, gh, gw)
+        maps = maps.flatten(2)  # (B, R, N)
+        rel = maps / maps.amax(dim=2, keepdim=True).clamp(min=_EPS)  # (B, R, N) in [0, 1]
+        if self.mode == "hard":
+            lead = rel.argmax(dim=1, keepdim=True)  # (B, 1, N)
+            bias = torch.full_like(rel, float("-inf")).scatter(1, lead, 0.0)
+        else:
+            rel = rel.clamp(min=_EPS)
+            bias = self.strength * torch.log(rel / rel.amax(dim=1, keepdim=True))  # (B, R, N), <= 0
+        return bias.transpose(1, 2).contiguous()  # (B, N, R)
+
+
+class CrossAttentionCapture:
+    """Cross-attention processor that computes exactly what diffusers' ``AttnProcessor2_0`` computes and,
+    while reference attention runs, adds the generated (conditional) rows' maps to the state's binding.
+
+    Args:
+        name: the layer's module name.
+        state: the :class:`~workbench.attention.state.ReferenceAttentionState` shared with the
+            reference-attention processors (its ``binding`` and batch layout).
+    """
+
+    def __init__(self, name: str, state: Any) -> None:
+        self.name = name
+        self.state = state
+        self.plain = AttnProcessor2_0()
+
+    def __repr__(self) -> str:
+        return f"CrossAttentionCapture({self.name!r})"
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        out = self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        binding = self.state.binding
+        rows = self.state.generated_rows(hidden_states.shape[0], "cond")
+        if binding is None or encoder_hidden_states is None or rows is None:
+            return out
+        x = hidden_states[rows]
+        if attn.spatial_norm is not None:
+            x = attn.spatial_norm(x, temb)
+        if x.ndim == 4:
+            b, c, h, w = x.shape
+            x = x.view(b, c, h * w).transpose(1, 2)  # (B, N, C)
+        if attn.group_norm is not None:
+            x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
+        context = encoder_hidden_states[rows]
+        if attn.norm_cross:
+            context = attn.norm_encoder_hidden_states(context)
+        b, n, _ = x.shape
+        query = attn.head_to_batch_dim(attn.to_q(x))  # (B * heads, N, d)
+        key = attn.head_to_batch_dim(attn.to_k(context))  # (B * heads, L, d)
+        probs = attn.get_attention_scores(query, key, None)  # (B * heads, N, L)
+        probs = probs.view(b, attn.heads, n, -1).mean(dim=1)  # (B, N, L)
+        binding.add(probs, token_grid(self.state.reference_hw, n))
+        return out
+
+
+def capture_processors(unet: Any, state: Any) -> dict[str, CrossAttentionCapture]:
+    """One :class:`CrossAttentionCapture` per cross-attention layer of ``unet``, all sharing ``state``."""
+    return {
+        name: CrossAttentionCapture(name, state)
+        for name in layer_names(unet)
+        if bool(getattr(unet.get_submodule(name), "is_cross_attention", False))
+    }

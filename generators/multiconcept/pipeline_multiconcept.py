@@ -117,16 +117,18 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         """
         return encode_images(self, images)
 
-    def _concept_tokens(self, prompt: str | list[str], concept_prompts: Sequence[str]) -> list[int]:
-        """Each concept's word position in the target prompt (one prompt for the batch)."""
+    def _concept_tokens(self, prompt: str | list[str], concept_prompts: Sequence[str]) -> list[list[int]]:
+        """Each concept's phrase token positions in the target prompt (one layout for the batch)."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        found = {tuple(concept_token_indices(self.tokenizer, p, concept_prompts)) for p in prompts}
+        found = {
+            tuple(map(tuple, concept_token_indices(self.tokenizer, p, concept_prompts))) for p in prompts
+        }
         if len(found) != 1:
             raise ValueError(
                 "binding needs the concepts' words at the same token positions in every prompt of the batch; "
                 "call the pipeline once per prompt"
             )
-        return list(found.pop())
+        return [list(t) for t in found.pop()]
 
     @torch.no_grad()
     def __call__(
@@ -179,7 +181,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 other concepts' references lowered by ``bind_strength * log`` of their cross-attention maps'
                 ratio to its leading concept's) or ``"hard"`` (a token attends to the reference of its leading
                 concept only); the concept of a token is read from the image's own cross-attention to each
-                concept's word in ``prompt`` (the last word of its concept prompt).
+                concept's phrase in ``prompt`` (from its concept prompt's words to the next concept's).
             bind_strength: the multiplier of ``"soft"`` binding's bias (> 0).
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
                 (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so

@@ -235,7 +235,7 @@ def test_binding_settings_fail_with_one_line(mc_pipe, concepts):
         run(bind="strict")
     with pytest.raises(ValueError, match=r"^bind_strength must be a finite number > 0, got -1.0$"):
         run(bind="soft", bind_strength=-1.0)
-    with pytest.raises(ValueError, match="binding needs each concept's word in the prompt") as err:
+    with pytest.raises(ValueError, match="binding needs each concept's words in the prompt") as err:
         run("a large red circle", bind="hard")
     assert "\n" not in str(err.value)
     with pytest.raises(ValidationError):

@@ -3,11 +3,12 @@
 Plain multi-reference self-attention (MRSA) lets every generated token attend to every reference's masked
 keys; at the noisy steps that decide colour and texture the generated objects are not yet told apart, so an
 object can take its partner's appearance. Binding tells them apart with the generated image's own
-cross-attention: the attention of its tokens to each concept's word in the target prompt (``"circle"`` of
-``"a large circle on the left and ..."``), captured by :class:`CrossAttentionCapture` processors on the
-cross-attention layers of the same UNet call, averaged over heads and over every cross-attention layer that
-ran before the reference-attention layer (the encoder's and mid block's, at the coarse levels where a scene
-is laid out from its caption), brought to the common latent grid (bilinear) and to each layer's grid (area).
+cross-attention: the attention of its tokens to each concept's phrase in the target prompt (``"a large
+circle on the left"`` of ``"a large circle on the left and a large triangle on the right"``), captured by
+:class:`CrossAttentionCapture` processors on the cross-attention layers of the same UNet call, averaged over
+the phrase's tokens, the heads and every cross-attention layer that ran before the reference-attention layer
+(on SD-shaped UNets the encoder's, mid block's and coarser decoder levels': where a scene is laid out from
+its caption), brought to the common latent grid (bilinear) and to each layer's grid (area).
 
 With ``m_r(i)`` the map of concept ``r`` at token ``i`` divided by its maximum over the image, the reference
 logits of query ``i`` against reference ``r``'s keys get
@@ -17,8 +18,12 @@ logits of query ``i`` against reference ``r``'s keys get
 - ``"hard"``: ``0`` for the leading concept (argmax), ``-inf`` for the others: a token attends to its own
   image's keys and to its own concept's reference only.
 
-A reference-attention layer that runs before any cross-attention layer of the call uses the previous call's
-maps, and none (plain MRSA) in the first call.
+The maps are averaged over the denoising steps so far (each step's mean over its layers weighing the same):
+once drawn, a layout stays where it is, and the later steps' own maps, spread over the whole image, would
+no longer tell the objects apart (on the toy SD the argmax of one step's maps agrees with the prompted boxes
+for 0.88-0.94 of their tokens up to step 8 of 25 and for 0.48 at the last; of the running mean, 0.82-0.95 at
+every step). A reference-attention layer that runs before any cross-attention layer of the first call runs
+plain MRSA.
 """
 
 from __future__ import annotations
@@ -46,20 +51,24 @@ __all__ = [
 BindMode = Literal["off", "soft", "hard"]
 BIND_MODES: tuple[str, ...] = ("off", "soft", "hard")
 _EPS = 1e-6
+_CONNECTIVES = {"and", ",", "."}
 
 
-def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence[str]) -> list[int]:
-    """The position, in ``prompt``'s token ids, of each concept's word: the last token of the concept
-    prompt's tokens found in ``prompt`` (the head noun: ``"circle"`` of ``"a large circle"``), searched in
-    order after the previous concept's match; a concept prompt not found whole falls back to its last token.
+def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence[str]) -> list[list[int]]:
+    """The positions, in ``prompt``'s token ids, of each concept's phrase: from the start of the concept
+    prompt's tokens found in ``prompt`` (searched in order, after the previous concept's) up to the next
+    concept's, connectives (``and``, ``,``, ``.``) and the end token left out: ``"a large circle on the
+    left"`` of ``"a large circle on the left and a large triangle on the right"``, with its place words (the
+    toy SD lays a scene out from them; its attention to the noun alone does not tell the objects apart).
+    A concept prompt not found whole starts at its last word.
 
     Raises:
         ValueError: a concept's word is not in the prompt.
     """
     target = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
     special = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}
-    out: list[int] = []
-    start = 0
+    starts: list[int] = []
+    search = 0
     for text in concept_prompts:
         words = [t for t in tokenizer(text).input_ids if t not in special]
         if not words:
@@ -67,20 +76,24 @@ def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence
                 f"concept prompt {text!r} has no tokens; binding needs a word naming the concept"
             )
         n = len(words)
-        found = next((i for i in range(start, len(target) - n + 1) if target[i : i + n] == words), None)
-        if found is not None:
-            pos = found + n - 1
-        else:
-            later = [i for i in range(start, len(target)) if target[i] == words[-1]]
-            anywhere = [i for i in range(len(target)) if target[i] == words[-1]]
-            if not (later or anywhere):
+        found = next((i for i in range(search, len(target) - n + 1) if target[i : i + n] == words), None)
+        if found is None:
+            later = [i for i in range(search, len(target)) if target[i] == words[-1]]
+            if not later:
                 raise ValueError(
-                    f"binding needs each concept's word in the prompt: the last word of {text!r} is not in "
-                    f"{prompt!r}; name the concept in the prompt or set bind to 'off'"
+                    f"binding needs each concept's words in the prompt, in the concepts' order: the last word "
+                    f"of {text!r} is not in {prompt!r} after the previous concept; name the concept there or "
+                    "set bind to 'off'"
                 )
-            pos = (later or anywhere)[0]
-        out.append(pos)
-        start = pos + 1
+            found, n = later[0], 1
+        starts.append(found)
+        search = found + n
+    end = next((i for i in range(len(target) - 1, 0, -1) if target[i] not in special), 0) + 1
+    tokens = tokenizer.convert_ids_to_tokens(target)
+    out = []
+    for r, start in enumerate(starts):
+        stop = starts[r + 1] if r + 1 < len(starts) else end
+        out.append([i for i in range(start, stop) if tokens[i].replace("</w>", "") not in _CONNECTIVES])
     return out
 
 
@@ -90,36 +103,56 @@ class ConceptBinding:
 
     Args:
         mode: ``"soft"`` or ``"hard"`` (see the module doc).
-        token_indices: one prompt-token position per reference (:func:`concept_token_indices`).
+        token_indices: per reference, the prompt-token positions of its phrase (:func:`concept_token_indices`);
+            its map is the mean of theirs.
         latent_hw: the generated latents' ``(h, w)`` (the common grid the maps are averaged on).
         strength: the soft bias's multiplier (> 0; ignored by ``"hard"``).
     """
 
     def __init__(
-        self, mode: str, token_indices: Sequence[int], latent_hw: tuple[int, int], strength: float = 1.0
+        self,
+        mode: str,
+        token_indices: Sequence[Sequence[int]],
+        latent_hw: tuple[int, int],
+        strength: float = 1.0,
     ) -> None:
         if mode not in ("soft", "hard"):
             raise ValueError(f"bind must be one of {', '.join(BIND_MODES)}, got {mode!r}")
         if not math.isfinite(float(strength)) or float(strength) <= 0:
             raise ValueError(f"bind_strength must be a finite number > 0, got {strength}")
-        if not token_indices:
-            raise ValueError("binding needs one prompt token per concept, got none")
+        if not token_indices or not all(len(t) for t in token_indices):
+            raise ValueError(f"binding needs prompt tokens for every concept, got {list(token_indices)}")
         self.mode = mode
-        self.token_indices = torch.as_tensor(list(token_indices), dtype=torch.long)  # (R,)
+        self.token_indices = [list(map(int, t)) for t in token_indices]
         self.latent_hw = (int(latent_hw[0]), int(latent_hw[1]))
         self.strength = float(strength)
         self._sum: torch.Tensor | None = None  # (B, R, h, w): this call's maps, summed over layers
         self._count = 0
-        self._previous: torch.Tensor | None = None  # (B, R, h, w): the last call's mean map
+        self._history: torch.Tensor | None = None  # (B, R, h, w): the earlier calls' mean maps, summed
+        self._calls = 0
 
     @property
     def num_concepts(self) -> int:
-        return int(self.token_indices.numel())
+        return len(self.token_indices)
+
+    def _token_weights(self, length: int, device: torch.device) -> torch.Tensor:
+        """`(L, R)`: column ``r`` averages concept ``r``'s tokens."""
+        w = torch.zeros(length, self.num_concepts, device=device)
+        for r, idx in enumerate(self.token_indices):
+            if max(idx) >= length:
+                raise ValueError(
+                    f"concept {r}'s prompt token {max(idx)} is beyond the {length} tokens of the prompt"
+                )
+            w[idx, r] = 1.0 / len(idx)
+        return w
 
     def new_call(self) -> None:
-        """Start a UNet call: this call's maps begin empty; the last call's mean is kept as the fallback."""
+        """Start a UNet call (a denoising step): the last call's mean map joins the history, this call's
+        maps begin empty."""
         if self._count:
-            self._previous = self._sum / self._count
+            mean = self._sum / self._count
+            self._history = mean if self._history is None else self._history + mean
+            self._calls += 1
         self._sum, self._count = None, 0
 
     def add(self, probs: torch.Tensor, grid: tuple[int, int]) -> None:
@@ -130,7 +163,7 @@ class ConceptBinding:
                 (conditional) rows over the ``L`` prompt tokens, averaged over heads; ``N = h * w`` of ``grid``.
         """
         b, n, _ = probs.shape
-        maps = probs[..., self.token_indices.to(probs.device)].float()  # (B, N, R)
+        maps = probs.float() @ self._token_weights(probs.shape[-1], probs.device)  # (B, N, R)
         maps = maps.transpose(1, 2).reshape(b, self.num_concepts, *grid)  # (B, R, h, w)
         if tuple(grid) != self.latent_hw:
             maps = F.interpolate(maps, size=self.latent_hw, mode="bilinear", align_corners=False)
@@ -142,10 +175,19 @@ class ConceptBinding:
         self._count += 1
 
     def maps(self) -> torch.Tensor | None:
-        """`(B, R, h, w)` mean map of this call so far, else of the previous call, else ``None``."""
-        if self._count:
-            return self._sum / self._count
-        return self._previous
+        """`(B, R, h, w)`: the mean over the calls so far of each call's mean map (this call's over the
+        layers that ran), ``None`` before any map."""
+        items = self._calls + (1 if self._count else 0)
+        if not items:
+            return None
+        total = (
+            self._history
+            if self._count == 0
+            else (
+                self._sum / self._count if self._history is None else self._history + self._sum / self._count
+            )
+        )
+        return total / items
 
     def query_bias(self, grid: tuple[int, int], batch: int) -> torch.Tensor | None:
         """`(B, N, R)` float32 bias of each generated token's logits against each reference's keys at a layer of

@@ -96,7 +96,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
     Defaults are the paper's: 50 DDIM steps (the pipeline's own scheduler is used; pass a
     ``DDIMScheduler`` for the paper's sampler), guidance 7.5, the self-attention of the last two decoder
     levels (``layers="freecustom"``, FreeCustom's ``layer_idx`` 10-15 on SD-1.5), mask weight 3, style
-    fidelity 1, MRSA at every step.
+    fidelity 1, MRSA at every step; two are not: masks reach each layer's tokens by coverage
+    (``mask_resize="nearest"`` is the authors' rule) and each generated token is bound to its own
+    concept's reference (``bind="hard"``; ``bind="off"`` is the authors' MRSA).
     """
 
     @classmethod
@@ -117,18 +119,40 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         """
         return encode_images(self, images)
 
-    def _concept_tokens(self, prompt: str | list[str], concept_prompts: Sequence[str]) -> list[list[int]]:
-        """Each concept's phrase token positions in the target prompt (one layout for the batch)."""
+    def _binding(
+        self, bind: str, prompt: str | list[str], concept_prompts: Sequence[str], latent_hw: tuple[int, int],
+        strength: float,
+    ) -> ConceptBinding | None:  # fmt: skip
+        """The concept binding of a call, ``None`` when off or when the prompt names fewer than two concepts
+        (then binding cannot tell tokens apart: plain MRSA, with a warning)."""
+        if bind == "off":
+            return None
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         found = {
-            tuple(map(tuple, concept_token_indices(self.tokenizer, p, concept_prompts))) for p in prompts
+            tuple(map(tuple, concept_token_indices(self.tokenizer, p, concept_prompts, strict=False)))
+            for p in prompts
         }
         if len(found) != 1:
             raise ValueError(
                 "binding needs the concepts' words at the same token positions in every prompt of the batch; "
                 "call the pipeline once per prompt"
             )
-        return [list(t) for t in found.pop()]
+        tokens = [list(t) for t in found.pop()]
+        unnamed = [p for p, t in zip(concept_prompts, tokens) if not t]
+        if len(concept_prompts) - len(unnamed) < 2:
+            logger.warning(
+                "bind=%r: the prompt names fewer than two of the concepts (%s not found); running plain MRSA",
+                bind,
+                ", ".join(repr(p) for p in unnamed),
+            )
+            return None
+        if unnamed:
+            logger.warning(
+                "bind=%r: the prompt does not name %s; every token may attend to its reference",
+                bind,
+                ", ".join(repr(p) for p in unnamed),
+            )
+        return ConceptBinding(bind, tokens, latent_hw, strength)
 
     @torch.no_grad()
     def __call__(
@@ -139,7 +163,7 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         mask_weights: float | Sequence[float] = 3.0,
         mask_resize: str = "coverage",
         mask_balance: bool = False,
-        bind: str = "off",
+        bind: str = "hard",
         bind_strength: float = 1.0,
         style_fidelity: float = 1.0,
         use_concept_prompts: bool = True,
@@ -176,12 +200,14 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             mask_balance: add ``log(mean N / N_r)`` to concept ``r``'s mask weight at each layer (``N_r`` the
                 tokens its mask keeps there), so that every concept draws the same share of attention whatever
                 its size (:func:`workbench.attention.masks.reference_logit_bias`).
-            bind: concept binding (:mod:`workbench.attention.binding`): ``"off"`` (the authors' MRSA: every
-                generated token attends to every reference), ``"soft"`` (each token's logits against the
-                other concepts' references lowered by ``bind_strength * log`` of their cross-attention maps'
-                ratio to its leading concept's) or ``"hard"`` (a token attends to the reference of its leading
-                concept only); the concept of a token is read from the image's own cross-attention to each
-                concept's phrase in ``prompt`` (from its concept prompt's words to the next concept's).
+            bind: concept binding (:mod:`workbench.attention.binding`): ``"hard"`` (the default: a generated
+                token attends to the reference of its leading concept only), ``"soft"`` (its logits against
+                the other concepts' references lowered by ``bind_strength * log`` of their maps' ratio to its
+                leading concept's) or ``"off"`` (the authors' MRSA: every token attends to every reference);
+                a token's concept is read from the image's own cross-attention to each concept's phrase in
+                ``prompt`` (from its concept prompt's words to the next concept's). A concept the prompt does
+                not name is left unbound (every token may attend to it), and with fewer than two named the
+                call runs plain MRSA; both with a warning.
             bind_strength: the multiplier of ``"soft"`` binding's bias (> 0).
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
                 (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so
@@ -290,13 +316,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 mask_resize=mask_resize,
                 mask_balance=bool(mask_balance),
                 plain_weight={"uncond": float(style_fidelity)},
-                binding=None
-                if bind == "off"
-                else ConceptBinding(
-                    bind,
-                    self._concept_tokens(prompt, prepared.prompts),
-                    (latents.shape[-2], latents.shape[-1]),
-                    bind_strength,
+                binding=self._binding(
+                    bind, prompt, prepared.prompts, (latents.shape[-2], latents.shape[-1]), bind_strength
                 ),
             )
             record_branches = tuple(b for b in query_branches if state.needs_references(b))

@@ -69,6 +69,21 @@ def test_concept_phrases_are_found_in_order_also_when_repeated(tokenizer):
     assert max(twice[0]) < min(twice[1])
     with pytest.raises(ValueError, match="the last word of 'a blue star' is not in"):
         concept_token_indices(tokenizer, "a red circle", ["a red circle", "a blue star"])
+    loose = concept_token_indices(tokenizer, "a red circle", ["a red circle", "a blue star"], strict=False)
+    assert len(loose[0]) == 3 and loose[1] == []
+
+
+def test_a_concept_the_prompt_does_not_name_stays_open_to_every_token():
+    binding = ConceptBinding("hard", [[2], [], [4]], (SIDE, SIDE))
+    probs = torch.full((1, N, TEXT), 0.01)
+    probs[0, : N // 2, 2], probs[0, N // 2 :, 4] = 0.9, 0.9
+    binding.add(probs, (SIDE, SIDE))
+    bias = binding.query_bias((SIDE, SIDE), 1)[0]  # (N, 3)
+    assert (bias[:, 1] == 0).all()  # unnamed: open to all, leads none
+    assert (bias[: N // 2, 0] == 0).all() and torch.isinf(bias[: N // 2, 2]).all()
+    assert (bias[N // 2 :, 2] == 0).all() and torch.isinf(bias[N // 2 :, 0]).all()
+    with pytest.raises(ValueError, match="binding needs prompt tokens for at least two concepts"):
+        ConceptBinding("hard", [[2], []], (SIDE, SIDE))
 
 
 def test_hard_binding_keeps_a_token_off_the_other_concepts_reference(attn):
@@ -139,5 +154,5 @@ def test_binding_settings_are_checked():
         ConceptBinding("both", [[1], [2]], (4, 4))
     with pytest.raises(ValueError, match="bind_strength must be a finite number > 0"):
         ConceptBinding("soft", [[1], [2]], (4, 4), strength=0.0)
-    with pytest.raises(ValueError, match="the binding names 1 concepts for 2 references"):
-        ReferenceAttentionState(2, (4, 4), binding=ConceptBinding("hard", [[1]], (4, 4)))
+    with pytest.raises(ValueError, match="the binding names 3 concepts for 2 references"):
+        ReferenceAttentionState(2, (4, 4), binding=ConceptBinding("hard", [[1], [2], [3]], (4, 4)))

@@ -54,20 +54,23 @@ _EPS = 1e-6
 _CONNECTIVES = {"and", ",", "."}
 
 
-def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence[str]) -> list[list[int]]:
+def concept_token_indices(
+    tokenizer: Any, prompt: str, concept_prompts: Sequence[str], strict: bool = True
+) -> list[list[int]]:
     """The positions, in ``prompt``'s token ids, of each concept's phrase: from the start of the concept
     prompt's tokens found in ``prompt`` (searched in order, after the previous concept's) up to the next
     concept's, connectives (``and``, ``,``, ``.``) and the end token left out: ``"a large circle on the
     left"`` of ``"a large circle on the left and a large triangle on the right"``, with its place words (the
     toy SD lays a scene out from them; its attention to the noun alone does not tell the objects apart).
-    A concept prompt not found whole starts at its last word.
+    A concept prompt not found whole starts at its last word; one whose last word is not there either gets
+    no tokens (``[]``) unless ``strict``.
 
     Raises:
-        ValueError: a concept's word is not in the prompt.
+        ValueError: with ``strict``, a concept's word is not in the prompt; a concept prompt without tokens.
     """
     target = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
     special = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}
-    starts: list[int] = []
+    starts: list[int | None] = []
     search = 0
     for text in concept_prompts:
         words = [t for t in tokenizer(text).input_ids if t not in special]
@@ -79,20 +82,24 @@ def concept_token_indices(tokenizer: Any, prompt: str, concept_prompts: Sequence
         found = next((i for i in range(search, len(target) - n + 1) if target[i : i + n] == words), None)
         if found is None:
             later = [i for i in range(search, len(target)) if target[i] == words[-1]]
-            if not later:
+            if not later and strict:
                 raise ValueError(
                     f"binding needs each concept's words in the prompt, in the concepts' order: the last word "
                     f"of {text!r} is not in {prompt!r} after the previous concept; name the concept there or "
                     "set bind to 'off'"
                 )
-            found, n = later[0], 1
+            found, n = (later[0], 1) if later else (None, 0)
         starts.append(found)
-        search = found + n
+        search = search if found is None else found + n
     end = next((i for i in range(len(target) - 1, 0, -1) if target[i] not in special), 0) + 1
     tokens = tokenizer.convert_ids_to_tokens(target)
+    named = sorted(s for s in starts if s is not None)
     out = []
-    for r, start in enumerate(starts):
-        stop = starts[r + 1] if r + 1 < len(starts) else end
+    for start in starts:
+        if start is None:
+            out.append([])
+            continue
+        stop = next((s for s in named if s > start), end)
         out.append([i for i in range(start, stop) if tokens[i].replace("</w>", "") not in _CONNECTIVES])
     return out
 
@@ -104,7 +111,8 @@ class ConceptBinding:
     Args:
         mode: ``"soft"`` or ``"hard"`` (see the module doc).
         token_indices: per reference, the prompt-token positions of its phrase (:func:`concept_token_indices`);
-            its map is the mean of theirs.
+            its map is the mean of theirs. A reference with no tokens (a concept the prompt does not name)
+            is not bound: every token may attend to it, as in plain MRSA, and it leads no token.
         latent_hw: the generated latents' ``(h, w)`` (the common grid the maps are averaged on).
         strength: the soft bias's multiplier (> 0; ignored by ``"hard"``).
     """
@@ -120,8 +128,10 @@ class ConceptBinding:
             raise ValueError(f"bind must be one of {', '.join(BIND_MODES)}, got {mode!r}")
         if not math.isfinite(float(strength)) or float(strength) <= 0:
             raise ValueError(f"bind_strength must be a finite number > 0, got {strength}")
-        if not token_indices or not all(len(t) for t in token_indices):
-            raise ValueError(f"binding needs prompt tokens for every concept, got {list(token_indices)}")
+        if sum(bool(t) for t in token_indices) < 2:
+            raise ValueError(
+                f"binding needs prompt tokens for at least two concepts, got {[list(t) for t in token_indices]}"
+            )
         self.mode = mode
         self.token_indices = [list(map(int, t)) for t in token_indices]
         self.latent_hw = (int(latent_hw[0]), int(latent_hw[1]))
@@ -139,6 +149,8 @@ class ConceptBinding:
         """`(L, R)`: column ``r`` averages concept ``r``'s tokens."""
         w = torch.zeros(length, self.num_concepts, device=device)
         for r, idx in enumerate(self.token_indices):
+            if not idx:
+                continue
             if max(idx) >= length:
                 raise ValueError(
                     f"concept {r}'s prompt token {max(idx)} is beyond the {length} tokens of the prompt"
@@ -205,12 +217,15 @@ class ConceptBinding:
             maps = F.adaptive_avg_pool2d(maps, grid)  # (B, R, gh, gw)
         maps = maps.flatten(2)  # (B, R, N)
         rel = maps / maps.amax(dim=2, keepdim=True).clamp(min=_EPS)  # (B, R, N) in [0, 1]
+        unbound = torch.tensor([not t for t in self.token_indices], device=rel.device)  # (R,)
+        rel = rel.masked_fill(unbound[None, :, None], -1.0)  # an unnamed concept leads no token
         if self.mode == "hard":
             lead = rel.argmax(dim=1, keepdim=True)  # (B, 1, N)
             bias = torch.full_like(rel, float("-inf")).scatter(1, lead, 0.0)
         else:
             rel = rel.clamp(min=_EPS)
             bias = self.strength * torch.log(rel / rel.amax(dim=1, keepdim=True))  # (B, R, N), <= 0
+        bias = bias.masked_fill(unbound[None, :, None], 0.0)  # ... and stays open to every token
         return bias.transpose(1, 2).contiguous()  # (B, N, R)
 
 

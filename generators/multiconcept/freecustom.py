@@ -42,6 +42,8 @@ class FreeCustomGenerator(Generator):
                 mask_weights=fc.mask_weight,
                 mask_resize=fc.mask_resize,
                 mask_balance=fc.mask_balance,
+                bind=fc.bind,
+                bind_strength=fc.bind_strength,
                 style_fidelity=fc.style_fidelity,
                 use_concept_prompts=fc.use_concept_prompts,
                 start_step=fc.start_step,

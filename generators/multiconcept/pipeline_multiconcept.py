@@ -30,9 +30,13 @@ from generators.multiconcept.concept import Concept, prepare_concepts
 from generators.multiconcept.sharing import share_components
 from generators.sampling import decode_latents, scheduler_step
 from workbench.attention import (
+    BIND_MODES,
     MASK_RESIZE,
+    ConceptBinding,
     ReferenceAttentionState,
     attn_processors_installed,
+    capture_processors,
+    concept_token_indices,
     reference_processors,
     resolve_layers,
 )
@@ -92,7 +96,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
     Defaults are the paper's: 50 DDIM steps (the pipeline's own scheduler is used; pass a
     ``DDIMScheduler`` for the paper's sampler), guidance 7.5, the self-attention of the last two decoder
     levels (``layers="freecustom"``, FreeCustom's ``layer_idx`` 10-15 on SD-1.5), mask weight 3, style
-    fidelity 1, MRSA at every step.
+    fidelity 1, MRSA at every step; two are not: masks reach each layer's tokens by coverage
+    (``mask_resize="nearest"`` is the authors' rule) and each generated token is bound to its own
+    concept's reference (``bind="hard"``; ``bind="off"`` is the authors' MRSA).
     """
 
     @classmethod
@@ -113,6 +119,41 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         """
         return encode_images(self, images)
 
+    def _binding(
+        self, bind: str, prompt: str | list[str], concept_prompts: Sequence[str], latent_hw: tuple[int, int],
+        strength: float,
+    ) -> ConceptBinding | None:  # fmt: skip
+        """The concept binding of a call, ``None`` when off or when the prompt names fewer than two concepts
+        (then binding cannot tell tokens apart: plain MRSA, with a warning)."""
+        if bind == "off":
+            return None
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        found = {
+            tuple(map(tuple, concept_token_indices(self.tokenizer, p, concept_prompts, strict=False)))
+            for p in prompts
+        }
+        if len(found) != 1:
+            raise ValueError(
+                "binding needs the concepts' words at the same token positions in every prompt of the batch; "
+                "call the pipeline once per prompt"
+            )
+        tokens = [list(t) for t in found.pop()]
+        unnamed = [p for p, t in zip(concept_prompts, tokens) if not t]
+        if len(concept_prompts) - len(unnamed) < 2:
+            logger.warning(
+                "bind=%r: the prompt names fewer than two of the concepts (%s not found); running plain MRSA",
+                bind,
+                ", ".join(repr(p) for p in unnamed),
+            )
+            return None
+        if unnamed:
+            logger.warning(
+                "bind=%r: the prompt does not name %s; every token may attend to its reference",
+                bind,
+                ", ".join(repr(p) for p in unnamed),
+            )
+        return ConceptBinding(bind, tokens, latent_hw, strength)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -122,6 +163,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
         mask_weights: float | Sequence[float] = 3.0,
         mask_resize: str = "coverage",
         mask_balance: bool = False,
+        bind: str = "hard",
+        bind_strength: float = 1.0,
         style_fidelity: float = 1.0,
         use_concept_prompts: bool = True,
         mrsa: bool = True,
@@ -157,6 +200,15 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             mask_balance: add ``log(mean N / N_r)`` to concept ``r``'s mask weight at each layer (``N_r`` the
                 tokens its mask keeps there), so that every concept draws the same share of attention whatever
                 its size (:func:`workbench.attention.masks.reference_logit_bias`).
+            bind: concept binding (:mod:`workbench.attention.binding`): ``"hard"`` (the default: a generated
+                token attends to the reference of its leading concept only), ``"soft"`` (its logits against
+                the other concepts' references lowered by ``bind_strength * log`` of their maps' ratio to its
+                leading concept's) or ``"off"`` (the authors' MRSA: every token attends to every reference);
+                a token's concept is read from the image's own cross-attention to each concept's phrase in
+                ``prompt`` (from its concept prompt's words to the next concept's). A concept the prompt does
+                not name is left unbound (every token may attend to it), and with fewer than two named the
+                call runs plain MRSA; both with a warning.
+            bind_strength: the multiplier of ``"soft"`` binding's bias (> 0).
             style_fidelity: in [0, 1], the weight of plain self-attention in the unconditional branch
                 (``uncond = (1 - s) * MRSA + s * self-attention``); 1 (the default) leaves that branch plain, so
                 classifier-free guidance pushes toward the references: larger is closer to the references.
@@ -195,6 +247,10 @@ class MultiConceptPipeline(StableDiffusionPipeline):
             )
         if mask_resize not in MASK_RESIZE:
             raise ValueError(f"mask_resize must be one of {', '.join(MASK_RESIZE)}, got {mask_resize!r}")
+        if bind not in BIND_MODES:
+            raise ValueError(f"bind must be one of {', '.join(BIND_MODES)}, got {bind!r}")
+        if not np.isfinite(float(bind_strength)) or float(bind_strength) <= 0:
+            raise ValueError(f"bind_strength must be a finite number > 0, got {bind_strength}")
         if not 0.0 <= float(style_fidelity) <= 1.0:
             raise ValueError(f"style_fidelity must lie in [0, 1], got {style_fidelity}")
         end_step = num_inference_steps if end_step is None else end_step
@@ -260,6 +316,9 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 mask_resize=mask_resize,
                 mask_balance=bool(mask_balance),
                 plain_weight={"uncond": float(style_fidelity)},
+                binding=self._binding(
+                    bind, prompt, prepared.prompts, (latents.shape[-2], latents.shape[-1]), bind_strength
+                ),
             )
             record_branches = tuple(b for b in query_branches if state.needs_references(b))
             ref_latents = self.encode_references(prepared.images).to(prompt_embeds.dtype)  # (R, 4, h, w)
@@ -282,6 +341,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                 None if timestep_cond is None else timestep_cond[:1].expand(ref_embeds.shape[0], -1)
             )
             processors = reference_processors(self.unet, layer_names, state)
+            if state.binding is not None:
+                processors.update(capture_processors(self.unet, state))
 
         # 8. Denoising loop (the reference processors are installed for the loop only)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
@@ -309,6 +370,8 @@ class MultiConceptPipeline(StableDiffusionPipeline):
                     ref_input = torch.cat([ref_t] * len(record_branches))  # (R * branches, 4, h, w)
                     if hasattr(self.scheduler, "scale_model_input"):
                         ref_input = self.scheduler.scale_model_input(ref_input, t)
+                    if state.binding is not None:
+                        state.binding.new_call()
                     with state.joint(record_branches, query_branches):
                         noise_pred = self.unet(
                             torch.cat([ref_input, latent_model_input]),

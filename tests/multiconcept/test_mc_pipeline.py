@@ -196,3 +196,57 @@ def test_freecustom_config_offers_the_authors_rule():
     assert FreeCustomSection(mask_resize="nearest").mask_resize == "nearest"
     with pytest.raises(ValidationError):
         FreeCustomSection(mask_resize="bilinear")
+
+
+def test_binding_is_hard_by_default_and_off_is_plain_mrsa(mc_pipe, concepts):
+    from generators.multiconcept.config import FreeCustomSection
+
+    before = dict(mc_pipe.unet.attn_processors)
+
+    def run(**kw):
+        return mc_pipe(
+            PROMPT,
+            concepts,
+            num_inference_steps=STEPS,
+            output_type="pt",
+            generator=gen(0, 2),
+            num_images_per_prompt=2,
+            **kw,
+        ).images
+
+    hard = run()
+    assert torch.equal(hard, run(bind="hard"))
+    plain, soft = run(bind="off"), run(bind="soft")
+    assert (hard - plain).abs().max() > 1e-4 and (soft - plain).abs().max() > 1e-5
+    assert not torch.equal(soft, run(bind="soft", bind_strength=4.0))
+    assert all(mc_pipe.unet.attn_processors[k] is p for k, p in before.items())  # capture processors removed
+    assert FreeCustomSection().bind == "hard" and FreeCustomSection(bind="off").bind == "off"
+
+
+def test_binding_settings_fail_with_one_line(mc_pipe, concepts):
+    from pydantic import ValidationError
+
+    from generators.multiconcept.config import FreeCustomSection
+
+    def run(prompt=PROMPT, **kw):
+        return mc_pipe(prompt, concepts, num_inference_steps=1, output_type="pt", **kw)
+
+    with pytest.raises(ValueError, match=r"^bind must be one of off, soft, hard, got 'strict'$"):
+        run(bind="strict")
+    with pytest.raises(ValueError, match=r"^bind_strength must be a finite number > 0, got -1.0$"):
+        run(bind="soft", bind_strength=-1.0)
+    with pytest.raises(ValidationError):
+        FreeCustomSection(bind="strict")
+    with pytest.raises(ValidationError):
+        FreeCustomSection(bind_strength=0.0)
+
+
+def test_a_prompt_naming_one_concept_runs_plain_mrsa_with_a_warning(mc_pipe, concepts, caplog):
+    def run(**kw):
+        return mc_pipe("a large red circle", concepts, num_inference_steps=STEPS, output_type="pt",
+                       generator=gen(0), **kw).images  # fmt: skip
+
+    with caplog.at_level("WARNING"):
+        hard = run(bind="hard")
+    assert torch.equal(hard, run(bind="off"))
+    assert "names fewer than two of the concepts ('a large blue star' not found)" in caplog.text

@@ -19,6 +19,13 @@ Example:
     (3, 4, 16, 16)
 """
 
+from workbench.attention.binding import (
+    BIND_MODES,
+    ConceptBinding,
+    CrossAttentionCapture,
+    capture_processors,
+    concept_token_indices,
+)
 from workbench.attention.install import attn_processors_installed, restore_processors, swap_processors
 from workbench.attention.masks import MASK_RESIZE, masks_to_tokens, reference_logit_bias, token_grid
 from workbench.attention.reference import ReferenceAttnProcessor, reference_attention, reference_processors
@@ -26,12 +33,17 @@ from workbench.attention.selection import LAYER_PRESETS, layer_names, match_patt
 from workbench.attention.state import ReferenceAttentionState, ReferenceKVCache
 
 __all__ = [
+    "BIND_MODES",
     "LAYER_PRESETS",
     "MASK_RESIZE",
+    "ConceptBinding",
+    "CrossAttentionCapture",
     "ReferenceAttentionState",
     "ReferenceAttnProcessor",
     "ReferenceKVCache",
     "attn_processors_installed",
+    "capture_processors",
+    "concept_token_indices",
     "layer_names",
     "masks_to_tokens",
     "match_pattern",

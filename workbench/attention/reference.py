@@ -6,6 +6,7 @@ reference's (cached by the ``"record"`` pass of the same step)::
 
     logits = q @ [k_own, k_ref_1, ..., k_ref_R]^T * scale          # (B, heads, N, N + R * N_r)
     logits[..., ref r] += w_r inside reference r's mask, -inf outside
+    logits[b, :, i, ref r] += bind[b, i, r]      # concept binding, when the state has one
     out = softmax(logits) @ [v_own, v_ref_1, ..., v_ref_R]         # (B, heads, N, head_dim)
 
 and rows of a branch with a plain-attention weight ``p`` (style fidelity, unconditional branch) get
@@ -38,6 +39,7 @@ def reference_attention(
     ref_bias: torch.Tensor,
     scale: float,
     allowed: torch.Tensor | None = None,
+    query_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attention of queries over their own keys plus shared reference keys, with a logit bias.
 
@@ -48,6 +50,8 @@ def reference_attention(
         ref_bias (`torch.Tensor` of shape `(R * N_r,)`): added to the reference logits (``-inf`` masks out).
         scale: the logit scale (``attn.scale``, ``head_dim ** -0.5`` in Stable Diffusion).
         allowed (`torch.Tensor` of shape `(B, R)`, optional): bool; ``False`` masks reference ``r`` out for row ``b``.
+        query_bias (`torch.Tensor` of shape `(B, N, R)`, optional): added to query ``i``'s logits against every
+            key of reference ``r`` (concept binding, :mod:`workbench.attention.binding`; ``-inf`` masks out).
 
     Returns:
         `torch.Tensor` of shape `(B, heads, N, head_dim)`.
@@ -66,6 +70,12 @@ def reference_attention(
         blocked = ~allowed.to(bias.device, torch.bool).repeat_interleave(n_r, dim=1)  # (B, R*N_r)
         blocked = torch.cat([blocked.new_zeros(b, key.shape[2]), blocked], dim=1)  # (B, L)
         mask = bias.view(1, -1).expand(b, -1).masked_fill(blocked, float("-inf")).view(b, 1, 1, -1)
+    if query_bias is not None:
+        if query_bias.shape != (b, n, r):
+            raise ValueError(f"query_bias must have shape {(b, n, r)}, got {tuple(query_bias.shape)}")
+        per_key = query_bias.to(bias.device, bias.dtype).repeat_interleave(n_r, dim=2)  # (B, N, R*N_r)
+        per_key = torch.cat([per_key.new_zeros(b, n, key.shape[2]), per_key], dim=2)  # (B, N, L)
+        mask = mask + per_key[:, None]  # (B, 1, N, L); own keys unchanged, so no row is all -inf
     return F.scaled_dot_product_attention(
         query, k_cat, v_cat, attn_mask=mask.to(query.dtype), dropout_p=0.0, scale=scale
     )  # (B, h, N, d)
@@ -128,8 +138,11 @@ class ReferenceAttnProcessor:
                     f"{self.name}: 'allowed' covers {allowed.shape[0]} images but branch {branch!r} has {qb.shape[0]} rows"
                 )
             grid = token_grid(state.reference_hw, ref_k.shape[2])
+            query_bias = (
+                None if state.binding is None else state.binding.query_bias(grid, qb.shape[0])
+            )  # (B, N, R) or None
             out = reference_attention(
-                qb, kb, vb, ref_k, ref_v, state.logit_bias(grid, qb.device), attn.scale, allowed
+                qb, kb, vb, ref_k, ref_v, state.logit_bias(grid, qb.device), attn.scale, allowed, query_bias
             )
             outs.append(out if plain is None else (1.0 - p) * out + p * plain)
         return torch.cat(outs)  # (rows, h, N, d)

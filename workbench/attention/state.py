@@ -31,6 +31,7 @@ from typing import Literal
 
 import torch
 
+from workbench.attention.binding import ConceptBinding
 from workbench.attention.masks import MASK_RESIZE, MaskResize, reference_logit_bias
 
 Mode = Literal["off", "record", "attend", "joint"]
@@ -93,6 +94,10 @@ class ReferenceAttentionState:
             style fidelity is ``{"uncond": style_fidelity}``; with ``p = 1`` the branch needs no references.
         allowed (`torch.Tensor` of shape `(B, R)`, optional): which references each of the ``B`` generated
             images attends to (bool); ``None``: every image attends to every reference.
+        binding: concept binding (:class:`~workbench.attention.binding.ConceptBinding`): each generated
+            token's reference logits biased toward its own concept, from the image's cross-attention
+            (captured by :class:`~workbench.attention.binding.CrossAttentionCapture` processors); ``None``:
+            every token attends to every reference alike (the authors' MRSA).
     """
 
     num_references: int
@@ -103,6 +108,7 @@ class ReferenceAttentionState:
     mask_balance: bool = False
     plain_weight: Mapping[str, float] = field(default_factory=dict)
     allowed: torch.Tensor | None = None
+    binding: ConceptBinding | None = None
     cache: ReferenceKVCache = field(default_factory=ReferenceKVCache)
     mode: Mode = "off"
     record_branches: tuple[str, ...] = ()
@@ -132,6 +138,10 @@ class ReferenceAttentionState:
         for branch, p in self.plain_weight.items():
             if not 0.0 <= float(p) <= 1.0:
                 raise ValueError(f"plain_weight[{branch!r}] must lie in [0, 1], got {p}")
+        if self.binding is not None and self.binding.num_concepts != self.num_references:
+            raise ValueError(
+                f"the binding names {self.binding.num_concepts} concepts for {self.num_references} references"
+            )
         if self.allowed is not None and (
             self.allowed.ndim != 2 or self.allowed.shape[1] != self.num_references
         ):
@@ -167,6 +177,19 @@ class ReferenceAttentionState:
     ) -> contextlib.AbstractContextManager:
         """Inside: the first ``len(record) * num_references`` rows are recorded, the rest attend to them."""
         return self._mode("joint", record=record, query=query)
+
+    def generated_rows(self, batch: int, branch: str) -> slice | None:
+        """The rows of ``branch``'s generated images in a UNet batch of ``batch`` rows (after the reference
+        rows in joint mode), or ``None`` outside reference attention or when the branch is not queried."""
+        if self.mode not in ("attend", "joint") or branch not in self.query_branches:
+            return None
+        start = len(self.record_branches) * self.num_references if self.mode == "joint" else 0
+        rest = batch - start
+        if rest <= 0 or rest % len(self.query_branches):
+            return None
+        per = rest // len(self.query_branches)
+        i = self.query_branches.index(branch)
+        return slice(start + i * per, start + (i + 1) * per)
 
     def needs_references(self, branch: str) -> bool:
         """Whether rows of ``branch`` use reference keys (their plain-attention weight is below 1)."""

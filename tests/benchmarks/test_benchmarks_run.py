@@ -50,7 +50,9 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "masterprints_latent_probe.py": (
         ["--clip", "toyworld/models/clip", "--config", "examples/masterprints_adam_latent.yaml", "--seeds", "0",
          "--set", "budget.evaluations=4"], "fooling_accuracy: mean"),
+    "multiconcept_binding_agreement.py": (["--compositions", "1"], "| phrase | running mean |"),
     "multiconcept_clip_t_ceiling.py": (["--seeds", "0", "--pairs", "2"], "CLIP-T ceiling"),
+    "multiconcept_misses.py": (["--help"], "RUN_DIR"),  # it reads finished runs
     "real_size.py": (["table", "benchmarks/results/real_size_cpu.jsonl"], "|"),
 }  # fmt: skip
 
